@@ -1,0 +1,1 @@
+//! `ollama-dash-core`: the embeddable async library behind ollama-dash.
