@@ -1,1 +1,36 @@
 //! `ollama-dash-core`: the embeddable async library behind ollama-dash.
+//!
+//! [`Dashboard`] is the whole API: it talks to one Ollama server, keeps its own SQLite store
+//! under `DATA_PATH`, and answers with plain data. It never starts an HTTP server; the
+//! `ollama-dash` binary mounts it behind one.
+//!
+//! ```no_run
+//! use ollama_dash_core::{Dashboard, DashboardConfig};
+//!
+//! # async fn demo() -> ollama_dash_core::Result<()> {
+//! let mut config = DashboardConfig::with_data_path("/tmp/ollama-dash-example");
+//! config.ollama_host = "127.0.0.1:11434".into();
+//! let dashboard = Dashboard::new(config).await?;
+//! println!("Ollama {}", dashboard.version().await?);
+//! for model in dashboard.list_models().await? {
+//!     println!("{} ({})", model.name, model.details.parameter_size);
+//! }
+//! dashboard.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Configuration usually comes from [`DashboardConfig::load`]: defaults, then
+//! `ollama-dash.toml`, then the environment (`OLLAMA_HOST`, `DATA_PATH`, `OLLAMA_DASH_*`).
+#![warn(missing_docs)]
+
+pub mod config;
+mod dashboard;
+mod error;
+pub mod ollama;
+mod store;
+
+pub use config::DashboardConfig;
+pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
+pub use error::{Error, Result};
+pub use store::StoreHealth;

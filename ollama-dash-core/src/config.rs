@@ -1,0 +1,154 @@
+//! Configuration: defaults < `ollama-dash.toml` < environment, through figment.
+//!
+//! Users already know `OLLAMA_HOST`, `DATA_PATH` and `AUTH_TOKEN`; every other key is read from
+//! `OLLAMA_DASH_<KEY>` (upper case), e.g. `OLLAMA_DASH_CONNECT_TIMEOUT_SECS=3`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ollama::host::parse_ollama_host;
+
+/// Name of the configuration file looked up in `DATA_PATH` when no `--config` is given.
+pub const CONFIG_FILE_NAME: &str = "ollama-dash.toml";
+
+/// What the library needs to run. Build it with [`DashboardConfig::load`] (file + env) or by hand.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DashboardConfig {
+    /// Where Ollama listens, in Ollama's own `[scheme://]host[:port][/path]` form (`OLLAMA_HOST`).
+    pub ollama_host: String,
+    /// Directory for all runtime data: the SQLite store, tokens, uploads, logs (`DATA_PATH`).
+    pub data_path: PathBuf,
+    /// Time allowed to open a TCP connection to Ollama.
+    pub connect_timeout_secs: u64,
+    /// Time allowed for quick calls (`/api/version`, `/api/tags`, `/api/ps`, `/api/show`, …).
+    pub request_timeout_secs: u64,
+    /// Longest silence allowed inside a generation stream (a cold model load can take minutes).
+    pub stream_idle_timeout_secs: u64,
+    /// Longest a pull, push or create may run in total.
+    pub pull_timeout_secs: u64,
+}
+
+impl DashboardConfig {
+    /// Defaults for everything, with data under `data_path`.
+    pub fn with_data_path(data_path: impl Into<PathBuf>) -> Self {
+        Self {
+            ollama_host: "127.0.0.1:11434".to_owned(),
+            data_path: data_path.into(),
+            connect_timeout_secs: 5,
+            request_timeout_secs: 10,
+            stream_idle_timeout_secs: 300,
+            pull_timeout_secs: 3600,
+        }
+    }
+
+    /// Loads the configuration from defaults, the config file and the environment.
+    ///
+    /// The file is `config_file` if given, else `$DATA_PATH/ollama-dash.toml` if it exists.
+    pub fn load(config_file: Option<&Path>) -> Result<Self> {
+        let figment = figment(config_file)?;
+        Self::from_figment(&figment)
+    }
+
+    /// Extracts and validates the library's part of an already built figment.
+    pub fn from_figment(figment: &Figment) -> Result<Self> {
+        let config: Self = figment.extract().map_err(figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value, naming the key of the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        parse_ollama_host(&self.ollama_host)?;
+        if self.data_path.as_os_str().is_empty() {
+            return Err(config_error("DATA_PATH", "must not be empty"));
+        }
+        for (key, value) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("stream_idle_timeout_secs", self.stream_idle_timeout_secs),
+            ("pull_timeout_secs", self.pull_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(config_error(key, "must be at least 1 second"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Ollama base URL, e.g. `http://127.0.0.1:11434`.
+    pub fn ollama_url(&self) -> Result<String> {
+        parse_ollama_host(&self.ollama_host)
+    }
+
+    /// The connect timeout as a [`Duration`].
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+/// Builds the layered figment: defaults < file < environment.
+///
+/// The host extracts its own settings from the same figment, so one file configures both.
+/// The default data path is `$XDG_DATA_HOME/ollama-dash`, else `~/.local/share/ollama-dash`,
+/// else `./ollama-dash-data`.
+pub fn figment(config_file: Option<&Path>) -> Result<Figment> {
+    let file = match config_file {
+        Some(path) if !path.exists() => {
+            let message = format!("{} does not exist", path.display());
+            return Err(config_error("--config", &message));
+        }
+        Some(path) => path.to_path_buf(),
+        None => std::env::var_os("DATA_PATH")
+            .filter(|v| !v.is_empty())
+            .map_or_else(default_data_path, PathBuf::from)
+            .join(CONFIG_FILE_NAME),
+    };
+    let defaults = DashboardConfig::with_data_path(default_data_path());
+    let well_known = Env::raw().only(&["OLLAMA_HOST", "DATA_PATH", "AUTH_TOKEN"]);
+    Ok(Figment::from(Serialized::defaults(defaults))
+        .merge(Toml::file(file))
+        .merge(well_known.map(|key| key.as_str().to_ascii_lowercase().into()))
+        .merge(Env::prefixed("OLLAMA_DASH_")))
+}
+
+fn default_data_path() -> PathBuf {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    match (
+        std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()),
+        home,
+    ) {
+        (Some(xdg), _) => PathBuf::from(xdg).join("ollama-dash"),
+        (None, Some(home)) => PathBuf::from(home).join(".local/share/ollama-dash"),
+        (None, None) => PathBuf::from("ollama-dash-data"),
+    }
+}
+
+/// Turns a figment extraction error into [`Error::Config`] naming the key the user wrote.
+pub fn figment_error(error: figment::Error) -> Error {
+    let key = match error.path.last() {
+        Some(last) => env_name(last),
+        None => "configuration".to_owned(),
+    };
+    let message = error.kind.to_string();
+    Error::Config { key, message }
+}
+
+/// The name a user would write for a config key: the env var for the well-known ones.
+fn env_name(key: &str) -> String {
+    match key {
+        "ollama_host" | "data_path" | "auth_token" => key.to_ascii_uppercase(),
+        other => other.to_owned(),
+    }
+}
+
+pub(crate) fn config_error(key: &str, message: &str) -> Error {
+    Error::Config {
+        key: key.to_owned(),
+        message: message.to_owned(),
+    }
+}

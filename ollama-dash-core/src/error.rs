@@ -1,0 +1,128 @@
+//! The one error type of the library, with helpers the host uses to pick an HTTP status.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `ollama-dash-core`.
+///
+/// The wording of messages is not part of the API; branch on the variant or on the `is_*`
+/// helpers instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is missing or malformed; `key` names it as the user wrote it.
+    #[error("invalid configuration for `{key}`: {message}")]
+    Config {
+        /// The configuration key, e.g. `OLLAMA_HOST` or `auth_token`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Ollama could not be reached at all (connection refused, DNS, TLS, timeout before a reply).
+    #[error("Ollama is unreachable at {url}: {message}")]
+    Unreachable {
+        /// The base URL that was tried.
+        url: String,
+        /// What the transport said.
+        message: String,
+    },
+    /// Ollama did not answer within the time allowed for this call.
+    #[error("Ollama did not answer {what} within {seconds} s")]
+    Timeout {
+        /// The call that timed out, e.g. `GET /api/ps`.
+        what: String,
+        /// The limit in seconds.
+        seconds: u64,
+    },
+    /// Ollama answered with an error status and body.
+    #[error("Ollama answered {status}: {message}")]
+    Ollama {
+        /// The HTTP status Ollama returned.
+        status: u16,
+        /// The `error` text of Ollama's body (or the raw body).
+        message: String,
+    },
+    /// A stream from Ollama carried an `{"error": …}` line after it had started.
+    #[error("Ollama stream failed: {0}")]
+    StreamError(String),
+    /// A stream from Ollama ended without its final `done` (or `success`) line.
+    #[error("Ollama stream ended before it was done")]
+    StreamTruncated,
+    /// Ollama sent something that is not the JSON we expect.
+    #[error("unexpected answer from Ollama: {0}")]
+    Protocol(String),
+    /// The thing asked for does not exist (a model, a trace, a session…).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The caller sent something invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The SQLite store failed.
+    #[error("store error: {0}")]
+    Store(String),
+    /// The store file failed its integrity check or was written by a newer version.
+    #[error("store at {path} cannot be opened safely: {message}")]
+    StoreCorrupt {
+        /// Path of the database file.
+        path: PathBuf,
+        /// What the check found.
+        message: String,
+    },
+    /// The dashboard is shutting down or its background worker is gone.
+    #[error("ollama-dash is shutting down")]
+    ShuttingDown,
+    /// A filesystem operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Ollama could not be reached or did not answer in time (the host answers 502/503/504).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Unreachable { .. } | Error::Timeout { .. })
+    }
+
+    /// The thing asked for does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound(_)) || matches!(self, Error::Ollama { status: 404, .. })
+    }
+
+    /// The request itself was wrong (400).
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self, Error::BadRequest(_) | Error::Config { .. })
+            || matches!(self, Error::Ollama { status: 400, .. })
+    }
+
+    /// The HTTP status that best describes this error to a client of ollama-dash.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Unreachable { .. } => 502,
+            Error::Timeout { .. } => 504,
+            Error::ShuttingDown => 503,
+            Error::Ollama { status, .. } if (400..600).contains(status) => *status,
+            Error::StreamError(_) | Error::StreamTruncated | Error::Protocol(_) => 502,
+            e if e.is_not_found() => 404,
+            e if e.is_bad_request() => 400,
+            _ => 500,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn store(e: impl std::fmt::Display) -> Self {
+        Error::Store(e.to_string())
+    }
+}

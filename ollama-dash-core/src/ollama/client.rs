@@ -1,0 +1,359 @@
+//! The Ollama HTTP client: one shared reqwest client, a timeout fit for each call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::stream::NdjsonStream;
+use super::types::*;
+use crate::config::DashboardConfig;
+use crate::error::{Error, Result};
+
+/// A cheap-to-clone client for one Ollama server.
+#[derive(Debug, Clone)]
+pub struct OllamaClient {
+    http: reqwest::Client,
+    base: Arc<str>,
+    request_timeout: Duration,
+    idle_timeout: Duration,
+    pull_timeout: Duration,
+}
+
+/// How long a call may take in total.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    /// Quick metadata calls (`tags`, `ps`, `show`, …).
+    Quick,
+    /// Generation and embedding: bounded by the idle timeout while waiting for the answer.
+    Generation,
+    /// Pull, push, create, blob upload: long.
+    Transfer,
+}
+
+impl OllamaClient {
+    /// Builds a client for the Ollama named in `config`.
+    pub fn new(config: &DashboardConfig) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("ollama-dash/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config {
+                key: "OLLAMA_HOST".to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base: config.ollama_url()?.into(),
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
+            idle_timeout: Duration::from_secs(config.stream_idle_timeout_secs),
+            pull_timeout: Duration::from_secs(config.pull_timeout_secs),
+        })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:11434`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The shared reqwest client, for the host's byte-for-byte passthrough.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `HEAD /`: is Ollama up?
+    pub async fn heartbeat(&self) -> Result<()> {
+        self.send(self.request(Method::HEAD, "/"), "HEAD /", Budget::Quick)
+            .await
+            .map(drop)
+    }
+
+    /// `GET /api/version`.
+    pub async fn version(&self) -> Result<VersionResponse> {
+        self.get_json("/api/version").await
+    }
+
+    /// `GET /api/tags`: local models.
+    pub async fn tags(&self) -> Result<TagsResponse> {
+        self.get_json("/api/tags").await
+    }
+
+    /// `GET /api/ps`: loaded models.
+    pub async fn ps(&self) -> Result<PsResponse> {
+        self.get_json("/api/ps").await
+    }
+
+    /// `POST /api/show`.
+    pub async fn show(&self, request: &ShowRequest) -> Result<ShowResponse> {
+        self.post_json("/api/show", request, Budget::Quick).await
+    }
+
+    /// `POST /api/generate` with `stream: false`.
+    pub async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse> {
+        let request = GenerateRequest {
+            stream: Some(false),
+            ..request.clone()
+        };
+        self.post_json("/api/generate", &request, Budget::Generation)
+            .await
+    }
+
+    /// `POST /api/generate`, streamed.
+    pub async fn generate_stream(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<NdjsonStream<GenerateResponse>> {
+        let request = GenerateRequest {
+            stream: Some(true),
+            ..request.clone()
+        };
+        self.post_stream("/api/generate", &request, Budget::Generation)
+            .await
+    }
+
+    /// `POST /api/chat` with `stream: false`.
+    pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
+        let request = ChatRequest {
+            stream: Some(false),
+            ..request.clone()
+        };
+        self.post_json("/api/chat", &request, Budget::Generation)
+            .await
+    }
+
+    /// `POST /api/chat`, streamed.
+    pub async fn chat_stream(&self, request: &ChatRequest) -> Result<NdjsonStream<ChatResponse>> {
+        let request = ChatRequest {
+            stream: Some(true),
+            ..request.clone()
+        };
+        self.post_stream("/api/chat", &request, Budget::Generation)
+            .await
+    }
+
+    /// `POST /api/embed`.
+    pub async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse> {
+        self.post_json("/api/embed", request, Budget::Generation)
+            .await
+    }
+
+    /// Legacy `POST /api/embeddings`.
+    pub async fn embeddings(&self, request: &EmbeddingsRequest) -> Result<EmbeddingsResponse> {
+        self.post_json("/api/embeddings", request, Budget::Generation)
+            .await
+    }
+
+    /// `POST /api/pull`, streamed progress.
+    pub async fn pull_stream(
+        &self,
+        request: &PullRequest,
+    ) -> Result<NdjsonStream<ProgressResponse>> {
+        let request = PullRequest {
+            stream: Some(true),
+            ..request.clone()
+        };
+        self.post_stream("/api/pull", &request, Budget::Transfer)
+            .await
+    }
+
+    /// `POST /api/push`, streamed progress.
+    pub async fn push_stream(
+        &self,
+        request: &PullRequest,
+    ) -> Result<NdjsonStream<ProgressResponse>> {
+        let request = PullRequest {
+            stream: Some(true),
+            ..request.clone()
+        };
+        self.post_stream("/api/push", &request, Budget::Transfer)
+            .await
+    }
+
+    /// `POST /api/create`, streamed status.
+    pub async fn create_stream(
+        &self,
+        request: &CreateRequest,
+    ) -> Result<NdjsonStream<ProgressResponse>> {
+        let request = CreateRequest {
+            stream: Some(true),
+            ..request.clone()
+        };
+        self.post_stream("/api/create", &request, Budget::Transfer)
+            .await
+    }
+
+    /// `POST /api/copy`.
+    pub async fn copy(&self, request: &CopyRequest) -> Result<()> {
+        let builder = self.request(Method::POST, "/api/copy").json(request);
+        self.send(builder, "POST /api/copy", Budget::Quick)
+            .await
+            .map(drop)
+    }
+
+    /// `DELETE /api/delete`.
+    pub async fn delete(&self, request: &DeleteRequest) -> Result<()> {
+        let builder = self.request(Method::DELETE, "/api/delete").json(request);
+        self.send(builder, "DELETE /api/delete", Budget::Quick)
+            .await
+            .map(drop)
+    }
+
+    /// `HEAD /api/blobs/{digest}`: does Ollama already hold this blob?
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool> {
+        let path = format!("/api/blobs/{digest}");
+        match self
+            .send(
+                self.request(Method::HEAD, &path),
+                "HEAD /api/blobs",
+                Budget::Quick,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::Ollama { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /api/blobs/{digest}` with a streamed body; Ollama verifies the digest.
+    pub async fn upload_blob<S>(&self, digest: &str, length: u64, body: S) -> Result<()>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static,
+    {
+        let path = format!("/api/blobs/{digest}");
+        let builder = self
+            .request(Method::POST, &path)
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(body));
+        self.send(builder, "POST /api/blobs", Budget::Transfer)
+            .await
+            .map(drop)
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let what = format!("GET {path}");
+        let response = self
+            .send(self.request(Method::GET, path), &what, Budget::Quick)
+            .await?;
+        decode(response, &what).await
+    }
+
+    async fn post_json<Req: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+        budget: Budget,
+    ) -> Result<T> {
+        let what = format!("POST {path}");
+        let response = self
+            .send(self.request(Method::POST, path).json(body), &what, budget)
+            .await?;
+        decode(response, &what).await
+    }
+
+    async fn post_stream<Req: Serialize, T: DeserializeOwned + StreamItem>(
+        &self,
+        path: &str,
+        body: &Req,
+        budget: Budget,
+    ) -> Result<NdjsonStream<T>> {
+        let what = format!("POST {path}");
+        let response = self
+            .send(self.request(Method::POST, path).json(body), &what, budget)
+            .await?;
+        Ok(NdjsonStream::new(
+            response.bytes_stream(),
+            self.idle_timeout,
+        ))
+    }
+
+    /// Sends a request and turns transport failures and error statuses into [`Error`].
+    async fn send(&self, builder: RequestBuilder, what: &str, budget: Budget) -> Result<Response> {
+        let (builder, wait) = match budget {
+            Budget::Quick => (builder.timeout(self.request_timeout), self.request_timeout),
+            Budget::Generation => (builder, self.idle_timeout),
+            Budget::Transfer => (builder.timeout(self.pull_timeout), self.pull_timeout),
+        };
+        let timeout = || Error::Timeout {
+            what: what.to_owned(),
+            seconds: wait.as_secs(),
+        };
+        let response = tokio::time::timeout(wait, builder.send())
+            .await
+            .map_err(|_| timeout())?
+            .map_err(|e| {
+                if e.is_timeout() {
+                    timeout()
+                } else {
+                    self.unreachable(&e)
+                }
+            })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(error_from_response(response).await)
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> Error {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            message = format!("{message}: {inner}");
+            source = inner.source();
+        }
+        Error::Unreachable {
+            url: self.base.to_string(),
+            message,
+        }
+    }
+}
+
+async fn decode<T: DeserializeOwned>(response: Response, what: &str) -> Result<T> {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| Error::Protocol(format!("{what}: body failed: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Protocol(format!("{what}: {e}")))
+}
+
+/// Reads Ollama's `{"error": "…"}` body (or whatever it sent) into [`Error::Ollama`].
+async fn error_from_response(response: Response) -> Error {
+    let status = response.status();
+    let body = response.bytes().await.unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(500)
+                .collect::<String>();
+            if text.is_empty() {
+                reason(status)
+            } else {
+                text
+            }
+        });
+    Error::Ollama {
+        status: status.as_u16(),
+        message,
+    }
+}
+
+fn reason(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+}

@@ -1,0 +1,9 @@
+//! Talking to Ollama: the client, its wire types, the NDJSON stream reader, `OLLAMA_HOST` parsing.
+
+mod client;
+pub mod host;
+mod stream;
+pub mod types;
+
+pub use client::OllamaClient;
+pub use stream::{MAX_LINE_BYTES, NdjsonStream};

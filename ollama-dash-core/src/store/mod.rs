@@ -1,0 +1,184 @@
+//! The SQLite store: one dedicated thread owns the connection; everyone else sends it work.
+//!
+//! No async task ever blocks on SQLite. Reads ([`Store::call`]) wait for their answer; writes
+//! ([`Store::write`]) are queued and the thread commits every write waiting in the queue in one
+//! transaction, so a burst of traces costs one fsync, not hundreds.
+
+mod migrations;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+/// Capacity of the queue between async callers and the store thread.
+const QUEUE_CAPACITY: usize = 8192;
+
+type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
+type WriteJob = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
+#[allow(
+    dead_code,
+    reason = "Read and Write gain callers with traces and settings"
+)]
+enum Command {
+    Read(ReadJob),
+    Write(WriteJob),
+    Flush(oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
+}
+
+/// Counters of the write path, shown in `/api/health`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) written: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) queue_full: AtomicU64,
+}
+
+/// A snapshot of the store's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Path of the database file.
+    pub path: PathBuf,
+    /// Size of the database file plus its WAL, in bytes.
+    pub size_bytes: u64,
+    /// Writes waiting for the store thread.
+    pub queued: u64,
+    /// Writes committed since start.
+    pub written: u64,
+    /// Transactions committed since start.
+    pub batches: u64,
+    /// Writes that failed (logged with their error).
+    pub failed: u64,
+    /// Times a writer had to wait because the queue was full.
+    pub queue_full: u64,
+    /// The store thread is running.
+    pub alive: bool,
+}
+
+/// Handle to the store thread; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Store {
+    tx: mpsc::Sender<Command>,
+    counters: Arc<Counters>,
+    path: Arc<Path>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[allow(
+    dead_code,
+    reason = "call and write gain callers with traces and settings"
+)]
+impl Store {
+    /// Opens (creating if needed) the database at `path`: integrity check, WAL, migrations.
+    pub(crate) async fn open(path: PathBuf) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread_path = path.clone();
+        std::thread::Builder::new()
+            .name("ollama-dash-store".to_owned())
+            .spawn(move || worker::run(&thread_path, rx, ready_tx, &thread_counters))
+            .map_err(|e| Error::io("starting the store thread", e))?;
+        ready_rx.await.map_err(|_| Error::ShuttingDown)??;
+        Ok(Self {
+            tx,
+            counters,
+            path: path.into(),
+        })
+    }
+
+    /// Runs `f` on the store thread and returns its answer.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.send(Command::Read(job)).await?;
+        rx.await
+            .map_err(|_| Error::ShuttingDown)?
+            .map_err(Error::store)
+    }
+
+    /// Queues a write; it is committed with the other queued writes in one transaction.
+    ///
+    /// Waits only when the queue is full (and counts that); never drops the write.
+    pub(crate) async fn write<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        let command = Command::Write(Box::new(f));
+        match self.tx.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                self.send(command).await
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::ShuttingDown),
+        }
+    }
+
+    /// Waits until every write queued before this call is committed.
+    pub(crate) async fn flush(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Flush(tx)).await?;
+        rx.await.map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Commits queued writes, checkpoints the WAL and stops the thread. Idempotent.
+    pub(crate) async fn close(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::Close(tx)).await.is_err() {
+            return Ok(()); // already closed
+        }
+        let _ = rx.await;
+        Ok(())
+    }
+
+    /// Counters and file size.
+    pub(crate) fn health(&self) -> StoreHealth {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let wal = self.path.with_extension("db-wal");
+        let c = &self.counters;
+        StoreHealth {
+            path: self.path.to_path_buf(),
+            size_bytes: size(&self.path) + size(&wal),
+            queued: (QUEUE_CAPACITY - self.tx.capacity()) as u64,
+            written: c.written.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            queue_full: c.queue_full.load(Ordering::Relaxed),
+            alive: !self.tx.is_closed(),
+        }
+    }
+
+    async fn send(&self, command: Command) -> Result<()> {
+        self.tx.send(command).await.map_err(|_| Error::ShuttingDown)
+    }
+}
+
+#[cfg(test)]
+mod tests;

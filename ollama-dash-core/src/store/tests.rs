@@ -1,0 +1,136 @@
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use super::*;
+
+async fn open_temp() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("db").join("ollama-dash.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn creates_schema_in_wal_with_incremental_vacuum() {
+    let (_dir, store) = open_temp().await;
+    let (version, mode, vacuum): (i64, String, i64) = store
+        .call(|c| {
+            let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let m = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            let a = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+            Ok((v, m, a))
+        })
+        .await
+        .unwrap();
+    assert_eq!(version, migrations::LATEST);
+    assert_eq!(mode, "wal");
+    assert_eq!(vacuum, 2, "2 = INCREMENTAL");
+}
+
+#[tokio::test]
+async fn queued_writes_commit_in_batches_and_survive_reopen() {
+    let (dir, store) = open_temp().await;
+    for i in 0..500 {
+        store
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO settings (scope, key, value, updated_at) VALUES ('global', ?1, '1', 0)",
+                    [format!("k{i}")],
+                )
+                .map(drop)
+            })
+            .await
+            .unwrap();
+    }
+    store.flush().await.unwrap();
+    let health = store.health();
+    assert_eq!(health.written, 500);
+    assert!(
+        health.batches < 500,
+        "writes were batched: {} transactions",
+        health.batches
+    );
+    store.close().await.unwrap();
+    store.close().await.unwrap(); // idempotent
+
+    let again = Store::open(dir.path().join("db").join("ollama-dash.db"))
+        .await
+        .unwrap();
+    let n: i64 = again
+        .call(|c| c.query_row("SELECT count(*) FROM settings", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(n, 500);
+}
+
+#[tokio::test]
+async fn a_failing_write_loses_nothing_else() {
+    let (_dir, store) = open_temp().await;
+    let insert = |key: &'static str| {
+        move |c: &Connection| {
+            c.execute(
+                "INSERT INTO settings (scope, key, value, updated_at) VALUES ('global', ?1, '1', 0)",
+                [key],
+            )
+            .map(drop)
+        }
+    };
+    store.write(insert("a")).await.unwrap();
+    store
+        .write(|c| {
+            c.execute("INSERT INTO no_such_table VALUES (1)", [])
+                .map(drop)
+        })
+        .await
+        .unwrap();
+    store.write(insert("b")).await.unwrap();
+    store.flush().await.unwrap();
+    let keys: Vec<String> = store
+        .call(|c| {
+            let mut st = c.prepare("SELECT key FROM settings ORDER BY key")?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(store.health().failed, 1);
+}
+
+#[tokio::test]
+async fn a_schema_from_the_future_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ollama-dash.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 999).unwrap();
+    }
+    let err = Store::open(path).await.unwrap_err();
+    assert!(matches!(err, Error::StoreCorrupt { .. }), "{err}");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ollama-dash.db");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let err = Store::open(path.clone()).await.unwrap_err();
+    assert!(matches!(err, Error::StoreCorrupt { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        vec![0x42u8; 8192],
+        "the file is left untouched"
+    );
+}
+
+#[tokio::test]
+async fn after_close_calls_fail_cleanly() {
+    let (_dir, store) = open_temp().await;
+    store.close().await.unwrap();
+    let err = store
+        .call(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ShuttingDown));
+    assert!(!store.health().alive);
+}
