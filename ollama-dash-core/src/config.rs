@@ -152,3 +152,56 @@ pub(crate) fn config_error(key: &str, message: &str) -> Error {
         message: message.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use figment::Jail;
+
+    fn load_in(jail: &mut Jail) -> Result<DashboardConfig> {
+        jail.set_env("DATA_PATH", jail.directory().display().to_string());
+        DashboardConfig::load(None)
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(CONFIG_FILE_NAME, "ollama_host = 'gpu-box'\nrequest_timeout_secs = 3\n")?;
+            let config = load_in(jail).unwrap();
+            assert_eq!(config.ollama_url().unwrap(), "http://gpu-box:11434");
+            assert_eq!(config.request_timeout_secs, 3);
+            assert_eq!(config.connect_timeout_secs, 5, "default kept");
+            jail.set_env("OLLAMA_HOST", "other:1234");
+            jail.set_env("OLLAMA_DASH_REQUEST_TIMEOUT_SECS", "7");
+            let config = load_in(jail).unwrap();
+            assert_eq!(config.ollama_url().unwrap(), "http://other:1234");
+            assert_eq!(config.request_timeout_secs, 7);
+            assert_eq!(config.data_path, jail.directory());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OLLAMA_HOST", "ftp://nope");
+            let err = load_in(jail).unwrap_err().to_string();
+            assert!(err.contains("OLLAMA_HOST"), "{err}");
+            jail.set_env("OLLAMA_HOST", "localhost");
+            jail.set_env("OLLAMA_DASH_PULL_TIMEOUT_SECS", "soon");
+            let err = load_in(jail).unwrap_err().to_string();
+            assert!(err.contains("pull_timeout_secs"), "{err}");
+            jail.set_env("OLLAMA_DASH_PULL_TIMEOUT_SECS", "0");
+            let err = load_in(jail).unwrap_err().to_string();
+            assert!(err.contains("pull_timeout_secs") && err.contains("at least"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_explicit_config_file_is_an_error() {
+        let err = DashboardConfig::load(Some(Path::new("/no/such/ollama-dash.toml"))).unwrap_err();
+        assert!(err.to_string().contains("--config"), "{err}");
+    }
+}

@@ -1,1 +1,11 @@
-//! `ollama-dash-host`: the ollama-dash server as a library (the `ollama-dash` binary is a thin shell).
+//! `ollama-dash-host`: the ollama-dash server as a library; the `ollama-dash` binary is a thin
+//! shell over [`server::Server`].
+//!
+//! It mounts `ollama_dash_core::Dashboard` behind axum (on hyper 1), adds bearer-token auth, and
+//! carries the Ollama simulator that tests and `serve --simulate` talk to.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod server;

@@ -1,1 +1,112 @@
-fn main() {}
+//! `ollama-dash`: run the dashboard server, or the Ollama simulator on its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ollama_dash_host::auth::TokenSource;
+use ollama_dash_host::config::Config;
+use ollama_dash_host::server::{Server, shutdown_signal};
+use ollama_dash_host::sim::{SimConfig, Simulator, run_standalone};
+use tracing_subscriber::EnvFilter;
+
+const ENV_HELP: &str = "\
+Environment (overrides the config file):
+  OLLAMA_HOST        where Ollama listens, [scheme://]host[:port][/path] (default 127.0.0.1:11434)
+  DATA_PATH          directory for the store, token and uploads (default ~/.local/share/ollama-dash)
+  AUTH_TOKEN         bearer token, at least 16 characters (default: generated, kept in DATA_PATH)
+  OLLAMA_DASH_<KEY>  any other config key, e.g. OLLAMA_DASH_LISTEN=0.0.0.0:8700
+  RUST_LOG           log filter, e.g. info or ollama_dash=debug";
+
+/// Run, watch and share local LLMs served by Ollama.
+#[derive(Debug, Parser)]
+#[command(name = "ollama-dash", version, after_help = ENV_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the dashboard server.
+    Serve {
+        /// Config file (TOML); default: $DATA_PATH/ollama-dash.toml if it exists.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8700; config key `listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Start the built-in Ollama simulator on a free loopback port and use it instead of
+        /// OLLAMA_HOST: a working product with no Ollama installed.
+        #[arg(long)]
+        simulate: bool,
+    },
+    /// Run only the Ollama simulator (speaks Ollama's HTTP API; for tests and demos).
+    Sim {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:11434")]
+        listen: SocketAddr,
+        /// Delay between streamed tokens, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 30)]
+        token_delay_ms: u64,
+        /// Models loaded at start (repeatable).
+        #[arg(long, value_name = "MODEL")]
+        preload: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, listen, simulate } => serve(config, listen, simulate).await,
+        Command::Sim { listen, token_delay_ms, preload } => {
+            let config = SimConfig {
+                listen,
+                token_delay: Duration::from_millis(token_delay_ms),
+                preload,
+                ..SimConfig::default()
+            };
+            run_standalone(config, shutdown_signal()).await.context("running the simulator")
+        }
+    }
+}
+
+async fn serve(config: Option<PathBuf>, listen: Option<SocketAddr>, simulate: bool) -> anyhow::Result<()> {
+    let mut config = Config::load(config.as_deref())?;
+    if let Some(listen) = listen {
+        config.host.listen = listen;
+    }
+    let simulator = if simulate {
+        let sim = Simulator::start(SimConfig {
+            token_delay: Duration::from_millis(30),
+            load_delay: Duration::from_millis(400),
+            preload: vec!["llama3.2:1b".to_owned()],
+            ..SimConfig::default()
+        })
+        .await
+        .context("starting the simulator")?;
+        tracing::info!(url = %sim.url(), "simulated Ollama running (--simulate)");
+        config.dashboard.ollama_host = sim.url();
+        Some(sim)
+    } else {
+        None
+    };
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr()?;
+    let url = format!("http://{addr}/");
+    match server.token_source() {
+        TokenSource::Configured => println!("ollama-dash listening on {url} (token from AUTH_TOKEN/config)"),
+        _ => println!("ollama-dash listening on {url}\nOpen {url}#token={}", server.token()),
+    }
+    server.run(shutdown_signal()).await?;
+    if let Some(sim) = simulator {
+        sim.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Embeds `Dashboard` in a program of its own: prints Ollama's version, the installed models and
+//! what is loaded right now.
+//!
+//! ```sh
+//! OLLAMA_HOST=127.0.0.1:11434 cargo run -p ollama-dash-core --example embed
+//! ```
+
+use ollama_dash_core::{Dashboard, DashboardConfig};
+
+#[tokio::main]
+async fn main() -> ollama_dash_core::Result<()> {
+    let data = std::env::temp_dir().join("ollama-dash-embed-example");
+    let mut config = DashboardConfig::with_data_path(data);
+    if let Ok(host) = std::env::var("OLLAMA_HOST") {
+        config.ollama_host = host;
+    }
+    let dashboard = Dashboard::new(config).await?;
+
+    let health = dashboard.health().await;
+    match &health.ollama.version {
+        Some(version) => println!("Ollama {version} at {}", health.ollama.url),
+        None => {
+            println!("Ollama is not reachable at {}: {:?}", health.ollama.url, health.ollama.error);
+            return dashboard.shutdown().await;
+        }
+    }
+    println!("\ninstalled:");
+    for model in dashboard.list_models().await? {
+        let d = &model.details;
+        println!("  {:<32} {:>8} {:>8} {}", model.name, d.parameter_size, d.quantization_level, d.family);
+    }
+    println!("\nloaded:");
+    for model in dashboard.running_models().await? {
+        let vram = model.size_vram.unwrap_or(0) as f64 / model.size.max(1) as f64 * 100.0;
+        let expires = model.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+        println!("  {:<32} {:>5.0}% in VRAM, until {expires}", model.name, vram);
+    }
+    dashboard.shutdown().await
+}

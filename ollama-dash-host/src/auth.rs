@@ -1,0 +1,183 @@
+//! Bearer-token auth: constant-time comparison, a generated token kept at 0600, and a per-address
+//! throttle on failed attempts.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+/// File inside `DATA_PATH` that keeps a generated token.
+pub const TOKEN_FILE_NAME: &str = "auth-token";
+
+/// Where the token in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `AUTH_TOKEN` or the config file.
+    Configured,
+    /// Read back from `DATA_PATH/auth-token`.
+    Stored,
+    /// Generated on this start and written to `DATA_PATH/auth-token`.
+    Generated,
+}
+
+/// Returns the configured token, else the stored one, else a new strong one (written 0600).
+pub fn resolve_token(
+    configured: Option<&str>,
+    data_path: &Path,
+) -> std::io::Result<(String, TokenSource)> {
+    if let Some(token) = configured {
+        return Ok((token.to_owned(), TokenSource::Configured));
+    }
+    let path = data_path.join(TOKEN_FILE_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(stored) if stored.trim().len() >= crate::config::MIN_TOKEN_LEN => {
+            warn_if_readable_by_others(&path);
+            return Ok((stored.trim().to_owned(), TokenSource::Stored));
+        }
+        Ok(_) => tracing::warn!(path = %path.display(), "stored token too short; making a new one"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let token = generate_token();
+    write_private(&path, &token)?;
+    Ok((token, TokenSource::Generated))
+}
+
+/// 32 random bytes, base64url: 43 characters, 256 bits.
+pub fn generate_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp: PathBuf = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "token file is readable by other users; chmod 600 it");
+        }
+    }
+}
+
+/// Checks bearer tokens and throttles addresses that keep failing.
+#[derive(Debug)]
+pub struct Authenticator {
+    token: String,
+    limit: u32,
+    window: Duration,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// The outcome of checking a request's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The token matches.
+    Allowed,
+    /// Missing or wrong token.
+    Denied,
+    /// Too many failures from this address; retry after this many seconds.
+    Throttled(u64),
+}
+
+impl Authenticator {
+    /// `limit` failures per address per minute are allowed before answers turn to 429.
+    pub fn new(token: String, limit: u32) -> Self {
+        Self { token, limit, window: Duration::from_secs(60), failures: Mutex::default() }
+    }
+
+    /// Checks an `Authorization` header value from `addr`.
+    pub fn check(&self, authorization: Option<&str>, addr: Option<IpAddr>) -> Verdict {
+        let now = Instant::now();
+        if let Some(wait) = addr.and_then(|a| self.throttled(a, now)) {
+            return Verdict::Throttled(wait);
+        }
+        let presented = authorization
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .unwrap_or_default();
+        if bool::from(presented.as_bytes().ct_eq(self.token.as_bytes())) {
+            return Verdict::Allowed;
+        }
+        if let Some(addr) = addr {
+            self.record_failure(addr, now);
+        }
+        Verdict::Denied
+    }
+
+    fn throttled(&self, addr: IpAddr, now: Instant) -> Option<u64> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, since) = failures.get(&addr)?;
+        let elapsed = now.duration_since(*since);
+        (*count >= self.limit && elapsed < self.window)
+            .then(|| (self.window - elapsed).as_secs().max(1))
+    }
+
+    fn record_failure(&self, addr: IpAddr, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, since)| now.duration_since(*since) < self.window);
+        }
+        let entry = failures.entry(addr).or_insert((0, now));
+        if now.duration_since(entry.1) >= self.window {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn compares_tokens_and_throttles_repeat_offenders() {
+        let auth = Authenticator::new("a-long-enough-secret".into(), 3);
+        let me: Option<IpAddr> = Some([10, 0, 0, 1].into());
+        let other: Option<IpAddr> = Some([10, 0, 0, 2].into());
+        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), me), Verdict::Allowed);
+        assert_eq!(auth.check(Some("Bearer a-long-enough-secreT"), me), Verdict::Denied);
+        assert_eq!(auth.check(Some("a-long-enough-secret"), me), Verdict::Denied);
+        assert_eq!(auth.check(None, me), Verdict::Denied);
+        assert!(matches!(auth.check(Some("Bearer a-long-enough-secret"), me), Verdict::Throttled(s) if s <= 60));
+        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), other), Verdict::Allowed);
+    }
+
+    #[test]
+    fn generated_token_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, source) = resolve_token(None, dir.path()).unwrap();
+        assert_eq!(source, TokenSource::Generated);
+        assert!(token.len() >= 43);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE_NAME)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (again, source) = resolve_token(None, dir.path()).unwrap();
+        assert_eq!((again.as_str(), source), (token.as_str(), TokenSource::Stored));
+        let (configured, source) = resolve_token(Some("configured-token-123"), dir.path()).unwrap();
+        assert_eq!((configured.as_str(), source), ("configured-token-123", TokenSource::Configured));
+    }
+}

@@ -1,0 +1,70 @@
+//! The HTTP API: [`app`] builds the whole router from an [`AppState`].
+
+mod error;
+mod models;
+mod system;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use ollama_dash_core::Dashboard;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::{ApiError, ApiResult};
+
+use crate::auth::{Authenticator, Verdict};
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The library.
+    pub dashboard: Dashboard,
+    /// Token checks and throttling.
+    pub auth: Arc<Authenticator>,
+}
+
+/// Builds the router. `cors_origins` lists extra origins allowed to call the API from a browser.
+pub fn app(state: AppState, cors_origins: &[String]) -> Router {
+    let api = Router::new()
+        .route("/api/health", get(system::health))
+        .route("/api/version", get(system::version))
+        .route("/api/auth/verify", post(system::verify))
+        .route("/api/models/available", get(models::available))
+        .route("/api/models/running", get(models::running))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/ping", get(system::ping))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+        })
+        .layer(cors(cors_origins))
+        .with_state(state)
+}
+
+/// Same-origin only unless origins are configured.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}
+
+/// Lets a request through only with the right bearer token.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.auth.check(authorization, addr) {
+        Verdict::Allowed => next.run(request).await,
+        Verdict::Denied => ApiError::unauthorized().into_response(),
+        Verdict::Throttled(seconds) => ApiError::throttled(seconds).into_response(),
+    }
+}

@@ -1,0 +1,101 @@
+//! Running the HTTP server: bind, serve with client addresses, shut down gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ollama_dash_core::Dashboard;
+use tokio::net::TcpListener;
+
+use crate::auth::{Authenticator, TokenSource, resolve_token};
+use crate::config::Config;
+use crate::http::{AppState, app};
+
+/// A server bound to its address, ready to [`Server::run`].
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+    token: String,
+    token_source: TokenSource,
+}
+
+impl Server {
+    /// Opens the dashboard, resolves the token and binds the listener.
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let dashboard = Dashboard::new(config.dashboard.clone()).await?;
+        let (token, token_source) =
+            resolve_token(config.host.auth_token.as_deref(), &config.dashboard.data_path)
+                .context("reading or writing the auth token")?;
+        let listener = TcpListener::bind(config.host.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.host.listen))?;
+        let auth = Arc::new(Authenticator::new(token.clone(), config.host.auth_failures_per_minute));
+        Ok(Self { listener, state: AppState { dashboard, auth }, config, token, token_source })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The bearer token clients must send.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Where the token came from.
+    pub fn token_source(&self) -> TokenSource {
+        self.token_source
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, gives in-flight requests up to
+    /// `shutdown_grace_secs` to finish, and flushes the store.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = app(self.state.clone(), &self.config.host.cors_origins);
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let grace = Duration::from_secs(self.config.host.shutdown_grace_secs);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stop_tx.send(());
+        };
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
+        let deadline = async move {
+            if stop_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.context("serving HTTP")?,
+            () = deadline => tracing::warn!(?grace, "in-flight requests did not finish in time; closing them"),
+        }
+        self.state.dashboard.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
