@@ -1,1 +1,6 @@
-fn main() {}
+//! The integration tests of ollama-dash, one binary, one module per area.
+
+mod core_client;
+mod http_api;
+mod smoke;
+mod support;

@@ -1,0 +1,140 @@
+//! The host's HTTP API in-process (no socket): auth, error shape, first routes.
+
+use http::StatusCode;
+
+use crate::support::{TestHost, assert_error_shape, authed, sim, sim_with_preload};
+
+#[tokio::test]
+async fn ping_needs_no_token_but_everything_else_does() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, _, json) = host.send(authed("GET", "/ping", None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["status"], "ok");
+
+    for (method, path) in [
+        ("GET", "/api/health"),
+        ("GET", "/api/version"),
+        ("POST", "/api/auth/verify"),
+        ("GET", "/api/models/available"),
+        ("GET", "/api/models/running"),
+    ] {
+        for token in [None, Some("wrong-token-0123456789")] {
+            let (status, headers, json) = host.send(authed(method, path, None, token)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert_eq!(headers.get("www-authenticate").map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+            assert_error_shape(&json, "authentication_error");
+        }
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_from_one_address_are_throttled() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    for _ in 0..5 {
+        let (status, _, _) = host.send(authed("GET", "/api/health", None, Some("nope-nope-nope-nope"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Even the right token waits now: the address is throttled, not the token.
+    let (status, headers, json) = host.send(authed("GET", "/api/health", None, Some(crate::support::TOKEN))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.get("retry-after").is_some());
+    assert_error_shape(&json, "rate_limit_error");
+}
+
+#[tokio::test]
+async fn health_reports_store_and_ollama() {
+    let sim = sim().await;
+    sim.control().set_version("0.12.6");
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, json) = host.call("GET", "/api/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["ollama"]["ok"], true);
+    assert_eq!(json["ollama"]["version"], "0.12.6");
+    assert_eq!(json["store"]["ok"], true);
+    assert!(json["store"]["size_bytes"].as_u64().is_some_and(|n| n > 0), "{json}");
+    assert!(json["uptime_secs"].is_u64());
+
+    let (status, json) = host.call("GET", "/api/version", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["ollama_version"], "0.12.6");
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+
+    let (status, json) = host.call("POST", "/api/auth/verify", None).await;
+    assert_eq!((status, json["valid"].as_bool()), (StatusCode::OK, Some(true)));
+}
+
+#[tokio::test]
+async fn models_available_and_running_come_from_ollama() {
+    let sim = sim_with_preload(&["llama3.2:1b"]).await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, json) = host.call("GET", "/api/models/available", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = json["models"].as_array().expect("models").iter().filter_map(|m| m["name"].as_str()).collect();
+    for expected in ["llama3.2:1b", "llava:7b", "qwen3:0.6b", "nomic-embed-text:latest"] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    let (status, json) = host.call("GET", "/api/models/running", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let running = json["models"].as_array().expect("models");
+    assert_eq!(running.len(), 1, "{json}");
+    assert_eq!(running[0]["name"], "llama3.2:1b");
+    assert!(running[0]["expires_at"].is_string());
+    assert!(running[0]["size_vram"].as_u64().is_some_and(|v| v > 0));
+}
+
+#[tokio::test]
+async fn ollama_down_is_a_502_and_health_says_degraded() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    sim.control().set_refuse_connections(true);
+    let (status, json) = host.call("GET", "/api/models/available", None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{json}");
+    assert_error_shape(&json, "upstream_error");
+    let (status, json) = host.call("GET", "/api/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["status"], "degraded");
+    assert_eq!(json["ollama"]["ok"], false);
+    assert!(json["ollama"]["error"].as_str().is_some_and(|e| !e.is_empty()));
+
+    sim.control().set_refuse_connections(false);
+    let (status, _) = host.call("GET", "/api/models/available", None).await;
+    assert_eq!(status, StatusCode::OK, "recovers by itself");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_answer_json() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, json) = host.call("GET", "/api/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error_shape(&json, "not_found_error");
+    let (status, json) = host.call("DELETE", "/api/health", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error_shape(&json, "invalid_request_error");
+}
+
+#[tokio::test]
+async fn cors_is_same_origin_unless_configured() {
+    let sim = sim().await;
+    let preflight = |origin: &str| {
+        http::Request::builder()
+            .method("OPTIONS")
+            .uri("/api/health")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let closed = TestHost::new(&sim.url(), &[]).await;
+    let (_, headers, _) = closed.send(preflight("https://elsewhere.example")).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+
+    let open = TestHost::new(&sim.url(), &["https://grafana.example"]).await;
+    let (_, headers, _) = open.send(preflight("https://grafana.example")).await;
+    assert_eq!(headers.get("access-control-allow-origin").map(|v| v.as_bytes()), Some(&b"https://grafana.example"[..]));
+    let (_, headers, _) = open.send(preflight("https://elsewhere.example")).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+}

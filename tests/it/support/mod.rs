@@ -1,0 +1,100 @@
+//! Shared helpers: a simulator per test, the host app in-process, JSON requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ollama_dash_core::{Dashboard, DashboardConfig};
+use ollama_dash_host::auth::Authenticator;
+use ollama_dash_host::http::{AppState, app};
+use ollama_dash_host::sim::{SimConfig, SimHandle, Simulator};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The token every test host uses.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A simulator with default settings (no delays).
+pub async fn sim() -> SimHandle {
+    Simulator::start(SimConfig::default()).await.expect("simulator starts")
+}
+
+/// A simulator with models loaded at start.
+pub async fn sim_with_preload(models: &[&str]) -> SimHandle {
+    let config = SimConfig { preload: models.iter().map(|m| (*m).to_owned()).collect(), ..SimConfig::default() };
+    Simulator::start(config).await.expect("simulator starts")
+}
+
+/// A dashboard on a temp dir pointed at `ollama_url`.
+pub async fn dashboard(ollama_url: &str) -> (tempfile::TempDir, Dashboard) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = DashboardConfig::with_data_path(dir.path());
+    config.ollama_host = ollama_url.to_owned();
+    config.request_timeout_secs = 5;
+    let dashboard = Dashboard::new(config).await.expect("dashboard opens");
+    (dir, dashboard)
+}
+
+/// The host's router in-process, with its dashboard.
+pub struct TestHost {
+    /// The router under test.
+    pub router: Router,
+    /// Its dashboard.
+    pub dashboard: Dashboard,
+    _dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// A host talking to `ollama_url`, with extra CORS origins.
+    pub async fn new(ollama_url: &str, cors: &[&str]) -> Self {
+        let (dir, dashboard) = dashboard(ollama_url).await;
+        let auth = Arc::new(Authenticator::new(TOKEN.to_owned(), 5));
+        let origins: Vec<String> = cors.iter().map(|o| (*o).to_owned()).collect();
+        let router = app(AppState { dashboard: dashboard.clone(), auth }, &origins);
+        Self { router, dashboard, _dir: dir }
+    }
+
+    /// Sends a request as if from `127.0.0.1:4242`.
+    pub async fn send(&self, mut request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+        (status, headers, json)
+    }
+
+    /// `method path` with the test token.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let request = authed(method, path, body, Some(TOKEN));
+        let (status, _, json) = self.send(request).await;
+        (status, json)
+    }
+}
+
+/// Builds a request with an optional bearer token and JSON body.
+pub fn authed(method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    match body {
+        Some(json) => builder
+            .header("content-type", "application/json")
+            .body(Body::from(json.to_string()))
+            .expect("request"),
+        None => builder.body(Body::empty()).expect("request"),
+    }
+}
+
+/// Asserts the one error shape: `{"error":{"message":…,"type":…}}`.
+pub fn assert_error_shape(json: &Value, kind: &str) {
+    let error = json.get("error").unwrap_or_else(|| panic!("no error object in {json}"));
+    assert!(error.get("message").and_then(Value::as_str).is_some_and(|m| !m.is_empty()), "{json}");
+    assert_eq!(error.get("type").and_then(Value::as_str), Some(kind), "{json}");
+}
