@@ -1,1 +1,2 @@
 //! `ollama-dash-core`: the embeddable async library behind ollama-dash.
+pub mod gguf;
