@@ -64,3 +64,5 @@ pub enum GgufKind {
     Projector,
 }
 
+#[cfg(test)]
+mod tests;
