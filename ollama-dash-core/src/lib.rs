@@ -27,6 +27,7 @@
 pub mod config;
 mod dashboard;
 mod error;
+pub mod gguf;
 pub mod ollama;
 mod store;
 
