@@ -87,6 +87,11 @@ impl Dashboard {
         &self.inner.ollama
     }
 
+    /// The store handle, for the modules that add methods to `Dashboard`.
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
     /// Ollama's version string, e.g. `0.12.6`.
     pub async fn version(&self) -> Result<String> {
         Ok(self.inner.ollama.version().await?.version)
@@ -142,4 +147,9 @@ fn ignore_closed(e: Error) -> Result<()> {
         Error::ShuttingDown => Ok(()),
         other => Err(other),
     }
+}
+
+/// Now, as Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }

@@ -56,6 +56,12 @@ pub enum Error {
     /// The thing asked for does not exist (a model, a trace, a session…).
     #[error("{0} not found")]
     NotFound(String),
+    /// The request conflicts with what exists (a name already taken, a job already running).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The caller sent something invalid.
     #[error("{0}")]
     BadRequest(String),
@@ -109,6 +115,8 @@ impl Error {
             Error::ShuttingDown => 503,
             Error::Ollama { status, .. } if (400..600).contains(status) => *status,
             Error::StreamError(_) | Error::StreamTruncated | Error::Protocol(_) => 502,
+            Error::Conflict(_) => 409,
+            Error::Forbidden(_) => 403,
             e if e.is_not_found() => 404,
             e if e.is_bad_request() => 400,
             _ => 500,

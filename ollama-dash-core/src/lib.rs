@@ -28,10 +28,12 @@ pub mod config;
 mod dashboard;
 mod error;
 pub mod gguf;
+mod keys;
 pub mod ollama;
 mod store;
 
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
 pub use error::{Error, Result};
+pub use keys::{ApiKey, Role, hash_secret};
 pub use store::StoreHealth;

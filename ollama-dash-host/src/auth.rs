@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use ollama_dash_core::{Dashboard, Role, hash_secret};
 use subtle::ConstantTimeEq;
 
 /// File inside `DATA_PATH` that keeps a generated token.
@@ -79,20 +80,42 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
+/// Who is calling: the key's name (recorded in traces) and its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `admin` for `AUTH_TOKEN`, else the key's name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+/// A key given in the config file: `[[api_keys]] name = "ci", key = "…", role = "user"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ConfiguredKey {
+    /// Name recorded in traces.
+    pub name: String,
+    /// The secret, at least 16 characters.
+    pub key: String,
+    /// `admin`, `user` or `viewer`.
+    pub role: String,
+}
+
 /// Checks bearer tokens and throttles addresses that keep failing.
 #[derive(Debug)]
 pub struct Authenticator {
     token: String,
+    configured: Vec<(String, Principal)>,
+    stored: RwLock<HashMap<String, Principal>>,
     limit: u32,
     window: Duration,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 /// The outcome of checking a request's credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The token matches.
-    Allowed,
+    /// The credentials are good.
+    Allowed(Principal),
     /// Missing or wrong token.
     Denied,
     /// Too many failures from this address; retry after this many seconds.
@@ -102,7 +125,35 @@ pub enum Verdict {
 impl Authenticator {
     /// `limit` failures per address per minute are allowed before answers turn to 429.
     pub fn new(token: String, limit: u32) -> Self {
-        Self { token, limit, window: Duration::from_secs(60), failures: Mutex::default() }
+        Self {
+            token,
+            configured: Vec::new(),
+            stored: RwLock::default(),
+            limit,
+            window: Duration::from_secs(60),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Adds the keys from the config file; a bad role or short key is an error naming it.
+    pub fn with_configured_keys(mut self, keys: &[ConfiguredKey]) -> Result<Self, ollama_dash_core::Error> {
+        for key in keys {
+            let bad = |message: String| ollama_dash_core::Error::Config { key: format!("api_keys.{}", key.name), message };
+            let role: Role = key.role.parse().map_err(|e: ollama_dash_core::Error| bad(e.to_string()))?;
+            if key.key.chars().count() < crate::config::MIN_TOKEN_LEN {
+                return Err(bad(format!("key must be at least {} characters", crate::config::MIN_TOKEN_LEN)));
+            }
+            self.configured.push((key.key.clone(), Principal { name: key.name.clone(), role }));
+        }
+        Ok(self)
+    }
+
+    /// Replaces the keys created over the API (call after creating or deleting one).
+    pub async fn reload_stored_keys(&self, dashboard: &Dashboard) -> Result<(), ollama_dash_core::Error> {
+        let keys = dashboard.api_keys().await?;
+        let map = keys.into_iter().map(|k| (k.hash, Principal { name: k.name, role: k.role })).collect();
+        *self.stored.write().unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
     }
 
     /// Checks an `Authorization` header value from `addr`.
@@ -115,13 +166,30 @@ impl Authenticator {
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .unwrap_or_default();
-        if bool::from(presented.as_bytes().ct_eq(self.token.as_bytes())) {
-            return Verdict::Allowed;
+        if let Some(principal) = self.identify(presented) {
+            return Verdict::Allowed(principal);
         }
         if let Some(addr) = addr {
             self.record_failure(addr, now);
         }
         Verdict::Denied
+    }
+
+    fn identify(&self, presented: &str) -> Option<Principal> {
+        if presented.is_empty() {
+            return None;
+        }
+        let equal = |secret: &str| bool::from(presented.as_bytes().ct_eq(secret.as_bytes()));
+        if equal(&self.token) {
+            return Some(Principal { name: "admin".to_owned(), role: Role::Admin });
+        }
+        if let Some((_, p)) = self.configured.iter().find(|(secret, _)| equal(secret)) {
+            return Some(p.clone());
+        }
+        // Stored keys are looked up by hash: the map lookup's timing can only leak bits of a
+        // SHA-256 digest, never of the secret.
+        let stored = self.stored.read().unwrap_or_else(|p| p.into_inner());
+        stored.get(&hash_secret(presented)).cloned()
     }
 
     fn throttled(&self, addr: IpAddr, now: Instant) -> Option<u64> {
@@ -145,6 +213,32 @@ impl Authenticator {
     }
 }
 
+/// The role a request needs: reads need `viewer`, generation and chat need `user`, every other
+/// change needs `admin`. Deny by default: a new mutating route is admin-only until listed here.
+pub fn required_role(method: &http::Method, path: &str) -> Role {
+    const USER_POSTS: &[&str] = &[
+        "/api/auth/verify",
+        "/api/chat",
+        "/api/sessions",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/ollama/api/generate",
+        "/ollama/api/chat",
+        "/ollama/api/embed",
+        "/ollama/api/embeddings",
+        "/ollama/api/show",
+    ];
+    if matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS) {
+        return Role::Viewer;
+    }
+    if path == "/api/auth/verify" {
+        return Role::Viewer;
+    }
+    let user_route = USER_POSTS.iter().any(|p| path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')));
+    if user_route { Role::User } else { Role::Admin }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -155,12 +249,13 @@ mod tests {
         let auth = Authenticator::new("a-long-enough-secret".into(), 3);
         let me: Option<IpAddr> = Some([10, 0, 0, 1].into());
         let other: Option<IpAddr> = Some([10, 0, 0, 2].into());
-        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), me), Verdict::Allowed);
+        let admin = Verdict::Allowed(Principal { name: "admin".into(), role: Role::Admin });
+        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), me), admin);
         assert_eq!(auth.check(Some("Bearer a-long-enough-secreT"), me), Verdict::Denied);
         assert_eq!(auth.check(Some("a-long-enough-secret"), me), Verdict::Denied);
         assert_eq!(auth.check(None, me), Verdict::Denied);
         assert!(matches!(auth.check(Some("Bearer a-long-enough-secret"), me), Verdict::Throttled(s) if s <= 60));
-        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), other), Verdict::Allowed);
+        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), other), admin);
     }
 
     #[test]
@@ -179,5 +274,31 @@ mod tests {
         assert_eq!((again.as_str(), source), (token.as_str(), TokenSource::Stored));
         let (configured, source) = resolve_token(Some("configured-token-123"), dir.path()).unwrap();
         assert_eq!((configured.as_str(), source), ("configured-token-123", TokenSource::Configured));
+    }
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn reads_are_viewer_generation_is_user_everything_else_admin() {
+        let cases = [
+            (Method::GET, "/api/models/available", Role::Viewer),
+            (Method::HEAD, "/ollama/api/tags", Role::Viewer),
+            (Method::POST, "/api/auth/verify", Role::Viewer),
+            (Method::POST, "/v1/chat/completions", Role::User),
+            (Method::POST, "/api/sessions/abc/messages", Role::User),
+            (Method::DELETE, "/api/sessions/abc", Role::User),
+            (Method::POST, "/ollama/api/chat", Role::User),
+            (Method::POST, "/ollama/api/pull", Role::Admin),
+            (Method::DELETE, "/api/models/llama3", Role::Admin),
+            (Method::POST, "/v1/chat/completionsX", Role::Admin),
+            (Method::POST, "/api/keys", Role::Admin),
+        ];
+        for (method, path, role) in cases {
+            assert_eq!(required_role(&method, path), role, "{method} {path}");
+        }
     }
 }

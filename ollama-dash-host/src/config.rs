@@ -26,6 +26,9 @@ pub struct HostConfig {
     /// (`OLLAMA_DASH_CORS_ORIGINS`, e.g. `["https://grafana.example"]`).
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Named keys with roles, e.g. `[[api_keys]] name = "ci" key = "…" role = "user"`.
+    #[serde(default)]
+    pub api_keys: Vec<crate::auth::ConfiguredKey>,
     /// Failed sign-ins allowed per client address per minute before it gets 429.
     #[serde(default = "default_auth_failures")]
     pub auth_failures_per_minute: u32,

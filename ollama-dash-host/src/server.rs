@@ -33,7 +33,10 @@ impl Server {
         let listener = TcpListener::bind(config.host.listen)
             .await
             .with_context(|| format!("listening on {}", config.host.listen))?;
-        let auth = Arc::new(Authenticator::new(token.clone(), config.host.auth_failures_per_minute));
+        let auth = Authenticator::new(token.clone(), config.host.auth_failures_per_minute)
+            .with_configured_keys(&config.host.api_keys)?;
+        auth.reload_stored_keys(&dashboard).await?;
+        let auth = Arc::new(auth);
         Ok(Self { listener, state: AppState { dashboard, auth }, config, token, token_source })
     }
 

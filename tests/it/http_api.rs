@@ -138,3 +138,42 @@ async fn cors_is_same_origin_unless_configured() {
     let (_, headers, _) = open.send(preflight("https://elsewhere.example")).await;
     assert!(headers.get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn admin_creates_keys_roles_are_enforced_and_deleted_keys_stop_working() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, created) =
+        host.call("POST", "/api/keys", Some(serde_json::json!({"name": "grafana", "role": "viewer"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["key"].as_str().expect("secret shown once").to_owned();
+    let (status, json) =
+        host.call("POST", "/api/keys", Some(serde_json::json!({"name": "grafana", "role": "user"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error_shape(&json, "conflict_error");
+    let (status, json) = host.call("POST", "/api/keys", Some(serde_json::json!({"name": "x", "role": "root"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error_shape(&json, "invalid_request_error");
+    let (status, _, json) = host.send(authed("POST", "/api/keys", Some(serde_json::json!({"nom": 1})), Some(crate::support::TOKEN))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert_error_shape(&json, "invalid_request_error");
+
+    let (status, list) = host.call("GET", "/api/keys", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["keys"][0]["name"], "grafana");
+    assert!(list["keys"][0].get("key").is_none() && !list.to_string().contains(&secret), "secrets never listed");
+
+    let (status, _, _) = host.send(authed("GET", "/api/models/available", None, Some(&secret))).await;
+    assert_eq!(status, StatusCode::OK, "a viewer can read");
+    let (status, _, json) = host.send(authed("POST", "/api/keys", Some(serde_json::json!({"name": "y", "role": "admin"})), Some(&secret))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error_shape(&json, "permission_error");
+
+    let (status, _) = host.call("DELETE", "/api/keys/grafana", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = host.send(authed("GET", "/api/models/available", None, Some(&secret))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, json) = host.call("DELETE", "/api/keys/grafana", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error_shape(&json, "not_found_error");
+}

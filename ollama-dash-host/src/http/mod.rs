@@ -1,6 +1,8 @@
 //! The HTTP API: [`app`] builds the whole router from an [`AppState`].
 
 mod error;
+mod json;
+mod keys;
 mod models;
 mod system;
 
@@ -17,8 +19,9 @@ use ollama_dash_core::Dashboard;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::{ApiError, ApiResult};
+pub use json::JsonBody;
 
-use crate::auth::{Authenticator, Verdict};
+use crate::auth::{Authenticator, Verdict, required_role};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -37,6 +40,8 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/auth/verify", post(system::verify))
         .route("/api/models/available", get(models::available))
         .route("/api/models/running", get(models::running))
+        .route("/api/keys", get(keys::list).post(keys::create))
+        .route("/api/keys/{name}", axum::routing::delete(keys::delete))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/ping", get(system::ping))
@@ -63,7 +68,16 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     let addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match state.auth.check(authorization, addr) {
-        Verdict::Allowed => next.run(request).await,
+        Verdict::Allowed(principal) => {
+            let needed = required_role(request.method(), request.uri().path());
+            if !principal.role.allows(needed) {
+                let message = format!("the {} role cannot do this; it needs {needed}", principal.role);
+                return ApiError::new(axum::http::StatusCode::FORBIDDEN, message).into_response();
+            }
+            let mut request = request;
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
         Verdict::Denied => ApiError::unauthorized().into_response(),
         Verdict::Throttled(seconds) => ApiError::throttled(seconds).into_response(),
     }
