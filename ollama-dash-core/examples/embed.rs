@@ -20,20 +20,29 @@ async fn main() -> ollama_dash_core::Result<()> {
     match &health.ollama.version {
         Some(version) => println!("Ollama {version} at {}", health.ollama.url),
         None => {
-            println!("Ollama is not reachable at {}: {:?}", health.ollama.url, health.ollama.error);
+            println!(
+                "Ollama is not reachable at {}: {:?}",
+                health.ollama.url, health.ollama.error
+            );
             return dashboard.shutdown().await;
         }
     }
     println!("\ninstalled:");
     for model in dashboard.list_models().await? {
         let d = &model.details;
-        println!("  {:<32} {:>8} {:>8} {}", model.name, d.parameter_size, d.quantization_level, d.family);
+        println!(
+            "  {:<32} {:>8} {:>8} {}",
+            model.name, d.parameter_size, d.quantization_level, d.family
+        );
     }
     println!("\nloaded:");
     for model in dashboard.running_models().await? {
         let vram = model.size_vram.unwrap_or(0) as f64 / model.size.max(1) as f64 * 100.0;
         let expires = model.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-        println!("  {:<32} {:>5.0}% in VRAM, until {expires}", model.name, vram);
+        println!(
+            "  {:<32} {:>5.0}% in VRAM, until {expires}",
+            model.name, vram
+        );
     }
     dashboard.shutdown().await
 }

@@ -167,7 +167,10 @@ mod tests {
     #[test]
     fn file_overrides_defaults_and_env_overrides_file() {
         Jail::expect_with(|jail| {
-            jail.create_file(CONFIG_FILE_NAME, "ollama_host = 'gpu-box'\nrequest_timeout_secs = 3\n")?;
+            jail.create_file(
+                CONFIG_FILE_NAME,
+                "ollama_host = 'gpu-box'\nrequest_timeout_secs = 3\n",
+            )?;
             let config = load_in(jail).unwrap();
             assert_eq!(config.ollama_url().unwrap(), "http://gpu-box:11434");
             assert_eq!(config.request_timeout_secs, 3);
@@ -194,7 +197,10 @@ mod tests {
             assert!(err.contains("pull_timeout_secs"), "{err}");
             jail.set_env("OLLAMA_DASH_PULL_TIMEOUT_SECS", "0");
             let err = load_in(jail).unwrap_err().to_string();
-            assert!(err.contains("pull_timeout_secs") && err.contains("at least"), "{err}");
+            assert!(
+                err.contains("pull_timeout_secs") && err.contains("at least"),
+                "{err}"
+            );
             Ok(())
         });
     }

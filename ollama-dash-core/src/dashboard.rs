@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::ollama::OllamaClient;
 use crate::ollama::types::{ListModel, ProcessModel};
 use crate::store::{Store, StoreHealth};
@@ -23,6 +24,7 @@ struct Inner {
     config: DashboardConfig,
     ollama: OllamaClient,
     store: Store,
+    events: tokio::sync::broadcast::Sender<Event>,
     started: Instant,
 }
 
@@ -72,6 +74,7 @@ impl Dashboard {
                 config,
                 ollama,
                 store,
+                events: crate::events::channel(),
                 started: Instant::now(),
             }),
         })
@@ -90,6 +93,11 @@ impl Dashboard {
     /// The store handle, for the modules that add methods to `Dashboard`.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The event channel, for the modules that announce changes.
+    pub(crate) fn events(&self) -> &tokio::sync::broadcast::Sender<Event> {
+        &self.inner.events
     }
 
     /// Ollama's version string, e.g. `0.12.6`.

@@ -79,7 +79,9 @@ pub fn hash_secret(secret: &str) -> String {
 
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
 }
 
 impl Dashboard {
@@ -90,14 +92,24 @@ impl Dashboard {
                 let mut st =
                     c.prepare("SELECT name, role, hash, created_at FROM api_keys ORDER BY name")?;
                 let rows = st.query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
                 })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?
             .into_iter()
             .map(|(name, role, hash, created_at)| {
-                Ok(ApiKey { name, role: role.parse()?, hash, created_at })
+                Ok(ApiKey {
+                    name,
+                    role: role.parse()?,
+                    hash,
+                    created_at,
+                })
             })
             .collect()
     }
@@ -128,7 +140,9 @@ impl Dashboard {
             })
             .await?;
         if inserted == 0 {
-            return Err(Error::Conflict(format!("a key named {name:?} already exists")));
+            return Err(Error::Conflict(format!(
+                "a key named {name:?} already exists"
+            )));
         }
         Ok((key, secret))
     }
@@ -156,14 +170,24 @@ impl Dashboard {
                     "SELECT name, role, hash, created_at FROM api_keys WHERE hash = ?1",
                     [hash],
                     |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                        ))
                     },
                 )
                 .optional()
             })
             .await?;
         row.map(|(name, role, hash, created_at)| {
-            Ok(ApiKey { name, role: role.parse()?, hash, created_at })
+            Ok(ApiKey {
+                name,
+                role: role.parse()?,
+                hash,
+                created_at,
+            })
         })
         .transpose()
     }

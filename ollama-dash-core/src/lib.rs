@@ -27,6 +27,7 @@
 pub mod config;
 mod dashboard;
 mod error;
+mod events;
 pub mod gguf;
 mod keys;
 pub mod ollama;
@@ -35,5 +36,6 @@ mod store;
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
 pub use error::{Error, Result};
+pub use events::{EVENT_BUFFER, Event};
 pub use keys::{ApiKey, Role, hash_secret};
 pub use store::StoreHealth;

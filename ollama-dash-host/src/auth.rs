@@ -136,22 +136,54 @@ impl Authenticator {
     }
 
     /// Adds the keys from the config file; a bad role or short key is an error naming it.
-    pub fn with_configured_keys(mut self, keys: &[ConfiguredKey]) -> Result<Self, ollama_dash_core::Error> {
+    pub fn with_configured_keys(
+        mut self,
+        keys: &[ConfiguredKey],
+    ) -> Result<Self, ollama_dash_core::Error> {
         for key in keys {
-            let bad = |message: String| ollama_dash_core::Error::Config { key: format!("api_keys.{}", key.name), message };
-            let role: Role = key.role.parse().map_err(|e: ollama_dash_core::Error| bad(e.to_string()))?;
+            let bad = |message: String| ollama_dash_core::Error::Config {
+                key: format!("api_keys.{}", key.name),
+                message,
+            };
+            let role: Role = key
+                .role
+                .parse()
+                .map_err(|e: ollama_dash_core::Error| bad(e.to_string()))?;
             if key.key.chars().count() < crate::config::MIN_TOKEN_LEN {
-                return Err(bad(format!("key must be at least {} characters", crate::config::MIN_TOKEN_LEN)));
+                return Err(bad(format!(
+                    "key must be at least {} characters",
+                    crate::config::MIN_TOKEN_LEN
+                )));
             }
-            self.configured.push((key.key.clone(), Principal { name: key.name.clone(), role }));
+            self.configured.push((
+                key.key.clone(),
+                Principal {
+                    name: key.name.clone(),
+                    role,
+                },
+            ));
         }
         Ok(self)
     }
 
     /// Replaces the keys created over the API (call after creating or deleting one).
-    pub async fn reload_stored_keys(&self, dashboard: &Dashboard) -> Result<(), ollama_dash_core::Error> {
+    pub async fn reload_stored_keys(
+        &self,
+        dashboard: &Dashboard,
+    ) -> Result<(), ollama_dash_core::Error> {
         let keys = dashboard.api_keys().await?;
-        let map = keys.into_iter().map(|k| (k.hash, Principal { name: k.name, role: k.role })).collect();
+        let map = keys
+            .into_iter()
+            .map(|k| {
+                (
+                    k.hash,
+                    Principal {
+                        name: k.name,
+                        role: k.role,
+                    },
+                )
+            })
+            .collect();
         *self.stored.write().unwrap_or_else(|p| p.into_inner()) = map;
         Ok(())
     }
@@ -163,7 +195,10 @@ impl Authenticator {
             return Verdict::Throttled(wait);
         }
         let presented = authorization
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .unwrap_or_default();
         if let Some(principal) = self.identify(presented) {
@@ -181,7 +216,10 @@ impl Authenticator {
         }
         let equal = |secret: &str| bool::from(presented.as_bytes().ct_eq(secret.as_bytes()));
         if equal(&self.token) {
-            return Some(Principal { name: "admin".to_owned(), role: Role::Admin });
+            return Some(Principal {
+                name: "admin".to_owned(),
+                role: Role::Admin,
+            });
         }
         if let Some((_, p)) = self.configured.iter().find(|(secret, _)| equal(secret)) {
             return Some(p.clone());
@@ -229,13 +267,21 @@ pub fn required_role(method: &http::Method, path: &str) -> Role {
         "/ollama/api/embeddings",
         "/ollama/api/show",
     ];
-    if matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS) {
+    if matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    ) {
         return Role::Viewer;
     }
     if path == "/api/auth/verify" {
         return Role::Viewer;
     }
-    let user_route = USER_POSTS.iter().any(|p| path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')));
+    let user_route = USER_POSTS.iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
     if user_route { Role::User } else { Role::Admin }
 }
 
@@ -249,13 +295,27 @@ mod tests {
         let auth = Authenticator::new("a-long-enough-secret".into(), 3);
         let me: Option<IpAddr> = Some([10, 0, 0, 1].into());
         let other: Option<IpAddr> = Some([10, 0, 0, 2].into());
-        let admin = Verdict::Allowed(Principal { name: "admin".into(), role: Role::Admin });
+        let admin = Verdict::Allowed(Principal {
+            name: "admin".into(),
+            role: Role::Admin,
+        });
         assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), me), admin);
-        assert_eq!(auth.check(Some("Bearer a-long-enough-secreT"), me), Verdict::Denied);
-        assert_eq!(auth.check(Some("a-long-enough-secret"), me), Verdict::Denied);
+        assert_eq!(
+            auth.check(Some("Bearer a-long-enough-secreT"), me),
+            Verdict::Denied
+        );
+        assert_eq!(
+            auth.check(Some("a-long-enough-secret"), me),
+            Verdict::Denied
+        );
         assert_eq!(auth.check(None, me), Verdict::Denied);
-        assert!(matches!(auth.check(Some("Bearer a-long-enough-secret"), me), Verdict::Throttled(s) if s <= 60));
-        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), other), admin);
+        assert!(
+            matches!(auth.check(Some("Bearer a-long-enough-secret"), me), Verdict::Throttled(s) if s <= 60)
+        );
+        assert_eq!(
+            auth.check(Some("Bearer a-long-enough-secret"), other),
+            admin
+        );
     }
 
     #[test]
@@ -267,13 +327,22 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE_NAME)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let (again, source) = resolve_token(None, dir.path()).unwrap();
-        assert_eq!((again.as_str(), source), (token.as_str(), TokenSource::Stored));
+        assert_eq!(
+            (again.as_str(), source),
+            (token.as_str(), TokenSource::Stored)
+        );
         let (configured, source) = resolve_token(Some("configured-token-123"), dir.path()).unwrap();
-        assert_eq!((configured.as_str(), source), ("configured-token-123", TokenSource::Configured));
+        assert_eq!(
+            (configured.as_str(), source),
+            ("configured-token-123", TokenSource::Configured)
+        );
     }
 }
 

@@ -60,24 +60,40 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { config, listen, simulate } => serve(config, listen, simulate).await,
-        Command::Sim { listen, token_delay_ms, preload } => {
+        Command::Serve {
+            config,
+            listen,
+            simulate,
+        } => serve(config, listen, simulate).await,
+        Command::Sim {
+            listen,
+            token_delay_ms,
+            preload,
+        } => {
             let config = SimConfig {
                 listen,
                 token_delay: Duration::from_millis(token_delay_ms),
                 preload,
                 ..SimConfig::default()
             };
-            run_standalone(config, shutdown_signal()).await.context("running the simulator")
+            run_standalone(config, shutdown_signal())
+                .await
+                .context("running the simulator")
         }
     }
 }
 
-async fn serve(config: Option<PathBuf>, listen: Option<SocketAddr>, simulate: bool) -> anyhow::Result<()> {
+async fn serve(
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    simulate: bool,
+) -> anyhow::Result<()> {
     let mut config = Config::load(config.as_deref())?;
     if let Some(listen) = listen {
         config.host.listen = listen;
@@ -101,8 +117,13 @@ async fn serve(config: Option<PathBuf>, listen: Option<SocketAddr>, simulate: bo
     let addr = server.local_addr()?;
     let url = format!("http://{addr}/");
     match server.token_source() {
-        TokenSource::Configured => println!("ollama-dash listening on {url} (token from AUTH_TOKEN/config)"),
-        _ => println!("ollama-dash listening on {url}\nOpen {url}#token={}", server.token()),
+        TokenSource::Configured => {
+            println!("ollama-dash listening on {url} (token from AUTH_TOKEN/config)")
+        }
+        _ => println!(
+            "ollama-dash listening on {url}\nOpen {url}#token={}",
+            server.token()
+        ),
     }
     server.run(shutdown_signal()).await?;
     if let Some(sim) = simulator {

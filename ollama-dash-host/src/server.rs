@@ -27,9 +27,11 @@ impl Server {
     /// Opens the dashboard, resolves the token and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let dashboard = Dashboard::new(config.dashboard.clone()).await?;
-        let (token, token_source) =
-            resolve_token(config.host.auth_token.as_deref(), &config.dashboard.data_path)
-                .context("reading or writing the auth token")?;
+        let (token, token_source) = resolve_token(
+            config.host.auth_token.as_deref(),
+            &config.dashboard.data_path,
+        )
+        .context("reading or writing the auth token")?;
         let listener = TcpListener::bind(config.host.listen)
             .await
             .with_context(|| format!("listening on {}", config.host.listen))?;
@@ -37,7 +39,13 @@ impl Server {
             .with_configured_keys(&config.host.api_keys)?;
         auth.reload_stored_keys(&dashboard).await?;
         let auth = Arc::new(auth);
-        Ok(Self { listener, state: AppState { dashboard, auth }, config, token, token_source })
+        Ok(Self {
+            listener,
+            state: AppState { dashboard, auth },
+            config,
+            token,
+            token_source,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -57,7 +65,10 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting, gives in-flight requests up to
     /// `shutdown_grace_secs` to finish, and flushes the store.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = app(self.state.clone(), &self.config.host.cors_origins);
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let grace = Duration::from_secs(self.config.host.shutdown_grace_secs);

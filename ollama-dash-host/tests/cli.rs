@@ -22,7 +22,10 @@ async fn serve_simulate_answers_with_a_token_and_stops_on_sigterm() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let open_line = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout).lines().map_while(Result::ok).find(|l| l.starts_with("Open "))
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("Open "))
     })
     .await
     .unwrap()
@@ -32,19 +35,62 @@ async fn serve_simulate_answers_with_a_token_and_stops_on_sigterm() {
     assert!(token.len() >= 16);
 
     let client = reqwest::Client::new();
-    assert_eq!(client.get(format!("{base}/ping")).send().await.unwrap().status(), 200);
-    assert_eq!(client.get(format!("{base}/api/health")).send().await.unwrap().status(), 401);
-    let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(token).send();
+    assert_eq!(
+        client
+            .get(format!("{base}/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+    };
     let health: serde_json::Value = get("/api/health").await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok", "{health}");
-    let running: serde_json::Value = get("/api/models/running").await.unwrap().json().await.unwrap();
-    assert_eq!(running["models"][0]["name"], "llama3.2:1b", "--simulate preloads a model: {running}");
-    let available: serde_json::Value = get("/api/models/available").await.unwrap().json().await.unwrap();
+    let running: serde_json::Value = get("/api/models/running")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        running["models"][0]["name"], "llama3.2:1b",
+        "--simulate preloads a model: {running}"
+    );
+    let available: serde_json::Value = get("/api/models/available")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(available["models"].as_array().unwrap().len() >= 4);
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     assert!(data.path().join("ollama-dash.db").exists());
 }

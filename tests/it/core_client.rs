@@ -2,7 +2,9 @@
 //! dashboard lifecycle.
 
 use ollama_dash_core::Error;
-use ollama_dash_core::ollama::types::{ChatRequest, GenerateRequest, Message, PullRequest, ShowRequest};
+use ollama_dash_core::ollama::types::{
+    ChatRequest, GenerateRequest, Message, PullRequest, ShowRequest,
+};
 
 use crate::support::{dashboard, sim, sim_with_preload};
 
@@ -13,13 +15,22 @@ async fn dashboard_answers_version_models_running_and_health() {
     let (_dir, dash) = dashboard(&sim.url()).await;
     assert_eq!(dash.version().await.expect("version"), "0.12.6");
     let models = dash.list_models().await.expect("tags");
-    let llava = models.iter().find(|m| m.name == "llava:7b").expect("llava installed");
+    let llava = models
+        .iter()
+        .find(|m| m.name == "llava:7b")
+        .expect("llava installed");
     assert_eq!(llava.details.format, "gguf");
     assert!(!llava.details.parameter_size.is_empty());
     let running = dash.running_models().await.expect("ps");
-    assert_eq!(running.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["qwen3:0.6b"]);
+    assert_eq!(
+        running.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["qwen3:0.6b"]
+    );
     let health = dash.health().await;
-    assert!(health.ok && health.store.alive && health.ollama.reachable, "{health:?}");
+    assert!(
+        health.ok && health.store.alive && health.ollama.reachable,
+        "{health:?}"
+    );
     dash.shutdown().await.expect("shutdown");
     dash.shutdown().await.expect("shutdown twice is fine");
     assert!(!dash.health().await.store.alive);
@@ -29,13 +40,27 @@ async fn dashboard_answers_version_models_running_and_health() {
 async fn show_returns_capabilities_and_unknown_models_are_not_found() {
     let sim = sim().await;
     let (_dir, dash) = dashboard(&sim.url()).await;
-    let show = dash.ollama().show(&ShowRequest { model: "qwen3:0.6b".into(), verbose: None }).await.expect("show");
+    let show = dash
+        .ollama()
+        .show(&ShowRequest {
+            model: "qwen3:0.6b".into(),
+            verbose: None,
+        })
+        .await
+        .expect("show");
     let caps = show.capabilities.expect("capabilities");
     for cap in ["completion", "tools", "thinking"] {
         assert!(caps.iter().any(|c| c == cap), "{cap} missing in {caps:?}");
     }
     assert!(show.model_info.contains_key("general.architecture"));
-    let err = dash.ollama().show(&ShowRequest { model: "no-such-model".into(), verbose: None }).await.unwrap_err();
+    let err = dash
+        .ollama()
+        .show(&ShowRequest {
+            model: "no-such-model".into(),
+            verbose: None,
+        })
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     assert_eq!(err.http_status(), 404);
 }
@@ -44,8 +69,16 @@ async fn show_returns_capabilities_and_unknown_models_are_not_found() {
 async fn generate_streams_deltas_then_metrics() {
     let sim = sim().await;
     let (_dir, dash) = dashboard(&sim.url()).await;
-    let request = GenerateRequest { model: "llama3.2:1b".into(), prompt: "Why is the sky blue?".into(), ..Default::default() };
-    let mut stream = dash.ollama().generate_stream(&request).await.expect("stream starts");
+    let request = GenerateRequest {
+        model: "llama3.2:1b".into(),
+        prompt: "Why is the sky blue?".into(),
+        ..Default::default()
+    };
+    let mut stream = dash
+        .ollama()
+        .generate_stream(&request)
+        .await
+        .expect("stream starts");
     let mut text = String::new();
     let mut last = None;
     while let Some(line) = stream.next().await {
@@ -69,10 +102,18 @@ async fn chat_stream_mid_stream_error_and_dropped_connection_are_errors() {
     let (_dir, dash) = dashboard(&sim.url()).await;
     let request = ChatRequest {
         model: "llama3.2:1b".into(),
-        messages: vec![Message { role: "user".into(), content: "hello there".into(), ..Default::default() }],
+        messages: vec![Message {
+            role: "user".into(),
+            content: "hello there".into(),
+            ..Default::default()
+        }],
         ..Default::default()
     };
-    async fn drain(mut s: ollama_dash_core::ollama::NdjsonStream<ollama_dash_core::ollama::types::ChatResponse>) -> (usize, Option<Error>) {
+    async fn drain(
+        mut s: ollama_dash_core::ollama::NdjsonStream<
+            ollama_dash_core::ollama::types::ChatResponse,
+        >,
+    ) -> (usize, Option<Error>) {
         let mut ok = 0;
         while let Some(line) = s.next().await {
             match line {
@@ -101,11 +142,26 @@ async fn chat_stream_mid_stream_error_and_dropped_connection_are_errors() {
 async fn errors_before_the_stream_keep_ollamas_status() {
     let sim = sim().await;
     let (_dir, dash) = dashboard(&sim.url()).await;
-    sim.control().fail_next(1, 500, "llama runner process has terminated: signal: killed");
-    let request = GenerateRequest { model: "llama3.2:1b".into(), prompt: "hi".into(), ..Default::default() };
+    sim.control().fail_next(
+        1,
+        500,
+        "llama runner process has terminated: signal: killed",
+    );
+    let request = GenerateRequest {
+        model: "llama3.2:1b".into(),
+        prompt: "hi".into(),
+        ..Default::default()
+    };
     let err = dash.ollama().generate_stream(&request).await.unwrap_err();
-    assert!(matches!(&err, Error::Ollama { status: 500, message } if message.contains("terminated")), "{err:?}");
-    let missing = GenerateRequest { model: "ghost".into(), prompt: "hi".into(), ..Default::default() };
+    assert!(
+        matches!(&err, Error::Ollama { status: 500, message } if message.contains("terminated")),
+        "{err:?}"
+    );
+    let missing = GenerateRequest {
+        model: "ghost".into(),
+        prompt: "hi".into(),
+        ..Default::default()
+    };
     let err = dash.ollama().generate(&missing).await.unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
 }
@@ -114,7 +170,14 @@ async fn errors_before_the_stream_keep_ollamas_status() {
 async fn pull_progress_streams_until_success_and_unknown_models_fail_mid_stream() {
     let sim = sim().await;
     let (_dir, dash) = dashboard(&sim.url()).await;
-    let mut stream = dash.ollama().pull_stream(&PullRequest { model: "smollm2:135m".into(), ..Default::default() }).await.expect("pull");
+    let mut stream = dash
+        .ollama()
+        .pull_stream(&PullRequest {
+            model: "smollm2:135m".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("pull");
     let mut statuses = Vec::new();
     let mut saw_bytes = false;
     while let Some(line) = stream.next().await {
@@ -122,21 +185,47 @@ async fn pull_progress_streams_until_success_and_unknown_models_fail_mid_stream(
         saw_bytes |= line.total.is_some_and(|t| t > 0) && line.completed.is_some();
         statuses.push(line.status);
     }
-    assert_eq!(statuses.first().map(String::as_str), Some("pulling manifest"));
+    assert_eq!(
+        statuses.first().map(String::as_str),
+        Some("pulling manifest")
+    );
     assert_eq!(statuses.last().map(String::as_str), Some("success"));
     assert!(saw_bytes, "{statuses:?}");
-    assert!(dash.list_models().await.expect("tags").iter().any(|m| m.name == "smollm2:135m"));
+    assert!(
+        dash.list_models()
+            .await
+            .expect("tags")
+            .iter()
+            .any(|m| m.name == "smollm2:135m")
+    );
 
-    let mut stream = dash.ollama().pull_stream(&PullRequest { model: "does-not-exist".into(), ..Default::default() }).await.expect("starts with 200");
-    let first = stream.next().await.expect("a line").expect("pulling manifest");
+    let mut stream = dash
+        .ollama()
+        .pull_stream(&PullRequest {
+            model: "does-not-exist".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("starts with 200");
+    let first = stream
+        .next()
+        .await
+        .expect("a line")
+        .expect("pulling manifest");
     assert_eq!(first.status, "pulling manifest");
-    assert!(matches!(stream.next().await, Some(Err(Error::StreamError(m))) if m.contains("pull model manifest")));
+    assert!(
+        matches!(stream.next().await, Some(Err(Error::StreamError(m))) if m.contains("pull model manifest"))
+    );
 }
 
 #[tokio::test]
 async fn unreachable_ollama_is_classified() {
     // A port nothing listens on: bind, read the port, drop the listener.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let (_dir, dash) = dashboard(&format!("127.0.0.1:{port}")).await;
     let err = dash.version().await.unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");

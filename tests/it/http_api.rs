@@ -22,7 +22,10 @@ async fn ping_needs_no_token_but_everything_else_does() {
         for token in [None, Some("wrong-token-0123456789")] {
             let (status, headers, json) = host.send(authed(method, path, None, token)).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
-            assert_eq!(headers.get("www-authenticate").map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+            assert_eq!(
+                headers.get("www-authenticate").map(|v| v.as_bytes()),
+                Some(&b"Bearer"[..])
+            );
             assert_error_shape(&json, "authentication_error");
         }
     }
@@ -33,11 +36,25 @@ async fn repeated_failures_from_one_address_are_throttled() {
     let sim = sim().await;
     let host = TestHost::new(&sim.url(), &[]).await;
     for _ in 0..5 {
-        let (status, _, _) = host.send(authed("GET", "/api/health", None, Some("nope-nope-nope-nope"))).await;
+        let (status, _, _) = host
+            .send(authed(
+                "GET",
+                "/api/health",
+                None,
+                Some("nope-nope-nope-nope"),
+            ))
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     // Even the right token waits now: the address is throttled, not the token.
-    let (status, headers, json) = host.send(authed("GET", "/api/health", None, Some(crate::support::TOKEN))).await;
+    let (status, headers, json) = host
+        .send(authed(
+            "GET",
+            "/api/health",
+            None,
+            Some(crate::support::TOKEN),
+        ))
+        .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(headers.get("retry-after").is_some());
     assert_error_shape(&json, "rate_limit_error");
@@ -54,7 +71,10 @@ async fn health_reports_store_and_ollama() {
     assert_eq!(json["ollama"]["ok"], true);
     assert_eq!(json["ollama"]["version"], "0.12.6");
     assert_eq!(json["store"]["ok"], true);
-    assert!(json["store"]["size_bytes"].as_u64().is_some_and(|n| n > 0), "{json}");
+    assert!(
+        json["store"]["size_bytes"].as_u64().is_some_and(|n| n > 0),
+        "{json}"
+    );
     assert!(json["uptime_secs"].is_u64());
 
     let (status, json) = host.call("GET", "/api/version", None).await;
@@ -63,7 +83,10 @@ async fn health_reports_store_and_ollama() {
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
 
     let (status, json) = host.call("POST", "/api/auth/verify", None).await;
-    assert_eq!((status, json["valid"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(
+        (status, json["valid"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
 }
 
 #[tokio::test]
@@ -72,9 +95,22 @@ async fn models_available_and_running_come_from_ollama() {
     let host = TestHost::new(&sim.url(), &[]).await;
     let (status, json) = host.call("GET", "/api/models/available", None).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = json["models"].as_array().expect("models").iter().filter_map(|m| m["name"].as_str()).collect();
-    for expected in ["llama3.2:1b", "llava:7b", "qwen3:0.6b", "nomic-embed-text:latest"] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    let names: Vec<&str> = json["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    for expected in [
+        "llama3.2:1b",
+        "llava:7b",
+        "qwen3:0.6b",
+        "nomic-embed-text:latest",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     let (status, json) = host.call("GET", "/api/models/running", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -97,7 +133,11 @@ async fn ollama_down_is_a_502_and_health_says_degraded() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["status"], "degraded");
     assert_eq!(json["ollama"]["ok"], false);
-    assert!(json["ollama"]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(
+        json["ollama"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
 
     sim.control().set_refuse_connections(false);
     let (status, _) = host.call("GET", "/api/models/available", None).await;
@@ -134,7 +174,12 @@ async fn cors_is_same_origin_unless_configured() {
 
     let open = TestHost::new(&sim.url(), &["https://grafana.example"]).await;
     let (_, headers, _) = open.send(preflight("https://grafana.example")).await;
-    assert_eq!(headers.get("access-control-allow-origin").map(|v| v.as_bytes()), Some(&b"https://grafana.example"[..]));
+    assert_eq!(
+        headers
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(&b"https://grafana.example"[..])
+    );
     let (_, headers, _) = open.send(preflight("https://elsewhere.example")).await;
     assert!(headers.get("access-control-allow-origin").is_none());
 }
@@ -143,35 +188,75 @@ async fn cors_is_same_origin_unless_configured() {
 async fn admin_creates_keys_roles_are_enforced_and_deleted_keys_stop_working() {
     let sim = sim().await;
     let host = TestHost::new(&sim.url(), &[]).await;
-    let (status, created) =
-        host.call("POST", "/api/keys", Some(serde_json::json!({"name": "grafana", "role": "viewer"}))).await;
+    let (status, created) = host
+        .call(
+            "POST",
+            "/api/keys",
+            Some(serde_json::json!({"name": "grafana", "role": "viewer"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let secret = created["key"].as_str().expect("secret shown once").to_owned();
-    let (status, json) =
-        host.call("POST", "/api/keys", Some(serde_json::json!({"name": "grafana", "role": "user"}))).await;
+    let secret = created["key"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    let (status, json) = host
+        .call(
+            "POST",
+            "/api/keys",
+            Some(serde_json::json!({"name": "grafana", "role": "user"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error_shape(&json, "conflict_error");
-    let (status, json) = host.call("POST", "/api/keys", Some(serde_json::json!({"name": "x", "role": "root"}))).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/api/keys",
+            Some(serde_json::json!({"name": "x", "role": "root"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error_shape(&json, "invalid_request_error");
-    let (status, _, json) = host.send(authed("POST", "/api/keys", Some(serde_json::json!({"nom": 1})), Some(crate::support::TOKEN))).await;
+    let (status, _, json) = host
+        .send(authed(
+            "POST",
+            "/api/keys",
+            Some(serde_json::json!({"nom": 1})),
+            Some(crate::support::TOKEN),
+        ))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
     assert_error_shape(&json, "invalid_request_error");
 
     let (status, list) = host.call("GET", "/api/keys", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["keys"][0]["name"], "grafana");
-    assert!(list["keys"][0].get("key").is_none() && !list.to_string().contains(&secret), "secrets never listed");
+    assert!(
+        list["keys"][0].get("key").is_none() && !list.to_string().contains(&secret),
+        "secrets never listed"
+    );
 
-    let (status, _, _) = host.send(authed("GET", "/api/models/available", None, Some(&secret))).await;
+    let (status, _, _) = host
+        .send(authed("GET", "/api/models/available", None, Some(&secret)))
+        .await;
     assert_eq!(status, StatusCode::OK, "a viewer can read");
-    let (status, _, json) = host.send(authed("POST", "/api/keys", Some(serde_json::json!({"name": "y", "role": "admin"})), Some(&secret))).await;
+    let (status, _, json) = host
+        .send(authed(
+            "POST",
+            "/api/keys",
+            Some(serde_json::json!({"name": "y", "role": "admin"})),
+            Some(&secret),
+        ))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error_shape(&json, "permission_error");
 
     let (status, _) = host.call("DELETE", "/api/keys/grafana", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _, _) = host.send(authed("GET", "/api/models/available", None, Some(&secret))).await;
+    let (status, _, _) = host
+        .send(authed("GET", "/api/models/available", None, Some(&secret)))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, json) = host.call("DELETE", "/api/keys/grafana", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -14,11 +14,17 @@ async fn serves_over_loopback_and_shuts_down_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut dashboard = DashboardConfig::with_data_path(dir.path());
     dashboard.ollama_host = sim.url();
-    let host: HostConfig = serde_json::from_value(serde_json::json!({ "listen": "127.0.0.1:0" })).expect("host config");
-    let server = Server::bind(Config { dashboard, host }).await.expect("binds");
+    let host: HostConfig = serde_json::from_value(serde_json::json!({ "listen": "127.0.0.1:0" }))
+        .expect("host config");
+    let server = Server::bind(Config { dashboard, host })
+        .await
+        .expect("binds");
     let addr = server.local_addr().expect("addr");
     let token = server.token().to_owned();
-    assert!(dir.path().join("auth-token").exists(), "generated token is kept in DATA_PATH");
+    assert!(
+        dir.path().join("auth-token").exists(),
+        "generated token is kept in DATA_PATH"
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(server.run(async move {
         let _ = stopped.await;
@@ -26,9 +32,17 @@ async fn serves_over_loopback_and_shuts_down_cleanly() {
 
     let client = reqwest::Client::new();
     let base = format!("http://{addr}");
-    let ping = client.get(format!("{base}/ping")).send().await.expect("ping");
+    let ping = client
+        .get(format!("{base}/ping"))
+        .send()
+        .await
+        .expect("ping");
     assert_eq!(ping.status(), 200);
-    let denied = client.get(format!("{base}/api/health")).send().await.expect("health");
+    let denied = client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(denied.status(), 401);
     let health: serde_json::Value = client
         .get(format!("{base}/api/health"))
@@ -47,5 +61,8 @@ async fn serves_over_loopback_and_shuts_down_cleanly() {
         .expect("stops within its grace period")
         .expect("task")
         .expect("clean shutdown");
-    assert!(client.get(format!("{base}/ping")).send().await.is_err(), "no longer accepting");
+    assert!(
+        client.get(format!("{base}/ping")).send().await.is_err(),
+        "no longer accepting"
+    );
 }

@@ -16,7 +16,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), retry_after: None }
+        Self {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// 400.
@@ -37,7 +41,10 @@ impl ApiError {
     /// 429 with `Retry-After`.
     pub fn throttled(seconds: u64) -> Self {
         let message = format!("too many failed sign-ins from this address; retry in {seconds} s");
-        Self { retry_after: Some(seconds), ..Self::new(StatusCode::TOO_MANY_REQUESTS, message) }
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+        }
     }
 
     /// The status this error answers with.
@@ -63,7 +70,8 @@ impl ApiError {
 
 impl From<ollama_dash_core::Error> for ApiError {
     fn from(e: ollama_dash_core::Error) -> Self {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(error = %e, "request failed");
         }
@@ -76,7 +84,9 @@ impl IntoResponse for ApiError {
         let body = json!({ "error": { "message": self.message, "type": self.kind() } });
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response

@@ -39,8 +39,15 @@ pub(super) async fn create(
 }
 
 /// `DELETE /api/keys/{name}`.
-pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     state.dashboard.delete_api_key(&name).await?;
-    state.auth.reload_stored_keys(&state.dashboard).await.map_err(ApiError::from)?;
+    state
+        .auth
+        .reload_stored_keys(&state.dashboard)
+        .await
+        .map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,12 +9,12 @@ mod system;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use ollama_dash_core::Dashboard;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -48,7 +48,10 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
         })
         .layer(cors(cors_origins))
         .with_state(state)
@@ -56,22 +59,41 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
 
 /// Same-origin only unless origins are configured.
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+        ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
 
 /// Lets a request through only with the right bearer token.
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let addr = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     match state.auth.check(authorization, addr) {
         Verdict::Allowed(principal) => {
             let needed = required_role(request.method(), request.uri().path());
             if !principal.role.allows(needed) {
-                let message = format!("the {} role cannot do this; it needs {needed}", principal.role);
+                let message = format!(
+                    "the {} role cannot do this; it needs {needed}",
+                    principal.role
+                );
                 return ApiError::new(axum::http::StatusCode::FORBIDDEN, message).into_response();
             }
             let mut request = request;

@@ -43,7 +43,9 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
 /// `GET /api/version`: ours and Ollama's.
 pub(super) async fn version(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let ollama = state.dashboard.version().await?;
-    Ok(Json(json!({ "version": env!("CARGO_PKG_VERSION"), "ollama_version": ollama })))
+    Ok(Json(
+        json!({ "version": env!("CARGO_PKG_VERSION"), "ollama_version": ollama }),
+    ))
 }
 
 /// `POST /api/auth/verify`: reached only with a valid token, so it just says so.

@@ -20,12 +20,17 @@ pub const TOKEN: &str = "test-token-0123456789";
 
 /// A simulator with default settings (no delays).
 pub async fn sim() -> SimHandle {
-    Simulator::start(SimConfig::default()).await.expect("simulator starts")
+    Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator starts")
 }
 
 /// A simulator with models loaded at start.
 pub async fn sim_with_preload(models: &[&str]) -> SimHandle {
-    let config = SimConfig { preload: models.iter().map(|m| (*m).to_owned()).collect(), ..SimConfig::default() };
+    let config = SimConfig {
+        preload: models.iter().map(|m| (*m).to_owned()).collect(),
+        ..SimConfig::default()
+    };
     Simulator::start(config).await.expect("simulator starts")
 }
 
@@ -54,18 +59,44 @@ impl TestHost {
         let (dir, dashboard) = dashboard(ollama_url).await;
         let auth = Arc::new(Authenticator::new(TOKEN.to_owned(), 5));
         let origins: Vec<String> = cors.iter().map(|o| (*o).to_owned()).collect();
-        let router = app(AppState { dashboard: dashboard.clone(), auth }, &origins);
-        Self { router, dashboard, _dir: dir }
+        let router = app(
+            AppState {
+                dashboard: dashboard.clone(),
+                auth,
+            },
+            &origins,
+        );
+        Self {
+            router,
+            dashboard,
+            _dir: dir,
+        }
     }
 
     /// Sends a request as if from `127.0.0.1:4242`.
     pub async fn send(&self, mut request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
-        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON body")
+        };
         (status, headers, json)
     }
 
@@ -94,7 +125,19 @@ pub fn authed(method: &str, path: &str, body: Option<Value>, token: Option<&str>
 
 /// Asserts the one error shape: `{"error":{"message":…,"type":…}}`.
 pub fn assert_error_shape(json: &Value, kind: &str) {
-    let error = json.get("error").unwrap_or_else(|| panic!("no error object in {json}"));
-    assert!(error.get("message").and_then(Value::as_str).is_some_and(|m| !m.is_empty()), "{json}");
-    assert_eq!(error.get("type").and_then(Value::as_str), Some(kind), "{json}");
+    let error = json
+        .get("error")
+        .unwrap_or_else(|| panic!("no error object in {json}"));
+    assert!(
+        error
+            .get("message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
+    assert_eq!(
+        error.get("type").and_then(Value::as_str),
+        Some(kind),
+        "{json}"
+    );
 }

@@ -1,0 +1,38 @@
+//! Live events: everything that changes is announced on one broadcast channel.
+//!
+//! The host streams these as Server-Sent Events at `GET /api/events`. A slow subscriber that
+//! falls more than [`EVENT_BUFFER`] events behind skips ahead (it is told how many it missed);
+//! nobody else waits for it.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::dashboard::Dashboard;
+
+/// Events kept for a slow subscriber before it starts skipping.
+pub const EVENT_BUFFER: usize = 1024;
+
+/// Something that changed. Serialised as `{"type": "...", ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The set of installed models changed (pull, delete, copy, import).
+    ModelsChanged,
+}
+
+pub(crate) fn channel() -> broadcast::Sender<Event> {
+    broadcast::channel(EVENT_BUFFER).0
+}
+
+impl Dashboard {
+    /// Subscribes to live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events().subscribe()
+    }
+
+    /// Announces an event; having no subscriber is fine.
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.events().send(event);
+    }
+}
