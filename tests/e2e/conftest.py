@@ -1,0 +1,88 @@
+"""End-to-end fixtures: a real `ollama-dash serve --simulate` process on a free loopback port."""
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "e2e-admin-token-0123456789"
+
+
+@dataclass
+class Server:
+    base_url: str
+    token: str
+    data_path: Path
+    output: list
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def headers(self, token: str | None = None) -> dict:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    def get(self, path: str, **kwargs):
+        return requests.get(self.url(path), headers=self.headers(), timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs):
+        return requests.post(self.url(path), headers=self.headers(), timeout=30, **kwargs)
+
+
+def binary() -> str:
+    path = os.environ.get("OLLAMA_DASH_BIN") or str(ROOT / "target" / "debug" / "ollama-dash")
+    if not Path(path).exists():
+        raise RuntimeError(f"{path} not found: run `cargo build -p ollama-dash-host` first")
+    return path
+
+
+def start_server(extra_env: dict | None = None) -> tuple[subprocess.Popen, Server]:
+    data = Path(tempfile.mkdtemp(prefix="ollama-dash-e2e-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("OLLAMA_HOST", "RUST_LOG")}
+    env.update({"DATA_PATH": str(data), "AUTH_TOKEN": TOKEN, "RUST_LOG": "warn"})
+    env.update(extra_env or {})
+    proc = subprocess.Popen(
+        [binary(), "serve", "--simulate", "--listen", "127.0.0.1:0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    base_url = None
+    for line in proc.stdout:
+        output.append(line)
+        match = re.search(r"listening on (http://\S+?)/?(\s|$)", line)
+        if match:
+            base_url = match.group(1)
+            break
+    if base_url is None:
+        proc.kill()
+        raise RuntimeError("server did not start:\n" + "".join(output))
+    # Keep draining output so the pipe never fills up.
+    threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+    return proc, Server(base_url, TOKEN, data, output)
+
+
+def stop_server(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.fixture(scope="session")
+def server():
+    proc, srv = start_server()
+    yield srv
+    code = stop_server(proc)
+    assert code == 0, "server exited uncleanly:\n" + "".join(srv.output)
