@@ -31,6 +31,47 @@ pub struct DashboardConfig {
     pub stream_idle_timeout_secs: u64,
     /// Longest a pull, push or create may run in total.
     pub pull_timeout_secs: u64,
+    /// Traces kept at most (0: no limit); the oldest go first.
+    #[serde(default = "defaults::trace_max_rows")]
+    pub trace_max_rows: u64,
+    /// Days a trace is kept (0: no limit).
+    #[serde(default = "defaults::trace_max_age_days")]
+    pub trace_max_age_days: u64,
+    /// Largest the store file may grow before the oldest traces go, in MiB (0: no limit).
+    #[serde(default = "defaults::trace_max_db_mb")]
+    pub trace_max_db_mb: u64,
+    /// Days the request and response bodies of a trace are kept; the metadata stays longer
+    /// (0: as long as the trace).
+    #[serde(default = "defaults::trace_body_max_age_days")]
+    pub trace_body_max_age_days: u64,
+    /// How often retention runs, in seconds.
+    #[serde(default = "defaults::trace_retention_interval_secs")]
+    pub trace_retention_interval_secs: u64,
+    /// Interval of SSE keep-alive comments while a stream waits (e.g. for a model to load), ms.
+    #[serde(default = "defaults::stream_keepalive_ms")]
+    pub stream_keepalive_ms: u64,
+}
+
+/// Defaults of the trace and stream settings (serde needs functions).
+mod defaults {
+    pub(super) fn trace_max_rows() -> u64 {
+        1_000_000
+    }
+    pub(super) fn trace_max_age_days() -> u64 {
+        30
+    }
+    pub(super) fn trace_max_db_mb() -> u64 {
+        2048
+    }
+    pub(super) fn trace_body_max_age_days() -> u64 {
+        7
+    }
+    pub(super) fn trace_retention_interval_secs() -> u64 {
+        300
+    }
+    pub(super) fn stream_keepalive_ms() -> u64 {
+        10_000
+    }
 }
 
 impl DashboardConfig {
@@ -43,6 +84,12 @@ impl DashboardConfig {
             request_timeout_secs: 10,
             stream_idle_timeout_secs: 300,
             pull_timeout_secs: 3600,
+            trace_max_rows: defaults::trace_max_rows(),
+            trace_max_age_days: defaults::trace_max_age_days(),
+            trace_max_db_mb: defaults::trace_max_db_mb(),
+            trace_body_max_age_days: defaults::trace_body_max_age_days(),
+            trace_retention_interval_secs: defaults::trace_retention_interval_secs(),
+            stream_keepalive_ms: defaults::stream_keepalive_ms(),
         }
     }
 
@@ -72,10 +119,17 @@ impl DashboardConfig {
             ("request_timeout_secs", self.request_timeout_secs),
             ("stream_idle_timeout_secs", self.stream_idle_timeout_secs),
             ("pull_timeout_secs", self.pull_timeout_secs),
+            (
+                "trace_retention_interval_secs",
+                self.trace_retention_interval_secs,
+            ),
         ] {
             if value == 0 {
                 return Err(config_error(key, "must be at least 1 second"));
             }
+        }
+        if self.stream_keepalive_ms == 0 {
+            return Err(config_error("stream_keepalive_ms", "must be at least 1"));
         }
         Ok(())
     }

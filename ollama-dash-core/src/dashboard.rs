@@ -26,6 +26,7 @@ struct Inner {
     store: Store,
     events: tokio::sync::broadcast::Sender<Event>,
     started: Instant,
+    traces: crate::traces::retention::TraceState,
 }
 
 /// Health of the dashboard and of what it depends on.
@@ -69,15 +70,18 @@ impl Dashboard {
         let ollama = OllamaClient::new(&config)?;
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
-        Ok(Self {
+        let dashboard = Self {
             inner: Arc::new(Inner {
+                traces: crate::traces::retention::TraceState::new(&config),
                 config,
                 ollama,
                 store,
                 events: crate::events::channel(),
                 started: Instant::now(),
             }),
-        })
+        };
+        dashboard.spawn_trace_retention();
+        Ok(dashboard)
     }
 
     /// The configuration it runs with.
@@ -93,6 +97,11 @@ impl Dashboard {
     /// The store handle, for the modules that add methods to `Dashboard`.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Trace retention state, for the `traces` module.
+    pub(crate) fn traces_state(&self) -> &crate::traces::retention::TraceState {
+        &self.inner.traces
     }
 
     /// The event channel, for the modules that announce changes.

@@ -24,18 +24,24 @@
 //! `ollama-dash.toml`, then the environment (`OLLAMA_HOST`, `DATA_PATH`, `OLLAMA_DASH_*`).
 #![warn(missing_docs)]
 
+mod chat;
 pub mod config;
 mod dashboard;
+mod defaults;
 mod error;
 mod events;
 pub mod gguf;
 mod keys;
 pub mod ollama;
 mod store;
+pub mod traces;
 
+pub use chat::{ChatMessage, ChatSession, NewMessage, NewSession, SessionUpdate};
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
+pub use defaults::GenerationDefaults;
 pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
 pub use keys::{ApiKey, Role, hash_secret};
 pub use store::StoreHealth;
+pub use traces::{TraceHandle, TraceQuery, TraceRecord, TraceStart, TraceStatus};
