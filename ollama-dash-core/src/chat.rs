@@ -358,3 +358,46 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessage> {
         created_at: r.get(11)?,
     })
 }
+
+impl Dashboard {
+    /// Queues a message for the store's writer without waiting (for stream ends and drops, where
+    /// nothing can await); the session is marked changed in the same write.
+    pub fn queue_chat_message(&self, session_id: &str, m: NewMessage) {
+        let session_id = session_id.to_owned();
+        let images = m
+            .images
+            .filter(|i| !i.is_empty())
+            .map(|i| Value::from(i).to_string());
+        let options = m.options.filter(Value::is_object).map(|o| o.to_string());
+        let now = now_ms();
+        let result = self.store().write_detached(move |c| {
+            c.execute(
+                "INSERT INTO chat_messages (session_id, role, content, thinking, images, model, \
+                 options, trace_id, prompt_tokens, completion_tokens, created_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = ?1)",
+                rusqlite::params![
+                    session_id,
+                    m.role,
+                    m.content,
+                    m.thinking.filter(|t| !t.is_empty()),
+                    images,
+                    m.model,
+                    options,
+                    m.trace_id,
+                    m.prompt_tokens.and_then(|v| i64::try_from(v).ok()),
+                    m.completion_tokens.and_then(|v| i64::try_from(v).ok()),
+                    now
+                ],
+            )?;
+            c.execute(
+                "UPDATE chat_sessions SET updated_at = ?2 WHERE id = ?1",
+                (&session_id, now),
+            )
+            .map(drop)
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "chat message not stored: the store is closed");
+        }
+    }
+}

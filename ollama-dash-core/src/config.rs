@@ -210,6 +210,10 @@ pub(crate) fn config_error(key: &str, message: &str) -> Error {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns figment::Error"
+    )]
     use super::*;
     use figment::Jail;
 

@@ -19,6 +19,15 @@ pub const EVENT_BUFFER: usize = 1024;
 pub enum Event {
     /// The set of installed models changed (pull, delete, copy, import).
     ModelsChanged,
+    /// A generation was traced (queued for the store).
+    TraceRecorded {
+        /// Trace id.
+        id: String,
+        /// Model.
+        model: String,
+        /// `ok`, `error` or `cancelled`.
+        status: String,
+    },
 }
 
 pub(crate) fn channel() -> broadcast::Sender<Event> {

@@ -110,6 +110,11 @@ impl Dashboard {
     /// If the queue is full the wait is counted (`queue_full` in health) and handed to a task:
     /// the trace is never dropped.
     pub fn record_trace(&self, trace: TraceRecord) {
+        self.emit(crate::Event::TraceRecorded {
+            id: trace.id.clone(),
+            model: trace.model.clone(),
+            status: trace.status.as_str().to_owned(),
+        });
         let result = self
             .store()
             .write_detached(move |c| query::insert(c, &trace));
@@ -138,10 +143,16 @@ impl Dashboard {
         self.store().call(move |c| query::list(c, &query)).await
     }
 
-    /// Per-model counts, tokens, latency and TTFT percentiles, tokens/s between two times.
-    pub async fn trace_stats(&self, since_ms: i64, until_ms: i64) -> Result<TraceStats> {
+    /// Per-model counts, tokens, latency and TTFT percentiles, tokens/s between two times;
+    /// only the traces of `api_key` when given.
+    pub async fn trace_stats(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        api_key: Option<String>,
+    ) -> Result<TraceStats> {
         self.store()
-            .call(move |c| stats::compute(c, since_ms, until_ms))
+            .call(move |c| stats::compute(c, since_ms, until_ms, api_key.as_deref()))
             .await
     }
 }

@@ -54,12 +54,17 @@ struct Acc {
     eval_ns: u64,
 }
 
-pub(super) fn compute(c: &Connection, since: i64, until: i64) -> rusqlite::Result<TraceStats> {
+pub(super) fn compute(
+    c: &Connection,
+    since: i64,
+    until: i64,
+    api_key: Option<&str>,
+) -> rusqlite::Result<TraceStats> {
     let mut st = c.prepare_cached(
         "SELECT model, status, prompt_tokens, completion_tokens, duration_ms, ttft_ms, eval_ns \
-         FROM traces WHERE created_at >= ?1 AND created_at < ?2",
+         FROM traces WHERE created_at >= ?1 AND created_at < ?2 AND (?3 IS NULL OR api_key = ?3)",
     )?;
-    let mut rows = st.query((since, until))?;
+    let mut rows = st.query((since, until, api_key))?;
     let mut per_model: BTreeMap<String, Acc> = BTreeMap::new();
     while let Some(r) = rows.next()? {
         let model: String = r.get(0)?;

@@ -243,7 +243,7 @@ async fn stats_per_model() {
     }
     d.record_trace(trace(21, "b", "k", TraceStatus::Error, "x"));
     d.flush_writes().await.unwrap();
-    let stats = d.trace_stats(base(), base() + 100_000).await.unwrap();
+    let stats = d.trace_stats(base(), base() + 100_000, None).await.unwrap();
     assert_eq!(stats.models.len(), 2);
     let a = &stats.models[0];
     assert_eq!((a.model.as_str(), a.count, a.errors), ("a", 20, 0));
@@ -255,6 +255,11 @@ async fn stats_per_model() {
     assert_eq!(a.p50_ttft_ms, Some(1.0));
     assert_eq!(a.tokens_per_second, Some(210.0 / 20.0));
     assert_eq!(stats.models[1].errors, 1);
+    let none = d
+        .trace_stats(base(), base() + 100_000, Some("other".into()))
+        .await
+        .unwrap();
+    assert!(none.models.is_empty());
 }
 
 #[tokio::test]

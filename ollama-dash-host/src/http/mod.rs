@@ -1,10 +1,16 @@
 //! The HTTP API: [`app`] builds the whole router from an [`AppState`].
 
+pub mod caller;
+mod chat;
 mod error;
 mod json;
 mod keys;
 mod models;
+mod openai;
+mod passthrough;
+pub mod sse;
 mod system;
+mod traces;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +48,10 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/models/running", get(models::running))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
+        .merge(openai::router())
+        .merge(traces::router())
+        .merge(passthrough::router())
+        .merge(chat::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/ping", get(system::ping))
