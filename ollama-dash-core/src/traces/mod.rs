@@ -123,6 +123,19 @@ impl Dashboard {
         }
     }
 
+    /// Writes many traces in one transaction (imports, benchmarks); waits for the commit.
+    pub async fn import_traces(&self, traces: Vec<TraceRecord>) -> Result<()> {
+        self.store()
+            .call(move |c| {
+                let tx = c.transaction()?;
+                for t in &traces {
+                    query::insert(&tx, t)?;
+                }
+                tx.commit()
+            })
+            .await
+    }
+
     /// Waits until every trace (and other write) queued before this call is committed.
     pub async fn flush_writes(&self) -> Result<()> {
         self.store().flush().await

@@ -108,6 +108,7 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     };
     let status = upstream.status();
     let headers = forwarded(upstream.headers(), &[]);
+    let upstream_length = upstream.content_length();
     let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
     let body = match trace {
         None => Body::from_stream(bytes),
@@ -117,6 +118,7 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             kind,
             stream: stream && status.is_success(),
             status: status.as_u16(),
+            remaining: upstream_length,
             buf: BytesMut::new(),
             failed: None,
             done: false,
@@ -225,22 +227,31 @@ struct Watched {
     kind: Kind,
     stream: bool,
     status: u16,
+    /// Bytes still to come, when Ollama said how many.
+    remaining: Option<u64>,
     buf: BytesMut,
     failed: Option<String>,
     done: bool,
 }
 
 impl Watched {
+    /// Watches a chunk before it goes out; the trace is recorded as soon as the answer is
+    /// complete, so a client that reads the whole answer then asks for its trace finds it.
     fn watch_chunk(&mut self, chunk: &Bytes) {
-        if self.buf.len() + chunk.len() > MAX_WATCHED_ANSWER && !self.stream {
-            return;
+        if let Some(remaining) = &mut self.remaining {
+            *remaining = remaining.saturating_sub(chunk.len() as u64);
         }
-        self.buf.extend_from_slice(chunk);
+        if self.stream || self.buf.len() + chunk.len() <= MAX_WATCHED_ANSWER {
+            self.buf.extend_from_slice(chunk);
+        }
         if self.stream {
             while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
                 let line = self.buf.split_to(pos + 1);
                 self.watch_line(&line);
             }
+        }
+        if self.done || self.failed.is_some() || self.remaining == Some(0) {
+            self.finish();
         }
     }
 
