@@ -4,3 +4,4 @@ mod core_client;
 mod http_api;
 mod smoke;
 mod support;
+mod web;
