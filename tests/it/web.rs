@@ -43,11 +43,7 @@ async fn index_points_at_hashed_assets_that_are_immutable() {
     let html = String::from_utf8(body).expect("utf-8");
     assert!(!html.contains("{{ASSETS}}"));
     let start = html.find("/assets/").expect("asset prefix");
-    let prefix: String = html[start..]
-        .chars()
-        .take_while(|c| *c != '/' || true)
-        .take(8 + 12)
-        .collect();
+    let prefix = &html[start..start + "/assets/".len() + 12];
     let app = format!("{prefix}/app.js");
 
     let (status, headers, body) = get(&host, &app, false).await;
