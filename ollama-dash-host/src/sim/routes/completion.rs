@@ -456,6 +456,8 @@ async fn produce(
             return;
         }
         if over(cut) {
+            // Let the connection flush what was sent before it is cut.
+            tokio::time::sleep(Duration::from_millis(20)).await;
             let _ = out.send(Item::Drop).await;
             return;
         }
