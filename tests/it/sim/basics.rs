@@ -168,3 +168,45 @@ async fn status_reports_the_cloud() {
     let status = json_ok(sim.get("/api/status").await).await;
     assert_eq!(status["cloud"]["disabled"], json!(false));
 }
+
+#[tokio::test]
+async fn bodies_keep_gos_field_order_and_html_escaping() {
+    let sim = start().await;
+    let raw = |response: reqwest::Response| async move { response.text().await.expect("body") };
+    let generated = raw(sim
+        .post(
+            "/api/generate",
+            &json!({"model": "llama3.2:1b", "prompt": "hi", "stream": false}),
+        )
+        .await)
+    .await;
+    assert!(
+        generated.starts_with(r#"{"model":"llama3.2:1b","created_at":""#),
+        "{generated}"
+    );
+    assert!(generated.contains(r#","done":true,"done_reason":"stop","context":["#));
+    let tags = raw(sim.get("/api/tags").await).await;
+    assert!(
+        tags.starts_with(
+            r#"{"models":[{"name":"llama3.2:1b","model":"llama3.2:1b","modified_at":""#
+        ),
+        "{tags}"
+    );
+    assert!(tags.contains(r#""details":{"parent_model":"","format":"gguf","family":"llama","families":["llama"],"parameter_size":"1.2B","quantization_level":"Q8_0"}"#));
+    let empty = raw(sim
+        .post(
+            "/api/embed",
+            &json!({"model": "nomic-embed-text", "input": ""}),
+        )
+        .await)
+    .await;
+    assert_eq!(empty, r#"{"model":"nomic-embed-text","embeddings":[]}"#);
+    let show = raw(sim
+        .post("/api/show", &json!({"model": "llama3.2:1b"}))
+        .await)
+    .await;
+    assert!(
+        show.starts_with(r#"{"license":"#) && show.contains(r#"\u003c|start_header_id|\u003e"#),
+        "Go escapes < and >"
+    );
+}

@@ -313,6 +313,16 @@ async fn create_from_a_model_with_overrides() {
     let show = sim.ok_json("/api/show", &json!({"model": "terse"})).await;
     assert_eq!(show["system"], "You are terse.");
     assert_eq!(show["details"]["parent_model"], "llama3.2:1b");
+    let tags = sim.tags().await;
+    let listed = tags
+        .iter()
+        .find(|m| m["name"] == "terse:latest")
+        .expect("listed");
+    assert_eq!(
+        listed["details"]["parent_model"], "",
+        "the list leaves parent_model empty"
+    );
+    assert_eq!(listed["digest"].as_str().map(str::len), Some(64));
     assert_eq!(show["messages"], json!([{"role": "user", "content": "hi"}]));
     let parameters = show["parameters"].as_str().expect("parameters");
     assert!(
