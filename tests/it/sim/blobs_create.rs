@@ -1,7 +1,9 @@
 //! §7: blobs (`HEAD`/`POST /api/blobs/:digest`) and `POST /api/create` from GGUF files written
 //! with the core crate's `GgufWriter`.
 
-use ollama_dash_core::gguf::{GgufValue, GgufWriter, sample_model, sample_projector};
+use ollama_dash_core::gguf::{
+    GgufValue, GgufWriter, sample_adapter, sample_model, sample_projector,
+};
 use ollama_dash_host::sim::SimConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -430,4 +432,33 @@ async fn create_quantizes_f16_models() {
         .find(|m| m["name"] == "q:latest")
         .expect("created");
     assert_eq!(model["details"]["quantization_level"], "Q4_K_M");
+}
+
+#[tokio::test]
+async fn create_with_an_adapter() {
+    let sim = start().await;
+    let adapter = upload(&sim, sample_adapter("llama", 3).to_bytes()).await;
+    let request = json!({"model": "tuned", "from": "llama3.2:1b", "adapters": {"lora.gguf": adapter}, "stream": false});
+    assert_eq!(
+        sim.ok_json("/api/create", &request).await,
+        json!({"status": "success"})
+    );
+    let show = sim.ok_json("/api/show", &json!({"model": "tuned"})).await;
+    assert!(
+        show["modelfile"]
+            .as_str()
+            .expect("modelfile")
+            .contains("\nADAPTER ")
+    );
+    let base = sim.tags().await;
+    let digest = |name: &str| {
+        base.iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["digest"].clone())
+    };
+    assert_ne!(
+        digest("tuned:latest"),
+        digest("llama3.2:1b"),
+        "a new manifest"
+    );
 }

@@ -250,3 +250,71 @@ async fn the_router_serves_in_process() {
     assert_eq!(lines.last().expect("done")["done_reason"], "stop");
     assert_eq!(control.request_count("/api/generate"), 1);
 }
+
+#[tokio::test]
+async fn run_standalone_serves_until_the_shutdown_future_completes() {
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        ollama_dash_host::sim::run_standalone(SimConfig::default(), async {}),
+    )
+    .await;
+    assert!(matches!(outcome, Ok(Ok(()))));
+    let taken = start().await;
+    let busy = SimConfig {
+        listen: taken.handle.addr(),
+        ..SimConfig::default()
+    };
+    assert!(
+        ollama_dash_host::sim::run_standalone(busy, async {})
+            .await
+            .is_err(),
+        "the port is in use"
+    );
+}
+
+#[tokio::test]
+async fn older_versions_drop_newer_fields() {
+    let sim = start().await;
+    sim.control().set_version("0.8.0");
+    let inline = sim
+        .ok_json(
+            "/api/generate",
+            &json!({"model": "qwen3:0.6b", "prompt": "hi", "think": true, "stream": false}),
+        )
+        .await;
+    assert!(
+        inline.get("thinking").is_none(),
+        "no think field before v0.9"
+    );
+    assert!(
+        inline["response"]
+            .as_str()
+            .expect("response")
+            .starts_with("<think>")
+    );
+    let ignored = sim
+        .ok_json(
+            "/api/generate",
+            &json!({"model": "llama3.2:1b", "prompt": "hi", "think": true, "stream": false}),
+        )
+        .await;
+    assert_eq!(
+        ignored["done"], true,
+        "think is an unknown field before v0.9"
+    );
+    let running = sim.ps().await;
+    assert!(
+        running
+            .iter()
+            .all(|m| m.get("context_length").is_none() && m.get("size_vram").is_some())
+    );
+    sim.control().set_version("0.1.30");
+    let old = sim
+        .ok_json(
+            "/api/generate",
+            &json!({"model": "llama3.2:1b", "prompt": "hi", "stream": false}),
+        )
+        .await;
+    assert!(old.get("done_reason").is_none());
+    assert!(sim.ps().await.iter().all(|m| m.get("size_vram").is_none()));
+}
