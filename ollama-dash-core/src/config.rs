@@ -212,7 +212,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     #![allow(
         clippy::result_large_err,
-        reason = "figment's Jail API returns figment::Error"
+        reason = "figment::Jail's closures return figment::Error"
     )]
     use super::*;
     use figment::Jail;
