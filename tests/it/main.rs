@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "tests may unwrap")]
 
 mod core_client;
+mod gateway;
 mod http_api;
 mod sim;
 mod smoke;

@@ -73,9 +73,10 @@ impl TraceHandle {
         model.clone_into(&mut self.record.model);
     }
 
-    /// Marks the first token now, if none was marked yet.
+    /// Marks the first token now, if none was marked yet. Only streams have one: a whole
+    /// answer's first token is not seen.
     pub fn first_token(&mut self) {
-        if self.record.ttft_ms.is_none() {
+        if self.record.stream && self.record.ttft_ms.is_none() {
             self.record.ttft_ms = Some(self.elapsed_ms());
         }
     }
