@@ -57,7 +57,11 @@ fn wrk(url: &str, body: &Value, connections: u32, secs: u64) -> Wrk {
             .find(|l| l.starts_with(prefix))
             .unwrap_or_else(|| panic!("no {prefix} in wrk output:\n{text}"));
         let field = line.split_whitespace().nth(1).unwrap();
-        let (number, unit) = field.split_at(field.find(|c: char| c.is_alphabetic()).unwrap_or(field.len()));
+        let (number, unit) = field.split_at(
+            field
+                .find(|c: char| c.is_alphabetic())
+                .unwrap_or(field.len()),
+        );
         let n: f64 = number.parse().unwrap();
         match unit {
             "us" => n / 1000.0,
@@ -85,14 +89,22 @@ async fn ttft(client: &reqwest::Client, url: &str, body: &Value, sse: bool) -> V
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "{url}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
         let mut stream = response.bytes_stream();
         let mut seen = Vec::new();
         'read: while let Some(chunk) = stream.next().await {
             seen.extend_from_slice(&chunk.unwrap());
             for line in seen.split(|b| *b == b'\n') {
                 let text = String::from_utf8_lossy(line);
-                let json = if sse { text.strip_prefix("data: ") } else { Some(text.as_ref()) };
+                let json = if sse {
+                    text.strip_prefix("data: ")
+                } else {
+                    Some(text.as_ref())
+                };
                 let Some(v) = json.and_then(|j| serde_json::from_str::<Value>(j).ok()) else {
                     continue;
                 };
@@ -101,7 +113,10 @@ async fn ttft(client: &reqwest::Client, url: &str, body: &Value, sse: bool) -> V
                 } else {
                     v.pointer("/message/content")
                 };
-                if content.and_then(Value::as_str).is_some_and(|c| !c.is_empty()) {
+                if content
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| !c.is_empty())
+                {
                     samples.push(started.elapsed().as_secs_f64() * 1000.0);
                     break 'read;
                 }
@@ -127,7 +142,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` / `cargo bench -- --list`: nothing to list
     }
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (sim, base) = rt.block_on(async {
@@ -163,11 +181,21 @@ fn main() {
         "messages": [{"role": "user", "content": "Say something short."}],
     });
     println!("## gateway overhead (wrk, {secs} s per run, traces on)\n");
-    println!("| path | direct p50 / p99 (ms) | via host p50 / p99 (ms) | added p50 / p99 (ms) | direct rps @64 | host rps @64 | ratio |");
+    println!(
+        "| path | direct p50 / p99 (ms) | via host p50 / p99 (ms) | added p50 / p99 (ms) | direct rps @64 | host rps @64 | ratio |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let cases = [
-        ("/ollama/api/chat (passthrough)", format!("{base}/ollama/api/chat"), native.clone()),
-        ("/v1/chat/completions (translated)", format!("{base}/v1/chat/completions"), openai.clone()),
+        (
+            "/ollama/api/chat (passthrough)",
+            format!("{base}/ollama/api/chat"),
+            native.clone(),
+        ),
+        (
+            "/v1/chat/completions (translated)",
+            format!("{base}/v1/chat/completions"),
+            openai.clone(),
+        ),
     ];
     for (name, via_url, via_body) in cases {
         let direct_url = format!("{sim_url}/api/chat");
@@ -177,7 +205,15 @@ fn main() {
         let h64 = wrk(&via_url, &via_body, 64, secs);
         println!(
             "| {name} | {:.3} / {:.3} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.0} | {:.0} | {:.2} |",
-            d1.p50, d1.p99, h1.p50, h1.p99, h1.p50 - d1.p50, h1.p99 - d1.p99, d64.rps, h64.rps, h64.rps / d64.rps
+            d1.p50,
+            d1.p99,
+            h1.p50,
+            h1.p99,
+            h1.p50 - d1.p50,
+            h1.p99 - d1.p99,
+            d64.rps,
+            h64.rps,
+            h64.rps / d64.rps
         );
     }
     let (direct, passthrough, gateway) = rt.block_on(async {
@@ -186,9 +222,27 @@ fn main() {
         stream_native["stream"] = true.into();
         let mut stream_openai = openai.clone();
         stream_openai["stream"] = true.into();
-        let direct = ttft(&client, &format!("{sim_url}/api/chat"), &stream_native, false).await;
-        let passthrough = ttft(&client, &format!("{base}/ollama/api/chat"), &stream_native, false).await;
-        let gateway = ttft(&client, &format!("{base}/v1/chat/completions"), &stream_openai, true).await;
+        let direct = ttft(
+            &client,
+            &format!("{sim_url}/api/chat"),
+            &stream_native,
+            false,
+        )
+        .await;
+        let passthrough = ttft(
+            &client,
+            &format!("{base}/ollama/api/chat"),
+            &stream_native,
+            false,
+        )
+        .await;
+        let gateway = ttft(
+            &client,
+            &format!("{base}/v1/chat/completions"),
+            &stream_openai,
+            true,
+        )
+        .await;
         (direct, passthrough, gateway)
     });
     println!("\n## time to first token, streams ({TTFT_SAMPLES} sequential requests each)\n");
@@ -196,10 +250,21 @@ fn main() {
     println!("|---|---|---|---|");
     let (mut d, mut p, mut g) = (direct, passthrough, gateway);
     let dm = median(&mut d);
-    println!("| simulator /api/chat (direct) | {dm:.3} | {:.3} | — |", p99(&mut d));
+    println!(
+        "| simulator /api/chat (direct) | {dm:.3} | {:.3} | — |",
+        p99(&mut d)
+    );
     let pm = median(&mut p);
-    println!("| host /ollama/api/chat | {pm:.3} | {:.3} | {:+.3} |", p99(&mut p), pm - dm);
+    println!(
+        "| host /ollama/api/chat | {pm:.3} | {:.3} | {:+.3} |",
+        p99(&mut p),
+        pm - dm
+    );
     let gm = median(&mut g);
-    println!("| host /v1/chat/completions | {gm:.3} | {:.3} | {:+.3} |", p99(&mut g), gm - dm);
+    println!(
+        "| host /v1/chat/completions | {gm:.3} | {:.3} | {:+.3} |",
+        p99(&mut g),
+        gm - dm
+    );
     rt.block_on(sim.shutdown());
 }

@@ -25,7 +25,12 @@ fn data_dir() -> PathBuf {
 }
 
 fn trace(i: i64, now: i64) -> TraceRecord {
-    let models = ["llama3.2:1b", "qwen3:0.6b", "gemma3:4b", "nomic-embed-text:latest"];
+    let models = [
+        "llama3.2:1b",
+        "qwen3:0.6b",
+        "gemma3:4b",
+        "nomic-embed-text:latest",
+    ];
     let keys = ["alice", "bob", "ci", "admin"];
     TraceRecord {
         id: format!("{:012x}-7000-8000-0000-{i:012}", now - (ROWS - i)),
@@ -35,7 +40,11 @@ fn trace(i: i64, now: i64) -> TraceRecord {
         api_key: Some(keys[(i % 4) as usize].into()),
         client_addr: Some("127.0.0.1".into()),
         stream: i % 2 == 0,
-        status: if i % 50 == 0 { TraceStatus::Error } else { TraceStatus::Ok },
+        status: if i % 50 == 0 {
+            TraceStatus::Error
+        } else {
+            TraceStatus::Ok
+        },
         http_status: Some(200),
         error: None,
         input: Some(format!(

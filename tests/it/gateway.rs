@@ -132,7 +132,11 @@ async fn stream_chunks_arrive_as_they_are_made_not_all_at_the_end() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let receipts = content_receipts(response, "\"content\":\"").await;
-    assert!(receipts.len() >= 10, "one chunk per token: {}", receipts.len());
+    assert!(
+        receipts.len() >= 10,
+        "one chunk per token: {}",
+        receipts.len()
+    );
     let spread = receipts[receipts.len() - 1] - receipts[0];
     // The simulator sleeps `delay` between tokens: if the gateway buffered, every chunk would
     // arrive at once; streamed, the first arrives at least (n - 2) delays before the last.
@@ -175,7 +179,8 @@ async fn traces_exist_for_ok_error_and_cancelled_requests() {
     assert_eq!(trace["api_key"], "admin");
     assert!(trace["ttft_ms"].is_null(), "no TTFT for a whole answer");
 
-    sim.control().fail_next(1, 500, "llama runner process has terminated");
+    sim.control()
+        .fail_next(1, 500, "llama runner process has terminated");
     let failed = host
         .post("/v1/chat/completions", &chat(false, 5))
         .send()
@@ -201,7 +206,9 @@ async fn traces_exist_for_ok_error_and_cancelled_requests() {
     let mut body = response.bytes_stream();
     let mut seen = String::new();
     while !seen.contains("\"content\":\"") {
-        seen.push_str(&String::from_utf8_lossy(&body.next().await.expect("chunk").expect("ok")));
+        seen.push_str(&String::from_utf8_lossy(
+            &body.next().await.expect("chunk").expect("ok"),
+        ));
     }
     drop(body);
     let trace = host.trace_where("status=cancelled").await;
@@ -211,7 +218,10 @@ async fn traces_exist_for_ok_error_and_cancelled_requests() {
         trace["output"].as_str().is_some_and(|o| !o.is_empty()),
         "what was produced is kept: {trace}"
     );
-    assert!(trace["completion_tokens"].is_null(), "no final counts arrived");
+    assert!(
+        trace["completion_tokens"].is_null(),
+        "no final counts arrived"
+    );
 }
 
 #[tokio::test]
@@ -257,8 +267,15 @@ async fn upstream_failure_mid_stream_ends_with_an_error_event() {
         .collect();
     let last = events.last().expect("events");
     assert!(last["error"]["message"].is_string(), "{text}");
-    assert!(!text.contains("[DONE]"), "no normal end after an error: {text}");
-    assert!(events.iter().any(|e| e["choices"][0]["delta"]["content"].is_string()));
+    assert!(
+        !text.contains("[DONE]"),
+        "no normal end after an error: {text}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["choices"][0]["delta"]["content"].is_string())
+    );
     let trace = host.trace_where("status=error").await;
     assert_eq!(trace["http_status"], 200, "the stream had started");
 }

@@ -7,6 +7,7 @@
 
 mod core_client;
 mod gateway;
+mod gateway_api;
 mod http_api;
 mod sim;
 mod smoke;
