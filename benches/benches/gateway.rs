@@ -171,6 +171,13 @@ fn main() {
         (sim, base)
     });
     let sim_url = sim.url();
+    if let Ok(secs) = std::env::var("BENCH_SERVE_SECS") {
+        // Profiling aid: keep both servers up and say where they are.
+        println!("simulator {sim_url}\nhost {base}\ntoken {TOKEN}");
+        let secs = secs.parse().unwrap_or(60);
+        rt.block_on(async { tokio::time::sleep(Duration::from_secs(secs)).await });
+        return;
+    }
     let options = json!({ "num_predict": 16, "seed": 1 });
     let native = json!({
         "model": MODEL, "stream": false, "options": options,
@@ -182,9 +189,9 @@ fn main() {
     });
     println!("## gateway overhead (wrk, {secs} s per run, traces on)\n");
     println!(
-        "| path | direct p50 / p99 (ms) | via host p50 / p99 (ms) | added p50 / p99 (ms) | direct rps @64 | host rps @64 | ratio |"
+        "| path | c=1 direct p50 / p99 (ms) | c=1 via host p50 / p99 (ms) | added p50 / p99 (ms) | c=64 rps direct → host (ratio), 0 ms/token | c=64 rps direct → host (ratio), 1 ms/token |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let cases = [
         (
             "/ollama/api/chat (passthrough)",
@@ -197,14 +204,18 @@ fn main() {
             openai.clone(),
         ),
     ];
+    let direct_url = format!("{sim_url}/api/chat");
     for (name, via_url, via_body) in cases {
-        let direct_url = format!("{sim_url}/api/chat");
+        sim.control().set_token_delay(Duration::ZERO);
         let d1 = wrk(&direct_url, &native, 1, secs);
         let h1 = wrk(&via_url, &via_body, 1, secs);
         let d64 = wrk(&direct_url, &native, 64, secs);
         let h64 = wrk(&via_url, &via_body, 64, secs);
+        sim.control().set_token_delay(Duration::from_millis(1));
+        let d64s = wrk(&direct_url, &native, 64, secs);
+        let h64s = wrk(&via_url, &via_body, 64, secs);
         println!(
-            "| {name} | {:.3} / {:.3} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.0} | {:.0} | {:.2} |",
+            "| {name} | {:.3} / {:.3} | {:.3} / {:.3} | {:+.3} / {:+.3} | {:.0} → {:.0} ({:.2}) | {:.0} → {:.0} ({:.2}) |",
             d1.p50,
             d1.p99,
             h1.p50,
@@ -213,9 +224,13 @@ fn main() {
             h1.p99 - d1.p99,
             d64.rps,
             h64.rps,
-            h64.rps / d64.rps
+            h64.rps / d64.rps,
+            d64s.rps,
+            h64s.rps,
+            h64s.rps / d64s.rps
         );
     }
+    sim.control().set_token_delay(Duration::ZERO);
     let (direct, passthrough, gateway) = rt.block_on(async {
         let client = reqwest::Client::new();
         let mut stream_native = native.clone();

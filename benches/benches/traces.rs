@@ -137,6 +137,21 @@ fn bench(c: &mut Criterion) {
             },
         ),
         (
+            "search_common_word_page_50",
+            TraceQuery {
+                search: Some("answer".into()),
+                ..TraceQuery::default()
+            },
+        ),
+        (
+            "search_and_model_page_50",
+            TraceQuery {
+                search: Some("question".into()),
+                model: Some("qwen3:0.6b".into()),
+                ..TraceQuery::default()
+            },
+        ),
+        (
             "search_rare_word_page_50",
             TraceQuery {
                 search: Some("topic123".into()),

@@ -107,19 +107,37 @@ pub struct TraceRecord {
 impl Dashboard {
     /// Queues a trace for the store's batched writer; never waits on SQLite.
     ///
-    /// If the queue is full the wait is counted (`queue_full` in health) and handed to a task:
-    /// the trace is never dropped.
+    /// Traces gather in a buffer and one queued write inserts all that are waiting (one
+    /// savepoint, one full-text flush per batch, not per trace). If the store's queue is full the
+    /// wait is counted (`queue_full` in health) and handed to a task: a trace is never dropped.
     pub fn record_trace(&self, trace: TraceRecord) {
         self.emit(crate::Event::TraceRecorded {
             id: trace.id.clone(),
             model: trace.model.clone(),
             status: trace.status.as_str().to_owned(),
         });
-        let result = self
-            .store()
-            .write_detached(move |c| query::insert(c, &trace));
+        let pending = &self.traces_state().pending;
+        let first = {
+            let mut waiting = pending.lock().unwrap_or_else(|p| p.into_inner());
+            waiting.push(trace);
+            waiting.len() == 1
+        };
+        if !first {
+            return; // the write queued for the first one takes this one too
+        }
+        let pending = std::sync::Arc::clone(pending);
+        let result = self.store().write_detached(move |c| {
+            let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
+            for t in &batch {
+                // A failing statement rolls back only itself: the rest of the batch stays.
+                if let Err(e) = query::insert(c, t) {
+                    tracing::error!(error = %e, id = %t.id, "trace not stored");
+                }
+            }
+            Ok(())
+        });
         if let Err(e) = result {
-            tracing::warn!(error = %e, "trace not recorded: the store is closed");
+            tracing::warn!(error = %e, "traces not recorded: the store is closed");
         }
     }
 

@@ -82,9 +82,10 @@ impl TraceQuery {
     }
 }
 
-const COLUMNS: &str = "seq, id, created_at, endpoint, model, api_key, client_addr, stream, status, \
-    http_status, error, prompt_tokens, completion_tokens, total_tokens, duration_ms, ttft_ms, \
-    load_ns, prompt_eval_ns, eval_ns, total_ns";
+const COLUMNS: &str = "t.seq, t.id, t.created_at, t.endpoint, t.model, t.api_key, t.client_addr, \
+    t.stream, t.status, t.http_status, t.error, t.prompt_tokens, t.completion_tokens, \
+    t.total_tokens, t.duration_ms, t.ttft_ms, t.load_ns, t.prompt_eval_ns, t.eval_ns, t.total_ns";
+const BODIES: &str = ", t.input, t.output, t.tool_calls";
 
 pub(super) fn insert(c: &Connection, t: &TraceRecord) -> rusqlite::Result<()> {
     let mut st = c.prepare_cached(
@@ -123,7 +124,7 @@ pub(super) fn insert(c: &Connection, t: &TraceRecord) -> rusqlite::Result<()> {
 }
 
 pub(super) fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<TraceRecord>> {
-    let sql = format!("SELECT {COLUMNS}, input, output, tool_calls FROM traces WHERE id = ?1");
+    let sql = format!("SELECT {COLUMNS}{BODIES} FROM traces t WHERE t.id = ?1");
     c.query_row(&sql, [id], |r| row(r, true).map(|(_, t)| t))
         .optional()
 }
@@ -137,15 +138,22 @@ pub(super) fn list(c: &Connection, q: &TraceQuery) -> rusqlite::Result<TracePage
             args.push(value);
         }
     };
-    filter("model = ?", q.model.clone().map(SqlValue::Text));
-    filter("status = ?", q.status.clone().map(SqlValue::Text));
-    filter("api_key = ?", q.api_key.clone().map(SqlValue::Text));
-    filter("created_at >= ?", q.since_ms.map(SqlValue::Integer));
-    filter("created_at < ?", q.until_ms.map(SqlValue::Integer));
-    filter(
-        "seq IN (SELECT rowid FROM traces_fts WHERE traces_fts MATCH ?)",
-        q.search.as_deref().and_then(fts_query).map(SqlValue::Text),
-    );
+    // With a text search the full-text index drives the query in rowid order, so a page stops
+    // after `limit` matches instead of collecting every match first.
+    let search = q.search.as_deref().and_then(fts_query);
+    let (from, key) = match &search {
+        Some(_) => (
+            "traces_fts CROSS JOIN traces t ON t.seq = traces_fts.rowid",
+            "traces_fts.rowid",
+        ),
+        None => ("traces t", "t.seq"),
+    };
+    filter("traces_fts MATCH ?", search.map(SqlValue::Text));
+    filter("t.model = ?", q.model.clone().map(SqlValue::Text));
+    filter("t.status = ?", q.status.clone().map(SqlValue::Text));
+    filter("t.api_key = ?", q.api_key.clone().map(SqlValue::Text));
+    filter("t.created_at >= ?", q.since_ms.map(SqlValue::Integer));
+    filter("t.created_at < ?", q.until_ms.map(SqlValue::Integer));
     let filtered = |clauses: &[&str]| {
         if clauses.is_empty() {
             String::new()
@@ -155,25 +163,22 @@ pub(super) fn list(c: &Connection, q: &TraceQuery) -> rusqlite::Result<TracePage
     };
     let total = match q.page {
         Some(_) => {
-            let sql = format!("SELECT count(*) FROM traces {}", filtered(&clauses));
+            let sql = format!("SELECT count(*) FROM {from} {}", filtered(&clauses));
             let n: i64 = c.query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))?;
             Some(u64::try_from(n).unwrap_or(0))
         }
         None => None,
     };
+    let cursor_clause = format!("{key} < ?");
     if let Some(cursor) = q.cursor.as_deref().and_then(|c| c.parse::<i64>().ok()) {
-        clauses.push("seq < ?");
+        clauses.push(&cursor_clause);
         args.push(SqlValue::Integer(cursor));
     }
     let limit = q.limit.unwrap_or(50);
     let offset = q.page.map_or(0, |p| i64::from(p - 1) * i64::from(limit));
-    let bodies = if q.with_bodies {
-        ", input, output, tool_calls"
-    } else {
-        ""
-    };
+    let bodies = if q.with_bodies { BODIES } else { "" };
     let sql = format!(
-        "SELECT {COLUMNS}{bodies} FROM traces {} ORDER BY seq DESC LIMIT {} OFFSET {offset}",
+        "SELECT {COLUMNS}{bodies} FROM {from} {} ORDER BY {key} DESC LIMIT {} OFFSET {offset}",
         filtered(&clauses),
         limit + 1
     );

@@ -69,6 +69,8 @@ pub struct RetentionReport {
 pub(crate) struct TraceState {
     pub(crate) policy: RetentionPolicy,
     pub(crate) last: Mutex<Option<RetentionReport>>,
+    /// Traces waiting for the store thread; one queued write inserts all of them.
+    pub(crate) pending: std::sync::Arc<Mutex<Vec<super::TraceRecord>>>,
 }
 
 impl TraceState {
@@ -76,6 +78,7 @@ impl TraceState {
         Self {
             policy: RetentionPolicy::from_config(config),
             last: Mutex::new(None),
+            pending: std::sync::Arc::default(),
         }
     }
 }
