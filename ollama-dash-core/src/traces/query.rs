@@ -199,12 +199,18 @@ pub(super) fn list(c: &Connection, q: &TraceQuery) -> rusqlite::Result<TracePage
     })
 }
 
-/// Turns free text into an FTS5 query: every word must appear, as a prefix, quoted so that no
-/// character is taken for FTS syntax. `None` when there is no word.
+/// Turns free text into an FTS5 query: every word must appear, quoted so that no character is
+/// taken for FTS syntax; a word ending in `*` matches as a prefix. `None` when there is no word.
 fn fts_query(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split_whitespace()
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .filter_map(|w| {
+            let (word, prefix) = match w.strip_suffix('*') {
+                Some(stem) => (stem, "*"),
+                None => (w, ""),
+            };
+            (!word.is_empty()).then(|| format!("\"{}\"{prefix}", word.replace('"', "\"\"")))
+        })
         .collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
@@ -250,8 +256,8 @@ mod tests {
     fn search_text_becomes_quoted_prefix_terms() {
         assert_eq!(fts_query("  "), None);
         assert_eq!(
-            fts_query("weather \"Paris\" OR"),
-            Some("\"weather\"* \"\"\"Paris\"\"\"* \"OR\"*".into())
+            fts_query("weath* \"Paris\" OR *"),
+            Some("\"weath\"* \"\"\"Paris\"\"\" \"OR\"".into())
         );
     }
 }

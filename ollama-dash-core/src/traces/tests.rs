@@ -199,7 +199,7 @@ async fn lists_newest_first_with_filters_cursor_pages_and_search() {
 
     let found = d
         .traces(TraceQuery {
-            search: Some("weath PARIS".into()),
+            search: Some("weath* PARIS".into()),
             with_bodies: true,
             ..TraceQuery::default()
         })
