@@ -287,6 +287,12 @@ impl Dashboard {
             .await
     }
 
+    /// Refuses an invalid model name (400), or an existing one unless `replace` (409).
+    pub async fn check_import_name(&self, name: &str, replace: bool) -> Result<()> {
+        check_model_name(name)?;
+        self.refuse_existing_model(name, replace).await
+    }
+
     /// A quick look at a complete upload (magic bytes, GGUF header, ZIP directory) that
     /// answers [`Error::InvalidModel`] for a file that is not what it claims.
     pub async fn inspect_upload(&self, id: &str) -> Result<Option<ModelReport>> {
