@@ -604,7 +604,7 @@ impl Dashboard {
     }
 
     /// Validates (and for a ZIP, extracts) a complete upload.
-    async fn prepare(&self, upload: &UploadInfo) -> Result<Prepared> {
+    pub(crate) async fn prepare(&self, upload: &UploadInfo) -> Result<Prepared> {
         let paths = self.uploads().paths(&upload.id)?;
         let mut file = self.upload_blob_file(upload, &paths);
         let config = self.config();

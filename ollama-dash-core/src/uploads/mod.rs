@@ -624,29 +624,4 @@ impl Dashboard {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-    use super::*;
-
-    #[test]
-    fn file_names_never_become_paths() {
-        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(clean_file_name("C:\\models\\a b.gguf"), "a_b.gguf");
-        assert_eq!(clean_file_name("..."), "upload.bin");
-        assert_eq!(clean_file_name(".hidden.gguf"), "hidden.gguf");
-        assert_eq!(clean_file_name(""), "upload.bin");
-    }
-
-    #[test]
-    fn only_server_made_ids_are_accepted() {
-        assert!(check_id("0123456789abcdef0123456789abcdef").is_ok());
-        for bad in [
-            "../x",
-            "0123456789ABCDEF0123456789ABCDEF",
-            "",
-            "0123456789abcdef0123456789abcde/",
-        ] {
-            assert!(check_id(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;
