@@ -58,6 +58,10 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
             )
         })
         .layer(cors(cors_origins))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            uploads::tus_discovery,
+        ))
         .with_state(state)
 }
 

@@ -57,18 +57,14 @@ const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// The upload routes (mounted behind the token check; the role policy makes changes admin-only).
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/v1/uploads",
-            get(list).post(tus_create).options(tus_options),
-        )
+        .route("/v1/uploads", get(list).post(tus_create))
         .route(
             "/v1/uploads/{id}",
             get(show)
                 .head(tus_head)
                 .patch(tus_patch)
                 .delete(tus_delete)
-                .post(tus_override)
-                .options(tus_options),
+                .post(tus_override),
         )
         .route("/v1/chunked-upload/start", post(chunked_start))
         .route("/v1/chunked-upload/chunk", post(chunked_chunk))
@@ -229,10 +225,24 @@ fn location(id: &str) -> String {
     format!("/v1/uploads/{id}")
 }
 
-/// `OPTIONS /v1/uploads`: what this server supports.
-async fn tus_options(State(state): State<AppState>) -> Response {
-    let mut response = tus(StatusCode::NO_CONTENT);
+/// `OPTIONS /v1/uploads[/{id}]`: what this server supports. A layer outside CORS (which answers
+/// every OPTIONS itself), so browser preflights get the tus headers too; no token needed, as
+/// for any preflight.
+pub(super) async fn tus_discovery(
+    State(state): State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let discovery = request.method() == axum::http::Method::OPTIONS
+        && (request.uri().path() == "/v1/uploads"
+            || request.uri().path().starts_with("/v1/uploads/"));
+    let mut response = next.run(request).await;
+    if !discovery {
+        return response;
+    }
+    *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
+    set(headers, "tus-resumable", TUS_VERSION);
     set(headers, "tus-version", TUS_VERSION);
     set(headers, "tus-extension", TUS_EXTENSIONS);
     set(
@@ -651,3 +661,7 @@ async fn single(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "uploads_tests.rs"]
+mod tests;
