@@ -593,13 +593,23 @@ impl Dashboard {
             self.update_import(id, ImportState::Importing, None, Some(&progress), None)
                 .await?;
         }
+        // Clean up first, so a client that sees `ready` finds the disk as it will stay.
+        let cleanup = match self.config().keep_uploads_after_import {
+            false => self.drop_upload(&upload.id, UploadState::Imported).await,
+            true => {
+                let paths = self.uploads().paths(&upload.id)?;
+                tokio::task::spawn_blocking(move || crate::uploads::remove_extracted(&paths))
+                    .await
+                    .map_err(|e| Error::io("cleaning up", std::io::Error::other(e)))
+            }
+        };
+        if let Err(e) = cleanup {
+            tracing::warn!(import = id, error = %e, "cleaning up after an import");
+        }
         self.update_import(id, ImportState::Ready, None, None, None)
             .await?;
         tracing::info!(import = id, model = import.name, "import ready");
         self.emit(Event::ModelsChanged);
-        if !self.config().keep_uploads_after_import {
-            self.drop_upload(&upload.id, UploadState::Imported).await?;
-        }
         Ok(())
     }
 

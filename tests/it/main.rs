@@ -9,4 +9,5 @@ mod core_client;
 mod http_api;
 mod smoke;
 mod support;
+mod uploads;
 mod web;
