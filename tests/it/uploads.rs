@@ -18,7 +18,10 @@ fn b64(s: &str) -> String {
 
 /// Creates a tus upload with `metadata` and sends `bytes` in two PATCHes; returns its id.
 async fn tus_upload(host: &TestHost, bytes: &[u8], metadata: &[(&str, &str)]) -> String {
-    let meta: Vec<String> = metadata.iter().map(|(k, v)| format!("{k} {}", b64(v))).collect();
+    let meta: Vec<String> = metadata
+        .iter()
+        .map(|(k, v)| format!("{k} {}", b64(v)))
+        .collect();
     let create = Request::post("/v1/uploads")
         .header("authorization", format!("Bearer {TOKEN}"))
         .header("tus-resumable", "1.0.0")
@@ -49,12 +52,19 @@ async fn tus_upload(host: &TestHost, bytes: &[u8], metadata: &[(&str, &str)]) ->
 /// The import of `upload_id` (made when the upload named a model).
 async fn import_of(d: &Dashboard, upload_id: &str) -> ImportInfo {
     let imports = d.list_imports().await.unwrap();
-    imports.into_iter().find(|i| i.upload_id == upload_id).expect("an import for the upload")
+    imports
+        .into_iter()
+        .find(|i| i.upload_id == upload_id)
+        .expect("an import for the upload")
 }
 
 /// Waits (on the event stream, no sleeping) until import `id` is ready or failed; returns it and
 /// the states it went through.
-async fn settle(d: &Dashboard, events: &mut Receiver<Event>, id: &str) -> (ImportInfo, Vec<ImportState>) {
+async fn settle(
+    d: &Dashboard,
+    events: &mut Receiver<Event>,
+    id: &str,
+) -> (ImportInfo, Vec<ImportState>) {
     let mut seen = Vec::new();
     loop {
         let info = d.import(id).await.unwrap();
@@ -72,7 +82,11 @@ async fn settle(d: &Dashboard, events: &mut Receiver<Event>, id: &str) -> (Impor
 }
 
 fn model<'a>(available: &'a Value, name: &str) -> Option<&'a Value> {
-    available["models"].as_array().unwrap().iter().find(|m| m["name"] == name)
+    available["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
 }
 
 #[tokio::test]
@@ -82,7 +96,16 @@ async fn a_tus_upload_naming_a_model_becomes_that_model_with_details_from_its_he
     let d = &host.dashboard;
     let mut events = d.subscribe();
     let file = sample_model("qwen2", 3).to_bytes();
-    let id = tus_upload(&host, &file, &[("filename", "qwen.gguf"), ("model", "my-qwen:q4"), ("system", "Be brief.")]).await;
+    let id = tus_upload(
+        &host,
+        &file,
+        &[
+            ("filename", "qwen.gguf"),
+            ("model", "my-qwen:q4"),
+            ("system", "Be brief."),
+        ],
+    )
+    .await;
     let import = import_of(d, &id).await;
     let (done, states) = settle(d, &mut events, &import.id).await;
     assert_eq!(done.state, ImportState::Ready, "{:?}", done.error);
@@ -97,22 +120,49 @@ async fn a_tus_upload_naming_a_model_becomes_that_model_with_details_from_its_he
         ],
         "the whole state machine, on the event stream"
     );
-    assert_eq!(done.progress.unwrap().status, "success", "create's status lines are forwarded");
+    assert_eq!(
+        done.progress.unwrap().status,
+        "success",
+        "create's status lines are forwarded"
+    );
     let report = done.report.unwrap();
-    assert_eq!((report.architecture.as_deref(), report.kind.as_str()), (Some("qwen2"), "model"));
+    assert_eq!(
+        (report.architecture.as_deref(), report.kind.as_str()),
+        (Some("qwen2"), "model")
+    );
 
     let (status, available) = host.call("GET", "/api/models/available", None).await;
     assert_eq!(status, StatusCode::OK);
     let m = model(&available, "my-qwen:q4").unwrap_or_else(|| panic!("{available}"));
     assert_eq!(m["details"]["family"], "qwen2");
     assert_eq!(m["details"]["quantization_level"], "Q4_K_M");
-    assert_eq!(m["details"]["parameter_size"], report.parameter_size.unwrap());
+    assert_eq!(
+        m["details"]["parameter_size"],
+        report.parameter_size.unwrap()
+    );
 
-    let (status, json) = host.call("GET", &format!("/v1/models/imports/{}", import.id), None).await;
-    assert_eq!((status, json["state"].as_str()), (StatusCode::OK, Some("ready")));
+    let (status, json) = host
+        .call("GET", &format!("/v1/models/imports/{}", import.id), None)
+        .await;
+    assert_eq!(
+        (status, json["state"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
     let (status, _) = host.call("GET", &format!("/v1/uploads/{id}"), None).await;
-    assert_eq!(status, StatusCode::GONE, "the upload file is removed after a successful import");
-    assert!(!host.dashboard.config().data_path.join("uploads").join(&id).exists());
+    assert_eq!(
+        status,
+        StatusCode::GONE,
+        "the upload file is removed after a successful import"
+    );
+    assert!(
+        !host
+            .dashboard
+            .config()
+            .data_path
+            .join("uploads")
+            .join(&id)
+            .exists()
+    );
 }
 
 #[tokio::test]
@@ -122,17 +172,41 @@ async fn an_existing_name_is_refused_unless_replace_and_a_known_blob_is_not_sent
     let d = &host.dashboard;
     let mut events = d.subscribe();
     let file = sample_model("llama", 2).to_bytes();
-    let digest = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file)));
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file))
+    );
     let blob_path = format!("/api/blobs/{digest}");
 
     let id = tus_upload(&host, &file, &[("filename", "a.gguf")]).await;
-    let (status, json) = host.call("POST", "/v1/models/import", Some(json!({"upload_id": id, "name": "llama3.2:1b"}))).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/v1/models/import",
+            Some(json!({"upload_id": id, "name": "llama3.2:1b"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{json}");
-    let (status, json) = host.call("POST", "/v1/models/import", Some(json!({"upload_id": id, "name": "bad name"}))).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/v1/models/import",
+            Some(json!({"upload_id": id, "name": "bad name"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
-    assert!(d.list_imports().await.unwrap().is_empty(), "refusals record nothing");
+    assert!(
+        d.list_imports().await.unwrap().is_empty(),
+        "refusals record nothing"
+    );
 
-    let (status, json) = host.call("POST", "/v1/models/import", Some(json!({"upload_id": id, "name": "first"}))).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/v1/models/import",
+            Some(json!({"upload_id": id, "name": "first"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{json}");
     let (done, _) = settle(d, &mut events, json["id"].as_str().unwrap()).await;
     assert_eq!(done.state, ImportState::Ready, "{:?}", done.error);
@@ -140,7 +214,13 @@ async fn an_existing_name_is_refused_unless_replace_and_a_known_blob_is_not_sent
 
     // The same bytes again, under a taken name with replace: Ollama has the blob already.
     let id = tus_upload(&host, &file, &[("filename", "a.gguf")]).await;
-    let (status, json) = host.call("POST", "/v1/models/import", Some(json!({"upload_id": id, "name": "first", "replace": true}))).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/v1/models/import",
+            Some(json!({"upload_id": id, "name": "first", "replace": true})),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{json}");
     let mut statuses = Vec::new();
     let import_id = json["id"].as_str().unwrap().to_owned();
@@ -156,8 +236,17 @@ async fn an_existing_name_is_refused_unless_replace_and_a_known_blob_is_not_sent
             _ => {}
         }
     }
-    assert_eq!(sim.control().request_count(&blob_path), 3, "only a HEAD this time");
-    assert!(statuses.iter().any(|s| s.starts_with("using existing blob")), "{statuses:?}");
+    assert_eq!(
+        sim.control().request_count(&blob_path),
+        3,
+        "only a HEAD this time"
+    );
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s.starts_with("using existing blob")),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -169,24 +258,51 @@ async fn failures_surface_as_failed_with_the_reason() {
 
     // Not what it claims: validation fails, nothing reaches Ollama.
     let broken = GgufWriter::new(1).to_bytes();
-    let id = tus_upload(&host, &broken, &[("filename", "x.gguf"), ("model", "broken")]).await;
+    let id = tus_upload(
+        &host,
+        &broken,
+        &[("filename", "x.gguf"), ("model", "broken")],
+    )
+    .await;
     let (done, _) = settle(d, &mut events, &import_of(d, &id).await.id).await;
     assert_eq!(done.state, ImportState::Failed);
     assert!(done.error.unwrap().contains("unsupported GGUF version 1"));
     // Nothing half-registered: the import request route refuses it up front.
-    let (status, json) = host.call("POST", "/v1/models/import", Some(json!({"upload_id": id, "name": "broken2"}))).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/v1/models/import",
+            Some(json!({"upload_id": id, "name": "broken2"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
 
     // A LoRA adapter needs a base model.
-    let id = tus_upload(&host, &sample_adapter("llama", 3).to_bytes(), &[("filename", "l.gguf"), ("model", "lora")]).await;
+    let id = tus_upload(
+        &host,
+        &sample_adapter("llama", 3).to_bytes(),
+        &[("filename", "l.gguf"), ("model", "lora")],
+    )
+    .await;
     let (done, _) = settle(d, &mut events, &import_of(d, &id).await.id).await;
     assert_eq!(done.state, ImportState::Failed);
     assert!(done.error.unwrap().contains("base model"));
 
     // Ollama fails: the error is recorded, not "importing" forever.
-    let id = tus_upload(&host, &sample_model("llama", 3).to_bytes(), &[("filename", "m.gguf")]).await;
+    let id = tus_upload(
+        &host,
+        &sample_model("llama", 3).to_bytes(),
+        &[("filename", "m.gguf")],
+    )
+    .await;
     sim.control().fail_next(1, 500, "no space left on device");
-    let (status, json) = host.call("POST", "/v1/models/import", Some(json!({"upload_id": id, "name": "doomed", "replace": true}))).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/v1/models/import",
+            Some(json!({"upload_id": id, "name": "doomed", "replace": true})),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{json}");
     let (done, _) = settle(d, &mut events, json["id"].as_str().unwrap()).await;
     assert_eq!(done.state, ImportState::Failed);
@@ -195,7 +311,11 @@ async fn failures_surface_as_failed_with_the_reason() {
     let (_, available) = host.call("GET", "/api/models/available", None).await;
     assert!(model(&available, "doomed:latest").is_none());
     let (status, _) = host.call("GET", &format!("/v1/uploads/{id}"), None).await;
-    assert_eq!(status, StatusCode::OK, "a failed import keeps the upload for another try");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a failed import keeps the upload for another try"
+    );
 }
 
 #[tokio::test]
@@ -206,12 +326,20 @@ async fn a_zip_with_a_model_and_its_projector_imports_as_a_vision_model() {
     let mut events = d.subscribe();
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
-    for (name, bytes) in [("llava/model.gguf", sample_model("llama", 3).to_bytes()), ("llava/mmproj.gguf", sample_projector(3).to_bytes())] {
+    for (name, bytes) in [
+        ("llava/model.gguf", sample_model("llama", 3).to_bytes()),
+        ("llava/mmproj.gguf", sample_projector(3).to_bytes()),
+    ] {
         zip.start_file(name, options).unwrap();
         zip.write_all(&bytes).unwrap();
     }
     let bytes = zip.finish().unwrap().into_inner();
-    let id = tus_upload(&host, &bytes, &[("filename", "llava.zip"), ("model", "my-llava")]).await;
+    let id = tus_upload(
+        &host,
+        &bytes,
+        &[("filename", "llava.zip"), ("model", "my-llava")],
+    )
+    .await;
     let (done, _) = settle(d, &mut events, &import_of(d, &id).await.id).await;
     assert_eq!(done.state, ImportState::Ready, "{:?}", done.error);
     let report = done.report.unwrap();
@@ -219,9 +347,24 @@ async fn a_zip_with_a_model_and_its_projector_imports_as_a_vision_model() {
     assert_eq!(report.files.len(), 2);
     let show = d
         .ollama()
-        .show(&ollama_dash_core::ollama::types::ShowRequest { model: "my-llava".into(), ..Default::default() })
+        .show(&ollama_dash_core::ollama::types::ShowRequest {
+            model: "my-llava".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert!(show.capabilities.unwrap_or_default().iter().any(|c| c == "vision"));
-    assert!(!d.config().data_path.join("uploads").join(format!("{id}.d")).exists(), "extracted files are removed");
+    assert!(
+        show.capabilities
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c == "vision")
+    );
+    assert!(
+        !d.config()
+            .data_path
+            .join("uploads")
+            .join(format!("{id}.d"))
+            .exists(),
+        "extracted files are removed"
+    );
 }
