@@ -43,5 +43,5 @@ pub use events::{EVENT_BUFFER, Event};
 pub use imports::{ImportInfo, ImportOptions, ImportProgress, ImportRequest, ImportState};
 pub use keys::{ApiKey, Role, hash_secret};
 pub use store::StoreHealth;
-pub use uploads::{NewUpload, UPLOADS_DIR, UploadInfo, UploadState, clean_file_name};
+pub use uploads::{Checksum, NewUpload, UPLOADS_DIR, UploadInfo, UploadState, clean_file_name};
 pub use validate::{FileReport, ModelReport, ProjectorReport};

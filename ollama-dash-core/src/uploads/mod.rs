@@ -22,6 +22,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use disk::{Paths, free_space, remove_extracted};
+pub use writer::Checksum;
 
 use crate::dashboard::{Dashboard, now_ms};
 use crate::error::{Error, Result};
@@ -369,7 +370,7 @@ impl Dashboard {
 
     /// Appends `body` to upload `id` at `offset`, which must equal its current offset
     /// ([`Error::Conflict`] otherwise). At most the bytes left are accepted
-    /// ([`Error::TooLarge`] past that). With `checksum` (the body's SHA-256) the body is kept
+    /// ([`Error::TooLarge`] past that). With `checksum` (of the body) the body is kept
     /// only if it all arrived and matches ([`Error::ChecksumMismatch`]); without it, whatever
     /// arrived before a dropped connection is kept. One writer at a time per upload
     /// ([`Error::Locked`] when another is still busy after a few seconds).
@@ -378,7 +379,7 @@ impl Dashboard {
         id: &str,
         offset: u64,
         body: S,
-        checksum: Option<[u8; 32]>,
+        checksum: Option<Checksum>,
     ) -> Result<UploadInfo>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,

@@ -120,7 +120,7 @@ async fn a_checksum_mismatch_keeps_nothing_and_a_match_keeps_all() {
     let dir = tempfile::tempdir().unwrap();
     let d = dashboard(dir.path()).await;
     let info = start(&d, "x.gguf", 10).await;
-    let wrong: [u8; 32] = Sha256::digest(b"other").into();
+    let wrong = Checksum::Sha256(Sha256::digest(b"other").into());
     let err = d
         .append_upload(&info.id, 0, ok(&[b"hello"]), Some(wrong))
         .await
@@ -135,7 +135,7 @@ async fn a_checksum_mismatch_keeps_nothing_and_a_match_keeps_all() {
         0
     );
     // A body cut short under a checksum cannot be verified, so it is dropped too.
-    let right: [u8; 32] = Sha256::digest(b"hello").into();
+    let right = Checksum::Sha1(sha1::Sha1::digest(b"hello").into());
     assert!(
         d.append_upload(&info.id, 0, dropped(&[b"hel"]), Some(right))
             .await

@@ -36,18 +36,71 @@ pub(crate) struct Appended {
 
 struct WriterDone {
     checkpoint: Checkpoint,
-    chunk_digest: [u8; 32],
+    chunk_digest: Vec<u8>,
 }
 
-/// Appends `body` at `start.offset`, accepting at most `limit` bytes. With `checksum` (the
-/// SHA-256 the client announced for this body) nothing is kept unless the whole body arrived
+/// A checksum a client sent for one request body (tus `Upload-Checksum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// SHA-1 (the algorithm every tus server must support).
+    Sha1([u8; 20]),
+    /// SHA-256.
+    Sha256([u8; 32]),
+}
+
+impl Checksum {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Sha1(d) => d,
+            Self::Sha256(d) => d,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Sha1(_) => "sha1",
+            Self::Sha256(_) => "sha256",
+        }
+    }
+}
+
+enum ChunkHasher {
+    Sha1(sha1::Sha1),
+    Sha256(Sha256),
+}
+
+impl ChunkHasher {
+    fn new(checksum: &Checksum) -> Self {
+        match checksum {
+            Checksum::Sha1(_) => Self::Sha1(sha1::Sha1::new()),
+            Checksum::Sha256(_) => Self::Sha256(Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Sha1(h) => h.update(bytes),
+            Self::Sha256(h) => h.update(bytes),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Self::Sha1(h) => h.finalize().to_vec(),
+            Self::Sha256(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Appends `body` at `start.offset`, accepting at most `limit` bytes. With `checksum` (what the
+/// client announced for this body) nothing is kept unless the whole body arrived
 /// and matches; without it, whatever arrived is kept, even when the connection drops.
 pub(crate) async fn append<S, E>(
     paths: &Paths,
     start: Checkpoint,
     limit: u64,
     body: S,
-    checksum: Option<[u8; 32]>,
+    checksum: Option<Checksum>,
     durable: Arc<AtomicU64>,
 ) -> Appended
 where
@@ -57,16 +110,10 @@ where
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
     let writer_paths = paths.clone();
     let writer_start = start.clone();
-    let intermediate = checksum.is_none();
+    let hasher = checksum.as_ref().map(ChunkHasher::new);
     let writer_durable = Arc::clone(&durable);
     let writer = tokio::task::spawn_blocking(move || {
-        write_all(
-            &writer_paths,
-            writer_start,
-            rx,
-            intermediate,
-            &writer_durable,
-        )
+        write_all(&writer_paths, writer_start, rx, hasher, &writer_durable)
     });
 
     let mut received = 0u64;
@@ -112,11 +159,12 @@ where
         if let Some(e) = stopped {
             return rollback(paths, Some(start), e).await;
         }
-        if done.chunk_digest != expected {
+        if done.chunk_digest != expected.bytes() {
             let e = Error::ChecksumMismatch(format!(
-                "checksum mismatch: the body's sha256 is {}, the Upload-Checksum said {}",
-                hex::encode(done.chunk_digest),
-                hex::encode(expected)
+                "checksum mismatch: the body's {} is {}, the client said {}",
+                expected.name(),
+                hex::encode(&done.chunk_digest),
+                hex::encode(expected.bytes())
             ));
             return rollback(paths, Some(start), e).await;
         }
@@ -171,13 +219,13 @@ fn write_all(
     paths: &Paths,
     mut checkpoint: Checkpoint,
     mut rx: mpsc::Receiver<Bytes>,
-    intermediate: bool,
+    mut chunk: Option<ChunkHasher>,
     durable: &AtomicU64,
 ) -> std::io::Result<WriterDone> {
     let mut file = std::fs::OpenOptions::new().write(true).open(&paths.data)?;
     file.seek(SeekFrom::Start(checkpoint.offset))?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut chunk = (!intermediate).then(Sha256::new);
+    let intermediate = chunk.is_none();
     let mut since = 0u64;
     while let Some(bytes) = rx.blocking_recv() {
         out.write_all(&bytes)?;
@@ -199,6 +247,6 @@ fn write_all(
     out.get_ref().sync_data()?;
     Ok(WriterDone {
         checkpoint,
-        chunk_digest: chunk.map(|c| c.finalize().into()).unwrap_or_default(),
+        chunk_digest: chunk.map(ChunkHasher::finish).unwrap_or_default(),
     })
 }

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use ollama_dash_core::{ImportOptions, ImportRequest, NewUpload, UploadInfo};
+use ollama_dash_core::{Checksum, ImportOptions, ImportRequest, NewUpload, UploadInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -128,25 +128,27 @@ fn parse_u64(headers: &HeaderMap, name: &str) -> ApiResult<Option<u64>> {
         .transpose()
 }
 
-/// `Upload-Checksum: sha256 <base64>` → the digest.
-fn parse_checksum(headers: &HeaderMap) -> ApiResult<Option<[u8; 32]>> {
+/// `Upload-Checksum: sha256 <base64>` (or `sha1 …`) → the digest.
+fn parse_checksum(headers: &HeaderMap) -> ApiResult<Option<Checksum>> {
     let Some(value) = header_str(headers, "upload-checksum") else {
         return Ok(None);
     };
     let (algorithm, encoded) = value.split_once(' ').unwrap_or((value, ""));
-    if !algorithm.eq_ignore_ascii_case("sha256") {
-        return Err(ApiError::bad_request(format!(
-            "checksum algorithm {algorithm:?} is not supported; use sha256"
-        )));
-    }
-    base64::engine::general_purpose::STANDARD
+    let digest = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
-        .ok()
-        .and_then(|d| <[u8; 32]>::try_from(d).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request("Upload-Checksum must be `sha256 <base64 of 32 bytes>`")
-        })
+        .unwrap_or_default();
+    let checksum = match algorithm.to_ascii_lowercase().as_str() {
+        "sha256" => <[u8; 32]>::try_from(digest).ok().map(Checksum::Sha256),
+        "sha1" => <[u8; 20]>::try_from(digest).ok().map(Checksum::Sha1),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "checksum algorithm {algorithm:?} is not supported; use sha256 or sha1"
+            )));
+        }
+    };
+    checksum.map(Some).ok_or_else(|| {
+        ApiError::bad_request("Upload-Checksum must be `<algorithm> <base64 digest>`")
+    })
 }
 
 /// `key base64,key2 base64,flag` → pairs (values kept as sent) and their decoded text.
@@ -250,7 +252,7 @@ pub(super) async fn tus_discovery(
         "tus-max-size",
         state.dashboard.config().upload_max_bytes,
     );
-    set(headers, "tus-checksum-algorithm", "sha256");
+    set(headers, "tus-checksum-algorithm", "sha256,sha1");
     response
 }
 
@@ -493,7 +495,12 @@ async fn chunked_chunk(
             ApiError::bad_request("offset (or chunk_index and chunk_size) is missing")
         })?,
     };
-    let checksum = query.sha256.as_deref().map(hex_digest).transpose()?;
+    let checksum = query
+        .sha256
+        .as_deref()
+        .map(hex_digest)
+        .transpose()?
+        .map(Checksum::Sha256);
     let declared = parse_u64(headers, "content-length")?;
     let current = state.dashboard.upload(&id).await?;
     // A retried chunk that was already stored is acknowledged, not refused.

@@ -118,7 +118,7 @@ async fn tus_discovery_version_and_creation_errors() {
     assert_eq!(options.header("tus-version"), "1.0.0");
     assert_eq!(options.header("tus-resumable"), "1.0.0");
     assert_eq!(options.header("tus-max-size"), (1u64 << 30).to_string());
-    assert_eq!(options.header("tus-checksum-algorithm"), "sha256");
+    assert_eq!(options.header("tus-checksum-algorithm"), "sha256,sha1");
     for ext in [
         "creation",
         "creation-with-upload",
