@@ -12,7 +12,7 @@ const ROUNDS: usize = 20_000;
 fn mutate(rng: &mut StdRng, mut bytes: Vec<u8>) -> Vec<u8> {
     for _ in 0..rng.random_range(1..=4) {
         // Most of the interesting structure is in the header: aim there more often.
-        let hot = bytes.len().min(600).max(1);
+        let hot = bytes.len().clamp(1, 600);
         let at = if rng.random_bool(0.8) {
             rng.random_range(0..hot)
         } else {

@@ -382,7 +382,7 @@ async fn gguf_files_are_reported_from_their_headers_v2_and_v3() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (report.pooling_type, report.capabilities.clone()),
+        (report.pooling_type, report.capabilities),
         (Some(1), vec!["embedding".to_owned()])
     );
 }

@@ -103,7 +103,7 @@ fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-fn patch_headers<'a>(offset: &'a str) -> Vec<(&'a str, &'a str)> {
+fn patch_headers(offset: &str) -> Vec<(&str, &str)> {
     vec![
         ("content-type", "application/offset+octet-stream"),
         ("upload-offset", offset),
