@@ -368,3 +368,32 @@ async fn a_zip_with_a_model_and_its_projector_imports_as_a_vision_model() {
         "extracted files are removed"
     );
 }
+
+#[tokio::test]
+async fn uploads_and_imports_are_admin_only() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, created) = host
+        .call(
+            "POST",
+            "/api/keys",
+            Some(json!({"name": "dev", "role": "user"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["key"].as_str().unwrap().to_owned();
+    for (method, path) in [
+        ("POST", "/v1/uploads"),
+        ("PATCH", "/v1/uploads/0123456789abcdef0123456789abcdef"),
+        ("DELETE", "/v1/uploads/0123456789abcdef0123456789abcdef"),
+        ("POST", "/v1/chunked-upload/start"),
+        ("POST", "/v1/models/upload"),
+        ("POST", "/v1/models/import"),
+    ] {
+        let (status, _, json) = host
+            .send(crate::support::authed(method, path, None, Some(&secret)))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {json}");
+        crate::support::assert_error_shape(&json, "permission_error");
+    }
+}

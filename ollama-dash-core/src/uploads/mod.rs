@@ -152,6 +152,12 @@ impl UploadsState {
         slots.get(id).map(|s| s.durable.load(Ordering::SeqCst))
     }
 
+    /// A request is appending to this upload right now.
+    fn writing(&self, id: &str) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(id).is_some_and(|s| s.writer.try_lock().is_err())
+    }
+
     fn forget(&self, id: &str) {
         self.slots
             .lock()
@@ -527,7 +533,8 @@ impl Dashboard {
             .await?;
         let mut removed = Vec::new();
         for id in ids {
-            if self.import_busy_with(&id).await? {
+            // A request still streaming into it, or an import working on it: not abandoned.
+            if self.uploads().writing(&id) || self.import_busy_with(&id).await? {
                 continue;
             }
             self.drop_upload(&id, UploadState::Expired).await?;
