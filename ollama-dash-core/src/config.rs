@@ -50,6 +50,21 @@ pub struct DashboardConfig {
     /// Interval of SSE keep-alive comments while a stream waits (e.g. for a model to load), ms.
     #[serde(default = "defaults::stream_keepalive_ms")]
     pub stream_keepalive_ms: u64,
+    /// Largest upload accepted, in bytes (`OLLAMA_DASH_UPLOAD_MAX_BYTES`, default 256 GiB).
+    #[serde(default = "default_upload_max_bytes")]
+    pub upload_max_bytes: u64,
+    /// Free disk space an upload must leave untouched, in bytes (default 1 GiB).
+    #[serde(default = "default_upload_reserve_bytes")]
+    pub upload_reserve_bytes: u64,
+    /// An upload untouched for this long is removed by the janitor (default 24 h).
+    #[serde(default = "default_upload_expiry_secs")]
+    pub upload_expiry_secs: u64,
+    /// Keep the uploaded file after a successful import (default: remove it).
+    #[serde(default)]
+    pub keep_uploads_after_import: bool,
+    /// Imports running at once; more wait their turn (default 1).
+    #[serde(default = "default_import_concurrency")]
+    pub import_concurrency: usize,
 }
 
 /// Defaults of the trace and stream settings (serde needs functions).
@@ -74,6 +89,22 @@ mod defaults {
     }
 }
 
+fn default_upload_max_bytes() -> u64 {
+    256 << 30
+}
+
+fn default_upload_reserve_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_upload_expiry_secs() -> u64 {
+    24 * 3600
+}
+
+fn default_import_concurrency() -> usize {
+    1
+}
+
 impl DashboardConfig {
     /// Defaults for everything, with data under `data_path`.
     pub fn with_data_path(data_path: impl Into<PathBuf>) -> Self {
@@ -90,6 +121,11 @@ impl DashboardConfig {
             trace_body_max_age_days: defaults::trace_body_max_age_days(),
             trace_retention_interval_secs: defaults::trace_retention_interval_secs(),
             stream_keepalive_ms: defaults::stream_keepalive_ms(),
+            upload_max_bytes: default_upload_max_bytes(),
+            upload_reserve_bytes: default_upload_reserve_bytes(),
+            upload_expiry_secs: default_upload_expiry_secs(),
+            keep_uploads_after_import: false,
+            import_concurrency: default_import_concurrency(),
         }
     }
 
@@ -123,6 +159,7 @@ impl DashboardConfig {
                 "trace_retention_interval_secs",
                 self.trace_retention_interval_secs,
             ),
+            ("upload_expiry_secs", self.upload_expiry_secs),
         ] {
             if value == 0 {
                 return Err(config_error(key, "must be at least 1 second"));
@@ -130,6 +167,9 @@ impl DashboardConfig {
         }
         if self.stream_keepalive_ms == 0 {
             return Err(config_error("stream_keepalive_ms", "must be at least 1"));
+        }
+        if self.import_concurrency == 0 {
+            return Err(config_error("import_concurrency", "must be at least 1"));
         }
         Ok(())
     }

@@ -194,13 +194,16 @@ impl Dashboard {
     }
 
     /// Starts the background task that applies retention every interval (the first run one
-    /// interval after start). It ends when the store closes.
+    /// interval after start). It ends when the dashboard is dropped or its store closes.
     pub(crate) fn spawn_trace_retention(&self) {
-        let dashboard = self.clone();
+        let weak = self.downgrade();
         let interval = self.traces_state().policy.interval;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
+                let Some(dashboard) = weak.upgrade() else {
+                    return;
+                };
                 match dashboard.apply_trace_retention().await {
                     Err(Error::ShuttingDown) => return,
                     Err(e) => tracing::warn!(error = %e, "trace retention failed"),

@@ -3,6 +3,7 @@
 pub mod caller;
 mod chat;
 mod error;
+mod imports;
 mod json;
 mod keys;
 mod models;
@@ -11,6 +12,7 @@ mod passthrough;
 pub mod sse;
 mod system;
 mod traces;
+mod uploads;
 mod web;
 
 use std::net::SocketAddr;
@@ -53,6 +55,8 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .merge(traces::router())
         .merge(passthrough::router())
         .merge(chat::router())
+        .merge(uploads::routes())
+        .merge(imports::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/ping", get(system::ping))
@@ -66,6 +70,10 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
             )
         })
         .layer(cors(cors_origins))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            uploads::tus_discovery,
+        ))
         .with_state(state)
 }
 
@@ -84,8 +92,15 @@ fn cors(origins: &[String]) -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
             Method::HEAD,
+            Method::OPTIONS,
         ])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers(
+            [header::AUTHORIZATION, header::CONTENT_TYPE]
+                .into_iter()
+                .chain(uploads::TUS_REQUEST_HEADERS.map(header::HeaderName::from_static))
+                .collect::<Vec<_>>(),
+        )
+        .expose_headers(uploads::TUS_RESPONSE_HEADERS.map(header::HeaderName::from_static))
 }
 
 /// Lets a request through only with the right bearer token.

@@ -1,4 +1,4 @@
--- 0002: traces get a stable integer key (keyset pagination, full-text index), text search over
+-- 0003: traces get a stable integer key (keyset pagination, full-text index), text search over
 -- input/output with FTS5, an index per API key; chat sessions get an owner.
 
 CREATE TABLE traces_v2 (
