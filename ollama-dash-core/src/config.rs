@@ -31,6 +31,9 @@ pub struct DashboardConfig {
     pub stream_idle_timeout_secs: u64,
     /// Longest a pull, push or create may run in total.
     pub pull_timeout_secs: u64,
+    /// The live service: probe intervals, history, GPU fallback, managed Ollama.
+    #[serde(flatten)]
+    pub live: crate::live::config::LiveConfig,
 }
 
 impl DashboardConfig {
@@ -43,6 +46,7 @@ impl DashboardConfig {
             request_timeout_secs: 10,
             stream_idle_timeout_secs: 300,
             pull_timeout_secs: 3600,
+            live: crate::live::config::LiveConfig::default(),
         }
     }
 
@@ -77,7 +81,7 @@ impl DashboardConfig {
                 return Err(config_error(key, "must be at least 1 second"));
             }
         }
-        Ok(())
+        self.live.validate()
     }
 
     /// The Ollama base URL, e.g. `http://127.0.0.1:11434`.

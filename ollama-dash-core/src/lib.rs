@@ -11,9 +11,10 @@
 //! let mut config = DashboardConfig::with_data_path("/tmp/ollama-dash-example");
 //! config.ollama_host = "127.0.0.1:11434".into();
 //! let dashboard = Dashboard::new(config).await?;
+//! dashboard.refresh_all().await; // the collector does this on its own; here we wait for it
 //! println!("Ollama {}", dashboard.version().await?);
-//! for model in dashboard.list_models().await? {
-//!     println!("{} ({})", model.name, model.details.parameter_size);
+//! for model in dashboard.list_models().value.iter().flat_map(|m| m.iter()) {
+//!     println!("{} ({}) {:?}", model.name, model.parameter_size, model.capabilities.names());
 //! }
 //! dashboard.shutdown().await?;
 //! # Ok(())
@@ -25,12 +26,19 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod capabilities;
+pub mod catalogue;
 mod dashboard;
 mod error;
 mod events;
 pub mod gguf;
+pub mod jobs;
 mod keys;
+pub mod lifecycle;
+pub mod live;
 pub mod ollama;
+pub mod service;
+pub mod settings;
 mod store;
 
 pub use config::DashboardConfig;
@@ -38,4 +46,5 @@ pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
 pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
 pub use keys::{ApiKey, Role, hash_secret};
+pub use live::{Cached, InstalledModel, Probe, RunningModel};
 pub use store::StoreHealth;
