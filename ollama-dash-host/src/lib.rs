@@ -9,3 +9,4 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod server;
+pub mod sim;
