@@ -98,7 +98,11 @@ mod tests {
             assert!(crate::lifecycle::check_name(&e.name).is_ok());
             assert!(!e.capabilities.is_empty());
             for cap in &e.capabilities {
-                assert!(crate::capabilities::KNOWN.contains(&cap.as_str()), "{}: {cap}", e.name);
+                assert!(
+                    crate::capabilities::KNOWN.contains(&cap.as_str()),
+                    "{}: {cap}",
+                    e.name
+                );
             }
             assert!(!e.installed);
         }

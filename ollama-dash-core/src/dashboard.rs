@@ -71,7 +71,8 @@ impl Dashboard {
         let ollama = OllamaClient::new(&config)?;
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
         let events = crate::events::channel();
-        let live = crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
+        let live =
+            crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {

@@ -165,6 +165,9 @@ impl Error {
 }
 
 fn invalid_fields(fields: &[(String, String)]) -> String {
-    let parts: Vec<String> = fields.iter().map(|(f, why)| format!("{f}: {why}")).collect();
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|(f, why)| format!("{f}: {why}"))
+        .collect();
     format!("invalid fields: {}", parts.join("; "))
 }

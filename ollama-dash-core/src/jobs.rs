@@ -258,7 +258,10 @@ impl Dashboard {
             })
             .await?;
         if n > 0 {
-            tracing::info!(jobs = n, "jobs interrupted by the last shutdown; they can be resumed");
+            tracing::info!(
+                jobs = n,
+                "jobs interrupted by the last shutdown; they can be resumed"
+            );
         }
         Ok(())
     }
@@ -268,7 +271,10 @@ impl Dashboard {
         let store = self.store().clone();
         tokio::spawn(async move {
             let progress = serde_json::to_string(&job.progress).unwrap_or_default();
-            let error = job.error.as_ref().and_then(|e| serde_json::to_string(e).ok());
+            let error = job
+                .error
+                .as_ref()
+                .and_then(|e| serde_json::to_string(e).ok());
             let kind = serde_json::to_value(job.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
@@ -352,31 +358,29 @@ impl Dashboard {
 
     async fn finish_job(&self, id: &str, result: Option<Result<()>>) {
         let shutting_down = self.live_shared().stopping().is_cancelled();
-        let Some((job, ())) = self.update_job(id, |job| {
-            match result {
-                Some(Ok(())) => {
-                    job.state = JobState::Done;
-                    job.progress.status = "done".to_owned();
-                    if job.progress.total > 0 {
-                        job.progress.completed = job.progress.total;
-                        job.progress.percent = Some(100.0);
-                    }
-                    job.progress.eta_secs = None;
+        let Some((job, ())) = self.update_job(id, |job| match result {
+            Some(Ok(())) => {
+                job.state = JobState::Done;
+                job.progress.status = "done".to_owned();
+                if job.progress.total > 0 {
+                    job.progress.completed = job.progress.total;
+                    job.progress.percent = Some(100.0);
                 }
-                Some(Err(e)) => {
-                    job.state = JobState::Failed;
-                    job.error = Some(JobError {
-                        kind: e
-                            .lifecycle_failure()
-                            .map_or("other", crate::lifecycle::Failure::as_str)
-                            .to_owned(),
-                        status: e.http_status(),
-                        message: e.to_string(),
-                    });
-                }
-                None if shutting_down => job.state = JobState::Interrupted,
-                None => job.state = JobState::Cancelled,
+                job.progress.eta_secs = None;
             }
+            Some(Err(e)) => {
+                job.state = JobState::Failed;
+                job.error = Some(JobError {
+                    kind: e
+                        .lifecycle_failure()
+                        .map_or("other", crate::lifecycle::Failure::as_str)
+                        .to_owned(),
+                    status: e.http_status(),
+                    message: e.to_string(),
+                });
+            }
+            None if shutting_down => job.state = JobState::Interrupted,
+            None => job.state = JobState::Cancelled,
         }) else {
             return;
         };
@@ -389,7 +393,12 @@ impl Dashboard {
     pub fn pull(&self, model: &str) -> Result<Job> {
         self.spawn_job(JobKind::Pull, model, |dashboard, id| async move {
             let model = dashboard.job_model(&id);
-            let mut ctx = Ctx { dashboard: dashboard.clone(), id, last_event: None, last_store: None };
+            let mut ctx = Ctx {
+                dashboard: dashboard.clone(),
+                id,
+                last_event: None,
+                last_store: None,
+            };
             dashboard.pull_with(&model, &mut ctx).await?;
             dashboard.refresh(&[Probe::Installed]).await;
             Ok(())
@@ -401,14 +410,25 @@ impl Dashboard {
     pub fn start_model(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
         self.spawn_job(JobKind::Start, model, move |dashboard, id| async move {
             let model = dashboard.job_model(&id);
-            let mut ctx = Ctx { dashboard: dashboard.clone(), id, last_event: None, last_store: None };
-            ctx.progress(Progress { status: "loading".to_owned(), ..Progress::default() });
+            let mut ctx = Ctx {
+                dashboard: dashboard.clone(),
+                id,
+                last_event: None,
+                last_store: None,
+            };
+            ctx.progress(Progress {
+                status: "loading".to_owned(),
+                ..Progress::default()
+            });
             match dashboard.warm(&model, keep_alive.clone()).await {
                 Err(e) if e.is_not_found() => {
                     tracing::info!(model = %model, "not installed; pulling before loading");
                     dashboard.pull_with(&model, &mut ctx).await?;
                     dashboard.refresh(&[Probe::Installed]).await;
-                    ctx.progress(Progress { status: "loading".to_owned(), ..Progress::default() });
+                    ctx.progress(Progress {
+                        status: "loading".to_owned(),
+                        ..Progress::default()
+                    });
                     dashboard.warm(&model, keep_alive).await?;
                 }
                 other => other?,
@@ -422,16 +442,31 @@ impl Dashboard {
     pub fn delete_model(&self, model: &str) -> Result<Job> {
         self.spawn_job(JobKind::Delete, model, |dashboard, id| async move {
             let model = dashboard.job_model(&id);
-            let mut ctx = Ctx { dashboard: dashboard.clone(), id, last_event: None, last_store: None };
-            ctx.progress(Progress { status: "unloading".to_owned(), ..Progress::default() });
+            let mut ctx = Ctx {
+                dashboard: dashboard.clone(),
+                id,
+                last_event: None,
+                last_store: None,
+            };
+            ctx.progress(Progress {
+                status: "unloading".to_owned(),
+                ..Progress::default()
+            });
             dashboard.stop_model(&model).await?;
-            ctx.progress(Progress { status: "deleting".to_owned(), ..Progress::default() });
+            ctx.progress(Progress {
+                status: "deleting".to_owned(),
+                ..Progress::default()
+            });
             let digest = dashboard.list_models().value.and_then(|list| {
-                list.iter().find(|m| same_model(&m.name, &model)).map(|m| m.digest.clone())
+                list.iter()
+                    .find(|m| same_model(&m.name, &model))
+                    .map(|m| m.digest.clone())
             });
             dashboard
                 .ollama()
-                .delete(&DeleteRequest { model: model.clone() })
+                .delete(&DeleteRequest {
+                    model: model.clone(),
+                })
                 .await
                 .map_err(|e| classify(&model, e))?;
             if let Some(digest) = digest {
@@ -512,9 +547,11 @@ impl Dashboard {
 
     /// Cancels a running job (a pull stops downloading; Ollama keeps what it has).
     pub async fn cancel_job(&self, id: &str) -> Result<Job> {
-        let token = self.jobs_state().lock().get(id).map(|e| {
-            (e.cancel.clone(), e.job.state)
-        });
+        let token = self
+            .jobs_state()
+            .lock()
+            .get(id)
+            .map(|e| (e.cancel.clone(), e.job.state));
         match token {
             Some((cancel, JobState::Running)) => {
                 cancel.cancel();
@@ -564,7 +601,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn pull_progress_sums_layers_and_measures_speed_and_eta() {
         let mut t = PullTracker::default();
-        let p = t.update(&ProgressResponse { status: "pulling manifest".into(), ..Default::default() }, Instant::now());
+        let p = t.update(
+            &ProgressResponse {
+                status: "pulling manifest".into(),
+                ..Default::default()
+            },
+            Instant::now(),
+        );
         assert_eq!((p.total, p.percent, p.bytes_per_sec), (0, None, None));
         let p = t.update(&line("a", 1000, None), Instant::now());
         assert_eq!((p.completed, p.total, p.percent), (0, 1000, Some(0.0)));

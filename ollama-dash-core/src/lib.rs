@@ -25,9 +25,9 @@
 //! `ollama-dash.toml`, then the environment (`OLLAMA_HOST`, `DATA_PATH`, `OLLAMA_DASH_*`).
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod capabilities;
 pub mod catalogue;
+pub mod config;
 mod dashboard;
 mod error;
 mod events;

@@ -307,25 +307,67 @@ mod tests {
     #[test]
     fn ollama_messages_are_classified() {
         let cases = [
-            ("model requires more system memory (12.1 GiB) than is available (7.6 GiB)", Some(Failure::DoesNotFit)),
-            ("llama runner process has terminated: error loading model: unable to allocate CUDA0 buffer", Some(Failure::DoesNotFit)),
-            ("llama runner process has terminated: signal: killed", Some(Failure::RunnerCrashed)),
-            ("llama runner process has terminated: exit status 2", Some(Failure::RunnerCrashed)),
+            (
+                "model requires more system memory (12.1 GiB) than is available (7.6 GiB)",
+                Some(Failure::DoesNotFit),
+            ),
+            (
+                "llama runner process has terminated: error loading model: unable to allocate CUDA0 buffer",
+                Some(Failure::DoesNotFit),
+            ),
+            (
+                "llama runner process has terminated: signal: killed",
+                Some(Failure::RunnerCrashed),
+            ),
+            (
+                "llama runner process has terminated: exit status 2",
+                Some(Failure::RunnerCrashed),
+            ),
             ("model 'ghost' not found", Some(Failure::NotFound)),
-            ("pull model manifest: file does not exist", Some(Failure::NotFound)),
-            ("server busy, please try again.  maximum pending requests exceeded", None),
+            (
+                "pull model manifest: file does not exist",
+                Some(Failure::NotFound),
+            ),
+            (
+                "server busy, please try again.  maximum pending requests exceeded",
+                None,
+            ),
         ];
         for (message, expected) in cases {
             assert_eq!(classify_message(message), expected, "{message}");
         }
-        let e = classify("m", Error::Ollama { status: 500, message: cases[0].0.into() });
+        let e = classify(
+            "m",
+            Error::Ollama {
+                status: 500,
+                message: cases[0].0.into(),
+            },
+        );
         assert_eq!(e.http_status(), 507);
-        let e = classify("m", Error::Unreachable { url: "u".into(), message: "refused".into() });
+        let e = classify(
+            "m",
+            Error::Unreachable {
+                url: "u".into(),
+                message: "refused".into(),
+            },
+        );
         assert!(e.is_unreachable());
         assert_eq!(e.http_status(), 502);
-        let e = classify("m", Error::Ollama { status: 404, message: "model 'm' not found".into() });
+        let e = classify(
+            "m",
+            Error::Ollama {
+                status: 404,
+                message: "model 'm' not found".into(),
+            },
+        );
         assert!(e.is_not_found());
-        let e = classify("m", Error::Ollama { status: 503, message: "server busy".into() });
+        let e = classify(
+            "m",
+            Error::Ollama {
+                status: 503,
+                message: "server busy".into(),
+            },
+        );
         assert_eq!(e.http_status(), 503, "unknown errors keep Ollama's status");
     }
 
@@ -334,7 +376,10 @@ mod tests {
         assert!(same_model("llama3.2", "llama3.2:latest"));
         assert!(same_model("Llama3.2:1B", "llama3.2:1b"));
         assert!(!same_model("llama3.2:1b", "llama3.2:3b"));
-        assert!(same_model("hf.co/org/model:Q4_K_M", "hf.co/org/model:Q4_K_M"));
+        assert!(same_model(
+            "hf.co/org/model:Q4_K_M",
+            "hf.co/org/model:Q4_K_M"
+        ));
         assert!(check_name("hf.co/org/model:Q4_K_M").is_ok());
         assert!(check_name("").is_err());
         assert!(check_name("a b").is_err());

@@ -51,16 +51,76 @@ const fn spec(
 
 /// Everything the UI may change, and nothing else.
 pub const EDITABLE: &[SettingSpec] = &[
-    spec("temperature", "number", Some(0.0), Some(5.0), "sampling temperature"),
-    spec("top_k", "integer", Some(0.0), Some(1000.0), "sample from the k most likely tokens"),
-    spec("top_p", "number", Some(0.0), Some(1.0), "nucleus sampling threshold"),
-    spec("min_p", "number", Some(0.0), Some(1.0), "minimum probability relative to the top token"),
-    spec("num_ctx", "integer", Some(64.0), Some(1_048_576.0), "context window in tokens"),
-    spec("num_predict", "integer", Some(-2.0), Some(1_048_576.0), "most tokens to generate (-1: no limit, -2: fill the context)"),
-    spec("seed", "integer", Some(-1.0), Some(9.007_199_254_740_991e15), "random seed (-1: random)"),
-    spec("repeat_penalty", "number", Some(0.0), Some(5.0), "penalty for repeated tokens"),
-    spec("stop", "strings", Some(0.0), Some(16.0), "stop sequences (at most 16)"),
-    spec("keep_alive", "duration", None, None, "how long a model stays loaded after use: \"5m\", \"1h\", 0 (unload), -1 (forever)"),
+    spec(
+        "temperature",
+        "number",
+        Some(0.0),
+        Some(5.0),
+        "sampling temperature",
+    ),
+    spec(
+        "top_k",
+        "integer",
+        Some(0.0),
+        Some(1000.0),
+        "sample from the k most likely tokens",
+    ),
+    spec(
+        "top_p",
+        "number",
+        Some(0.0),
+        Some(1.0),
+        "nucleus sampling threshold",
+    ),
+    spec(
+        "min_p",
+        "number",
+        Some(0.0),
+        Some(1.0),
+        "minimum probability relative to the top token",
+    ),
+    spec(
+        "num_ctx",
+        "integer",
+        Some(64.0),
+        Some(1_048_576.0),
+        "context window in tokens",
+    ),
+    spec(
+        "num_predict",
+        "integer",
+        Some(-2.0),
+        Some(1_048_576.0),
+        "most tokens to generate (-1: no limit, -2: fill the context)",
+    ),
+    spec(
+        "seed",
+        "integer",
+        Some(-1.0),
+        Some(9.007_199_254_740_991e15),
+        "random seed (-1: random)",
+    ),
+    spec(
+        "repeat_penalty",
+        "number",
+        Some(0.0),
+        Some(5.0),
+        "penalty for repeated tokens",
+    ),
+    spec(
+        "stop",
+        "strings",
+        Some(0.0),
+        Some(16.0),
+        "stop sequences (at most 16)",
+    ),
+    spec(
+        "keep_alive",
+        "duration",
+        None,
+        None,
+        "how long a model stays loaded after use: \"5m\", \"1h\", 0 (unload), -1 (forever)",
+    ),
 ];
 
 /// Generation defaults of one scope; `None` leaves the choice to the next scope (model →
@@ -111,7 +171,17 @@ impl GenerationDefaults {
                 }
             )*};
         }
-        fill!(temperature, top_k, top_p, min_p, num_ctx, num_predict, seed, repeat_penalty, stop);
+        fill!(
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            num_ctx,
+            num_predict,
+            seed,
+            repeat_penalty,
+            stop
+        );
         filled
     }
 
@@ -159,7 +229,9 @@ pub fn parse_keep_alive(raw: &str) -> std::result::Result<KeepAlive, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if digits == 0 || rest[..digits].parse::<f64>().is_err() {
-            return Err(format!("{raw:?} is not a duration like \"5m\", \"1h30m\", 0 or -1"));
+            return Err(format!(
+                "{raw:?} is not a duration like \"5m\", \"1h30m\", 0 or -1"
+            ));
         }
         rest = &rest[digits..];
         let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
@@ -226,7 +298,11 @@ fn validate(key: &str, value: &Value) -> std::result::Result<Value, String> {
 
 /// A model name's lookup keys: as given, and with `:latest` when it has no tag.
 fn name_keys(model: &str) -> [String; 2] {
-    let tagged = if model.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+    let tagged = if model
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+    {
         model.to_owned()
     } else {
         format!("{model}:latest")
@@ -411,16 +487,32 @@ mod tests {
     #[test]
     fn each_field_is_checked_on_its_own_terms() {
         assert!(validate("temperature", &json!(0.7)).is_ok());
-        assert!(validate("temperature", &json!(9)).unwrap_err().contains("between"));
-        assert!(validate("temperature", &json!("hot")).unwrap_err().contains("number"));
-        assert!(validate("top_k", &json!(40.5)).unwrap_err().contains("whole"));
+        assert!(
+            validate("temperature", &json!(9))
+                .unwrap_err()
+                .contains("between")
+        );
+        assert!(
+            validate("temperature", &json!("hot"))
+                .unwrap_err()
+                .contains("number")
+        );
+        assert!(
+            validate("top_k", &json!(40.5))
+                .unwrap_err()
+                .contains("whole")
+        );
         assert!(validate("num_ctx", &json!(8192)).is_ok());
         assert!(validate("stop", &json!(["</s>", "###"])).is_ok());
         assert!(validate("stop", &json!([""])).is_err());
         assert!(validate("stop", &json!("</s>")).is_err());
         assert!(validate("keep_alive", &json!(-1)).is_ok());
         assert!(validate("keep_alive", &json!("forever")).is_err());
-        assert!(validate("ollama_host", &json!("x")).unwrap_err().contains("config"));
+        assert!(
+            validate("ollama_host", &json!("x"))
+                .unwrap_err()
+                .contains("config")
+        );
     }
 
     #[test]
@@ -441,7 +533,13 @@ mod tests {
         assert_eq!(options.stop.as_deref(), Some(&["###".to_owned()][..]));
         assert!(!d.fill(&mut options), "nothing left to fill");
         assert_eq!(name_keys("llama3.2")[1], "llama3.2:latest");
-        assert_eq!(name_keys("hf.co/org/model:Q4_K_M")[1], "hf.co/org/model:Q4_K_M");
-        assert_eq!(name_keys("localhost:5000/org/model")[1], "localhost:5000/org/model:latest");
+        assert_eq!(
+            name_keys("hf.co/org/model:Q4_K_M")[1],
+            "hf.co/org/model:Q4_K_M"
+        );
+        assert_eq!(
+            name_keys("localhost:5000/org/model")[1],
+            "localhost:5000/org/model:latest"
+        );
     }
 }

@@ -27,6 +27,9 @@ impl Server {
     /// Opens the dashboard, resolves the token and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let dashboard = Dashboard::new(config.dashboard.clone()).await?;
+        // One round of probes before serving, so the first requests find data; bounded, since
+        // the collector keeps trying on its own anyway.
+        let _ = tokio::time::timeout(Duration::from_secs(3), dashboard.refresh_all()).await;
         let (token, token_source) = resolve_token(
             config.host.auth_token.as_deref(),
             &config.dashboard.data_path,

@@ -172,7 +172,9 @@ pub(crate) async fn run_detectors(
                     facts.found.add(&cap, &source);
                 }
             }
-            Err(e) => tracing::warn!(detector = detector.name(), model = %facts.name, error = %e, "capability detector failed"),
+            Err(e) => {
+                tracing::warn!(detector = detector.name(), model = %facts.name, error = %e, "capability detector failed")
+            }
         }
     }
     facts.found
@@ -208,7 +210,9 @@ fn template_facts(show: &ShowResponse, caps: &mut Capabilities) -> bool {
     if template.contains(".Suffix") {
         caps.add("insert", &Source::Template);
     }
-    if template.contains(".Thinking") || (template.contains("<think>") && template.contains("</think>")) {
+    if template.contains(".Thinking")
+        || (template.contains("<think>") && template.contains("</think>"))
+    {
         caps.add("thinking", &Source::Template);
     }
     true

@@ -7,7 +7,11 @@
 use crate::ollama::types::ModelDetails;
 
 /// `(keyword, capabilities, unless any of these words is also in the name)`.
-type Rule = (&'static str, &'static [&'static str], &'static [&'static str]);
+type Rule = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 const V: &[&str] = &["vision"];
 const T: &[&str] = &["tools"];

@@ -32,7 +32,11 @@ fn name_rules_on_real_model_names() {
         ("llava-phi3:3.8b", "llama", "completion, vision"),
         ("llama3.2-vision:11b", "mllama", "completion, vision"),
         ("qwen2.5vl:7b", "qwen25vl", "completion, vision"),
-        ("hf.co/bartowski/Qwen2-VL-7B-Instruct-GGUF:Q4_K_M", "qwen2vl", "completion, vision"),
+        (
+            "hf.co/bartowski/Qwen2-VL-7B-Instruct-GGUF:Q4_K_M",
+            "qwen2vl",
+            "completion, vision",
+        ),
         ("moondream:1.8b", "phi2", "completion, vision"),
         ("minicpm-v:8b", "qwen2", "completion, vision"),
         ("gemma3:4b", "gemma3", "completion, vision"),
@@ -116,11 +120,18 @@ fn gguf_and_template_facts_come_before_names() {
         model_info: info(json!({"general.architecture": "bert", "bert.pooling_type": 1})),
         ..Default::default()
     };
-    let caps = resolve("my-model:latest", &ModelDetails::default(), Some(&show), None);
+    let caps = resolve(
+        "my-model:latest",
+        &ModelDetails::default(),
+        Some(&show),
+        None,
+    );
     assert_eq!(render(&caps), "embedding(gguf)");
     // Vision inside the main GGUF, tools and thinking from the template.
     let show = ShowResponse {
-        model_info: info(json!({"general.architecture": "gemma3", "gemma3.vision.block_count": 27})),
+        model_info: info(
+            json!({"general.architecture": "gemma3", "gemma3.vision.block_count": 27}),
+        ),
         template: Some("{{ if .Tools }}…{{ end }}{{ .Thinking }}".into()),
         ..Default::default()
     };
@@ -137,14 +148,24 @@ fn gguf_and_template_facts_come_before_names() {
         template: Some("{{ .Prompt }}".into()),
         ..Default::default()
     };
-    let caps = resolve("llama3.1-llava:8b", &ModelDetails::default(), Some(&show), None);
+    let caps = resolve(
+        "llama3.1-llava:8b",
+        &ModelDetails::default(),
+        Some(&show),
+        None,
+    );
     assert_eq!(render(&caps), "completion(gguf), vision(gguf)");
     // FIM from the template's .Suffix.
     let show = ShowResponse {
         template: Some("<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>".into()),
         ..Default::default()
     };
-    let caps = resolve("codellama:7b-code", &ModelDetails::default(), Some(&show), None);
+    let caps = resolve(
+        "codellama:7b-code",
+        &ModelDetails::default(),
+        Some(&show),
+        None,
+    );
     assert_eq!(render(&caps), "completion(name_rule), insert(template)");
 }
 
@@ -175,11 +196,17 @@ async fn detectors_add_flags_with_their_name_and_failures_are_skipped() {
         ..Default::default()
     };
     let caps = run_detectors(&detectors, facts).await;
-    assert_eq!(render(&caps), "audio(detector:audio-check), completion(name_rule)");
+    assert_eq!(
+        render(&caps),
+        "audio(detector:audio-check), completion(name_rule)"
+    );
     let facts = ModelFacts {
         name: "plain:1b".into(),
         found: resolve("plain:1b", &ModelDetails::default(), None, None),
         ..Default::default()
     };
-    assert_eq!(render(&run_detectors(&detectors, facts).await), "completion(name_rule)");
+    assert_eq!(
+        render(&run_detectors(&detectors, facts).await),
+        "completion(name_rule)"
+    );
 }

@@ -130,7 +130,8 @@ impl<T> Cached<T> {
 
     /// The age in milliseconds, for JSON.
     pub fn age_ms(&self) -> Option<u64> {
-        self.age.map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX))
+        self.age
+            .map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX))
     }
 }
 
@@ -216,11 +217,7 @@ impl<T> Slot<T> {
 
     /// Stores a good value from an attempt started at `started`; returns the previous value
     /// when this one replaced it, `None` when a newer attempt had already answered.
-    pub(crate) fn succeed(
-        &self,
-        started: Instant,
-        value: T,
-    ) -> Option<Option<Arc<T>>> {
+    pub(crate) fn succeed(&self, started: Instant, value: T) -> Option<Option<Arc<T>>> {
         let now = Instant::now();
         let mut s = self.write_state();
         if s.started.is_some_and(|prev| prev > started) {

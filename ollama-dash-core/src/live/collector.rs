@@ -8,8 +8,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-use super::cache::{Probe, Schedule};
 use super::Shared;
+use super::cache::{Probe, Schedule};
 
 /// Marks the collector finished however it ends (even by a panic).
 struct Finished<'a>(&'a Shared);

@@ -91,7 +91,10 @@ impl LiveConfig {
             }
         }
         if !(2..=100_000).contains(&self.history_samples) {
-            return Err(config_error("history_samples", "must be between 2 and 100000"));
+            return Err(config_error(
+                "history_samples",
+                "must be between 2 and 100000",
+            ));
         }
         if self.history_step_secs == 0 || self.history_days == 0 || self.history_days > 3650 {
             return Err(config_error(
@@ -100,7 +103,10 @@ impl LiveConfig {
             ));
         }
         if self.nvidia_smi_timeout_secs == 0 {
-            return Err(config_error("nvidia_smi_timeout_secs", "must be at least 1 second"));
+            return Err(config_error(
+                "nvidia_smi_timeout_secs",
+                "must be at least 1 second",
+            ));
         }
         if let Some(keep_alive) = &self.start_keep_alive {
             crate::settings::parse_keep_alive(keep_alive)

@@ -45,7 +45,8 @@ impl HistorySample {
             memory_used: system.memory.used,
             memory_total: system.memory.total,
             swap_used: system.swap.used,
-            gpu_percent: (!utils.is_empty()).then(|| utils.iter().sum::<f32>() / utils.len() as f32),
+            gpu_percent: (!utils.is_empty())
+                .then(|| utils.iter().sum::<f32>() / utils.len() as f32),
             vram_used: gpu.and_then(GpuReport::memory_used),
             net_rx_per_sec: system.network.received_per_sec,
             net_tx_per_sec: system.network.transmitted_per_sec,
@@ -128,7 +129,11 @@ impl History {
 
     /// The samples newer than `since_ms`, oldest first.
     pub(crate) fn since(&self, since_ms: i64) -> Vec<HistorySample> {
-        self.ring.iter().filter(|s| s.ts >= since_ms).cloned().collect()
+        self.ring
+            .iter()
+            .filter(|s| s.ts >= since_ms)
+            .cloned()
+            .collect()
     }
 
     /// The oldest sample's time, if any.
@@ -215,14 +220,23 @@ mod tests {
     #[test]
     fn stored_points_are_pruned_by_age_and_count() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE stats_history (ts INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
-            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE stats_history (ts INTEGER PRIMARY KEY, payload TEXT NOT NULL)",
+        )
+        .unwrap();
         for i in 0..10 {
             store_point(&conn, &sample(i * 60_000, i as f32), 1_000_000, 5).unwrap();
         }
         let points = load_points(&conn, 0).unwrap();
-        assert_eq!(points.iter().map(|p| p.ts / 60_000).collect::<Vec<_>>(), [5, 6, 7, 8, 9]);
+        assert_eq!(
+            points.iter().map(|p| p.ts / 60_000).collect::<Vec<_>>(),
+            [5, 6, 7, 8, 9]
+        );
         store_point(&conn, &sample(100 * 60_000, 1.0), 120_000, 5).unwrap();
-        assert_eq!(load_points(&conn, 0).unwrap().len(), 1, "older than 2 min dropped");
+        assert_eq!(
+            load_points(&conn, 0).unwrap().len(),
+            1,
+            "older than 2 min dropped"
+        );
     }
 }

@@ -146,7 +146,10 @@ impl Live {
             running: Slot::new(config.interval(Probe::Running)),
             installed: Slot::new(config.interval(Probe::Installed)),
             version: Slot::new(config.interval(Probe::Version)),
-            history: Mutex::new(History::new(config.history_samples, config.history_step_secs)),
+            history: Mutex::new(History::new(
+                config.history_samples,
+                config.history_step_secs,
+            )),
             config,
             url,
             events,
@@ -170,8 +173,6 @@ impl Live {
             _stop: stop.drop_guard(),
         }
     }
-
-
 }
 
 impl Shared {
@@ -235,11 +236,19 @@ impl Shared {
             (Some(1), _) => {
                 let error = result.as_ref().err().map(ToString::to_string);
                 tracing::warn!(probe = probe.name(), error = ?error, "probe failed");
-                self.emit(Event::ProbeChanged { probe, ok: false, error });
+                self.emit(Event::ProbeChanged {
+                    probe,
+                    ok: false,
+                    error,
+                });
             }
             (None, true) => {
                 tracing::info!(probe = probe.name(), "probe recovered");
-                self.emit(Event::ProbeChanged { probe, ok: true, error: None });
+                self.emit(Event::ProbeChanged {
+                    probe,
+                    ok: true,
+                    error: None,
+                });
             }
             _ => {}
         }
@@ -301,7 +310,10 @@ impl Shared {
     ) -> (Capabilities, Option<u64>) {
         let cached_show = lock(&self.shows).get(digest).cloned();
         if let Some(caps) = lock(&self.caps).get(digest).cloned() {
-            return (caps, cached_show.as_deref().and_then(models::trained_context));
+            return (
+                caps,
+                cached_show.as_deref().and_then(models::trained_context),
+            );
         }
         let show = match cached_show {
             Some(show) => Some(show),
@@ -359,11 +371,13 @@ impl Shared {
             return;
         };
         let changed = previous.as_deref().is_none_or(|p| key(p) != key(&out));
-        let names_changed = previous.as_deref().is_none_or(|p| {
-            p.iter().map(|m| &m.name).ne(out.iter().map(|m| &m.name))
-        });
+        let names_changed = previous
+            .as_deref()
+            .is_none_or(|p| p.iter().map(|m| &m.name).ne(out.iter().map(|m| &m.name)));
         if changed {
-            self.emit(Event::RunningModels { models: out.clone() });
+            self.emit(Event::RunningModels {
+                models: out.clone(),
+            });
         }
         if names_changed {
             let payload: Vec<serde_json::Value> = out
@@ -389,7 +403,10 @@ impl Shared {
             out.push(models::installed(m, caps, trained));
         }
         let key = |list: &[InstalledModel]| -> Vec<(String, String)> {
-            let mut k: Vec<_> = list.iter().map(|m| (m.name.clone(), m.digest.clone())).collect();
+            let mut k: Vec<_> = list
+                .iter()
+                .map(|m| (m.name.clone(), m.digest.clone()))
+                .collect();
             k.sort();
             k
         };
@@ -520,7 +537,11 @@ impl Dashboard {
     }
 
     /// Snapshots of what was loaded (`running`) or installed (`installed`), newest first.
-    pub async fn model_snapshots(&self, kind: Option<&str>, limit: usize) -> Result<Vec<ModelSnapshot>> {
+    pub async fn model_snapshots(
+        &self,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ModelSnapshot>> {
         let kind = kind.map(str::to_owned);
         let limit = i64::try_from(limit.min(10_000)).unwrap_or(10_000);
         self.store()

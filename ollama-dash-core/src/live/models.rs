@@ -168,10 +168,7 @@ pub(crate) fn running(
         families: families(&m.details),
         parameter_size: m.details.parameter_size.clone(),
         quantization: m.details.quantization_level.clone(),
-        context_length: m
-            .context_length
-            .or(m.details.context_length)
-            .or(trained),
+        context_length: m.context_length.or(m.details.context_length).or(trained),
         expires: m.expires_at.map(|at| Expiry::new(at, now)),
         capabilities,
     }
@@ -218,7 +215,11 @@ mod tests {
             (3 * 86_400, "in about 3 days"),
         ];
         for (secs, expected) in cases {
-            assert_eq!(relative(chrono::Duration::seconds(secs)), expected, "{secs}");
+            assert_eq!(
+                relative(chrono::Duration::seconds(secs)),
+                expected,
+                "{secs}"
+            );
         }
     }
 

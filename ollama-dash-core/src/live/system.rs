@@ -223,7 +223,10 @@ impl SystemProbe {
 
 /// The mount holding `path`: the longest mount point that is a prefix of it (or of its
 /// nearest existing ancestor, when it does not exist yet).
-fn mount_of<'a, T>(path: &Path, mounts: &'a [(PathBuf, T, u64, u64)]) -> Option<&'a (PathBuf, T, u64, u64)> {
+fn mount_of<'a, T>(
+    path: &Path,
+    mounts: &'a [(PathBuf, T, u64, u64)],
+) -> Option<&'a (PathBuf, T, u64, u64)> {
     let resolved = path
         .ancestors()
         .find_map(|p| p.canonicalize().ok())
@@ -250,7 +253,10 @@ mod tests {
         let tmp = std::env::temp_dir().canonicalize().unwrap();
         let expected = if tmp.starts_with("/tmp") { "/tmp" } else { "/" };
         assert_eq!(found.0, PathBuf::from(expected));
-        assert_eq!(mount_of(Path::new("/usr"), &mounts).unwrap().0, PathBuf::from("/"));
+        assert_eq!(
+            mount_of(Path::new("/usr"), &mounts).unwrap().0,
+            PathBuf::from("/")
+        );
     }
 
     #[test]

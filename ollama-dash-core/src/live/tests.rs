@@ -66,8 +66,16 @@ impl Sources for Fake {
             per_core_percent: vec![12.5],
             cores: 1,
             load_average: None,
-            memory: system::MemoryStats { total: 10, used: 5, available: 5 },
-            swap: system::MemoryStats { total: 0, used: 0, available: 0 },
+            memory: system::MemoryStats {
+                total: 10,
+                used: 5,
+                available: 5,
+            },
+            swap: system::MemoryStats {
+                total: 0,
+                used: 0,
+                available: 0,
+            },
             disks: Vec::new(),
             network: system::NetworkStats {
                 received_total: 0,
@@ -148,7 +156,10 @@ async fn each_probe_runs_on_its_own_interval() {
     let fake = Fake::new();
     let (_live, _rx) = start(&fake);
     run_for(31).await;
-    assert_eq!(fake.calls("system"), [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]);
+    assert_eq!(
+        fake.calls("system"),
+        [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
+    );
     assert_eq!(fake.calls("ps"), [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
     assert_eq!(fake.calls("tags"), [0, 30]);
     assert_eq!(fake.calls("version"), [0, 30]);
@@ -189,7 +200,11 @@ async fn values_age_turn_stale_after_twice_the_interval_and_keep_the_last_good_d
     let failing = live.shared.running.read();
     assert!(failing.error.is_some());
     assert!(!failing.stale, "5 s old, interval 3 s: not stale yet");
-    assert_eq!(failing.value.as_ref().unwrap().len(), 1, "last good value kept");
+    assert_eq!(
+        failing.value.as_ref().unwrap().len(),
+        1,
+        "last good value kept"
+    );
     run_for(2).await;
     let stale = live.shared.running.read();
     assert!(stale.stale && stale.age.unwrap() > Duration::from_secs(6));
@@ -223,8 +238,14 @@ async fn events_announce_stats_running_changes_and_probe_failures_once() {
         seen.push(e);
     }
     assert!(seen.iter().any(|e| matches!(e, Event::SystemStats(_))));
-    assert!(seen.iter().any(|e| matches!(e, Event::GpuStats(g) if g.devices.is_empty())));
-    assert!(seen.iter().any(|e| matches!(e, Event::RunningModels { models } if models.len() == 1)));
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::GpuStats(g) if g.devices.is_empty()))
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::RunningModels { models } if models.len() == 1))
+    );
     fake.set(|s| s.ps_models = vec!["llama3.2:1b", "qwen3:0.6b"]);
     fake.set(|s| s.ps_fails = true);
     run_for(10).await;
@@ -234,13 +255,25 @@ async fn events_announce_stats_running_changes_and_probe_failures_once() {
     let mut running = Vec::new();
     while let Ok(e) = rx.try_recv() {
         match e {
-            Event::ProbeChanged { probe: Probe::Running, ok, .. } => probe_events.push(ok),
+            Event::ProbeChanged {
+                probe: Probe::Running,
+                ok,
+                ..
+            } => probe_events.push(ok),
             Event::RunningModels { models } => running.push(models.len()),
             _ => {}
         }
     }
-    assert_eq!(probe_events, [false, true], "one failure event, one recovery event");
-    assert_eq!(running, [2], "announced once when it changed, not every probe");
+    assert_eq!(
+        probe_events,
+        [false, true],
+        "one failure event, one recovery event"
+    );
+    assert_eq!(
+        running,
+        [2],
+        "announced once when it changed, not every probe"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -249,7 +282,11 @@ async fn show_is_asked_once_per_digest_and_capabilities_carry_their_source() {
     let (live, _rx) = start(&fake);
     run_for(61).await;
     let shows = lock(&fake.script).shows.clone();
-    assert_eq!(shows, ["llama3.2:1b"], "one show for one digest over 20 ps and 3 tags probes");
+    assert_eq!(
+        shows,
+        ["llama3.2:1b"],
+        "one show for one digest over 20 ps and 3 tags probes"
+    );
     let running = live.shared.running.read().value.unwrap();
     let caps = &running[0].capabilities;
     assert!(caps.has("tools"));

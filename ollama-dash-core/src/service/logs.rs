@@ -81,7 +81,9 @@ mod tests {
         let path = dir.path().join("logs/ollama.log");
         let mut log = RotatingLog::new(path.clone(), 100, 2);
         for i in 0..10 {
-            log.line(&format!("{i:02} {}", "x".repeat(36))).await.unwrap();
+            log.line(&format!("{i:02} {}", "x".repeat(36)))
+                .await
+                .unwrap();
         }
         // 40-byte lines, 100-byte files: two lines per file; 10 lines → 5 files, 3 kept.
         let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();

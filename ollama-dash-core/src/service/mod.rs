@@ -128,13 +128,21 @@ impl Service {
     }
 
     /// Starts supervising `ollama serve`.
-    pub(crate) fn managed(config: &crate::DashboardConfig, ollama: OllamaClient, events: tokio::sync::broadcast::Sender<Event>) -> Self {
+    pub(crate) fn managed(
+        config: &crate::DashboardConfig,
+        ollama: OllamaClient,
+        events: tokio::sync::broadcast::Sender<Event>,
+    ) -> Self {
         let host = bind_address(ollama.base_url());
         let log_path = config.data_path.join("logs").join("ollama.log");
         let binary = match &config.live.ollama_binary {
             Some(path) if is_executable(path) => Ok(path.clone()),
-            Some(path) => Err(format!("ollama_binary {} is not an executable file", path.display())),
-            None => find_on_path("ollama").ok_or_else(|| "no `ollama` on PATH (set ollama_binary)".to_owned()),
+            Some(path) => Err(format!(
+                "ollama_binary {} is not an executable file",
+                path.display()
+            )),
+            None => find_on_path("ollama")
+                .ok_or_else(|| "no `ollama` on PATH (set ollama_binary)".to_owned()),
         };
         let status = Arc::new(Mutex::new(ServiceStatus {
             managed: true,
@@ -182,7 +190,10 @@ impl Service {
     }
 
     pub(crate) fn status(&self) -> ServiceStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     async fn send(&self, command: Action) -> Result<ServiceStatus> {
@@ -270,8 +281,14 @@ impl Supervisor {
             .process_group(0)
             .spawn()?;
         for pipe in [
-            child.stdout.take().map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|e| Box::new(e) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
         ]
         .into_iter()
         .flatten()
@@ -326,22 +343,41 @@ impl Supervisor {
                     Ok(c) => {
                         started = Instant::now();
                         next_check = started;
-                        self.set(ServiceState::Starting, format!("started {} serve", binary.display()), Some(c.id()));
+                        self.set(
+                            ServiceState::Starting,
+                            format!("started {} serve", binary.display()),
+                            Some(c.id()),
+                        );
                         child = Some(c);
                     }
                     Err(e) => {
                         failures += 1;
                         next_start = Instant::now() + backoff(failures);
-                        self.set(ServiceState::Restarting, format!("could not start {}: {e}", binary.display()), Some(None));
+                        self.set(
+                            ServiceState::Restarting,
+                            format!("could not start {}: {e}", binary.display()),
+                            Some(None),
+                        );
                     }
                 }
             }
-            if child.is_none() || !matches!(self.status.lock().unwrap_or_else(|e| e.into_inner()).state, ServiceState::Starting) {
+            if child.is_none()
+                || !matches!(
+                    self.status.lock().unwrap_or_else(|e| e.into_inner()).state,
+                    ServiceState::Starting
+                )
+            {
                 for reply in pending.drain(..) {
                     let _ = reply.send(());
                 }
             }
-            let wake = if child.is_some() { next_check } else if wanted { next_start } else { Instant::now() + Duration::from_secs(3600) };
+            let wake = if child.is_some() {
+                next_check
+            } else if wanted {
+                next_start
+            } else {
+                Instant::now() + Duration::from_secs(3600)
+            };
             tokio::select! {
                 () = self.stop.cancelled() => {
                     if let Some(mut c) = child.take() {
@@ -409,7 +445,10 @@ impl Supervisor {
 
 impl Supervisor {
     fn status(&self) -> ServiceStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

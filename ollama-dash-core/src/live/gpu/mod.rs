@@ -56,7 +56,10 @@ impl GpuReport {
 
     /// Sum of memory used over all devices, bytes (None when no device reports it).
     pub fn memory_used(&self) -> Option<u64> {
-        self.devices.iter().filter_map(|d| d.memory_used).reduce(|a, b| a + b)
+        self.devices
+            .iter()
+            .filter_map(|d| d.memory_used)
+            .reduce(|a, b| a + b)
     }
 }
 
@@ -152,7 +155,10 @@ impl GpuProbe {
         };
         match smi::sample(&self.smi, self.timeout).await {
             Ok(Some(mut report)) => {
-                report.note = Some(format!("NVML unavailable ({nvml_note}); using {}", self.smi));
+                report.note = Some(format!(
+                    "NVML unavailable ({nvml_note}); using {}",
+                    self.smi
+                ));
                 Ok(report)
             }
             Ok(None) => Ok(GpuReport::none(format!(

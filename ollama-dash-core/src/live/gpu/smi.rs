@@ -66,7 +66,11 @@ async fn run(smi: &str, query: &str, timeout: Duration) -> Result<Option<String>
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let text = if stderr.trim().is_empty() { stdout } else { stderr };
+        let text = if stderr.trim().is_empty() {
+            stdout
+        } else {
+            stderr
+        };
         return Err(Error::Unavailable(format!(
             "{smi} failed ({}): {}",
             output.status,
@@ -78,7 +82,11 @@ async fn run(smi: &str, query: &str, timeout: Duration) -> Result<Option<String>
 
 /// A number, or `None` for `[N/A]`, `N/A`, `[Not Supported]`, `[Unknown Error]`, empty…
 fn number(field: &str) -> Option<f64> {
-    field.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
+    field
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 fn whole(field: &str) -> Option<u32> {
@@ -107,9 +115,10 @@ pub fn parse_smi_gpus(output: &str) -> Result<(Option<String>, Vec<GpuDevice>)> 
                 f.len()
             )));
         }
-        let index = f[0].trim().parse::<u32>().map_err(|_| {
-            Error::Protocol(format!("nvidia-smi: bad GPU index in {line:?}"))
-        })?;
+        let index = f[0]
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| Error::Protocol(format!("nvidia-smi: bad GPU index in {line:?}")))?;
         driver = driver.or_else(|| text(f[13]));
         devices.push(GpuDevice {
             index,

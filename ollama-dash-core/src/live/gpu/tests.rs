@@ -36,9 +36,15 @@ fn parses_two_gpus_and_keeps_na_as_unknown() {
     assert_eq!(rtx.power_watts, Some(287.43));
     assert_eq!(rtx.fan_percent, Some(45));
     let a100 = &gpus[1];
-    assert_eq!((a100.index, a100.name.as_str()), (1, "NVIDIA A100-SXM4-80GB"));
+    assert_eq!(
+        (a100.index, a100.name.as_str()),
+        (1, "NVIDIA A100-SXM4-80GB")
+    );
     assert_eq!(a100.utilization_percent, Some(0), "a real 0 stays 0");
-    assert_eq!(a100.memory_utilization_percent, None, "[N/A] is unknown, not 0");
+    assert_eq!(
+        a100.memory_utilization_percent, None,
+        "[N/A] is unknown, not 0"
+    );
     assert_eq!(a100.fan_percent, None);
 }
 
@@ -84,7 +90,10 @@ async fn without_nvml_or_nvidia_smi_it_says_no_gpu_plainly() {
     assert_eq!(report.source, GpuSource::None);
     assert!(report.devices.is_empty(), "never made-up devices");
     let note = report.note.clone().unwrap();
-    assert!(note.starts_with("no GPU") && note.contains("NVML"), "{note}");
+    assert!(
+        note.starts_with("no GPU") && note.contains("NVML"),
+        "{note}"
+    );
     assert_eq!(report.memory_used(), None);
 }
 
@@ -101,7 +110,10 @@ async fn without_nvml_a_real_nvidia_smi_process_is_used() {
     assert_eq!(report.source, GpuSource::NvidiaSmi);
     assert_eq!(report.devices.len(), 2);
     assert_eq!(report.devices[0].processes[0].pid, 4242);
-    assert_eq!(report.devices[1].processes[0].name.as_deref(), Some("python3, with, commas"));
+    assert_eq!(
+        report.devices[1].processes[0].name.as_deref(),
+        Some("python3, with, commas")
+    );
     assert_eq!(report.memory_used(), Some((18342 + 4) * 1024 * 1024));
     assert!(report.note.unwrap().contains("NVML unavailable"));
 }
