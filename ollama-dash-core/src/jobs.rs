@@ -130,6 +130,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
     entries: Mutex<HashMap<String, Entry>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Jobs {
@@ -137,10 +138,13 @@ impl Jobs {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn cancel_all(&self) {
+    /// Cancels every running job and waits (up to `limit`) until each has recorded its end.
+    pub(crate) async fn cancel_all(&self, limit: Duration) {
         for entry in self.lock().values() {
             entry.cancel.cancel();
         }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = tokio::time::timeout(limit, futures_util::future::join_all(tasks)).await;
     }
 }
 
@@ -195,6 +199,23 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// A new status line, keeping the byte counts so far.
+    fn status(&mut self, status: &str) {
+        let current = self
+            .dashboard
+            .jobs_state()
+            .lock()
+            .get(&self.id)
+            .map(|e| e.job.progress.clone())
+            .unwrap_or_default();
+        self.progress(Progress {
+            status: status.to_owned(),
+            bytes_per_sec: None,
+            eta_secs: None,
+            ..current
+        });
+    }
+
     /// Records progress; emits at most every 200 ms (and on status changes), stores every 2 s.
     fn progress(&mut self, progress: Progress) {
         let now = Instant::now();
@@ -267,9 +288,14 @@ impl Dashboard {
     }
 
     fn store_job(&self, job: &Job) {
+        let dashboard = self.clone();
         let job = job.clone();
+        tokio::spawn(async move { dashboard.write_job(job).await });
+    }
+
+    async fn write_job(&self, job: Job) {
         let store = self.store().clone();
-        tokio::spawn(async move {
+        {
             let progress = serde_json::to_string(&job.progress).unwrap_or_default();
             let error = job
                 .error
@@ -284,13 +310,13 @@ impl Dashboard {
                     conn.execute(
                         "INSERT INTO jobs (id, kind, model, state, progress, error, created_at, updated_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
-                         state = ?4, progress = ?5, error = ?6, updated_at = ?8",
+                         state = ?4, progress = ?5, error = ?6, updated_at = ?8 WHERE jobs.state = 'running'",
                         params![job.id, kind, job.model, job.state.as_str(), progress, error, job.created_at, job.updated_at],
                     )?;
                     Ok(())
                 })
                 .await;
-        });
+        }
     }
 
     /// Applies `f` to a job in memory; returns the job after and what `f` said.
@@ -346,13 +372,20 @@ impl Dashboard {
         self.emit(Event::Job(job.clone()));
         let dashboard = self.clone();
         let id = job.id.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result = tokio::select! {
                 () = cancel.cancelled() => None,
                 r = work(dashboard.clone(), id.clone()) => Some(r),
             };
             dashboard.finish_job(&id, result).await;
         });
+        let mut tasks = self
+            .jobs_state()
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
         Ok(job)
     }
 
@@ -385,8 +418,8 @@ impl Dashboard {
             return;
         };
         tracing::info!(job = %job.id, kind = ?job.kind, model = %job.model, state = job.state.as_str(), "job finished");
-        self.store_job(&job);
-        self.emit(Event::Job(job));
+        self.emit(Event::Job(job.clone()));
+        self.write_job(job).await;
     }
 
     /// Pulls `model` in the background.
@@ -416,19 +449,13 @@ impl Dashboard {
                 last_event: None,
                 last_store: None,
             };
-            ctx.progress(Progress {
-                status: "loading".to_owned(),
-                ..Progress::default()
-            });
+            ctx.status("loading");
             match dashboard.warm(&model, keep_alive.clone()).await {
                 Err(e) if e.is_not_found() => {
                     tracing::info!(model = %model, "not installed; pulling before loading");
                     dashboard.pull_with(&model, &mut ctx).await?;
                     dashboard.refresh(&[Probe::Installed]).await;
-                    ctx.progress(Progress {
-                        status: "loading".to_owned(),
-                        ..Progress::default()
-                    });
+                    ctx.status("loading");
                     dashboard.warm(&model, keep_alive).await?;
                 }
                 other => other?,
@@ -448,15 +475,9 @@ impl Dashboard {
                 last_event: None,
                 last_store: None,
             };
-            ctx.progress(Progress {
-                status: "unloading".to_owned(),
-                ..Progress::default()
-            });
+            ctx.status("unloading");
             dashboard.stop_model(&model).await?;
-            ctx.progress(Progress {
-                status: "deleting".to_owned(),
-                ..Progress::default()
-            });
+            ctx.status("deleting");
             let digest = dashboard.list_models().value.and_then(|list| {
                 list.iter()
                     .find(|m| same_model(&m.name, &model))

@@ -7,6 +7,7 @@
 
 mod core_client;
 mod http_api;
+mod live;
 mod smoke;
 mod support;
 mod web;

@@ -531,9 +531,17 @@ impl Dashboard {
         if oldest.is_some_and(|o| o <= since) {
             return Ok(recent);
         }
-        self.store()
+        let step = i64::try_from(self.config().live.history_step_secs * 1000).unwrap_or(i64::MAX);
+        let mut points = self
+            .store()
             .call(move |conn| history::load_points(conn, since))
-            .await
+            .await?;
+        // The stored points end where the bucket being filled starts; memory has the rest.
+        let after = points
+            .last()
+            .map_or(i64::MIN, |p| p.ts.saturating_add(step));
+        points.extend(recent.into_iter().filter(|s| s.ts >= after));
+        Ok(points)
     }
 
     /// Snapshots of what was loaded (`running`) or installed (`installed`), newest first.
@@ -589,10 +597,8 @@ impl Dashboard {
     pub(crate) async fn stop_live(&self) {
         let live = self.live_state();
         live.shared.stop.cancel();
-        live.jobs.cancel_all();
+        live.jobs.cancel_all(Duration::from_secs(5)).await;
         live.service.shutdown().await;
-        // Let cancelled jobs record their final state before the store closes.
-        tokio::task::yield_now().await;
     }
 }
 

@@ -132,7 +132,12 @@ struct Value(f64);
 
 impl EncodeMetric for Value {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
-        encoder.encode_gauge(&self.0)
+        // Whole numbers print as such (`ollama_up 1`, bytes without `.0`).
+        if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
+            encoder.encode_gauge(&(self.0 as i64))
+        } else {
+            encoder.encode_gauge(&self.0)
+        }
     }
     fn metric_type(&self) -> MetricType {
         MetricType::Gauge
@@ -150,6 +155,10 @@ fn gauge(
     }
     let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, value) in series {
+        if labels.is_empty() {
+            Value(*value).encode(metric)?;
+            break;
+        }
         Value(*value).encode(metric.encode_family(labels)?)?;
     }
     Ok(())
