@@ -116,19 +116,26 @@ impl Live {
                 Duration::from_secs(live.nvidia_smi_timeout_secs),
             ),
         });
-        let service = if live.manage_ollama {
-            crate::service::Service::managed(config, ollama.clone(), events.clone())
-        } else {
-            crate::service::Service::unmanaged(ollama.base_url())
-        };
         let mut this = Self::with_sources(
             live.clone(),
             ollama.base_url().to_owned(),
             sources,
             Some(store),
-            events,
+            events.clone(),
         );
-        this.service = service;
+        if live.manage_ollama {
+            let shared = Arc::downgrade(&this.shared);
+            let on_up = Box::new(move || {
+                if let Some(shared) = shared.upgrade() {
+                    tokio::spawn(async move {
+                        for probe in [Probe::Version, Probe::Running, Probe::Installed] {
+                            let _ = shared.probe(probe).await;
+                        }
+                    });
+                }
+            });
+            this.service = crate::service::Service::managed(config, ollama, events, on_up);
+        }
         Ok(this)
     }
 

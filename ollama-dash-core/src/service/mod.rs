@@ -127,11 +127,13 @@ impl Service {
         }
     }
 
-    /// Starts supervising `ollama serve`.
+    /// Starts supervising `ollama serve`. `on_up` runs each time the child starts answering
+    /// (the dashboard refreshes its probes then, instead of waiting for their next turn).
     pub(crate) fn managed(
         config: &crate::DashboardConfig,
         ollama: OllamaClient,
         events: tokio::sync::broadcast::Sender<Event>,
+        on_up: Box<dyn Fn() + Send + Sync>,
     ) -> Self {
         let host = bind_address(ollama.base_url());
         let log_path = config.data_path.join("logs").join("ollama.log");
@@ -170,6 +172,7 @@ impl Service {
                 config.live.ollama_log_files,
             ))),
             stop: stop.clone(),
+            on_up,
         };
         tokio::spawn(async move {
             match binary {
@@ -226,6 +229,7 @@ struct Supervisor {
     host: String,
     log: Arc<tokio::sync::Mutex<RotatingLog>>,
     stop: CancellationToken,
+    on_up: Box<dyn Fn() + Send + Sync>,
 }
 
 /// Waits after a SIGTERM before SIGKILL.
@@ -430,7 +434,11 @@ impl Supervisor {
                         let ok = self.healthy().await;
                         let since = Instant::now().saturating_duration_since(started);
                         match (ok, self.status().state) {
-                            (true, _) => self.set(ServiceState::Running, "answering", None),
+                            (true, ServiceState::Running) => {}
+                            (true, _) => {
+                                self.set(ServiceState::Running, "answering", None);
+                                (self.on_up)();
+                            }
                             (false, ServiceState::Starting) if since < Duration::from_secs(60) => {}
                             (false, _) => self.set(ServiceState::Unhealthy, "running but not answering HEAD / or /api/version", None),
                         }
