@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System};
+use sysinfo::{
+    CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System,
+};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
@@ -88,6 +90,15 @@ pub struct SystemProbe {
     watched: Vec<(String, PathBuf)>,
     previous_net: Option<(Instant, u64, u64)>,
     primed: bool,
+    samples: u64,
+}
+
+/// Mounts are listed again every this many samples (a new mount is rare; listing is the
+/// expensive part); in between only the watched filesystems are asked for their space.
+const RELIST_EVERY: u64 = 30;
+
+fn storage_only() -> DiskRefreshKind {
+    DiskRefreshKind::nothing().with_storage()
 }
 
 impl SystemProbe {
@@ -98,7 +109,7 @@ impl SystemProbe {
             .with_cpu(CpuRefreshKind::nothing().with_usage())
             .with_memory(MemoryRefreshKind::everything());
         let system = System::new_with_specifics(kind).map_err(err)?;
-        let disks = Disks::new_with_refreshed_list().map_err(err)?;
+        let disks = Disks::new_with_refreshed_list_specifics(storage_only()).map_err(err)?;
         let networks = Networks::new_with_refreshed_list().map_err(err)?;
         let mut watched = Vec::new();
         if let Some(models) = models {
@@ -112,6 +123,7 @@ impl SystemProbe {
             watched,
             previous_net: None,
             primed: false,
+            samples: 0,
         })
     }
 
@@ -119,7 +131,21 @@ impl SystemProbe {
     pub fn sample(&mut self) -> SystemStats {
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        self.disks.refresh(true);
+        if self.samples % RELIST_EVERY == 0 {
+            self.disks.refresh_specifics(true, storage_only());
+        } else {
+            let watched: Vec<PathBuf> = self
+                .watched_disks()
+                .into_iter()
+                .map(|d| d.mount_point)
+                .collect();
+            for disk in self.disks.iter_mut() {
+                if watched.iter().any(|m| m == disk.mount_point()) {
+                    disk.refresh_specifics(storage_only());
+                }
+            }
+        }
+        self.samples += 1;
         self.networks.refresh(true);
         let now = Instant::now();
         let (cpu_percent, per_core_percent) = if self.primed {

@@ -117,6 +117,9 @@ pub struct GpuProbe {
     nvml: OnceCell<std::result::Result<Arc<nvml_wrapper::Nvml>, String>>,
     smi: String,
     timeout: Duration,
+    /// Where `smi` was found on `PATH`, and when we looked (looked up again after a minute,
+    /// so a missing `nvidia-smi` costs a `PATH` walk, not a fork, every sample).
+    found: std::sync::Mutex<Option<(tokio::time::Instant, Option<std::path::PathBuf>)>>,
 }
 
 impl GpuProbe {
@@ -126,6 +129,26 @@ impl GpuProbe {
             nvml: OnceCell::new(),
             smi: smi.into(),
             timeout,
+            found: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The `nvidia-smi` to run, if there is one.
+    fn smi_path(&self) -> Option<std::path::PathBuf> {
+        if self.smi.contains('/') {
+            return Some(std::path::PathBuf::from(&self.smi));
+        }
+        let now = tokio::time::Instant::now();
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        match &*found {
+            Some((at, path)) if now.saturating_duration_since(*at) < Duration::from_secs(60) => {
+                path.clone()
+            }
+            _ => {
+                let path = crate::service::find_on_path(&self.smi);
+                *found = Some((now, path.clone()));
+                path
+            }
         }
     }
 
@@ -153,7 +176,13 @@ impl GpuProbe {
             }
             Err(e) => e.clone(),
         };
-        match smi::sample(&self.smi, self.timeout).await {
+        let Some(smi) = self.smi_path() else {
+            return Ok(GpuReport::none(format!(
+                "no GPU: NVML unavailable ({nvml_note}) and {} not found",
+                self.smi
+            )));
+        };
+        match smi::sample(&smi.display().to_string(), self.timeout).await {
             Ok(Some(mut report)) => {
                 report.note = Some(format!(
                     "NVML unavailable ({nvml_note}); using {}",

@@ -95,6 +95,9 @@ async fn without_nvml_or_nvidia_smi_it_says_no_gpu_plainly() {
         "{note}"
     );
     assert_eq!(report.memory_used(), None);
+    // A bare name is looked up on PATH (no process is started when it is not there).
+    let report = probe_with("ollama-dash-no-such-nvidia-smi").await.unwrap();
+    assert_eq!(report.source, GpuSource::None);
 }
 
 #[tokio::test]
