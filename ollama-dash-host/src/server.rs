@@ -76,8 +76,10 @@ impl Server {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let grace = Duration::from_secs(self.config.host.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let dashboard = self.state.dashboard.clone();
         let signal = async move {
             shutdown.await;
+            dashboard.begin_shutdown();
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             let _ = stop_tx.send(());
         };

@@ -753,5 +753,15 @@ async fn the_event_stream_starts_with_the_state_and_keeps_alive_with_comments() 
     }
     assert!(text.starts_with("event: system_stats\ndata: {"), "{text}");
     assert!(text.contains("event: gpu_stats"), "{text}");
-    drop(body); // the client goes; the stream ends with it
+    // A server shutting down ends the stream instead of waiting for the client.
+    dashboard.begin_shutdown();
+    let mut after = 0;
+    while let Some(frame) = body.frame().await {
+        let data = frame.unwrap().into_data().unwrap_or_default();
+        after += 1;
+        assert!(
+            after < 5,
+            "the stream goes on after shutdown began: {data:?}"
+        );
+    }
 }

@@ -91,6 +91,8 @@ pub(crate) struct Live {
     pub(crate) jobs: crate::jobs::Jobs,
     pub(crate) settings: crate::settings::Settings,
     pub(crate) service: crate::service::Service,
+    /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
+    closing: CancellationToken,
     _stop: DropGuard,
 }
 
@@ -177,6 +179,7 @@ impl Live {
             jobs: crate::jobs::Jobs::default(),
             settings: crate::settings::Settings::default(),
             service: crate::service::Service::unmanaged(&url),
+            closing: CancellationToken::new(),
             _stop: stop.drop_guard(),
         }
     }
@@ -593,6 +596,18 @@ impl Dashboard {
         self.live()
     }
 
+    /// Says shutdown has begun: streams that would otherwise never end (the event stream)
+    /// finish, so a graceful server shutdown does not wait for them.
+    pub fn begin_shutdown(&self) {
+        self.live_state().closing.cancel();
+    }
+
+    /// Resolves once shutdown has begun ([`Dashboard::begin_shutdown`] or
+    /// [`Dashboard::shutdown`]).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
+        self.live_state().closing.clone().cancelled_owned()
+    }
+
     /// At start: interrupted jobs marked, settings loaded.
     pub(crate) async fn start_live(&self) -> Result<()> {
         self.mark_interrupted_jobs().await?;
@@ -603,6 +618,7 @@ impl Dashboard {
     /// stops.
     pub(crate) async fn stop_live(&self) {
         let live = self.live_state();
+        live.closing.cancel();
         live.shared.stop.cancel();
         live.jobs.cancel_all(Duration::from_secs(5)).await;
         live.service.shutdown().await;

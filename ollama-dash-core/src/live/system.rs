@@ -131,7 +131,7 @@ impl SystemProbe {
     pub fn sample(&mut self) -> SystemStats {
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        if self.samples % RELIST_EVERY == 0 {
+        if self.samples.is_multiple_of(RELIST_EVERY) {
             self.disks.refresh_specifics(true, storage_only());
         } else {
             let watched: Vec<PathBuf> = self

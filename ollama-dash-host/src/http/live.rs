@@ -461,7 +461,7 @@ async fn delete_model_settings(
 
 /// `GET /api/events`: Server-Sent Events. A new client first gets the current state (stats,
 /// GPU, running models), then every change; a comment every 15 s keeps proxies from timing
-/// the stream out. The stream ends when the client goes.
+/// the stream out. The stream ends when the client goes, or when the server shuts down.
 async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -485,7 +485,8 @@ async fn events(
     });
     let stream = futures_util::stream::iter(initial)
         .chain(live)
-        .map(|event| Ok(sse(&event)));
+        .map(|event| Ok(sse(&event)))
+        .take_until(d.closed());
     Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))

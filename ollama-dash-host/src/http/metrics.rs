@@ -362,3 +362,64 @@ fn encode_gpus(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use ollama_dash_core::live::gpu::{GpuReport, GpuSource, parse_smi_gpus};
+
+    /// Two GPUs as `nvidia-smi` reports them; the second has no memory-copy utilisation.
+    const TWO_GPUS: &str = "\
+0, GPU-5f8c2a1e-7d0b-4c4f-9a57-0c1d2e3f4a5b, 37, 12, 24564, 18342, 5866, 61, 287.43, 450.00, 45, 2520, 10501, 550.54.15, NVIDIA GeForce RTX 4090
+1, GPU-a1b2c3d4-0000-1111-2222-333344445555, 0, [N/A], 81559, 4, 80974, 34, 62.10, 400.00, [N/A], 210, 1593, 550.54.15, NVIDIA A100-SXM4-80GB
+";
+
+    #[derive(Debug)]
+    struct Fixed(GpuReport);
+
+    impl Collector for Fixed {
+        fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+            encode_gpus(&mut encoder, &self.0, Some("gpu-box".to_owned()))
+        }
+    }
+
+    #[test]
+    fn gpu_series_are_named_and_labelled_like_dcgm_exporter() {
+        let (driver, devices) = parse_smi_gpus(TWO_GPUS).unwrap();
+        let report = GpuReport {
+            taken_at: chrono::Utc::now(),
+            source: GpuSource::NvidiaSmi,
+            driver_version: driver,
+            devices,
+            note: None,
+        };
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Fixed(report)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let labels0 = r#"gpu="0",UUID="GPU-5f8c2a1e-7d0b-4c4f-9a57-0c1d2e3f4a5b",device="nvidia0",modelName="NVIDIA GeForce RTX 4090",Hostname="gpu-box""#;
+        for line in [
+            format!("DCGM_FI_DEV_GPU_UTIL{{{labels0}}} 37"),
+            format!("DCGM_FI_DEV_FB_USED{{{labels0}}} 18342"),
+            format!("DCGM_FI_DEV_FB_FREE{{{labels0}}} 5866"),
+            format!("DCGM_FI_DEV_GPU_TEMP{{{labels0}}} 61"),
+            format!("DCGM_FI_DEV_POWER_USAGE{{{labels0}}} 287.43"),
+            "# TYPE DCGM_FI_DEV_GPU_UTIL gauge".to_owned(),
+        ] {
+            assert!(text.contains(&line), "{line} missing in\n{text}");
+        }
+        assert!(
+            text.contains(r#"DCGM_FI_DEV_GPU_UTIL{gpu="1","#),
+            "a real 0 is reported"
+        );
+        assert!(
+            !text.contains(r#"DCGM_FI_DEV_MEM_COPY_UTIL{gpu="1""#),
+            "[N/A] is left out, not sent as 0:\n{text}"
+        );
+        assert!(
+            !text.contains("ENERGY"),
+            "nvidia-smi gives no energy counter"
+        );
+    }
+}
