@@ -26,6 +26,19 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<Event>,
     started: Instant,
     live: crate::live::Live,
+    traces: crate::traces::retention::TraceState,
+    uploads: crate::uploads::UploadsState,
+}
+
+/// A handle that does not keep the dashboard alive (for background tasks).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakDashboard(std::sync::Weak<Inner>);
+
+impl WeakDashboard {
+    /// The dashboard, unless every strong handle is gone.
+    pub(crate) fn upgrade(&self) -> Option<Dashboard> {
+        self.0.upgrade().map(|inner| Dashboard { inner })
+    }
 }
 
 /// Health of the dashboard and of what it depends on.
@@ -73,19 +86,34 @@ impl Dashboard {
         let events = crate::events::channel();
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
+        let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {
+                traces: crate::traces::retention::TraceState::new(&config),
                 config,
                 ollama,
                 store,
                 events,
                 started: Instant::now(),
                 live,
+                uploads,
             }),
         };
         dashboard.start_live().await?;
+        dashboard.spawn_trace_retention();
+        dashboard.start_uploads().await?;
         Ok(dashboard)
+    }
+
+    /// A handle for background tasks that must not keep the dashboard alive.
+    pub(crate) fn downgrade(&self) -> WeakDashboard {
+        WeakDashboard(Arc::downgrade(&self.inner))
+    }
+
+    /// Upload and import state, for `uploads` and `imports`.
+    pub(crate) fn uploads_state(&self) -> &crate::uploads::UploadsState {
+        &self.inner.uploads
     }
 
     /// The configuration it runs with.
@@ -101,6 +129,11 @@ impl Dashboard {
     /// The store handle, for the modules that add methods to `Dashboard`.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Trace retention state, for the `traces` module.
+    pub(crate) fn traces_state(&self) -> &crate::traces::retention::TraceState {
+        &self.inner.traces
     }
 
     /// The event channel, for the modules that announce changes.
@@ -148,6 +181,7 @@ impl Dashboard {
     /// [`Error::ShuttingDown`]; calling it twice is fine.
     pub async fn shutdown(&self) -> Result<()> {
         self.stop_live().await;
+        self.inner.uploads.shutdown();
         self.inner.store.flush().await.or_else(ignore_closed)?;
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");
