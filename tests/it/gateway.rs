@@ -363,13 +363,27 @@ async fn hanging_upstream() -> (String, tokio::sync::oneshot::Receiver<()>) {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.expect("accept");
-        let mut request = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await.expect("read");
-            request.extend_from_slice(&buf[..n]);
-        }
+        // The dashboard's own probes (/api/ps, /api/tags, …) get a 404; the chat request hangs.
+        let (mut socket, mut buf) = loop {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            if request.starts_with(b"POST /api/chat") {
+                break (socket, buf);
+            }
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        };
         let line = "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n";
         let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
         let chunk = format!("{head}{:x}\r\n{line}\r\n", line.len());

@@ -69,6 +69,13 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     let kind = (parts.method == axum::http::Method::POST)
         .then(|| Kind::of(path))
         .flatten();
+    // Answered once done, these change the installed models: the cache is refreshed before we
+    // answer, so the next read sees the change. (Streamed pulls and creates are picked up by the
+    // collector's next `/api/tags` probe.)
+    let changes_models = matches!(
+        (&parts.method, path),
+        (&axum::http::Method::POST, "/api/copy") | (&axum::http::Method::DELETE, "/api/delete")
+    );
     let client = state.dashboard.ollama();
     let mut url = format!("{}{path}", client.base_url());
     if let Some(query) = parts.uri.query() {
@@ -107,6 +114,12 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         }
     };
     let status = upstream.status();
+    if changes_models && status.is_success() {
+        state
+            .dashboard
+            .refresh(&[ollama_dash_core::Probe::Installed])
+            .await;
+    }
     let headers = forwarded(upstream.headers(), &[]);
     let upstream_length = upstream.content_length();
     let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
