@@ -86,3 +86,20 @@ def server():
     yield srv
     code = stop_server(proc)
     assert code == 0, "server exited uncleanly:\n" + "".join(srv.output)
+
+
+@pytest.fixture
+def browser(server):
+    """A fresh chromium (new profile) on the server's page. At the end, the browser console must
+    hold no error or warning beyond those a test declared with `browser.expect_console(...)`."""
+    from browser import Browser
+
+    b = Browser(server.base_url)
+    expected: list[str] = []
+    b.expect_console = expected.append
+    try:
+        yield b
+        problems = [e for e in b.console_problems() if not any(p in e["message"] for p in expected)]
+        assert not problems, "console errors:\n" + "\n".join(f"{e['level']} {e['message']}" for e in problems)
+    finally:
+        b.quit()

@@ -41,7 +41,7 @@ export function mount(root, ctx, params) {
   const composer = h("div", { class: "composer" }, input, h("div", { style: "display:flex;gap:.4rem" }, sendButton, stopButton),
     h("div", { class: "attach-row" }, imageInput, attachLabel, attachments));
 
-  root.append(h("div", { class: "chat" },
+  root.append(h("h1", { class: "visually-hidden" }, "Chat"), h("div", { class: "chat" },
     h("aside", { "aria-label": "Chat sessions" }, h("button", { type: "button", class: "new", id: "new-chat", onclick: () => { location.hash = "#/chat"; } }, "+ New chat"), list),
     h("section", { class: "conversation", "aria-label": "Conversation" },
       h("div", { class: "conv-head" }, h("label", { for: "chat-model", class: "visually-hidden" }, "Model"), picker, modelInfo, h("span", { style: "flex:1" }), settings),

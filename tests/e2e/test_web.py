@@ -1,0 +1,217 @@
+"""The web page in a real browser (Debian's chromium through chromedriver) against
+`ollama-dash serve --simulate`: sign-in, every view against the real API, roles, safety of the
+Markdown renderer, screenshots and page weight. Every wait is a wait on a condition."""
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from conftest import ROOT
+
+ASSET_PREFIX_JS = "return document.querySelector('script[type=module]').src.replace(/\\/app\\.js$/, '')"
+
+
+def make_key(server, name: str, role: str) -> str:
+    answer = requests.post(server.url("/api/keys"), headers=server.headers(), json={"name": name, "role": role}, timeout=30)
+    if answer.status_code == 409:
+        requests.delete(server.url(f"/api/keys/{name}"), headers=server.headers(), timeout=30)
+        answer = requests.post(server.url("/api/keys"), headers=server.headers(), json={"name": name, "role": role}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["key"]
+
+
+def test_sign_in_link_is_adopted_and_removed_and_the_loaded_model_shows(server, browser):
+    browser.sign_in(server.token)
+    assert "token=" not in browser.driver.current_url
+    assert browser.js("return localStorage.getItem('ollama-dash-token')") == server.token
+    card = browser.wait_for('#running [data-model="llama3.2:1b"]')
+    assert "GPU memory" in card.text and "unloads" in card.text
+    assert browser.wait_for("#who").text.split() == ["admin", "ADMIN"]
+    browser.wait_for("#conn", "live")
+    # Reloading keeps the session; the countdown ticks on its own.
+    browser.driver.refresh()
+    expiry = browser.wait_for('#running [data-model="llama3.2:1b"] .expiry')
+    first = expiry.text
+    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, '#running [data-model="llama3.2:1b"] .expiry').text != first, message="countdown ticks")
+
+
+def test_wrong_token_is_refused_then_sign_in_and_sign_out(server, browser):
+    browser.expect_console("401 (Unauthorized)")
+    browser.open("/")
+    dialog = browser.wait_for("#signin")
+    token = dialog.find_element(By.ID, "token")
+    token.send_keys("not-the-right-token-at-all" + Keys.ENTER)
+    browser.wait_for("#signin-error", "not valid")
+    token.clear()
+    token.send_keys(server.token + Keys.ENTER)
+    browser.wait_gone("#signin")
+    browser.wait_for('#running [data-model="llama3.2:1b"]')
+    browser.wait_for("#signout").click()
+    browser.wait_for("#signin", "Signed out")
+    assert browser.js("return localStorage.getItem('ollama-dash-token')") is None
+    assert not browser.all('#running [data-model]'), "nothing of the signed-out session stays on screen"
+
+
+def test_a_revoked_key_sends_the_page_back_to_sign_in(server, browser):
+    browser.expect_console("401 (Unauthorized)")
+    key = make_key(server, "e2e-revoked", "user")
+    browser.sign_in(key)
+    browser.wait_for('#running [data-model="llama3.2:1b"]')
+    assert requests.delete(server.url("/api/keys/e2e-revoked"), headers=server.headers(), timeout=30).status_code == 204
+    browser.js("location.hash = '#/models'")  # the next call gets a 401
+    browser.wait_for("#signin", "refused")
+
+
+def test_dashboard_numbers_are_live(server, browser):
+    browser.sign_in(server.token)
+    cpu = browser.wait_for('[data-stat="cpu"] .big')
+    browser.wait(lambda d: cpu.text not in ("", "–"), message="a CPU reading")
+    line = '[data-stat="cpu"] .spark-line'
+    browser.wait_for(line)
+    first = browser.js(f"return document.querySelector('{line}').getAttribute('points')")
+    browser.wait(lambda d: d.execute_script(f"return document.querySelector('{line}').getAttribute('points')") != first, timeout=30, message="a new sample arrives")
+    mem = browser.wait_for('[data-stat="memory"]')
+    assert " of " in mem.text, mem.text
+    gpus = browser.wait_for("#gpus > *")
+    assert gpus.text.strip() and "Waiting" not in gpus.text
+
+
+def test_pull_from_the_catalogue_shows_progress_until_done(server, browser):
+    browser.sign_in(server.token, "#/models/catalogue")
+    button = browser.wait_for('#catalogue-grid [data-action="pull"]')
+    model = button.find_element(By.XPATH, "./ancestor::section[@data-model]").get_attribute("data-model")
+    button.click()
+    job = browser.wait_for(f'#jobs [data-model="{model}"]')
+    seen = set()
+
+    def done(_):
+        state = job.get_attribute("data-state")
+        seen.add(state)
+        return state in ("done", "succeeded", "failed", "cancelled")
+
+    browser.wait(done, timeout=60, message="the pull finishes")
+    assert job.get_attribute("data-state") in ("done", "succeeded"), job.text
+    assert job.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow") == "100"
+    browser.go("#/models/installed")
+    browser.wait_for(f'#installed tr[data-model="{model}"]')
+
+
+def test_dropped_gguf_uploads_and_becomes_a_ready_model(server, browser):
+    from test_uploads import tiny_gguf
+
+    browser.sign_in(server.token, "#/models/upload")
+    browser.wait_for("#dropzone")
+    browser.drop_files("#dropzone", [("web-drop.gguf", tiny_gguf()), ("web-drop-2.gguf", tiny_gguf("qwen2"))])
+    for name in ("web-drop", "web-drop-2"):
+        row = browser.wait_for(f'#imports [data-model="{name}"]', timeout=60)
+        browser.wait(lambda d, row=row: row.get_attribute("data-state") in ("ready", "failed"), timeout=60, message=f"{name} import settles")
+        assert row.get_attribute("data-state") == "ready", row.text
+    browser.go("#/models/installed")
+    browser.wait_for('#installed tr[data-model="web-drop:latest"], #installed tr[data-model="web-drop"]')
+
+
+def test_chat_streams_a_reply_and_links_its_trace(server, browser):
+    browser.sign_in(server.token, "#/chat")
+    picker = browser.wait_for("#chat-model")
+    browser.wait(lambda d: picker.get_attribute("value"), message="a model is picked")
+    assert browser.js("return document.getElementById('attach-label').hidden") is True, "no image attach for a text-only model"
+    box = browser.wait_for("#chat-input")
+    box.send_keys("Say hello in **bold**" + Keys.ENTER)
+    reply = browser.wait_for('.msg.assistant .bubble')
+    # While it streams: the stop button shows and part of the reply is already there.
+    browser.wait(lambda d: reply.text.strip() and "cursor" in reply.get_attribute("class"), message="partial reply while streaming")
+    assert browser.wait_for("#stop").is_displayed()
+    link = browser.wait_for(".msg.assistant .trace-link", timeout=60)
+    meta = browser.wait_for(".msg.assistant .meta", "tokens")
+    assert "reply tokens" in meta.text
+    text = reply.text.strip()
+    assert text
+    browser.wait_for("#sessions [data-session]")
+    link.click()
+    output = browser.wait_for("#trace-output")
+    assert output.text.strip() == text or text in output.text, (output.text, text)
+    browser.wait_for(".timing-box")
+
+
+def test_traces_filter_page_and_export(server, browser):
+    browser.sign_in(server.token, "#/traces")
+    browser.wait_for("#trace-stats tbody tr")
+    rows = browser.wait_for("tbody tr[data-trace]")
+    assert rows
+    status = browser.wait_for("#f-status")
+    status.send_keys("error")
+    browser.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "tbody tr[data-trace] .status.ok"), message="only errors listed")
+
+
+def test_viewer_key_sees_no_delete_buttons(server, browser):
+    key = make_key(server, "e2e-viewer", "viewer")
+    browser.sign_in(key)
+    browser.wait_for("#who", "viewer")
+    card = browser.wait_for('#running [data-model="llama3.2:1b"]')
+    assert "Stop" not in card.text
+    for view, ready in [("#/models", "#installed tr[data-model]"), ("#/chat", "#chat-model"), ("#/settings", "#keys")]:
+        browser.go(view)
+        browser.wait_for(ready)
+        assert not browser.all('[data-action="delete"]'), view
+        assert not [b for b in browser.all("button") if b.is_displayed() and b.text.strip() in ("Delete", "Revoke", "Pull", "Start", "Stop")], view
+
+
+def test_markdown_from_a_model_cannot_inject_markup(server, browser):
+    browser.sign_in(server.token)
+    prefix = browser.js(ASSET_PREFIX_JS)
+    result = browser.js_async(
+        """
+        const [prefix, done] = arguments;
+        import(prefix + "/markdown.js").then(({ renderMarkdown }) => {
+          const hostile = [
+            "<script>window.pwned = 1</script>", "<img src=x onerror='window.pwned=2'>", "[x](javascript:window.pwned=3)",
+            "<iframe src='//evil'></iframe>", "**<b onclick=alert(1)>bold</b>**", "[ok](https://example.org) `<i>code</i>`",
+            "```html\\n<script>alert(1)</script>\\n```", "| a | b |\\n|---|---|\\n| <u>1</u> | 2 |", "- one\\n- two\\n  - nested",
+          ].join("\\n\\n");
+          const el = renderMarkdown(hostile);
+          document.body.append(el);
+          const tags = [...el.querySelectorAll("*")].map((n) => n.tagName.toLowerCase());
+          const attrs = [...el.querySelectorAll("*")].flatMap((n) => [...n.attributes].map((a) => a.name));
+          const links = [...el.querySelectorAll("a")].map((a) => a.getAttribute("href"));
+          done({ tags: [...new Set(tags)], attrs: [...new Set(attrs)], links, pwned: window.pwned || 0,
+                 code: el.querySelector(".codeblock code").textContent, copy: !!el.querySelector(".codeblock button.copy"),
+                 text: el.textContent });
+          el.remove();
+        });
+        """,
+        prefix,
+    )
+    assert result["pwned"] == 0
+    assert not {"script", "img", "iframe", "b", "u", "i"} & set(result["tags"]), result["tags"]
+    assert not [a for a in result["attrs"] if a.startswith("on")], result["attrs"]
+    assert result["links"] == ["https://example.org"], result["links"]
+    assert result["code"] == "<script>alert(1)</script>"
+    assert result["copy"] is True
+    assert {"table", "ul", "li", "strong", "code"} <= set(result["tags"])
+    assert "<img src=x onerror='window.pwned=2'>" in result["text"], "shown as text"
+
+
+def test_screenshots_of_every_view_and_page_weight(server, browser):
+    """Saves docs/screenshots/*.png (light and dark) and records page weight and first paint."""
+    browser.sign_in(server.token)
+    browser.wait_for('#running [data-model="llama3.2:1b"]')
+    perf = browser.performance()
+    assert perf["transfer_bytes"] < perf["decoded_bytes"], "assets travel compressed"
+    shots = [("dashboard", "#/", '#running [data-model]'), ("models", "#/models", "#installed tr[data-model]"),
+             ("catalogue", "#/models/catalogue", "#catalogue-grid section"), ("upload", "#/models/upload", "#dropzone"),
+             ("chat", "#/chat", "#chat-model"), ("traces", "#/traces", "#trace-stats"), ("settings", "#/settings", "#defaults-global")]
+    for name, route, ready in shots:
+        browser.go(route)
+        browser.wait_for(ready)
+        browser.screenshot(name)
+    browser.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    for name, route, ready in [("dashboard", "#/", '#running [data-model]'), ("chat", "#/chat", "#chat-model")]:
+        browser.go(route)
+        browser.wait_for(ready)
+        browser.screenshot(f"{name}-dark")
+    out = ROOT / "target" / "web-perf.json"
+    out.write_text(json.dumps(perf, indent=2))
