@@ -66,6 +66,31 @@ def test_a_revoked_key_sends_the_page_back_to_sign_in(server, browser):
     browser.wait_for("#signin", "refused")
 
 
+def test_disconnected_while_the_server_is_gone_then_live_again(server):
+    """The pill says "disconnected" while the server is down and the page reconnects by itself."""
+    from browser import Browser
+    from conftest import start_server, stop_server
+    from test_embed_example import free_port
+
+    port = free_port()
+    proc, srv = start_server(listen=f"127.0.0.1:{port}")
+    b = Browser(srv.base_url)
+    try:
+        b.sign_in(srv.token)
+        b.wait_for("#conn", "live")
+        assert stop_server(proc) == 0
+        b.wait_for("#conn", "disconnected")
+        b.wait_for(".warning", "disconnected")
+        proc, srv = start_server(listen=f"127.0.0.1:{port}")
+        b.wait_for("#conn", "live", timeout=30)
+        b.wait_gone(".warning.bad")
+        problems = [e for e in b.console_problems() if "ERR_CONNECTION_REFUSED" not in e["message"] and "ERR_INCOMPLETE_CHUNKED_ENCODING" not in e["message"]]
+        assert not problems, problems
+    finally:
+        b.quit()
+        stop_server(proc)
+
+
 def test_dashboard_numbers_are_live(server, browser):
     browser.sign_in(server.token)
     cpu = browser.wait_for('[data-stat="cpu"] .big')
