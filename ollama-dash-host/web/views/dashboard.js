@@ -86,57 +86,56 @@ export function mount(root, ctx) {
     renderWarnings();
   }
 
-  function renderStats(stats) {
-    state.stats = stats;
-    const sys = stats.system || stats;
-    const cpuPct = sys.cpu?.usage_percent ?? sys.cpu?.percent ?? sys.cpu_percent;
-    if (cpuPct != null) {
-      const cores = sys.cpu?.cores ?? sys.cpu?.per_core?.length;
-      const load = sys.cpu?.load_average || sys.load_average;
-      cpu.set({ big: `${number(cpuPct)} %`, fraction: cpuPct / 100, sample: cpuPct, tone: cpuPct > 90 ? "bad" : cpuPct > 70 ? "warn" : "",
-        line: [cores && `${cores} cores`, load && `load ${number(load.one ?? load[0], 2)}`].filter(Boolean).join(" · ") });
+  /** A `system_stats` sample: cpu_percent, cores, load_average, memory, swap, disks. */
+  function renderSystem(sys) {
+    state.stats = sys;
+    if (sys.cpu_percent != null) {
+      const pct = sys.cpu_percent;
+      const load = sys.load_average;
+      cpu.set({ big: `${number(pct)} %`, fraction: pct / 100, sample: pct, tone: pct > 90 ? "bad" : pct > 70 ? "warn" : "",
+        line: [sys.cores && `${sys.cores} cores`, load && `load ${number(load[0], 2)} · ${number(load[1], 2)} · ${number(load[2], 2)}`].filter(Boolean).join(" · ") });
     }
-    const mem = sys.memory || sys.ram;
-    if (mem) {
-      const used = mem.used_bytes ?? mem.used, total = mem.total_bytes ?? mem.total;
-      const pct = percent(used, total);
-      ram.set({ big: `${pct} %`, fraction: used / total, sample: pct, tone: pct > 92 ? "bad" : pct > 80 ? "warn" : "",
-        line: `${bytes(used)} of ${bytes(total)}${mem.swap_used_bytes ? ` · swap ${bytes(mem.swap_used_bytes)}` : ""}` });
+    const mem = sys.memory;
+    if (mem?.total) {
+      const pct = percent(mem.used, mem.total);
+      ram.set({ big: `${pct} %`, fraction: mem.used / mem.total, sample: pct, tone: pct > 92 ? "bad" : pct > 80 ? "warn" : "",
+        line: `${bytes(mem.used)} of ${bytes(mem.total)}${sys.swap?.used ? ` · swap ${bytes(sys.swap.used)}` : ""}` });
     }
-    const disks = sys.disks || (sys.disk ? [sys.disk] : []);
-    const models = disks.find((d) => /model/i.test(d.label || d.name || d.role || "")) || disks[0];
-    if (models) {
-      const used = models.used_bytes ?? models.used ?? (models.total_bytes - models.available_bytes), total = models.total_bytes ?? models.total;
-      const pct = percent(used, total);
-      disk.set({ big: `${pct} %`, fraction: used / total, tone: pct > 95 ? "bad" : pct > 85 ? "warn" : "",
-        line: `${bytes(total - used)} free of ${bytes(total)}${models.mount_point || models.path ? ` · ${models.mount_point || models.path}` : ""}` });
+    const disks = sys.disks || [];
+    const models = disks.find((d) => d.role === "models") || disks[0];
+    if (models?.total) {
+      const used = models.total - models.available;
+      const pct = Math.round(models.used_percent ?? percent(used, models.total));
+      const others = disks.filter((d) => d !== models && d.mount_point !== models.mount_point).map((d) => `${d.role}: ${bytes(d.available)} free`);
+      disk.set({ big: `${pct} %`, fraction: used / models.total, tone: pct > 95 ? "bad" : pct > 85 ? "warn" : "",
+        line: [`${bytes(models.available)} free of ${bytes(models.total)} (${models.role || "models"}, ${models.mount_point})`, ...others].join(" · ") });
     }
-    const list = stats.gpus || sys.gpus;
-    if (list) renderGpus(list, stats.gpu_error || stats.gpu?.error || stats.gpu_source);
-    renderWarnings();
   }
 
-  function renderGpus(list, note) {
+  /** A `gpu_stats` report: source, devices, note. "No GPU" is said plainly, never as zeros. */
+  function renderGpus(report) {
+    const list = report.devices || [];
     if (!list.length) {
       gpuCards.clear();
-      gpus.replaceChildren(h("p", { class: "empty", id: "no-gpu" }, `No GPU found${note ? ` (${note})` : ""}. Models run on the CPU.`));
+      gpus.replaceChildren(h("p", { class: "empty", id: "no-gpu" }, `No GPU found${report.note ? `: ${report.note}` : ""}. Models run on the CPU.`));
       return;
     }
     if (!gpuCards.size) gpus.replaceChildren();
-    for (const [i, g] of list.entries()) {
-      const key = g.uuid || g.index || i;
+    for (const g of list) {
+      const key = g.uuid || g.index;
       let card = gpuCards.get(key);
       if (!card) {
-        card = { util: statCard(`GPU ${g.index ?? i} · utilisation`, { id: `gpu-${i}-util` }), vram: statCard(`GPU ${g.index ?? i} · VRAM`, { bar: true, id: `gpu-${i}-vram` }) };
+        card = { util: statCard(`GPU ${g.index} · utilisation`, { id: `gpu-${g.index}-util` }), vram: statCard(`GPU ${g.index} · VRAM`, { bar: true, id: `gpu-${g.index}-vram` }) };
         gpuCards.set(key, card);
         gpus.append(card.util.card, card.vram.card);
       }
-      const util = g.utilization_percent ?? g.utilization ?? g.util_percent;
-      const used = g.memory_used_bytes ?? g.memory?.used ?? g.memory_used, total = g.memory_total_bytes ?? g.memory?.total ?? g.memory_total;
-      const extras = [g.temperature_c != null && `${g.temperature_c} °C`, g.power_watts != null && `${number(g.power_watts)} W`].filter(Boolean).join(" · ");
-      card.util.set({ big: util == null ? "n/a" : `${number(util)} %`, sample: util ?? 0, line: [g.name, extras].filter(Boolean).join(" · ") });
-      const pct = percent(used, total);
-      card.vram.set({ big: `${pct} %`, fraction: used / total, sample: pct, tone: pct > 95 ? "bad" : "", line: `${bytes(used)} of ${bytes(total)}` });
+      const util = g.utilization_percent;
+      const extras = [g.temperature_c != null && `${g.temperature_c} °C`, g.power_watts != null && `${number(g.power_watts)} W${g.power_limit_watts ? ` of ${number(g.power_limit_watts)}` : ""}`].filter(Boolean).join(" · ");
+      card.util.set({ big: util == null ? "n/a" : `${util} %`, sample: util ?? 0, line: [g.name, extras].filter(Boolean).join(" · ") });
+      if (g.memory_total) {
+        const pct = percent(g.memory_used, g.memory_total);
+        card.vram.set({ big: `${pct} %`, fraction: g.memory_used / g.memory_total, sample: pct, tone: pct > 95 ? "bad" : "", line: `${bytes(g.memory_used)} of ${bytes(g.memory_total)}` });
+      } else card.vram.set({ big: "n/a", line: "the driver does not report memory" });
     }
   }
 
@@ -151,7 +150,7 @@ export function mount(root, ctx) {
       h("div", { class: "name" }, m.name), h("div", { class: "caps" }), shareBar, shareText, facts, expiry, h("div", { class: "actions" }, stop));
     card.update = (m) => {
       const vram = m.size_vram || 0;
-      const pct = m.vram_percent ?? m.vram_share ?? percent(vram, m.size);
+      const pct = Math.round(m.vram_percent ?? percent(vram, m.size));
       share.style.width = `${pct}%`;
       shareBar.setAttribute("aria-label", `${pct}% in GPU memory`);
       setText(shareText, pct >= 100 ? `all ${bytes(m.size)} in GPU memory` : vram ? `${pct}% in GPU memory (${bytes(vram)} of ${bytes(m.size)}), the rest on the CPU` : `${bytes(m.size)} on the CPU (no GPU memory)`);
@@ -160,7 +159,7 @@ export function mount(root, ctx) {
       facts.replaceChildren(
         h("div", {}, h("small", {}, "size"), bytes(m.size)),
         h("div", {}, h("small", {}, "context"), m.context_length ? number(m.context_length) : "–"),
-        h("div", {}, h("small", {}, "params · quant"), [d.parameter_size || m.parameter_size, d.quantization_level || m.quantization_level].filter(Boolean).join(" · ") || "–"),
+        h("div", {}, h("small", {}, "params · quant"), [m.parameter_size || d.parameter_size, m.quantization || d.quantization_level].filter(Boolean).join(" · ") || "–"),
       );
       card.model = m;
       tickExpiry(card);
@@ -172,10 +171,12 @@ export function mount(root, ctx) {
   function tickExpiry(card) {
     const m = card.model;
     const expiry = card.querySelector(".expiry");
-    if (!m.expires_at) { setText(expiry, "stays loaded"); return; }
-    const left = countdown(m.expires_at);
-    setText(expiry, left === "never" ? "kept loaded (never unloads)" : `unloads ${relative(m.expires_at)} · ${left} · at ${localTime(m.expires_at)}`);
-    expiry.title = m.expires_at;
+    const at = m.expires?.utc || m.expires_at;
+    if (m.expires?.forever) { setText(expiry, "kept loaded (never unloads)"); return; }
+    if (!at) { setText(expiry, "stays loaded"); return; }
+    const left = countdown(at);
+    setText(expiry, left === "never" ? "kept loaded (never unloads)" : `unloads ${relative(at)} · ${left} · at ${localTime(at)}`);
+    expiry.title = m.expires?.local ? `${m.expires.local} (${m.expires.relative})` : at;
   }
 
   function renderRunning(models) {
@@ -227,10 +228,11 @@ export function mount(root, ctx) {
 
   const off = ctx.onEvent((event) => {
     switch (event.type) {
-      case "stats": renderStats(event.stats || event); break;
+      case "system_stats": renderSystem(event); renderWarnings(); break;
+      case "gpu_stats": renderGpus(event); break;
       case "running_models": renderRunning(event.models || []); break;
-      case "health": renderHealth(event.health || event); break;
-      case "models_changed": refreshRunning(); break;
+      case "probe_changed": refreshHealth(); break;
+      case "lagged": refreshHealth(); refreshRunning(); refreshStats(); break;
       case "connection": renderWarnings(); if (event.state === "live") { refreshHealth(); refreshRunning(); } break;
       default: break;
     }

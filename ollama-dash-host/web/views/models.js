@@ -60,12 +60,12 @@ export function mount(root, ctx, params) {
     row.el.dataset.state = st;
     row.bar.set(total ? done / total : st === "done" || st === "succeeded" ? 1 : null);
     row.bar.className = `bar ${st === "failed" ? "bad" : isDone(st) ? "ok" : ""}`;
-    const sp = job.speed_bps ?? job.speed ?? speed;
-    const left = job.eta_secs ?? job.eta ?? eta;
+    const sp = job.progress?.bytes_per_sec ?? speed;
+    const left = job.progress?.eta_secs ?? eta;
     const parts = [stateWords(st, job)];
     if (total && !isFinal(st)) parts.push(`${bytes(done)} of ${bytes(total)} (${percent(done, total)}%)`, rate(sp), left != null ? `${duration(left)} left` : null);
     else if (total && isDone(st)) parts.push(bytes(total));
-    if (job.status_text || job.progress?.status) parts.push(job.status_text || job.progress.status);
+    if (job.progress?.status && !isFinal(st)) parts.push(job.progress.status);
     setText(row.meta, parts.filter(Boolean).join(" · "));
     const buttons = [];
     if (!isFinal(st) && can("admin")) buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => jobAction(ROUTES.cancel(job.id), "Cancelled") }, "Cancel"));
@@ -110,7 +110,7 @@ export function mount(root, ctx, params) {
       }
       return h("tr", { "data-model": m.name },
         h("td", {}, h("div", { style: "font-weight:600" }, m.name), capabilityBadges(m.capabilities || [])),
-        h("td", { class: "num" }, d.parameter_size || "–"), h("td", {}, d.quantization_level || "–"),
+        h("td", { class: "num" }, m.parameter_size || d.parameter_size || "–"), h("td", {}, m.quantization || d.quantization_level || "–"),
         h("td", { class: "num" }, bytes(m.size)), h("td", { title: localTime(m.modified_at) }, m.modified_at ? relative(m.modified_at) : "–"),
         h("td", {}, h("span", { class: `status ${loaded ? "ok" : ""}` }, loaded ? "loaded" : "idle")),
         h("td", { class: "actions-cell" }, actions));
@@ -397,5 +397,5 @@ function verb(kind) { return { pull: "Pulling", start: "Starting", stop: "Stoppi
 function isDone(state) { return ["done", "succeeded", "success", "completed", "complete"].includes(state); }
 function isFinal(state) { return isDone(state) || ["failed", "cancelled", "canceled", "interrupted"].includes(state); }
 function stateWords(state, job) {
-  return { queued: "Queued", running: "Running", done: "Done", succeeded: "Done", failed: `Failed${job.error ? `: ${job.error}` : ""}`, cancelled: "Cancelled", interrupted: "Interrupted (the server restarted); resume to go on" }[state] || state || "";
+  return { queued: "Queued", running: "Running", done: "Done", succeeded: "Done", failed: `Failed${job.error ? `: ${job.error.message || job.error}` : ""}`, cancelled: "Cancelled", interrupted: "Interrupted (the server restarted); resume to go on" }[state] || state || "";
 }
