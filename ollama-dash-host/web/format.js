@@ -38,6 +38,7 @@ export function relative(iso, now = Date.now()) {
   const ms = new Date(iso).getTime() - now;
   if (ms > 100 * 365 * 864e5) return "never";
   const abs = Math.abs(ms);
+  if (abs < 45e3) return "just now";
   const [value, unit] = abs < 6e4 ? [abs / 1e3, "second"] : abs < 36e5 ? [abs / 6e4, "minute"] : abs < 864e5 ? [abs / 36e5, "hour"] : [abs / 864e5, "day"];
   const n = Math.max(1, Math.floor(value));
   const phrase = `${n} ${unit}${n === 1 ? "" : "s"}`;
@@ -102,3 +103,14 @@ export function sparkline(values, { max = 100, width = 160, height = 36, label =
 
 /** Replaces `el`'s text only when it changed (keeps selection and avoids needless layout). */
 export function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
+
+const ICONS = {
+  edit: "M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4",
+  trash: "M5 7h14M10 7V5h4v2M7 7l1 13h8l1-13M10 11v6M14 11v6",
+  close: "M6 6l12 12M18 6L6 18",
+};
+/** A small stroke icon (decorative: the button around it carries the label). */
+export function icon(name) {
+  return svg("svg", { class: "icon-svg", viewBox: "0 0 24 24", width: "16", height: "16", "aria-hidden": "true" },
+    svg("path", { d: ICONS[name], fill: "none", stroke: "currentColor", "stroke-width": "1.8", "stroke-linecap": "round", "stroke-linejoin": "round" }));
+}

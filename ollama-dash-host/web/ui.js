@@ -1,6 +1,6 @@
 // Pieces several views share: toasts, a confirm dialog, a side drawer, progress bars, badges.
 
-import { h } from "./format.js";
+import { h, icon } from "./format.js";
 
 /** A short message at the bottom of the page, read out by screen readers. */
 export function toast(message, kind = "info") {
@@ -49,7 +49,7 @@ export function drawer(title) {
   const body = h("div", { class: "drawer-body" });
   const close = () => { dialog.close(); };
   const dialog = h("dialog", { class: "drawer", "aria-labelledby": "drawer-title" },
-    h("header", {}, h("h2", { id: "drawer-title" }, title), h("button", { type: "button", class: "ghost icon", "aria-label": "Close", onclick: close }, "✕")),
+    h("header", {}, h("h2", { id: "drawer-title" }, title), h("button", { type: "button", class: "ghost icon", "aria-label": "Close", onclick: close }, icon("close"))),
     body);
   dialog.addEventListener("close", () => dialog.remove());
   document.body.append(dialog);

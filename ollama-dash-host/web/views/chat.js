@@ -2,7 +2,7 @@
 // as safe Markdown, stop, token counts and tokens/s, and a link to each reply's trace.
 
 import { api, can, streamPost } from "../api.js";
-import { h, localTime, ms, number, relative, setText } from "../format.js";
+import { h, icon, localTime, ms, number, relative, setText } from "../format.js";
 import { renderMarkdown } from "../markdown.js";
 import { confirmAction, promptText, toast } from "../ui.js";
 
@@ -80,8 +80,8 @@ export function mount(root, ctx, params) {
     list.replaceChildren(...state.sessions.map((s) => h("li", { "data-session": s.id, "aria-current": String(s.id === state.session?.id) },
       h("a", { href: `#/chat/${encodeURIComponent(s.id)}`, title: `${s.title} · ${localTime(s.updated_at)}` }, s.title || "New chat"),
       h("span", { class: "tools" },
-        h("button", { type: "button", class: "ghost icon", "aria-label": `Rename ${s.title}`, title: "Rename", onclick: () => rename(s) }, "✎"),
-        can("user") ? h("button", { type: "button", class: "ghost icon", "data-action": "delete", "aria-label": `Delete ${s.title}`, title: "Delete", onclick: () => remove(s) }, "🗑") : null))));
+        h("button", { type: "button", class: "ghost icon", "aria-label": `Rename ${s.title}`, title: "Rename", onclick: () => rename(s) }, icon("edit")),
+        can("user") ? h("button", { type: "button", class: "ghost icon", "data-action": "delete", "aria-label": `Delete ${s.title}`, title: "Delete", onclick: () => remove(s) }, icon("trash")) : null))));
   }
   async function rename(s) {
     const title = await promptText("Rename chat", "Title", s.title, "Rename");
@@ -165,7 +165,7 @@ export function mount(root, ctx, params) {
       if (extra.ttft != null) items.push(`first token ${ms(extra.ttft)}`);
       if (extra.note) items.push(extra.note);
       meta.replaceChildren(...items.map((t) => h("span", { class: "num" }, t)),
-        msg.trace_id ? h("a", { href: `#/traces/${encodeURIComponent(msg.trace_id)}`, class: "trace-link" }, "View trace") : null);
+        ...(msg.trace_id ? [h("a", { href: `#/traces/${encodeURIComponent(msg.trace_id)}`, class: "trace-link" }, "View trace")] : []));
       if (msg.trace_id && !extra.tps && !extra.fetched) traceSpeed(msg, el);
     };
     el.render(m, streaming);

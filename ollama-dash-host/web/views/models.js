@@ -162,7 +162,7 @@ export function mount(root, ctx, params) {
       const show = await api(ROUTES.show(name));
       const d = show.details || {};
       const info = show.model_info || {};
-      body.replaceChildren(
+      body.replaceChildren(h("div", {},
         capabilityBadges(show.capabilities || []),
         h("dl", { class: "kv" }, [
           ["Family", [d.family, ...(d.families || []).filter((f) => f !== d.family)].filter(Boolean).join(", ")],
@@ -176,7 +176,7 @@ export function mount(root, ctx, params) {
         h("h3", {}, "Model info"),
         h("dl", { class: "kv" }, Object.entries(info).sort().map(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, Array.isArray(v) ? `[${v.length} items]` : String(v))])),
         show.license ? [h("h3", {}, "License"), h("pre", { class: "block" }, show.license)] : null,
-      );
+      ));
     } catch (e) { body.replaceChildren(h("p", { class: "error" }, `Cannot show ${name}: ${e.message}`)); }
   }
 

@@ -111,7 +111,7 @@ export function mount(root, ctx, params) {
     d.body.append(h("p", { class: "muted" }, "Loading…"));
     try {
       const t = await api(`/v1/traces/${encodeURIComponent(id)}`);
-      d.body.replaceChildren(
+      d.body.replaceChildren(h("div", {},
         h("dl", { class: "kv" }, [
           ["When", localTime(t.created_at)], ["Model", t.model], ["Endpoint", t.endpoint], ["Key", t.api_key || "–"], ["Client", t.client_addr || "–"],
           ["Status", `${t.status}${t.http_status ? ` (HTTP ${t.http_status})` : ""}`], ["Streamed", t.stream ? "yes" : "no"],
@@ -123,7 +123,7 @@ export function mount(root, ctx, params) {
         h("h3", {}, "Where the time went"), timing(t),
         h("h3", {}, "Input"), h("pre", { class: "block", id: "trace-input" }, pretty(t.input)),
         h("h3", {}, "Output"), h("pre", { class: "block", id: "trace-output" }, t.output || "(none)"),
-        t.tool_calls ? [h("h3", {}, "Tool calls"), h("pre", { class: "block" }, pretty(t.tool_calls))] : null);
+        t.tool_calls ? [h("h3", {}, "Tool calls"), h("pre", { class: "block" }, pretty(t.tool_calls))] : null));
     } catch (e) { d.body.replaceChildren(h("p", { class: "error" }, `Cannot load trace: ${e.message}`)); }
   }
 
