@@ -364,6 +364,14 @@ export function mount(root, ctx, params) {
     setText(row.meta, [words[info.state] || info.state, info.state === "failed" ? info.error : p.status, report].filter(Boolean).join(" · "));
     for (const up of uploads.values()) if (up.uploadId === info.upload_id) setText(up.meta, info.state === "ready" ? `Uploaded and imported as ${info.name}` : info.state === "failed" ? `Import failed: ${info.error}` : `Uploaded · ${words[info.state]}`);
     if (info.state === "ready" && !row.announced) { row.announced = true; toast(`${info.name} is ready`, "ok"); refreshInstalled(); }
+    // Imports move on the event stream; while it is down, look every second instead.
+    clearTimeout(row.poll);
+    if (info.state !== "ready" && info.state !== "failed") {
+      row.poll = setTimeout(function again() {
+        if (ctx.connected || document.hidden || !row.el.isConnected) { row.poll = setTimeout(again, 1000); return; }
+        api(`${ROUTES.imports}/${encodeURIComponent(info.id)}`).then(renderImport).catch(() => { row.poll = setTimeout(again, 3000); });
+      }, 1000);
+    }
   }
   async function refreshImports() {
     try {
