@@ -368,7 +368,8 @@ export function mount(root, ctx, params) {
     clearTimeout(row.poll);
     if (info.state !== "ready" && info.state !== "failed") {
       row.poll = setTimeout(function again() {
-        if (ctx.connected || document.hidden || !row.el.isConnected) { row.poll = setTimeout(again, 1000); return; }
+        if (!row.el.isConnected) return;
+        if (ctx.connected || document.hidden) { row.poll = setTimeout(again, 1000); return; }
         api(`${ROUTES.imports}/${encodeURIComponent(info.id)}`).then(renderImport).catch(() => { row.poll = setTimeout(again, 3000); });
       }, 1000);
     }
