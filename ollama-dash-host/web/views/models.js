@@ -244,8 +244,12 @@ export function mount(root, ctx, params) {
     renderRemembered();
     refreshImports();
   }
+  /** `Llama-3-8B.Q4_K_M.gguf` → `llama-3-8b:q4_k_m`; without a quantisation suffix, no tag. */
   function defaultModelName(file) {
-    return file.name.replace(/\.(gguf|zip|safetensors)$/i, "").toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "uploaded-model";
+    const clean = (text) => text.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "").slice(0, 60);
+    const base = file.name.replace(/\.(gguf|zip|safetensors)$/i, "");
+    const quant = base.match(/^(.*?)[.-]((?:i?q\d[\w]*)|f16|f32|bf16)$/i);
+    return quant && clean(quant[1]) ? `${clean(quant[1])}:${clean(quant[2])}` : clean(base) || "uploaded-model";
   }
   function renderRemembered() {
     const list = panels.upload.list;
@@ -360,9 +364,13 @@ export function mount(root, ctx, params) {
     row.bar.set(info.state === "ready" ? 1 : p.total ? p.completed / p.total : info.state === "failed" ? 1 : null);
     row.bar.className = `bar ${info.state === "failed" ? "bad" : info.state === "ready" ? "ok" : ""}`;
     const words = { uploading: "Waiting for the upload", uploaded: "Uploaded, waiting for a turn", validating: "Checking the file", importing: "Importing into Ollama", ready: "Ready: the model is installed", failed: "Failed" };
-    const report = info.report ? [info.report.architecture, info.report.parameter_count && `${number(info.report.parameter_count / 1e9, 2)} B params`, info.report.quantization].filter(Boolean).join(" · ") : "";
+    const report = info.report ? [info.report.architecture, info.report.parameter_count && `${params(info.report.parameter_count)} parameters`, info.report.quantization].filter(Boolean).join(" · ") : "";
     setText(row.meta, [words[info.state] || info.state, info.state === "failed" ? info.error : p.status, report].filter(Boolean).join(" · "));
-    for (const up of uploads.values()) if (up.uploadId === info.upload_id) setText(up.meta, info.state === "ready" ? `Uploaded and imported as ${info.name}` : info.state === "failed" ? `Import failed: ${info.error}` : `Uploaded · ${words[info.state]}`);
+    for (const up of uploads.values()) if (up.uploadId === info.upload_id) {
+      up.el.dataset.state = info.state === "ready" ? "imported" : info.state === "failed" ? "failed" : "uploaded";
+      up.bar.className = `bar ${info.state === "failed" ? "bad" : "ok"}`;
+      setText(up.meta, info.state === "ready" ? `Uploaded and imported as ${info.name}` : info.state === "failed" ? `Import failed: ${info.error}` : `Uploaded · ${words[info.state]}`);
+    }
     if (info.state === "ready" && !row.announced) { row.announced = true; toast(`${info.name} is ready`, "ok"); refreshInstalled(); }
     // Imports move on the event stream; while it is down, look every second instead.
     clearTimeout(row.poll);
@@ -407,4 +415,8 @@ function isDone(state) { return ["done", "succeeded", "success", "completed", "c
 function isFinal(state) { return isDone(state) || ["failed", "cancelled", "canceled", "interrupted"].includes(state); }
 function stateWords(state, job) {
   return { queued: "Queued", running: "Running", done: "Done", succeeded: "Done", failed: `Failed${job.error ? `: ${job.error.message || job.error}` : ""}`, cancelled: "Cancelled", interrupted: "Interrupted (the server restarted); resume to go on" }[state] || state || "";
+}
+
+function params(n) {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} K` : String(n);
 }
