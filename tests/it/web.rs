@@ -139,3 +139,45 @@ async fn every_module_the_page_imports_is_served() {
         );
     }
 }
+
+/// The page never turns strings into markup or code: no `innerHTML` and friends, no `eval`, and
+/// nothing fetched from another origin.
+#[test]
+fn web_sources_never_parse_strings_as_html_or_reach_other_origins() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ollama-dash-host/web");
+    let mut files = vec![dir.clone(), dir.join("views")];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("web dir") {
+                let entry = entry.expect("entry").path();
+                if entry.extension().is_some_and(|e| e == "js" || e == "html") {
+                    files.push(entry);
+                }
+            }
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("source");
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "src=\"http",
+            "href=\"http",
+            "fetch(\"http",
+            "import(\"http",
+            "from \"http",
+        ] {
+            assert!(
+                !source.contains(banned),
+                "{} contains {banned}",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} files checked");
+}
