@@ -235,9 +235,14 @@ export function mount(root, ctx, params) {
     for (const type of ["dragenter", "dragover"]) zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add("over"); });
     for (const type of ["dragleave", "drop"]) zone.addEventListener(type, () => zone.classList.remove("over"));
     zone.addEventListener("drop", (e) => { e.preventDefault(); addFiles([...(e.dataTransfer?.files || [])]); });
+    const nameInput = h("input", { id: "upload-name", placeholder: "named from the file, e.g. llama-3-8b:q4_k_m", autocomplete: "off", spellcheck: "false", style: "max-width:26rem" });
+    panels.upload.nameInput = nameInput;
     const list = h("div", { class: "uploads", id: "uploads" });
     const imports = h("div", { class: "uploads", id: "imports" });
-    panels.upload.replaceChildren(zone, list, h("h2", {}, "Imports"), imports);
+    panels.upload.replaceChildren(zone,
+      h("div", { class: "toolbar", style: "margin-top:.7rem" }, h("label", { for: "upload-name", style: "margin:0" }, "Import the next file as"), nameInput,
+        h("span", { class: "muted small" }, "(optional; with several files, each is named from its file)")),
+      list, h("h2", {}, "Imports"), imports);
     panels.upload.list = list;
     panels.upload.imports = imports;
     for (const row of uploads.values()) list.append(row.el);
@@ -285,12 +290,14 @@ export function mount(root, ctx, params) {
     return { el, bar, meta, buttons, model };
   }
   function addFiles(files) {
+    const chosen = files.length === 1 ? panels.upload.nameInput?.value.trim() : "";
+    if (chosen && panels.upload.nameInput) panels.upload.nameInput.value = "";
     for (const file of files) {
       const fp = fingerprint(file);
       const remembered = rememberedUploads()[fp];
       let row = uploads.get(fp);
       if (row?.upload && !row.upload.done) { row.upload.start(); continue; }
-      const model = remembered?.model || defaultModelName(file);
+      const model = remembered?.model || chosen || defaultModelName(file);
       if (row) row.el.remove();
       row = uploadRow(file, model);
       row.fp = fp;
