@@ -6,6 +6,7 @@ import { bytes, countdown, h, localTime, number, percent, relative, setText, spa
 import { capabilityBadges, confirmAction, toast } from "../ui.js";
 
 const HISTORY = 60;
+const PROBE_WORDS = { system: "CPU and memory", gpu: "GPU", ps: "running models", tags: "installed models", version: "Ollama version" };
 
 /** A stat card: title, big number, a line under it, an optional bar and a sparkline. */
 function statCard(title, { bar = false, spark = true, id } = {}) {
@@ -66,9 +67,11 @@ export function mount(root, ctx) {
     if (health && health.ollama && !health.ollama.ok) {
       items.push(["bad", `Ollama is not answering at ${health.ollama.url}${health.ollama.error ? ` (${health.ollama.error})` : ""}. Models cannot be listed, loaded or used until it is back.`]);
     }
-    for (const [name, probe] of Object.entries(health?.probes || health?.cache || {})) {
-      if (probe && probe.stale) items.push(["warn", `The ${name.replace(/_/g, " ")} reading is ${probe.age_secs != null ? `${Math.round(probe.age_secs)} s` : "too"} old${probe.last_error ? `: ${probe.last_error}` : ""}.`]);
+    if (health?.collector && !health.collector.alive) items.push(["bad", "The background collector has stopped: the numbers below are not being refreshed."]);
+    for (const [name, probe] of Object.entries(health?.collector?.probes || {})) {
+      if (probe?.stale) items.push(["warn", `The ${PROBE_WORDS[name] || name} reading is ${probe.age_ms != null ? `${Math.round(probe.age_ms / 1000)} s` : "too"} old${probe.last_error ? `: ${probe.last_error}` : ""}.`]);
     }
+    if (state.runningStale) items.push(["warn", `The list of running models is ${Math.round(state.runningStale / 1000)} s old.`]);
     if (health?.store && !health.store.ok) items.push(["bad", "The database is not working; new traces and settings are not being saved."]);
     if (health?.store?.queue_full) items.push(["warn", `The database writer fell behind ${health.store.queue_full} times; writes are delayed, not lost.`]);
     for (const text of Object.values(state.problems)) items.push(["warn", text]);
@@ -215,15 +218,25 @@ export function mount(root, ctx) {
     try { renderHealth(await api("/api/health")); delete state.problems.health; } catch (e) { state.problems.health = `Cannot read health: ${e.message}`; renderWarnings(); }
   }
   async function refreshRunning() {
-    try { renderRunning((await api("/api/models/running")).models || []); delete state.problems.running; }
+    try {
+      const answer = await api("/api/models/running");
+      state.runningStale = answer.stale ? answer.age_ms || 1 : 0;
+      renderRunning(answer.models || []);
+      delete state.problems.running;
+    }
     catch (e) { state.problems.running = `Cannot list running models: ${e.message}`; renderWarnings(); }
   }
   async function refreshStats() {
     try {
-      const stats = await api("/api/stats");
-      if (stats?.history) for (const [name, card] of [["cpu", cpu], ["memory", ram]]) if (stats.history[name]) card.seed(stats.history[name]);
-      renderStats(stats);
-    } catch { /* stats arrive on the event stream */ }
+      const [stats, history] = await Promise.all([api("/api/stats"), api("/api/stats/history?window=10m").catch(() => null)]);
+      const points = (history?.points || []).slice(-HISTORY);
+      if (points.length) {
+        cpu.seed(points.map((p) => p.cpu_percent ?? 0));
+        ram.seed(points.map((p) => percent(p.memory_used, p.memory_total)));
+      }
+      if (stats.system?.stats) renderSystem(stats.system.stats);
+      if (stats.gpu?.report) renderGpus(stats.gpu.report);
+    } catch { /* the event stream brings them too */ }
   }
 
   const off = ctx.onEvent((event) => {
@@ -237,10 +250,11 @@ export function mount(root, ctx) {
       default: break;
     }
   });
-  // refreshStats(); (with the live service)
+  refreshStats();
+  refreshRunning();
   // Health and running models also come as events; a slow poll covers what has no event,
   // and it pauses while the tab is hidden.
-  const stopPoll = poll(() => { refreshHealth(); refreshRunning(); }, 10000);
+  const stopPoll = poll(() => { refreshHealth(); if (!ctx.connected) refreshRunning(); }, 10000);
   const clock = setInterval(() => { for (const card of modelCards.values()) tickExpiry(card); }, 1000);
   return () => { off(); stopPoll(); clearInterval(clock); };
 }

@@ -69,13 +69,13 @@ export function mount(root, ctx, params) {
     setText(row.meta, parts.filter(Boolean).join(" · "));
     const buttons = [];
     if (!isFinal(st) && can("admin")) buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => jobAction(ROUTES.cancel(job.id), "Cancelled") }, "Cancel"));
-    if ((st === "interrupted" || st === "cancelled" || st === "failed") && job.kind !== "delete" && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed") }, "Resume"));
+    if ((job.resumable ?? (st === "interrupted" && job.kind === "pull")) && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed") }, "Resume"));
     if (isFinal(st)) buttons.push(h("button", { type: "button", class: "ghost small", "aria-label": "Dismiss", onclick: () => { row.el.remove(); jobRows.delete(job.id); } }, "Dismiss"));
     row.buttons.replaceChildren(...buttons);
-    if (isDone(st) && !row.announced) { row.announced = true; refreshInstalled(); }
+    if (isDone(st) && !row.announced) { row.announced = true; toast(`${verb(job.kind, true)} ${job.model}`, "ok"); refreshInstalled(); }
   }
   async function jobAction(path, word) {
-    try { const job = await api(path, { method: "POST" }); if (job?.id) renderJob(job); toast(word, "ok"); } catch (e) { toast(e.message, "error"); }
+    try { const answer = await api(path, { method: "POST" }); const job = answer?.job || answer; if (job?.id) renderJob(job); toast(word, "ok"); } catch (e) { toast(e.message, "error"); }
   }
   async function refreshJobs() {
     try {
@@ -133,8 +133,8 @@ export function mount(root, ctx, params) {
     button.textContent = action === "start" ? "Starting…" : "Stopping…";
     try {
       const answer = await api(action === "start" ? ROUTES.start : ROUTES.stop, { method: "POST", body: { model: name } });
-      if (answer?.job_id || answer?.id) renderJob({ id: answer.job_id || answer.id, kind: action, model: name, state: "running", ...(answer.job || {}) });
-      else toast(`${name} ${action === "start" ? "started" : "stopped"}`, "ok");
+      if (answer?.job) renderJob(answer.job);
+      else toast(answer?.was_loaded === false ? `${name} was not loaded` : `${name} stopped`, "ok");
       refreshInstalled();
     } catch (e) {
       toast(`Could not ${action} ${name}: ${e.message}`, "error");
@@ -150,8 +150,7 @@ export function mount(root, ctx, params) {
     if (!(await confirmAction(`Delete ${name}?`, "Its files are removed from Ollama (unloaded first). Pull or upload it again to get it back."))) return;
     try {
       const answer = await api(ROUTES.remove(name), { method: "DELETE" });
-      if (answer?.job_id) renderJob({ id: answer.job_id, kind: "delete", model: name, state: "running" });
-      toast(`${name} deleted`, "ok");
+      if (answer?.job) renderJob(answer.job);
       refreshInstalled();
     } catch (e) { toast(`Could not delete ${name}: ${e.message}`, "error"); }
   }
@@ -167,7 +166,8 @@ export function mount(root, ctx, params) {
         h("dl", { class: "kv" }, [
           ["Family", [d.family, ...(d.families || []).filter((f) => f !== d.family)].filter(Boolean).join(", ")],
           ["Parameters", d.parameter_size], ["Quantisation", d.quantization_level], ["Format", d.format],
-          ["Context length", Object.entries(info).find(([k]) => k.endsWith(".context_length"))?.[1]],
+          ["Context length", show.context_length ?? Object.entries(info).find(([k]) => k.endsWith(".context_length"))?.[1]],
+          ["Vision projector", show.has_projector ? "yes" : null],
           ["Modified", show.modified_at && localTime(show.modified_at)],
         ].filter(([, v]) => v != null && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
         show.parameters ? [h("h3", {}, "Parameters"), h("pre", { class: "block" }, show.parameters)] : null,
@@ -213,8 +213,7 @@ export function mount(root, ctx, params) {
     button.textContent = "Pulling…";
     try {
       const answer = await api(ROUTES.pull, { method: "POST", body: { model: name } });
-      const job = answer.job || { id: answer.job_id || answer.id, kind: "pull", model: name, state: "queued" };
-      renderJob({ kind: "pull", model: name, ...job });
+      renderJob(answer.job);
     } catch (e) {
       toast(`Could not pull ${name}: ${e.message}`, "error");
       button.disabled = false;
@@ -417,7 +416,9 @@ export function mount(root, ctx, params) {
   return { unmount: off, update: (p) => show(TABS.some(([id]) => id === p[0]) ? p[0] : "installed") };
 }
 
-function verb(kind) { return { pull: "Pulling", start: "Starting", stop: "Stopping", delete: "Deleting", copy: "Copying" }[kind] || kind || "Job"; }
+function verb(kind, past = false) {
+  return (past ? { pull: "Pulled", start: "Started", delete: "Deleted" } : { pull: "Pulling", start: "Starting", delete: "Deleting" })[kind] || kind || "Job";
+}
 function isDone(state) { return ["done", "succeeded", "success", "completed", "complete"].includes(state); }
 function isFinal(state) { return isDone(state) || ["failed", "cancelled", "canceled", "interrupted"].includes(state); }
 function stateWords(state, job) {

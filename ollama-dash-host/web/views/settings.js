@@ -6,8 +6,9 @@ import { confirmAction, toast } from "../ui.js";
 import { copyText } from "../markdown.js";
 
 const ROUTES = {
-  defaults: "/api/settings/defaults",
-  modelDefaults: (name) => `/api/settings/defaults/${encodeURIComponent(name)}`,
+  settings: "/api/settings",
+  global: "/api/settings/global",
+  modelDefaults: (name) => `/api/settings/model?name=${encodeURIComponent(name)}`,
   keys: "/api/keys",
   key: (name) => `/api/keys/${encodeURIComponent(name)}`,
   plugins: "/api/plugins",
@@ -16,16 +17,16 @@ const ROUTES = {
 
 /** Generation defaults: name, label, input attributes and a client-side check. */
 const FIELDS = [
-  ["temperature", "Temperature", { type: "number", step: "0.05" }, (v) => num(v, 0, 2)],
-  ["top_k", "Top K", { type: "number", step: "1" }, (v) => int(v, 0)],
+  ["temperature", "Temperature", { type: "number", step: "0.05" }, (v) => num(v, 0, 5)],
+  ["top_k", "Top K", { type: "number", step: "1" }, (v) => int(v, 0, 1000)],
   ["top_p", "Top P", { type: "number", step: "0.01" }, (v) => num(v, 0, 1)],
   ["min_p", "Min P", { type: "number", step: "0.01" }, (v) => num(v, 0, 1)],
-  ["num_ctx", "Context (num_ctx)", { type: "number", step: "256" }, (v) => int(v, 1)],
+  ["num_ctx", "Context (num_ctx)", { type: "number", step: "256" }, (v) => int(v, 64)],
   ["num_predict", "Max tokens (num_predict)", { type: "number", step: "1" }, (v) => int(v, -2)],
-  ["seed", "Seed", { type: "number", step: "1" }, (v) => int(v)],
-  ["repeat_penalty", "Repeat penalty", { type: "number", step: "0.05" }, (v) => num(v, 0)],
+  ["seed", "Seed", { type: "number", step: "1" }, (v) => int(v, -1)],
+  ["repeat_penalty", "Repeat penalty", { type: "number", step: "0.05" }, (v) => num(v, 0, 5)],
   ["stop", "Stop sequences (one a line)", { type: "textarea" }, () => null],
-  ["keep_alive", "Keep alive (e.g. 5m, 1h, -1)", { type: "text" }, (v) => (/^-?\d+(\.\d+)?(ms|s|m|h)?$/.test(v) ? null : "a duration like 30s, 5m, 2h, or -1 for forever")],
+  ["keep_alive", "Keep alive (e.g. 5m, 1h, -1)", { type: "text" }, (v) => (/^(-?\d+|(\d+(\.\d+)?(ms|s|m|h))+)$/.test(v) ? null : "must be a duration like 30s, 5m, 2h, 0 (unload) or -1 (forever)")],
 ];
 function num(v, min, max) {
   const n = Number(v);
@@ -34,7 +35,7 @@ function num(v, min, max) {
   if (max != null && n > max) return `must be at most ${max}`;
   return null;
 }
-function int(v, min) { return Number.isInteger(Number(v)) ? num(v, min) : "must be a whole number"; }
+function int(v, min, max) { return Number.isInteger(Number(v)) ? num(v, min, max) : "must be a whole number"; }
 
 export function mount(root) {
   const sections = { defaults: h("section", { id: "defaults" }), keys: h("section", { id: "keys" }), plugins: h("section", { id: "plugins" }) };
@@ -69,10 +70,10 @@ function defaultsForm(id, title, load, save) {
       const raw = inputs[key].value.trim();
       errors[key].textContent = "";
       inputs[key].removeAttribute("aria-invalid");
-      if (!raw) continue;
+      if (!raw) { values[key] = null; continue; }
       const problem = check(raw);
       if (problem) { errors[key].textContent = `${key} ${problem}`; inputs[key].setAttribute("aria-invalid", "true"); bad = true; continue; }
-      values[key] = key === "stop" ? raw.split("\n").map((s) => s.trim()).filter(Boolean) : key === "keep_alive" ? raw : Number(raw);
+      values[key] = key === "stop" ? raw.split("\n").map((s) => s.trim()).filter(Boolean) : key === "keep_alive" ? (/^-?\d+$/.test(raw) ? Number(raw) : raw) : Number(raw);
     }
     if (bad) { status.textContent = "Fix the fields in red."; return; }
     try {
@@ -80,9 +81,17 @@ function defaultsForm(id, title, load, save) {
       status.textContent = `Saved ${new Date().toLocaleTimeString()}`;
       toast(`${title} saved`, "ok");
     } catch (err) {
-      const field = err.param && err.param.replace(/^(options|defaults)\./, "");
-      if (field && errors[field]) { errors[field].textContent = err.message; inputs[field].setAttribute("aria-invalid", "true"); inputs[field].focus(); }
-      status.textContent = err.message;
+      // The server names each bad field: "invalid fields: top_k: must be …; seed: …".
+      const fields = err.message.replace(/^invalid fields:\s*/, "").split(/;\s*/).map((part) => part.match(/^(\w+): (.*)$/)).filter(Boolean);
+      let first = null;
+      for (const [, field, why] of fields) {
+        if (!errors[field]) continue;
+        errors[field].textContent = `${field} ${why}`;
+        inputs[field].setAttribute("aria-invalid", "true");
+        first ??= inputs[field];
+      }
+      first?.focus();
+      status.textContent = first ? "The server refused the fields in red." : err.message;
     }
   } },
     h("h3", {}, title), h("div", { class: "form-grid" }, cells),
@@ -101,22 +110,25 @@ function defaultsForm(id, title, load, save) {
 }
 
 function defaultsSection(root) {
+  const settings = api(ROUTES.settings);
   const global = defaultsForm("defaults-global", "Defaults for every model",
-    async () => (await api(ROUTES.defaults)).global || {},
-    (values) => api(ROUTES.defaults, { method: "PUT", body: values }));
+    async () => (await settings).global || {},
+    (values) => api(ROUTES.global, { method: "PUT", body: values }));
   const picker = h("select", { id: "defaults-model", "aria-label": "Model", style: "max-width:22rem" }, h("option", { value: "" }, "Choose a model…"));
   const perModelBox = h("div");
   picker.addEventListener("change", () => {
     const name = picker.value;
     if (!name) { perModelBox.replaceChildren(); return; }
     perModelBox.replaceChildren(defaultsForm("defaults-model-form", `Defaults for ${name}`,
-      async () => (await api(ROUTES.modelDefaults(name)))?.defaults || {},
+      async () => (await api(ROUTES.settings)).models?.[name] || {},
       (values) => api(ROUTES.modelDefaults(name), { method: "PUT", body: values })));
   });
   api(ROUTES.models).then((a) => picker.append(...(a.models || []).map((m) => h("option", { value: m.name }, m.name)))).catch(() => {});
+  const deployment = h("details", { class: "card", style: "margin-top:1rem" }, h("summary", {}, "Deployment settings (from the config file and environment, read-only here)"), h("dl", { class: "kv", id: "deployment" }));
+  settings.then((s) => deployment.querySelector("dl").replaceChildren(...Object.entries(s.deployment?.values || {}).flatMap(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, v == null ? "–" : String(v))]))).catch(() => deployment.remove());
   root.append(h("h2", {}, "Generation defaults"),
     h("p", { class: "muted" }, "Applied to chat and API requests that leave a setting out. A model's own defaults win over the global ones; a request's own values win over both."),
-    global, h("div", { class: "toolbar", style: "margin-top:1rem" }, h("label", { for: "defaults-model", style: "margin:0" }, "Per model"), picker), perModelBox);
+    global, h("div", { class: "toolbar", style: "margin-top:1rem" }, h("label", { for: "defaults-model", style: "margin:0" }, "Per model"), picker), perModelBox, deployment);
 }
 
 // ---- API keys ----------------------------------------------------------------------------
