@@ -106,21 +106,25 @@ def test_dashboard_numbers_are_live(server, browser):
 
 
 def test_pull_from_the_catalogue_shows_progress_until_done(server, browser):
+    model = "gemma3:1b"  # in the curated catalogue and in the simulator's registry
     browser.sign_in(server.token, "#/models/catalogue")
-    button = browser.wait_for('#catalogue-grid [data-action="pull"]')
-    model = button.find_element(By.XPATH, "./ancestor::section[@data-model]").get_attribute("data-model")
-    button.click()
+    browser.wait_for("#catalogue-grid section")
+    [b for b in browser.all("#catalogue button") if b.text == "All"][0].click()
+    browser.wait_for("#catalogue input[type=search]").send_keys(model)
+    browser.wait_for(f'#catalogue-grid section[data-model="{model}"] [data-action="pull"]').click()
     job = browser.wait_for(f'#jobs [data-model="{model}"]')
-    seen = set()
+    progress: list[str] = []
 
-    def done(_):
-        state = job.get_attribute("data-state")
-        seen.add(state)
-        return state in ("done", "succeeded", "failed", "cancelled")
+    def settled(_):
+        value = job.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow")
+        if value and (not progress or progress[-1] != value):
+            progress.append(value)
+        return job.get_attribute("data-state") in ("done", "failed", "cancelled")
 
-    browser.wait(done, timeout=60, message="the pull finishes")
-    assert job.get_attribute("data-state") in ("done", "succeeded"), job.text
+    browser.wait(settled, timeout=60, message="the pull finishes")
+    assert job.get_attribute("data-state") == "done", job.text
     assert job.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow") == "100"
+    assert "Done" in job.text
     browser.go("#/models/installed")
     browser.wait_for(f'#installed tr[data-model="{model}"]')
 
