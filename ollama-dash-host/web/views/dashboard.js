@@ -120,7 +120,9 @@ export function mount(root, ctx) {
     const list = report.devices || [];
     if (!list.length) {
       gpuCards.clear();
-      gpus.replaceChildren(h("p", { class: "empty", id: "no-gpu" }, `No GPU found${report.note ? `: ${report.note}` : ""}. Models run on the CPU.`));
+      gpus.replaceChildren(h("section", { class: "card stat", id: "no-gpu", "aria-label": "GPU" }, h("h3", {}, "GPU"), h("div", { class: "big" }, "none found"),
+        h("div", { class: "muted small" }, "Models run on the CPU."),
+        report.note ? h("details", { class: "muted small", style: "margin-top:auto" }, h("summary", {}, "Why"), report.note.replace(/^no GPU:\s*/i, "")) : null));
       return;
     }
     if (!gpuCards.size) gpus.replaceChildren();
