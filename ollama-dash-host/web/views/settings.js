@@ -193,7 +193,8 @@ function pluginsSection(root) {
         h("tbody", {}, plugins.map((p) => {
           const st = p.state || p.status;
           return h("tr", { "data-plugin": p.name },
-            h("td", {}, h("strong", {}, p.name), p.version ? h("span", { class: "muted small" }, ` ${p.version}`) : null),
+            h("td", {}, h("strong", {}, p.name), p.version ? h("span", { class: "muted small" }, ` ${p.version}`) : null,
+              p.description ? h("div", { class: "muted small" }, p.description) : null, h("div", { class: "muted small mono" }, p.file || "")),
             h("td", {}, (p.provides || []).map((x) => (typeof x === "string" ? x : x.kind || x.name)).join(", ") || "–"),
             h("td", {}, h("span", { class: `status ${st === "active" || st === "ok" || st === "ready" ? "ok" : st === "degraded" ? "warn" : "bad"}` }, st)),
             h("td", { class: "num" }, number(p.calls)), h("td", { class: "num" }, number(p.failures)),
