@@ -269,6 +269,11 @@ export function mount(root, ctx, params) {
     }
   }
 
+  if (!can("user")) {
+    input.disabled = true;
+    sendButton.disabled = true;
+    input.placeholder = "This key is read-only (viewer): it can read chats but not send messages.";
+  }
   loadModels().then(() => open(params[0]));
   loadSessions();
   const off = ctx.onEvent((event) => { if (event.type === "models_changed") loadModels(); });
