@@ -9,6 +9,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from conftest import ROOT
 
@@ -166,14 +167,41 @@ def test_chat_streams_a_reply_and_links_its_trace(server, browser):
     browser.wait_for(".timing-box")
 
 
-def test_traces_filter_page_and_export(server, browser):
+def test_traces_filter_page_and_export(server, browser, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def complete(i):
+        body = {"model": "llama3.2:1b" if i else "no-such-model:1b", "messages": [{"role": "user", "content": f"trace {i}"}], "max_tokens": 1}
+        return requests.post(server.url("/v1/chat/completions"), headers=server.headers(), json=body, timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(complete, range(56)))
+    assert codes.count(200) == 55 and codes[0] == 404, codes
     browser.sign_in(server.token, "#/traces")
-    browser.wait_for("#trace-stats tbody tr")
-    rows = browser.wait_for("tbody tr[data-trace]")
-    assert rows
-    status = browser.wait_for("#f-status")
-    status.send_keys("error")
-    browser.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "tbody tr[data-trace] .status.ok"), message="only errors listed")
+    browser.wait_for("#trace-stats tbody tr[data-model]")
+    browser.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tbody tr[data-trace]")) == 50, message="a full first page")
+    first_page = [r.get_attribute("data-trace") for r in browser.all("tbody tr[data-trace]")]
+    older = [b for b in browser.all(".pager button") if "Older" in b.text][0]
+    browser.wait(lambda d: older.is_enabled(), message="more pages")
+    older.click()
+    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "tbody tr[data-trace]").get_attribute("data-trace") not in first_page, message="the next page")
+    second_page = [r.get_attribute("data-trace") for r in browser.all("tbody tr[data-trace]")]
+    assert second_page and not set(second_page) & set(first_page)
+    [b for b in browser.all(".pager button") if "Newer" in b.text][0].click()
+    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "tbody tr[data-trace]").get_attribute("data-trace") == first_page[0], message="back to the first page")
+
+    Select(browser.wait_for("#f-status")).select_by_value("error")
+    browser.wait(lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "tbody tr[data-trace] .status")] == ["error"], message="only the error")
+    browser.all("tbody tr[data-trace]")[0].click()
+    browser.wait_for(".drawer .warning", "no-such-model")
+    browser.js("document.querySelector('dialog.drawer').close()")
+
+    browser.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.wait_for("#export-csv").click()
+    browser.wait(lambda d: (tmp_path / "traces.csv").exists(), message="the CSV export is saved")
+    lines = (tmp_path / "traces.csv").read_text().splitlines()
+    assert lines[0].startswith("id,created_at") and len(lines) == 2, lines[:3]
+    assert "no-such-model" in lines[1]
 
 
 def test_viewer_key_sees_no_delete_buttons(server, browser):
@@ -248,9 +276,10 @@ def test_screenshots_of_every_view_and_page_weight(server, browser):
     browser.drop_files("#dropzone", [("Tiny-Llama.Q4_K_M.gguf", tiny_gguf())])
     browser.wait_for('#imports [data-state="ready"]', timeout=60)
 
+    session = browser.js("return document.querySelector('#sessions [data-session]').dataset.session")
     shots = [("dashboard", "#/", '#running [data-model]'), ("models", "#/models/installed", "#installed tr[data-model]"),
              ("catalogue", "#/models/catalogue", "#catalogue-grid section"), ("upload", "#/models/upload", "#imports [data-state]"),
-             ("chat", f"#/chat/{browser.js('return document.querySelector(\'#sessions [data-session]\').dataset.session')}", ".msg.assistant .trace-link"),
+             ("chat", f"#/chat/{session}", ".msg.assistant .trace-link"),
              ("traces", "#/traces", "#trace-stats tbody tr[data-model]"), ("settings", "#/settings", "#defaults-global")]
     for name, route, ready in shots:
         browser.go(route)
