@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -83,7 +84,7 @@ class Browser:
     # --- waiting on conditions ----------------------------------------------------------------
 
     def wait(self, condition, timeout: float = 20, message: str = ""):
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(condition, message)
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)).until(condition, message)
 
     def wait_for(self, css: str, text: str | None = None, timeout: float = 20):
         """The first element matching `css` that is displayed (and contains `text`)."""
@@ -104,6 +105,19 @@ class Browser:
 
     def all(self, css: str):
         return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def attrs(self, css: str, name: str) -> list:
+        """One attribute of every element matching `css`, read in one go (no stale elements)."""
+        return self.js("return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute(arguments[1]))", css, name)
+
+    def texts(self, css: str) -> list:
+        return self.js("return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent.trim())", css)
+
+    def click_button(self, css: str, text: str):
+        """Clicks the first button under `css` whose text contains `text` (in the page, atomically)."""
+        self.wait(lambda d: d.execute_script(
+            "const b = [...document.querySelectorAll(arguments[0])].find((e) => e.textContent.includes(arguments[1]) && !e.disabled); if (b) b.click(); return !!b;",
+            css, text), message=f"button {text!r} in {css!r}")
 
     def js(self, script: str, *args):
         return self.driver.execute_script(script, *args)

@@ -179,20 +179,19 @@ def test_traces_filter_page_and_export(server, browser, tmp_path):
     assert codes.count(200) == 55 and codes[0] == 404, codes
     browser.sign_in(server.token, "#/traces")
     browser.wait_for("#trace-stats tbody tr[data-model]")
-    browser.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tbody tr[data-trace]")) == 50, message="a full first page")
-    first_page = [r.get_attribute("data-trace") for r in browser.all("tbody tr[data-trace]")]
-    older = [b for b in browser.all(".pager button") if "Older" in b.text][0]
-    browser.wait(lambda d: older.is_enabled(), message="more pages")
-    older.click()
-    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "tbody tr[data-trace]").get_attribute("data-trace") not in first_page, message="the next page")
-    second_page = [r.get_attribute("data-trace") for r in browser.all("tbody tr[data-trace]")]
+    rows = "tbody tr[data-trace]"
+    browser.wait(lambda d: len(browser.attrs(rows, "data-trace")) == 50, message="a full first page")
+    first_page = browser.attrs(rows, "data-trace")
+    browser.click_button(".pager button", "Older")
+    browser.wait(lambda d: (browser.attrs(rows, "data-trace") or first_page)[0] not in first_page, message="the next page")
+    second_page = browser.attrs(rows, "data-trace")
     assert second_page and not set(second_page) & set(first_page)
-    [b for b in browser.all(".pager button") if "Newer" in b.text][0].click()
-    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "tbody tr[data-trace]").get_attribute("data-trace") == first_page[0], message="back to the first page")
+    browser.click_button(".pager button", "Newer")
+    browser.wait(lambda d: browser.attrs(rows, "data-trace")[:1] == first_page[:1], message="back to the first page")
 
     Select(browser.wait_for("#f-status")).select_by_value("error")
-    browser.wait(lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "tbody tr[data-trace] .status")] == ["error"], message="only the error")
-    browser.all("tbody tr[data-trace]")[0].click()
+    browser.wait(lambda d: browser.texts(f"{rows} .status") == ["error"], message="only the error")
+    browser.wait_for(rows).click()
     browser.wait_for(".drawer .warning", "no-such-model")
     browser.js("document.querySelector('dialog.drawer').close()")
 
