@@ -159,6 +159,26 @@ class Browser:
             payload,
         )
 
+    def choose_files(self, css: str, files: list[tuple[str, bytes, str]]):
+        """Sets files on an <input type=file> as if the user picked them, and fires `change`."""
+        payload = [(name, base64.b64encode(data).decode(), mime) for name, data, mime in files]
+        self.js(
+            """
+            const [selector, files] = arguments;
+            const transfer = new DataTransfer();
+            for (const [name, b64, type] of files) {
+              const bin = atob(b64); const bytes = new Uint8Array(bin.length);
+              for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+              transfer.items.add(new File([bytes], name, { type }));
+            }
+            const input = document.querySelector(selector);
+            input.files = transfer.files;
+            input.dispatchEvent(new Event("change", { bubbles: true }));
+            """,
+            css,
+            payload,
+        )
+
     def performance(self) -> dict:
         """Bytes transferred (compressed, as on the wire) and first contentful paint."""
         return json.loads(

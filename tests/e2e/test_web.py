@@ -2,6 +2,7 @@
 `ollama-dash serve --simulate`: sign-in, every view against the real API, roles, safety of the
 Markdown renderer, screenshots and page weight. Every wait is a wait on a condition."""
 
+import base64
 import json
 from pathlib import Path
 
@@ -165,6 +166,26 @@ def test_chat_streams_a_reply_and_links_its_trace(server, browser):
     output = browser.wait_for("#trace-output")
     assert output.text.strip() == text or text in output.text, (output.text, text)
     browser.wait_for(".timing-box")
+
+
+PNG_1PX = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def test_image_attach_only_for_vision_models_and_it_is_sent(server, browser):
+    browser.sign_in(server.token, "#/chat")
+    picker = Select(browser.wait_for("#chat-model"))
+    picker.select_by_value("llava:7b")
+    browser.wait(lambda d: not browser.js("return document.getElementById('attach-label').hidden"), message="attach shows for vision")
+    browser.choose_files("#chat-image", [("dot.png", PNG_1PX, "image/png")])
+    browser.wait_for(".attachments img")
+    browser.wait_for("#chat-input").send_keys("What is in this picture?" + Keys.ENTER)
+    browser.wait_for('.msg.user .bubble img[alt="attached image"]')
+    browser.wait_for(".msg.assistant .trace-link", timeout=60)
+    picker.select_by_value("llama3.2:1b")
+    browser.wait(lambda d: browser.js("return document.getElementById('attach-label').hidden"), message="no attach for a text-only model")
+    session = browser.js("return document.querySelector('#sessions [aria-current=true]').dataset.session")
+    stored = requests.get(server.url(f"/api/sessions/{session}"), headers=server.headers(), timeout=30).json()
+    assert stored["messages"][0]["images"] == [base64.b64encode(PNG_1PX).decode()]
 
 
 def test_traces_filter_page_and_export(server, browser, tmp_path):
