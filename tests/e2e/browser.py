@@ -138,17 +138,17 @@ class Browser:
         self.logs.extend(entries)
         return [e for e in entries if e["level"] in ("SEVERE", "WARNING")]
 
-    def drop_files(self, css: str, files: list[tuple[str, bytes]]):
+    def drop_files(self, css: str, files: list[tuple[str, bytes]], last_modified: int = 1_700_000_000_000):
         """Drops generated files on an element, as a user dragging them from a file manager."""
         payload = [(name, base64.b64encode(data).decode()) for name, data in files]
         self.js(
             """
-            const [selector, files] = arguments;
+            const [selector, files, lastModified] = arguments;
             const transfer = new DataTransfer();
             for (const [name, b64] of files) {
               const bin = atob(b64); const bytes = new Uint8Array(bin.length);
               for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-              transfer.items.add(new File([bytes], name, { type: "application/octet-stream" }));
+              transfer.items.add(new File([bytes], name, { type: "application/octet-stream", lastModified }));
             }
             const zone = document.querySelector(selector);
             for (const type of ["dragenter", "dragover", "drop"]) {
@@ -157,6 +157,7 @@ class Browser:
             """,
             css,
             payload,
+            last_modified,
         )
 
     def choose_files(self, css: str, files: list[tuple[str, bytes, str]]):

@@ -145,6 +145,35 @@ def test_dropped_gguf_uploads_and_becomes_a_ready_model(server, browser):
     browser.wait_for('#installed tr[data-model="web-drop:latest"], #installed tr[data-model="web-drop"]')
 
 
+def test_an_interrupted_upload_resumes_after_a_reload(server, browser):
+    """Half a file reached the server, then the tab was closed: after a reload the page lists the
+    interrupted upload, and dropping the same file again sends only the rest."""
+    from test_uploads import tiny_gguf
+
+    data = tiny_gguf()
+    name, last_modified, half = "resume-me.gguf", 1_700_000_123_000, len(data) // 2
+    tus = {"Tus-Resumable": "1.0.0", **server.headers()}
+    meta = f"filename {base64.b64encode(name.encode()).decode()},model {base64.b64encode(b'resume-me').decode()}"
+    created = requests.post(server.url("/v1/uploads"), headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": meta}, timeout=30)
+    assert created.status_code == 201, created.text
+    url = "/" + created.headers["Location"].split("://", 1)[-1].split("/", 1)[-1] if "://" in created.headers["Location"] else created.headers["Location"]
+    patched = requests.patch(server.url(url), headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, data=data[:half], timeout=30)
+    assert patched.status_code == 204 and patched.headers["Upload-Offset"] == str(half)
+
+    browser.sign_in(server.token)
+    fingerprint = f"{name}::{len(data)}::{last_modified}"
+    browser.js("localStorage.setItem('ollama-dash-uploads', JSON.stringify({[arguments[0]]: {url: arguments[1], name: arguments[2], size: arguments[3], model: 'resume-me', started: Date.now()}}))",
+               fingerprint, url, name, len(data))
+    browser.driver.refresh()
+    browser.go("#/models/upload")
+    row = browser.wait_for(f'#uploads [data-file="{name}"][data-state="interrupted"]')
+    browser.wait(lambda d: "Interrupted at" in row.text and "(50%)" in row.text, message="the server's offset is shown")
+    browser.drop_files("#dropzone", [(name, data)], last_modified=last_modified)
+    browser.wait_for(".toast", f"Resuming {name} at")
+    browser.wait_for('#imports [data-model="resume-me"][data-state="ready"]', timeout=60)
+    assert browser.js("return localStorage.getItem('ollama-dash-uploads')") == "{}"
+
+
 def test_chat_streams_a_reply_and_links_its_trace(server, browser):
     browser.sign_in(server.token, "#/chat")
     picker = browser.wait_for("#chat-model")
