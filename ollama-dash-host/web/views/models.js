@@ -370,7 +370,7 @@ export function mount(root, ctx, params) {
     row.bar.set(info.state === "ready" ? 1 : p.total ? p.completed / p.total : info.state === "failed" ? 1 : null);
     row.bar.className = `bar ${info.state === "failed" ? "bad" : info.state === "ready" ? "ok" : ""}`;
     const words = { uploading: "Waiting for the upload", uploaded: "Uploaded, waiting for a turn", validating: "Checking the file", importing: "Importing into Ollama", ready: "Ready: the model is installed", failed: "Failed" };
-    const report = info.report ? [info.report.architecture, info.report.parameter_count && `${params(info.report.parameter_count)} parameters`, info.report.quantization].filter(Boolean).join(" · ") : "";
+    const report = info.report ? [info.report.architecture, info.report.parameter_count && `${paramCount(info.report.parameter_count)} parameters`, info.report.quantization].filter(Boolean).join(" · ") : "";
     setText(row.meta, [words[info.state] || info.state, info.state === "failed" ? info.error : p.status, report].filter(Boolean).join(" · "));
     for (const up of uploads.values()) if (up.uploadId === info.upload_id) {
       up.el.dataset.state = info.state === "ready" ? "imported" : info.state === "failed" ? "failed" : "uploaded";
@@ -425,6 +425,6 @@ function stateWords(state, job) {
   return { queued: "Queued", running: "Running", done: "Done", succeeded: "Done", failed: `Failed${job.error ? `: ${job.error.message || job.error}` : ""}`, cancelled: "Cancelled", interrupted: "Interrupted (the server restarted); resume to go on" }[state] || state || "";
 }
 
-function params(n) {
+function paramCount(n) {
   return n >= 1e9 ? `${(n / 1e9).toFixed(1)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} K` : String(n);
 }
