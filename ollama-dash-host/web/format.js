@@ -35,14 +35,14 @@ export function number(n, digits = 0) {
 /** "in about 4 minutes", "never" for keep-alive forever (Ollama reports ~292 years ahead). */
 export function relative(iso, now = Date.now()) {
   if (!iso) return "–";
-  const ms = new Date(iso).getTime() - now;
-  if (ms > 100 * 365 * 864e5) return "never";
-  const abs = Math.abs(ms);
+  const delta = new Date(iso).getTime() - now;
+  if (delta > 100 * 365 * 864e5) return "never";
+  const abs = Math.abs(delta);
   if (abs < 45e3) return "just now";
   const [value, unit] = abs < 6e4 ? [abs / 1e3, "second"] : abs < 36e5 ? [abs / 6e4, "minute"] : abs < 864e5 ? [abs / 36e5, "hour"] : [abs / 864e5, "day"];
   const n = Math.max(1, Math.floor(value));
   const phrase = `${n} ${unit}${n === 1 ? "" : "s"}`;
-  return ms >= 0 ? `in ${phrase}` : `${phrase} ago`;
+  return delta >= 0 ? `in ${phrase}` : `${phrase} ago`;
 }
 
 /** A countdown "4:05" / "1:02:03" to an ISO time; "never" for keep-alive forever. */
@@ -50,9 +50,9 @@ export function countdown(iso, now = Date.now()) {
   if (!iso) return "–";
   const left = Math.max(0, Math.floor((new Date(iso).getTime() - now) / 1000));
   if (left > 100 * 365 * 86400) return "never";
-  const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+  const hours = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
   const pad = (v) => String(v).padStart(2, "0");
-  return h ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
+  return hours ? `${hours}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
 }
 
 export function localTime(iso) {

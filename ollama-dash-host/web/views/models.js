@@ -2,7 +2,7 @@
 // (live progress, cancel, resume), and the upload zone (tus, resumable) through to the import.
 
 import { api, can } from "../api.js";
-import { bytes, duration, h, localTime, number, percent, rate, relative, setText } from "../format.js";
+import { bytes, duration, h, localTime, percent, rate, relative, setText } from "../format.js";
 import { capabilityBadges, confirmAction, drawer, progressBar, promptText, toast, transferMeter } from "../ui.js";
 import { TusUpload, fingerprint, forgetUpload, rememberedUploads } from "../tus.js";
 
@@ -158,24 +158,24 @@ export function mount(root, ctx, params) {
     const { body } = drawer(name);
     body.append(h("p", { class: "muted" }, "Loading…"));
     try {
-      const show = await api(ROUTES.show(name));
-      const d = show.details || {};
-      const info = show.model_info || {};
+      const shown = await api(ROUTES.show(name));
+      const d = shown.details || {};
+      const info = shown.model_info || {};
       body.replaceChildren(h("div", {},
-        capabilityBadges(show.capabilities || []),
+        capabilityBadges(shown.capabilities || []),
         h("dl", { class: "kv" }, [
           ["Family", [d.family, ...(d.families || []).filter((f) => f !== d.family)].filter(Boolean).join(", ")],
           ["Parameters", d.parameter_size], ["Quantisation", d.quantization_level], ["Format", d.format],
-          ["Context length", show.context_length ?? Object.entries(info).find(([k]) => k.endsWith(".context_length"))?.[1]],
-          ["Vision projector", show.has_projector ? "yes" : null],
-          ["Modified", show.modified_at && localTime(show.modified_at)],
+          ["Context length", shown.context_length ?? Object.entries(info).find(([k]) => k.endsWith(".context_length"))?.[1]],
+          ["Vision projector", shown.has_projector ? "yes" : null],
+          ["Modified", shown.modified_at && localTime(shown.modified_at)],
         ].filter(([, v]) => v != null && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
-        show.parameters ? [h("h3", {}, "Parameters"), h("pre", { class: "block" }, show.parameters)] : null,
-        show.system ? [h("h3", {}, "System prompt"), h("pre", { class: "block" }, show.system)] : null,
-        h("h3", {}, "Template"), h("pre", { class: "block" }, show.template || "(none)"),
+        shown.parameters ? [h("h3", {}, "Parameters"), h("pre", { class: "block" }, shown.parameters)] : null,
+        shown.system ? [h("h3", {}, "System prompt"), h("pre", { class: "block" }, shown.system)] : null,
+        h("h3", {}, "Template"), h("pre", { class: "block" }, shown.template || "(none)"),
         h("h3", {}, "Model info"),
         h("dl", { class: "kv" }, Object.entries(info).sort().map(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, Array.isArray(v) ? `[${v.length} items]` : String(v))])),
-        show.license ? [h("h3", {}, "License"), h("pre", { class: "block" }, show.license)] : null,
+        shown.license ? [h("h3", {}, "License"), h("pre", { class: "block" }, shown.license)] : null,
       ));
     } catch (e) { body.replaceChildren(h("p", { class: "error" }, `Cannot show ${name}: ${e.message}`)); }
   }
