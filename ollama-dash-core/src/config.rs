@@ -31,6 +31,37 @@ pub struct DashboardConfig {
     pub stream_idle_timeout_secs: u64,
     /// Longest a pull, push or create may run in total.
     pub pull_timeout_secs: u64,
+    /// Largest upload accepted, in bytes (`OLLAMA_DASH_UPLOAD_MAX_BYTES`, default 256 GiB).
+    #[serde(default = "default_upload_max_bytes")]
+    pub upload_max_bytes: u64,
+    /// Free disk space an upload must leave untouched, in bytes (default 1 GiB).
+    #[serde(default = "default_upload_reserve_bytes")]
+    pub upload_reserve_bytes: u64,
+    /// An upload untouched for this long is removed by the janitor (default 24 h).
+    #[serde(default = "default_upload_expiry_secs")]
+    pub upload_expiry_secs: u64,
+    /// Keep the uploaded file after a successful import (default: remove it).
+    #[serde(default)]
+    pub keep_uploads_after_import: bool,
+    /// Imports running at once; more wait their turn (default 1).
+    #[serde(default = "default_import_concurrency")]
+    pub import_concurrency: usize,
+}
+
+fn default_upload_max_bytes() -> u64 {
+    256 << 30
+}
+
+fn default_upload_reserve_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_upload_expiry_secs() -> u64 {
+    24 * 3600
+}
+
+fn default_import_concurrency() -> usize {
+    1
 }
 
 impl DashboardConfig {
@@ -43,6 +74,11 @@ impl DashboardConfig {
             request_timeout_secs: 10,
             stream_idle_timeout_secs: 300,
             pull_timeout_secs: 3600,
+            upload_max_bytes: default_upload_max_bytes(),
+            upload_reserve_bytes: default_upload_reserve_bytes(),
+            upload_expiry_secs: default_upload_expiry_secs(),
+            keep_uploads_after_import: false,
+            import_concurrency: default_import_concurrency(),
         }
     }
 
@@ -72,10 +108,14 @@ impl DashboardConfig {
             ("request_timeout_secs", self.request_timeout_secs),
             ("stream_idle_timeout_secs", self.stream_idle_timeout_secs),
             ("pull_timeout_secs", self.pull_timeout_secs),
+            ("upload_expiry_secs", self.upload_expiry_secs),
         ] {
             if value == 0 {
                 return Err(config_error(key, "must be at least 1 second"));
             }
+        }
+        if self.import_concurrency == 0 {
+            return Err(config_error("import_concurrency", "must be at least 1"));
         }
         Ok(())
     }

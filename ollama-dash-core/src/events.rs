@@ -19,6 +19,29 @@ pub const EVENT_BUFFER: usize = 1024;
 pub enum Event {
     /// The set of installed models changed (pull, delete, copy, import).
     ModelsChanged,
+    /// Bytes of an upload became durable.
+    UploadProgress {
+        /// Upload id.
+        id: String,
+        /// Bytes durably received.
+        offset: u64,
+        /// Declared length.
+        length: u64,
+    },
+    /// Every byte of an upload arrived.
+    UploadComplete {
+        /// Upload id.
+        id: String,
+        /// Hex SHA-256 of the file.
+        sha256: String,
+    },
+    /// The janitor removed an abandoned upload.
+    UploadExpired {
+        /// Upload id.
+        id: String,
+    },
+    /// An import changed state (or its progress moved); carries the whole record.
+    Import(Box<crate::imports::ImportInfo>),
 }
 
 pub(crate) fn channel() -> broadcast::Sender<Event> {

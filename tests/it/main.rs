@@ -10,4 +10,5 @@ mod http_api;
 mod sim;
 mod smoke;
 mod support;
+mod uploads;
 mod web;

@@ -55,11 +55,14 @@ impl ApiError {
     /// The `type` field, following OpenAI's names where they exist.
     fn kind(&self) -> &'static str {
         match self.status.as_u16() {
-            400 | 405 | 413 | 415 | 422 => "invalid_request_error",
+            400 | 405 | 411 | 413 | 415 | 422 => "invalid_request_error",
             401 => "authentication_error",
             403 => "permission_error",
             404 => "not_found_error",
-            409 => "conflict_error",
+            409 | 423 => "conflict_error",
+            410 => "not_found_error",
+            412 => "invalid_request_error",
+            460 => "checksum_error",
             429 => "rate_limit_error",
             502 | 504 => "upstream_error",
             503 => "unavailable_error",

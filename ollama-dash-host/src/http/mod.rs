@@ -1,10 +1,12 @@
 //! The HTTP API: [`app`] builds the whole router from an [`AppState`].
 
 mod error;
+mod imports;
 mod json;
 mod keys;
 mod models;
 mod system;
+mod uploads;
 mod web;
 
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/models/running", get(models::running))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
+        .merge(uploads::routes())
+        .merge(imports::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/ping", get(system::ping))
@@ -56,6 +60,10 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
             )
         })
         .layer(cors(cors_origins))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            uploads::tus_discovery,
+        ))
         .with_state(state)
 }
 
@@ -74,8 +82,15 @@ fn cors(origins: &[String]) -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
             Method::HEAD,
+            Method::OPTIONS,
         ])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers(
+            [header::AUTHORIZATION, header::CONTENT_TYPE]
+                .into_iter()
+                .chain(uploads::TUS_REQUEST_HEADERS.map(header::HeaderName::from_static))
+                .collect::<Vec<_>>(),
+        )
+        .expose_headers(uploads::TUS_RESPONSE_HEADERS.map(header::HeaderName::from_static))
 }
 
 /// Lets a request through only with the right bearer token.
