@@ -253,6 +253,31 @@ def test_traces_filter_page_and_export(server, browser, tmp_path):
     assert "no-such-model" in lines[1]
 
 
+def test_settings_defaults_validate_save_and_persist(server, browser):
+    browser.sign_in(server.token, "#/settings")
+    field = lambda key: browser.wait_for(f"#defaults-global-{key}")  # noqa: E731
+    field("temperature").send_keys("7")
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for("#defaults-global-temperature-error", "at most")
+    assert field("temperature").get_attribute("aria-invalid") == "true"
+    # Only the server knows this one: at most 16 stop sequences.
+    field("temperature").clear()
+    field("temperature").send_keys("0.4")
+    field("stop").send_keys("\n".join(f"stop{i}" for i in range(17)))
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for("#defaults-global-stop-error", "stop")
+    field("stop").clear()
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for(".toast", "saved")
+    assert requests.get(server.url("/api/settings"), headers=server.headers(), timeout=30).json()["global"]["temperature"] == 0.4
+    browser.driver.refresh()
+    browser.wait(lambda d: field("temperature").get_attribute("value") == "0.4", message="the saved value comes back")
+    field("temperature").clear()
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for(".toast", "saved")
+    assert "temperature" not in requests.get(server.url("/api/settings"), headers=server.headers(), timeout=30).json()["global"]
+
+
 def test_viewer_key_sees_no_delete_buttons(server, browser):
     key = make_key(server, "e2e-viewer", "viewer")
     browser.sign_in(key)

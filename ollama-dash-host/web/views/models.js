@@ -56,7 +56,7 @@ export function mount(root, ctx, params) {
     const total = job.total ?? job.progress?.total ?? 0;
     const st = job.state || job.status;
     const { speed, eta } = row.meter.update(done, total);
-    setText(row.title, `${verb(job.kind)} ${job.model || job.name || ""}`);
+    setText(row.title, `${verb(job.kind, isDone(st))} ${job.model || job.name || ""}`);
     row.el.dataset.state = st;
     row.bar.set(total ? done / total : st === "done" || st === "succeeded" ? 1 : null);
     row.bar.className = `bar ${st === "failed" ? "bad" : isDone(st) ? "ok" : ""}`;
