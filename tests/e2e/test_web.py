@@ -254,6 +254,7 @@ def test_traces_filter_page_and_export(server, browser, tmp_path):
 
 
 def test_settings_defaults_validate_save_and_persist(server, browser):
+    browser.expect_console("/api/settings/global - Failed to load resource: the server responded with a status of 400")
     browser.sign_in(server.token, "#/settings")
     field = lambda key: browser.wait_for(f"#defaults-global-{key}")  # noqa: E731
     field("temperature").send_keys("7")
