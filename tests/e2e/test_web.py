@@ -347,11 +347,11 @@ def test_screenshots_of_every_view_and_page_weight(server, browser):
     browser.wait(lambda d: d.find_element(By.ID, "chat-model").get_attribute("value"), message="a model")
     box.send_keys("Give me a short list and a code block" + Keys.ENTER)
     browser.wait_for(".msg.assistant .trace-link", timeout=60)
+    session = browser.wait_for("#sessions [data-session]").get_attribute("data-session")
     browser.go("#/models/upload")
     browser.drop_files("#dropzone", [("Tiny-Llama.Q4_K_M.gguf", tiny_gguf())])
     browser.wait_for('#imports [data-state="ready"]', timeout=60)
 
-    session = browser.js("return document.querySelector('#sessions [data-session]').dataset.session")
     shots = [("dashboard", "#/", '#running [data-model]'), ("models", "#/models/installed", "#installed tr[data-model]"),
              ("catalogue", "#/models/catalogue", "#catalogue-grid section"), ("upload", "#/models/upload", "#imports [data-state]"),
              ("chat", f"#/chat/{session}", ".msg.assistant .trace-link"),
