@@ -146,6 +146,9 @@ export function mount(root, ctx, params) {
 function timing(t) {
   const total = t.duration_ms || (t.total_ns || 0) / 1e6;
   if (!total) return h("p", { class: "muted" }, "No timing recorded.");
+  if (t.load_ns == null && t.prompt_eval_ns == null && t.eval_ns == null) {
+    return h("p", { class: "muted" }, `${ms(total)} in all. Ollama reports its breakdown (load, prompt eval, generation) only when an answer completes.`);
+  }
   const load = (t.load_ns || 0) / 1e6, prompt = (t.prompt_eval_ns || 0) / 1e6, gen = (t.eval_ns || 0) / 1e6;
   const queue = Math.max(0, total - load - prompt - gen);
   const parts = [["t-queue", "Queue and overhead", queue], ["t-load", "Model load", load], ["t-prompt", "Prompt eval", prompt], ["t-gen", "Generation", gen]];
