@@ -11,9 +11,10 @@
 //! let mut config = DashboardConfig::with_data_path("/tmp/ollama-dash-example");
 //! config.ollama_host = "127.0.0.1:11434".into();
 //! let dashboard = Dashboard::new(config).await?;
+//! dashboard.refresh_all().await; // the collector does this on its own; here we wait for it
 //! println!("Ollama {}", dashboard.version().await?);
-//! for model in dashboard.list_models().await? {
-//!     println!("{} ({})", model.name, model.details.parameter_size);
+//! for model in dashboard.list_models().value.iter().flat_map(|m| m.iter()) {
+//!     println!("{} ({}) {:?}", model.name, model.parameter_size, model.capabilities.names());
 //! }
 //! dashboard.shutdown().await?;
 //! # Ok(())
@@ -24,24 +25,38 @@
 //! `ollama-dash.toml`, then the environment (`OLLAMA_HOST`, `DATA_PATH`, `OLLAMA_DASH_*`).
 #![warn(missing_docs)]
 
+pub mod capabilities;
+pub mod catalogue;
+mod chat;
 pub mod config;
 mod dashboard;
+mod defaults;
 mod error;
 mod events;
 pub mod gguf;
 mod imports;
+pub mod jobs;
 mod keys;
+pub mod lifecycle;
+pub mod live;
 pub mod ollama;
+pub mod service;
+pub mod settings;
 mod store;
+pub mod traces;
 mod uploads;
 mod validate;
 
+pub use chat::{ChatMessage, ChatSession, NewMessage, NewSession, SessionUpdate};
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
+pub use defaults::GenerationDefaults;
 pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
 pub use imports::{ImportInfo, ImportOptions, ImportProgress, ImportRequest, ImportState};
 pub use keys::{ApiKey, Role, hash_secret};
+pub use live::{Cached, InstalledModel, Probe, RunningModel};
 pub use store::StoreHealth;
+pub use traces::{TraceHandle, TraceQuery, TraceRecord, TraceStart, TraceStatus};
 pub use uploads::{Checksum, NewUpload, UPLOADS_DIR, UploadInfo, UploadState, clean_file_name};
 pub use validate::{FileReport, ModelReport, ProjectorReport};

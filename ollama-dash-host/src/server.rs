@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use ollama_dash_core::Dashboard;
 use tokio::net::TcpListener;
 
@@ -27,6 +28,9 @@ impl Server {
     /// Opens the dashboard, resolves the token and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let dashboard = Dashboard::new(config.dashboard.clone()).await?;
+        // One round of probes before serving, so the first requests find data; bounded, since
+        // the collector keeps trying on its own anyway.
+        let _ = tokio::time::timeout(Duration::from_secs(3), dashboard.refresh_all()).await;
         let (token, token_source) = resolve_token(
             config.host.auth_token.as_deref(),
             &config.dashboard.data_path,
@@ -73,12 +77,20 @@ impl Server {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let grace = Duration::from_secs(self.config.host.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let dashboard = self.state.dashboard.clone();
         let signal = async move {
             shutdown.await;
+            dashboard.begin_shutdown();
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             let _ = stop_tx.send(());
         };
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
+        // No Nagle: a streamed token must leave at once, not wait for the previous one's ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        let server = axum::serve(listener, service).with_graceful_shutdown(signal);
         let deadline = async move {
             if stop_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;

@@ -6,7 +6,10 @@
 #![allow(clippy::unwrap_used, reason = "tests may unwrap")]
 
 mod core_client;
+mod gateway;
+mod gateway_api;
 mod http_api;
+mod live;
 mod sim;
 mod smoke;
 mod support;

@@ -6,6 +6,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_imports.sql"),
+    include_str!("../../migrations/0003_traces_search.sql"),
 ];
 
 /// The schema version this build writes.
