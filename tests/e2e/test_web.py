@@ -276,6 +276,8 @@ def test_settings_defaults_validate_save_and_persist(server, browser):
     field("temperature").clear()
     browser.wait_for("#defaults-global button[type=submit]").click()
     browser.wait_for(".toast", "saved")
+    plugins = browser.wait_for("#plugin-list > *")
+    assert plugins.tag_name == "div" or "not available" in plugins.text or "No plugin" in plugins.text, plugins.text
     assert "temperature" not in requests.get(server.url("/api/settings"), headers=server.headers(), timeout=30).json()["global"]
 
 
