@@ -31,9 +31,6 @@ pub struct DashboardConfig {
     pub stream_idle_timeout_secs: u64,
     /// Longest a pull, push or create may run in total.
     pub pull_timeout_secs: u64,
-    /// The live service: probe intervals, history, GPU fallback, managed Ollama.
-    #[serde(flatten)]
-    pub live: crate::live::config::LiveConfig,
     /// Traces kept at most (0: no limit); the oldest go first.
     #[serde(default = "defaults::trace_max_rows")]
     pub trace_max_rows: u64,
@@ -68,6 +65,9 @@ pub struct DashboardConfig {
     /// Imports running at once; more wait their turn (default 1).
     #[serde(default = "default_import_concurrency")]
     pub import_concurrency: usize,
+    /// The live service: probe intervals, history, GPU fallback, managed Ollama.
+    #[serde(flatten)]
+    pub live: crate::live::config::LiveConfig,
 }
 
 /// Defaults of the trace and stream settings (serde needs functions).
@@ -118,7 +118,6 @@ impl DashboardConfig {
             request_timeout_secs: 10,
             stream_idle_timeout_secs: 300,
             pull_timeout_secs: 3600,
-            live: crate::live::config::LiveConfig::default(),
             trace_max_rows: defaults::trace_max_rows(),
             trace_max_age_days: defaults::trace_max_age_days(),
             trace_max_db_mb: defaults::trace_max_db_mb(),
@@ -130,6 +129,7 @@ impl DashboardConfig {
             upload_expiry_secs: default_upload_expiry_secs(),
             keep_uploads_after_import: false,
             import_concurrency: default_import_concurrency(),
+            live: crate::live::config::LiveConfig::default(),
         }
     }
 

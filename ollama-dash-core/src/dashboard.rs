@@ -25,9 +25,9 @@ struct Inner {
     store: Store,
     events: tokio::sync::broadcast::Sender<Event>,
     started: Instant,
-    live: crate::live::Live,
     traces: crate::traces::retention::TraceState,
     uploads: crate::uploads::UploadsState,
+    live: crate::live::Live,
 }
 
 /// A handle that does not keep the dashboard alive (for background tasks).
@@ -83,10 +83,10 @@ impl Dashboard {
             .map_err(|e| Error::io(format!("creating DATA_PATH {}", data.display()), e))?;
         let ollama = OllamaClient::new(&config)?;
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
+        let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
         let events = crate::events::channel();
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
-        let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {
@@ -96,13 +96,13 @@ impl Dashboard {
                 store,
                 events,
                 started: Instant::now(),
-                live,
                 uploads,
+                live,
             }),
         };
-        dashboard.start_live().await?;
         dashboard.spawn_trace_retention();
         dashboard.start_uploads().await?;
+        dashboard.start_live().await?;
         Ok(dashboard)
     }
 
@@ -180,8 +180,8 @@ impl Dashboard {
     /// Flushes queued writes and closes the store. Calls after this fail with
     /// [`Error::ShuttingDown`]; calling it twice is fine.
     pub async fn shutdown(&self) -> Result<()> {
-        self.stop_live().await;
         self.inner.uploads.shutdown();
+        self.stop_live().await;
         self.inner.store.flush().await.or_else(ignore_closed)?;
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");

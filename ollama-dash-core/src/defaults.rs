@@ -1,8 +1,8 @@
 //! Per-model generation defaults applied to what a request leaves out.
 //!
-//! [`Dashboard::generation_defaults`] reads the settings (`crate::settings`: the model's own
-//! defaults over the global ones, kept in memory); [`GenerationDefaults::apply`] fills only the
-//! fields a request leaves out.
+//! [`Dashboard::generation_defaults`] reads the settings (`settings.rs`: the model's own values,
+//! then the global ones) from memory; [`GenerationDefaults::apply`] fills only the fields a
+//! request left out.
 
 use crate::dashboard::Dashboard;
 use crate::ollama::types::{KeepAlive, ModelOptions};
@@ -52,8 +52,7 @@ fn fill<T: Clone>(slot: &mut Option<T>, default: &Option<T>) {
 }
 
 impl Dashboard {
-    /// The generation defaults for `model` from settings: its own, then the global ones.
-    /// Memory only (no I/O): fine on every request.
+    /// The generation defaults for `model` from settings (memory only, no I/O).
     pub async fn generation_defaults(&self, model: &str) -> GenerationDefaults {
         let mut options = ModelOptions::default();
         self.apply_defaults(model, &mut options);

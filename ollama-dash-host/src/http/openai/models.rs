@@ -27,13 +27,7 @@ fn model(m: &InstalledModel) -> Value {
 
 /// `GET /v1/models`.
 pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    // From the cache: never waits on Ollama (502 only when it was never reached).
-    let url = state.dashboard.ollama().base_url().to_owned();
-    let models = state
-        .dashboard
-        .list_models()
-        .into_result(&url)
-        .map_err(upstream_error)?;
+    let models = installed(&state)?;
     let data: Vec<Value> = models.iter().map(model).collect();
     Ok(Json(json!({ "object": "list", "data": data })))
 }
@@ -43,13 +37,7 @@ pub(super) async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    // From the cache: never waits on Ollama (502 only when it was never reached).
-    let url = state.dashboard.ollama().base_url().to_owned();
-    let models = state
-        .dashboard
-        .list_models()
-        .into_result(&url)
-        .map_err(upstream_error)?;
+    let models = installed(&state)?;
     let wanted = id.to_ascii_lowercase();
     let latest = format!("{wanted}:latest");
     models
@@ -64,4 +52,19 @@ pub(super) async fn one(
                 .with_code("model_not_found")
                 .with_param("model")
         })
+}
+
+/// Installed models from the live cache (never waits on Ollama); an error only if Ollama was
+/// never reached.
+fn installed(state: &AppState) -> ApiResult<std::sync::Arc<Vec<InstalledModel>>> {
+    let cached = state.dashboard.list_models();
+    match (cached.value, cached.error) {
+        (Some(models), _) => Ok(models),
+        (None, Some(e)) => Err(upstream_error(
+            e.to_error(state.dashboard.ollama().base_url()),
+        )),
+        (None, None) => Err(upstream_error(ollama_dash_core::Error::Unavailable(
+            "the model list is not loaded yet; try again in a moment".to_owned(),
+        ))),
+    }
 }
