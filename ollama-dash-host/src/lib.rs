@@ -8,4 +8,5 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod plugins;
 pub mod server;
