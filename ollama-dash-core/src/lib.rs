@@ -31,6 +31,7 @@ mod events;
 pub mod gguf;
 mod keys;
 pub mod ollama;
+mod plugin_feed;
 mod store;
 
 pub use config::DashboardConfig;
@@ -38,4 +39,5 @@ pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
 pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
 pub use keys::{ApiKey, Role, hash_secret};
+pub use plugin_feed::{MetricKind, PluginMetric};
 pub use store::StoreHealth;

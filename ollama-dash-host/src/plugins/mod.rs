@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+use ollama_dash_core::Dashboard;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
@@ -121,6 +122,13 @@ pub struct PluginStatus {
     pub memory_mib: usize,
     /// Fuel per call.
     pub fuel: u64,
+}
+
+impl PluginStatus {
+    /// Where it stands.
+    pub fn state(&self) -> PluginState {
+        self.health.state
+    }
 }
 
 /// What a reload did.
@@ -445,6 +453,48 @@ impl PluginHost {
         self.keep_task(task);
     }
 
+    /// Starts the background work for a server: the first load, a directory poll every
+    /// `poll_every` (hot reload; announced on the event stream), and a collection round every
+    /// `collect_every` (metrics kept for `/api/plugins/metrics` and announced as events).
+    pub async fn start(&self, dashboard: &Dashboard, poll_every: Duration, collect_every: Duration) {
+        let report = self.reload(false).await;
+        dashboard.announce_plugins_changed(report.loaded.clone(), failed_files(&report));
+        let announcer = dashboard.clone();
+        self.watch(poll_every, move |report| {
+            announcer.announce_plugins_changed(report.loaded.clone(), failed_files(report));
+        });
+        let host = self.clone();
+        let dashboard = dashboard.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(collect_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Some(metrics) = host.collect_round(&dashboard).await {
+                    dashboard.publish_plugin_metrics(metrics);
+                }
+            }
+        });
+        self.keep_task(task);
+    }
+
+    /// One collection round: a snapshot from the dashboard, every collector on it (off the async
+    /// threads). `None` when no plugin collects.
+    pub async fn collect_round(&self, dashboard: &Dashboard) -> Option<Vec<PluginMetric>> {
+        let any = self
+            .loaded()
+            .iter()
+            .any(|p| p.callable(Provides::Collector));
+        if !any {
+            return None;
+        }
+        let snapshot = snapshot_from(dashboard).await;
+        let host = self.clone();
+        tokio::task::spawn_blocking(move || host.collect(&snapshot))
+            .await
+            .ok()
+    }
+
     /// Stops the background tasks.
     pub fn stop(&self) {
         for task in self
@@ -457,6 +507,10 @@ impl PluginHost {
             task.abort();
         }
     }
+}
+
+fn failed_files(report: &ReloadReport) -> Vec<String> {
+    report.failed.iter().map(|(file, _)| file.clone()).collect()
 }
 
 /// `name.toml` for `name.wasm`.

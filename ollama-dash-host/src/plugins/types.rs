@@ -94,32 +94,7 @@ pub struct HostSnapshot {
     pub traces: TraceWindow,
 }
 
-/// Prometheus type of a [`PluginMetric`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// Goes up and down.
-    Gauge,
-    /// Only goes up.
-    Counter,
-}
-
-/// A metric a collector returned, checked, with the plugin's name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PluginMetric {
-    /// Plugin that produced it.
-    pub plugin: String,
-    /// Name as the plugin gave it (without the `ollama_dash_plugin_` prefix).
-    pub name: String,
-    /// One line of help.
-    pub help: String,
-    /// A finite value.
-    pub value: f64,
-    /// Labels (without the `plugin` label).
-    pub labels: Vec<(String, String)>,
-    /// Gauge or counter.
-    pub kind: MetricKind,
-}
+pub use ollama_dash_core::{MetricKind, PluginMetric};
 
 /// A capability flag a detector added, with its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

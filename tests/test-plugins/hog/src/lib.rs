@@ -1,4 +1,4 @@
-//! Allocates without end (1 MiB at a time, touching every page) in every call.
+//! Allocates without end, 1 MiB at a time, in every call.
 use ollama_dash_plugin::{HostSnapshot, Metric, ModelFacts, Plugin, Provides, export_plugin};
 
 struct Hog;
@@ -6,7 +6,7 @@ struct Hog;
 fn eat() -> ! {
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     loop {
-        chunks.push(vec![0xAB; 1 << 20]);
+        chunks.push(Vec::with_capacity(1 << 20));
         std::hint::black_box(&chunks);
     }
 }
