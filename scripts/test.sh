@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace --locked
 
-cargo build -p ollama-dash-host --locked
+# `cargo test` already built target/debug/ollama-dash (the CLI test runs it).
 venv=target/e2e-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/e2e/requirements.txt "$venv/requirements.txt"; then
   rm -rf "$venv"

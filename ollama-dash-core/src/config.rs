@@ -156,6 +156,10 @@ pub(crate) fn config_error(key: &str, message: &str) -> Error {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(
+        clippy::result_large_err,
+        reason = "figment::Jail's closures return figment::Error"
+    )]
     use super::*;
     use figment::Jail;
 

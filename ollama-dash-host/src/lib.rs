@@ -10,3 +10,4 @@ pub mod config;
 pub mod http;
 pub mod plugins;
 pub mod server;
+pub mod sim;

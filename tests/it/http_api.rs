@@ -34,7 +34,7 @@ async fn ping_needs_no_token_but_everything_else_does() {
 #[tokio::test]
 async fn repeated_failures_from_one_address_are_throttled() {
     let sim = sim().await;
-    let host = TestHost::new(&sim.url(), &[]).await;
+    let host = TestHost::with_auth_limit(&sim.url(), &[], 5).await;
     for _ in 0..5 {
         let (status, _, _) = host
             .send(authed(

@@ -1,6 +1,12 @@
 //! The integration tests of ollama-dash, one binary, one module per area.
+#![allow(
+    unreachable_pub,
+    reason = "helpers are shared between the modules of this one binary"
+)]
+#![allow(clippy::unwrap_used, reason = "tests may unwrap")]
 
 mod core_client;
 mod http_api;
 mod smoke;
 mod support;
+mod web;

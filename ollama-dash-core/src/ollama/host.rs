@@ -21,7 +21,7 @@ pub fn parse_ollama_host(raw: &str) -> Result<String> {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
         None => (rest, ""),
     };
-    let (host, port) = split_host_port(hostport).map_err(|why| bad(why))?;
+    let (host, port) = split_host_port(hostport).map_err(&bad)?;
     let host = if host.is_empty() { "127.0.0.1" } else { host };
     let port = match port {
         Some(p) => p

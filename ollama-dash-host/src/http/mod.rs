@@ -5,6 +5,7 @@ mod json;
 mod keys;
 mod models;
 mod system;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/ping", get(system::ping))
+        .merge(web::routes())
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

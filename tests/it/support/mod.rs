@@ -49,6 +49,10 @@ pub struct TestHost {
     /// The router under test.
     pub router: Router,
     /// Its dashboard.
+    #[allow(
+        dead_code,
+        reason = "for area tests that drive the library next to the router"
+    )]
     pub dashboard: Dashboard,
     _dir: tempfile::TempDir,
 }
@@ -56,8 +60,13 @@ pub struct TestHost {
 impl TestHost {
     /// A host talking to `ollama_url`, with extra CORS origins.
     pub async fn new(ollama_url: &str, cors: &[&str]) -> Self {
+        Self::with_auth_limit(ollama_url, cors, 1000).await
+    }
+
+    /// A host whose throttle allows `limit` failed sign-ins per address per minute.
+    pub async fn with_auth_limit(ollama_url: &str, cors: &[&str], limit: u32) -> Self {
         let (dir, dashboard) = dashboard(ollama_url).await;
-        let auth = Arc::new(Authenticator::new(TOKEN.to_owned(), 5));
+        let auth = Arc::new(Authenticator::new(TOKEN.to_owned(), limit));
         let origins: Vec<String> = cors.iter().map(|o| (*o).to_owned()).collect();
         let router = app(
             AppState {

@@ -1,0 +1,134 @@
+//! `POST /api/generate` (digest §1), checks in Ollama's order.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use bytes::Bytes;
+
+use super::Shared;
+use super::completion::{self, Shape, Turn};
+use crate::sim::keep_alive::KeepAlive;
+use crate::sim::names::Name;
+use crate::sim::text;
+use crate::sim::wire::{ApiError, ApiResult, Req, think_value};
+
+pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
+    let started = Instant::now();
+    let features = sim.knobs.features();
+    let req = Req::parse(&body, "GenerateRequest")?;
+    let requested_as = req.string("model")?;
+    let prompt = req.string("prompt")?;
+    let suffix = req.string("suffix")?;
+    let system = req.string("system")?;
+    let template = req.string("template")?;
+    let context = ints(&req, "context")?;
+    let stream = req.stream()?;
+    let raw = req.flag("raw")?.unwrap_or(false);
+    let keep_alive = req.keep_alive()?;
+    let images = req.images()?;
+    let request_options = req.object("options", "map[string]interface {}")?;
+    let think = if features.think {
+        think_value(&req, features.think_levels)?
+    } else {
+        None
+    };
+    for flag in ["truncate", "shift", "logprobs"] {
+        req.flag(flag)?;
+    }
+    if !(0..=20).contains(&req.int("top_logprobs")?.unwrap_or(0)) {
+        return Err(ApiError::bad_request(
+            "top_logprobs must be between 0 and 20",
+        ));
+    }
+
+    let name =
+        Name::parse(&requested_as).ok_or_else(|| ApiError::bad_request("invalid model name"))?;
+    let model = sim
+        .find(&name)
+        .ok_or_else(|| ApiError::not_found(format!("model '{requested_as}' not found")))?;
+    if prompt.is_empty() && keep_alive.is_some_and(KeepAlive::is_zero) {
+        sim.unload(&name);
+        return Ok(completion::single(
+            Shape::Generate,
+            &requested_as,
+            "unload",
+            features,
+        ));
+    }
+    if raw && !(template.is_empty() && system.is_empty() && context.is_empty()) {
+        return Err(ApiError::bad_request(
+            "raw mode does not support template, system, or context",
+        ));
+    }
+    let think = completion::think(&model, &requested_as, think, features)?;
+    let needs: Vec<&str> = [
+        (!suffix.is_empty(), "insert"),
+        (!images.is_empty(), "vision"),
+    ]
+    .into_iter()
+    .filter_map(|(needed, cap)| needed.then_some(cap))
+    .collect();
+    completion::check_capabilities(&model, &requested_as, "generate", &needs)?;
+    let options = completion::options(&model, &request_options)?;
+    let context_length = completion::context_length(&model, &options, features);
+    let lease = sim
+        .acquire(
+            &model,
+            context_length,
+            keep_alive.unwrap_or(KeepAlive::DEFAULT),
+        )
+        .await;
+    if prompt.is_empty() {
+        return Ok(completion::single(
+            Shape::Generate,
+            &requested_as,
+            "load",
+            features,
+        ));
+    }
+    let format = completion::format(req.get("format"))?;
+
+    let system = if system.is_empty() {
+        model.parts.system.clone()
+    } else {
+        system
+    };
+    let templated = if raw {
+        0
+    } else {
+        text::count_tokens(&system) + text::count_tokens(&suffix) + 8 + context.len()
+    };
+    let turn = Turn {
+        shape: Shape::Generate,
+        prompt_tokens: text::count_tokens(&prompt)
+            + templated
+            + images.len() * completion::IMAGE_TOKENS,
+        input: format!("{system}\n{prompt}\n{suffix}"),
+        topic: text::topic_words(&prompt),
+        think,
+        think_inline: !features.think && model.has("thinking"),
+        format,
+        tool: None,
+        options,
+        context: (!raw).then_some(context),
+        stream,
+        started,
+        features,
+        requested_as,
+        model,
+    };
+    Ok(completion::respond(sim, turn, lease).await)
+}
+
+/// `context`: an array of integers.
+fn ints(req: &Req, key: &str) -> Result<Vec<i64>, ApiError> {
+    let items = req.array(key, "[]int")?;
+    items
+        .iter()
+        .map(|value| {
+            value
+                .as_i64()
+                .ok_or_else(|| req.type_error(key, value, "int"))
+        })
+        .collect()
+}
