@@ -13,7 +13,10 @@ const BUILDS: &[(&str, &[&str], &[(&str, &str)])] = &[
     (
         "plugins/Cargo.toml",
         &[],
-        &[("CODE_MODELS", "code_models.wasm"), ("VRAM_HEADROOM", "vram_headroom.wasm")],
+        &[
+            ("CODE_MODELS", "code_models.wasm"),
+            ("VRAM_HEADROOM", "vram_headroom.wasm"),
+        ],
     ),
     (
         "bindings/ollama-dash-plugin/Cargo.toml",
@@ -37,7 +40,9 @@ const BUILDS: &[(&str, &[&str], &[(&str, &str)])] = &[
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let root = manifest_dir.parent().expect("tests/ is inside the repository");
+    let root = manifest_dir
+        .parent()
+        .expect("tests/ is inside the repository");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     // OUT_DIR is <target>/<profile>/build/<pkg>/out (with a triple dir when cross-building).
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -54,7 +59,14 @@ fn main() {
     let mut constants = String::new();
     for (manifest, args, artefacts) in BUILDS {
         let status = Command::new(&cargo)
-            .args(["build", "--release", "--locked", "--target", TARGET, "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                TARGET,
+                "--manifest-path",
+            ])
             .arg(root.join(manifest))
             .args(*args)
             .env("CARGO_TARGET_DIR", &wasm_target_dir)

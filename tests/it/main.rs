@@ -7,6 +7,7 @@
 
 mod core_client;
 mod http_api;
+mod plugins;
 mod smoke;
 mod support;
 mod web;

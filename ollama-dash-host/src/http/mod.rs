@@ -4,6 +4,7 @@ mod error;
 mod json;
 mod keys;
 mod models;
+mod plugins;
 mod system;
 mod web;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub dashboard: Dashboard,
     /// Token checks and throttling.
     pub auth: Arc<Authenticator>,
+    /// The WASM plugins.
+    pub plugins: crate::plugins::PluginHost,
 }
 
 /// Builds the router. `cors_origins` lists extra origins allowed to call the API from a browser.
@@ -43,6 +46,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/models/running", get(models::running))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
+        .merge(plugins::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/ping", get(system::ping))

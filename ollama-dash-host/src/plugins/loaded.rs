@@ -230,11 +230,7 @@ impl LoadedPlugin {
     /// Its health now.
     pub(crate) fn health(&self) -> PluginHealth {
         let h = lock(&self.health);
-        let mut times: Vec<f64> = h
-            .timings
-            .iter()
-            .map(|d| d.as_secs_f64() * 1e6)
-            .collect();
+        let mut times: Vec<f64> = h.timings.iter().map(|d| d.as_secs_f64() * 1e6).collect();
         times.sort_by(f64::total_cmp);
         let pick = |q: f64| {
             let last = times.len().checked_sub(1)?;
@@ -280,10 +276,7 @@ impl LoadedPlugin {
 
     fn call<T>(
         &self,
-        body: impl FnOnce(
-            &mut Store<HostState>,
-            &PluginBindings,
-        ) -> Result<T, (FailureKind, String)>,
+        body: impl FnOnce(&mut Store<HostState>, &PluginBindings) -> Result<T, (FailureKind, String)>,
     ) -> Option<T> {
         let started = Instant::now();
         let taken = lock(&self.warm).take();

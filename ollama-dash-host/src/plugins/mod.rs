@@ -413,7 +413,11 @@ impl PluginHost {
             .filter_map(|p| p.collect(&wit_snapshot))
             .flatten()
             .collect();
-        *self.inner.metrics.write().unwrap_or_else(|p| p.into_inner()) = metrics.clone();
+        *self
+            .inner
+            .metrics
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = metrics.clone();
         metrics
     }
 
@@ -456,7 +460,12 @@ impl PluginHost {
     /// Starts the background work for a server: the first load, a directory poll every
     /// `poll_every` (hot reload; announced on the event stream), and a collection round every
     /// `collect_every` (metrics kept for `/api/plugins/metrics` and announced as events).
-    pub async fn start(&self, dashboard: &Dashboard, poll_every: Duration, collect_every: Duration) {
+    pub async fn start(
+        &self,
+        dashboard: &Dashboard,
+        poll_every: Duration,
+        collect_every: Duration,
+    ) {
         let report = self.reload(false).await;
         dashboard.announce_plugins_changed(report.loaded.clone(), failed_files(&report));
         let announcer = dashboard.clone();

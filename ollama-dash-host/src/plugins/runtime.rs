@@ -163,7 +163,10 @@ impl Runtime {
         .map_err(|e| format!("not a valid component: {e:#}"))?;
         let ty = compiled.component_type();
         for (name, _) in ty.imports(&self.engine) {
-            if !ALLOWED_IMPORTS.iter().any(|allowed| name.starts_with(allowed)) {
+            if !ALLOWED_IMPORTS
+                .iter()
+                .any(|allowed| name.starts_with(allowed))
+            {
                 return Err(format!(
                     "imports {name}, which plugins may not use (only the logger and inert WASI \
                      basics: no files, network, environment or clock)"

@@ -293,7 +293,9 @@ pub(crate) fn check_metrics(
                     ));
                 }
                 if kv.value.len() > MAX_TEXT_LEN {
-                    return Err(format!("metric {name} has a label value over {MAX_TEXT_LEN} bytes"));
+                    return Err(format!(
+                        "metric {name} has a label value over {MAX_TEXT_LEN} bytes"
+                    ));
                 }
                 labels.push((kv.key, kv.value));
             }

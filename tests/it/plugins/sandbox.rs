@@ -5,8 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ollama_dash_host::plugins::{
-    HostSnapshot, ModelFacts, PluginHost, PluginState, PluginStatus, PluginsConfig,
-    SnapshotModel,
+    HostSnapshot, ModelFacts, PluginHost, PluginState, PluginStatus, PluginsConfig, SnapshotModel,
 };
 use ollama_dash_tests::plugin_paths as wasm;
 
@@ -81,7 +80,10 @@ fn the_code_models_example_flags_coders_and_fim_templates_only() {
     assert_eq!(report.loaded, ["code-models"], "{report:?}");
     assert_eq!(
         flags(&host, &coder()),
-        [pair("code", "code-models"), pair("fill-in-middle", "code-models")]
+        [
+            pair("code", "code-models"),
+            pair("fill-in-middle", "code-models")
+        ]
     );
     assert_eq!(flags(&host, &chat_model()), []);
     let starcoder = ModelFacts {
@@ -119,7 +121,11 @@ fn the_vram_headroom_example_sizes_up_the_largest_model() {
     let snapshot = HostSnapshot {
         memory_total_bytes: 16 * gib,
         memory_used_bytes: 4 * gib,
-        installed: vec![model("small:1b", gib), model("big:70b", 40 * gib), model("mid:8b", 5 * gib)],
+        installed: vec![
+            model("small:1b", gib),
+            model("big:70b", 40 * gib),
+            model("mid:8b", 5 * gib),
+        ],
         ..HostSnapshot::default()
     };
     let metrics = host.collect(&snapshot);
@@ -130,11 +136,18 @@ fn the_vram_headroom_example_sizes_up_the_largest_model() {
             .unwrap_or_else(|| panic!("no {name} in {metrics:?}"))
     };
     assert_eq!(value("largest_model_bytes").value, (40 * gib) as f64);
-    assert_eq!(value("largest_model_needed_bytes").value, 40.0 * 1.2 * gib as f64);
+    assert_eq!(
+        value("largest_model_needed_bytes").value,
+        40.0 * 1.2 * gib as f64
+    );
     let headroom = value("largest_model_headroom_bytes");
     assert_eq!(headroom.value, 16.0 * gib as f64 - 48.0 * gib as f64);
     assert!(headroom.labels.contains(&("device".into(), "ram".into())));
-    assert!(headroom.labels.contains(&("model".into(), "big:70b".into())));
+    assert!(
+        headroom
+            .labels
+            .contains(&("model".into(), "big:70b".into()))
+    );
     assert_eq!(value("largest_model_fits_now").value, 0.0);
     assert_eq!(value("installed_models_fitting").value, 2.0);
     assert!(metrics.iter().all(|m| m.plugin == "vram-headroom"));
@@ -164,8 +177,14 @@ fn drive_until_disabled(file: &str, built: &str, expect_kind: &str) -> PluginSta
     }
     let last = status(&host, file);
     assert_eq!(last.state(), PluginState::Disabled, "{last:?}");
-    assert_eq!(last.health.failures, 3, "disabled after 3 in a row, then never called");
-    assert_eq!(status(&host, "code_models.wasm").state(), PluginState::Active);
+    assert_eq!(
+        last.health.failures, 3,
+        "disabled after 3 in a row, then never called"
+    );
+    assert_eq!(
+        status(&host, "code_models.wasm").state(),
+        PluginState::Active
+    );
     // A forced reload (POST /api/plugins/reload) gives it another chance.
     host.reload_blocking(true);
     assert_eq!(status(&host, file).state(), PluginState::Active);
@@ -205,7 +224,10 @@ fn a_malformed_metric_set_is_refused_whole() {
     install(&host, wasm::VRAM_HEADROOM, "vram_headroom.wasm");
     host.reload_blocking(false);
     let metrics = host.collect(&HostSnapshot::default());
-    assert!(metrics.iter().all(|m| m.plugin == "vram-headroom"), "{metrics:?}");
+    assert!(
+        metrics.iter().all(|m| m.plugin == "vram-headroom"),
+        "{metrics:?}"
+    );
     assert!(!metrics.is_empty());
     let bad = status(&host, "bad_shape.wasm");
     assert_eq!(bad.health.malformed, 1);
@@ -217,8 +239,11 @@ fn a_malformed_metric_set_is_refused_whole() {
 fn a_trapped_instance_is_never_entered_again() {
     let (_data, host) = host();
     install(&host, wasm::SPIN, "spin.wasm");
-    std::fs::write(host.dir().join("spin.toml"), "max_failures = 10\nfuel = 200000\n")
-        .expect("manifest");
+    std::fs::write(
+        host.dir().join("spin.toml"),
+        "max_failures = 10\nfuel = 200000\n",
+    )
+    .expect("manifest");
     host.reload_blocking(false);
     for _ in 0..4 {
         host.detect(&coder());
@@ -226,7 +251,11 @@ fn a_trapped_instance_is_never_entered_again() {
     let spin = status(&host, "spin.wasm");
     // Re-entering a trapped instance would fail with "cannot enter component instance", a
     // trap; every call here ran out of fuel on a fresh instance instead.
-    assert_eq!((spin.health.timeouts, spin.health.traps), (4, 0), "{spin:?}");
+    assert_eq!(
+        (spin.health.timeouts, spin.health.traps),
+        (4, 0),
+        "{spin:?}"
+    );
     assert_eq!(spin.fuel, 200_000);
     assert_eq!(spin.state(), PluginState::Degraded);
 }
@@ -257,11 +286,23 @@ fn files_that_are_not_components_fail_with_a_reason() {
     for file in ["junk.wasm", "core.wasm"] {
         let s = status(&host, file);
         assert_eq!(s.state(), PluginState::Failed);
-        assert!(s.health.last_error.unwrap_or_default().contains("component"));
+        assert!(
+            s.health
+                .last_error
+                .unwrap_or_default()
+                .contains("component")
+        );
     }
     let dup = status(&host, "dup.wasm");
-    assert_eq!(dup.state(), PluginState::Failed, "same name as code_models.wasm");
-    assert_eq!(status(&host, "code_models.wasm").state(), PluginState::Active);
+    assert_eq!(
+        dup.state(),
+        PluginState::Failed,
+        "same name as code_models.wasm"
+    );
+    assert_eq!(
+        status(&host, "code_models.wasm").state(),
+        PluginState::Active
+    );
 }
 
 #[test]
@@ -281,17 +322,33 @@ fn manifests_set_settings_and_limits_and_bad_ones_fail_the_plugin() {
     assert_eq!(flags(&host, &ours), [pair("code", "code-models")]);
     assert_eq!(status(&host, "code_models.wasm").memory_mib, 4);
 
-    std::fs::write(host.dir().join("code_models.toml"), "[settings]\ncolour = \"red\"\n")
-        .expect("manifest");
+    std::fs::write(
+        host.dir().join("code_models.toml"),
+        "[settings]\ncolour = \"red\"\n",
+    )
+    .expect("manifest");
     let report = host.reload_blocking(false);
-    assert_eq!(report.changed, ["code_models.wasm"], "a manifest change reloads");
+    assert_eq!(
+        report.changed,
+        ["code_models.wasm"],
+        "a manifest change reloads"
+    );
     let refused = status(&host, "code_models.wasm");
     assert_eq!(refused.state(), PluginState::Failed);
-    assert!(refused.health.last_error.unwrap_or_default().contains("colour"));
+    assert!(
+        refused
+            .health
+            .last_error
+            .unwrap_or_default()
+            .contains("colour")
+    );
 
     std::fs::write(host.dir().join("code_models.toml"), "enabled = false\n").expect("manifest");
     host.reload_blocking(false);
-    assert_eq!(status(&host, "code_models.wasm").state(), PluginState::Disabled);
+    assert_eq!(
+        status(&host, "code_models.wasm").state(),
+        PluginState::Disabled
+    );
     assert_eq!(flags(&host, &coder()), []);
 }
 
@@ -308,7 +365,11 @@ fn hot_reload_serves_new_replaced_and_forgets_deleted_plugins() {
 
     let unchanged = host.reload_blocking(false);
     assert!(!unchanged.is_change(), "{unchanged:?}");
-    assert_eq!(status(&host, "echo.wasm").health.calls, 1, "kept with its health");
+    assert_eq!(
+        status(&host, "echo.wasm").health.calls,
+        1,
+        "kept with its health"
+    );
 
     install(&host, wasm::ECHO_V2, "echo.wasm");
     let report = host.reload_blocking(false);
@@ -316,7 +377,11 @@ fn hot_reload_serves_new_replaced_and_forgets_deleted_plugins() {
     assert_eq!(flags(&host, &chat_model()), [pair("echo-v2", "echo")]);
     assert_eq!(status(&host, "echo.wasm").version.as_deref(), Some("2.0.0"));
     let version = host.collect(&HostSnapshot::default());
-    assert!(version.iter().any(|m| m.name == "echo_version" && m.value == 2.0));
+    assert!(
+        version
+            .iter()
+            .any(|m| m.name == "echo_version" && m.value == 2.0)
+    );
 
     std::fs::remove_file(host.dir().join("echo.wasm")).expect("delete");
     let report = host.reload_blocking(false);
@@ -355,7 +420,11 @@ fn compiled_plugins_are_cached_under_the_data_path() {
     install(&host, wasm::CODE_MODELS, "code_models.wasm");
     host.reload_blocking(false);
     let cache = data.path().join("plugin-cache");
-    assert!(count_files(&cache) >= 1, "nothing cached in {}", cache.display());
+    assert!(
+        count_files(&cache) >= 1,
+        "nothing cached in {}",
+        cache.display()
+    );
     // A second host on the same data path (a restart) loads from that cache and works.
     let again = PluginHost::new(PluginsConfig::under(data.path(), None)).expect("host");
     assert_eq!(again.reload_blocking(false).loaded, ["code-models"]);
