@@ -8,8 +8,15 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 
-/// (constant, workspace manifest, extra cargo args, artefact path under the release dir)
-const BUILDS: &[(&str, &[&str], &[(&str, &str)])] = &[
+/// One cargo build: the workspace manifest, extra cargo args, and the artefacts it yields as
+/// (constant name, path under the release dir).
+type Build = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const BUILDS: &[Build] = &[
     (
         "plugins/Cargo.toml",
         &[],

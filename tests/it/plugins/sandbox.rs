@@ -169,7 +169,7 @@ fn drive_until_disabled(file: &str, built: &str, expect_kind: &str) -> PluginSta
     };
     assert_eq!(first.state(), PluginState::Degraded, "{first:?}");
     assert_eq!(first.health.failures, 1);
-    let error = first.health.last_error.clone().unwrap_or_default();
+    let error = first.health.last_error.unwrap_or_default();
     assert!(error.starts_with(expect_kind), "{file}: {error}");
     for _ in 0..5 {
         assert!(flags(&host, &coder()).contains(&pair("code", "code-models")));
