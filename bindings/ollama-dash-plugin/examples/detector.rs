@@ -9,9 +9,10 @@ impl Plugin for CodeModels {
     const PROVIDES: &'static [Provides] = &[Provides::Detector];
 
     fn detect(model: &ModelFacts) -> Result<Vec<String>, String> {
-        let coder = ["coder", "starcoder", "codellama"];
-        let is_code = coder.iter().any(|c| model.name.contains(c) || model.has_family(c));
-        Ok(if is_code { vec!["code".to_owned()] } else { Vec::new() })
+        let is_code = ["coder", "starcoder", "codellama"]
+            .iter()
+            .any(|c| model.name.contains(c) || model.has_family(c));
+        Ok(is_code.then(|| "code".to_owned()).into_iter().collect())
     }
 }
 

@@ -192,6 +192,7 @@ impl LoadedPlugin {
         provides.dedup();
         let name: Arc<str> = Arc::from(info.name.as_str());
         warm.store.data_mut().rename(&name);
+        let warm = (!manifest.fresh_instance).then_some(warm);
         let state = if manifest.enabled {
             PluginState::Active
         } else {
@@ -207,7 +208,7 @@ impl LoadedPlugin {
             manifest,
             runtime: runtime.clone(),
             pre,
-            warm: Mutex::new(Some(warm)),
+            warm: Mutex::new(warm),
             health: Mutex::new(Health {
                 state,
                 calls: 0,
@@ -279,7 +280,8 @@ impl LoadedPlugin {
         body: impl FnOnce(&mut Store<HostState>, &PluginBindings) -> Result<T, (FailureKind, String)>,
     ) -> Option<T> {
         let started = Instant::now();
-        let taken = lock(&self.warm).take();
+        let fresh = self.manifest.fresh_instance;
+        let taken = if fresh { None } else { lock(&self.warm).take() };
         let warm = match taken {
             Some(warm) => Ok(warm),
             None => instantiate(&self.runtime, &self.pre, &self.name, &self.manifest)
@@ -295,7 +297,7 @@ impl LoadedPlugin {
         let elapsed = started.elapsed();
         match outcome {
             Ok((value, warm)) => {
-                if warm.calls < RECYCLE_AFTER {
+                if !fresh && warm.calls < RECYCLE_AFTER {
                     let mut slot = lock(&self.warm);
                     if slot.is_none() {
                         *slot = Some(warm);

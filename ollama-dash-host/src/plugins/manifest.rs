@@ -5,6 +5,7 @@
 //! memory_mib = 16         # linear memory cap, 1..=64
 //! fuel = 10_000_000       # CPU budget per call (≈ wasm instructions), up to 100 million
 //! max_failures = 3        # failures in a row before the plugin is disabled, 1..=100
+//! fresh_instance = false  # true: a new instance for every call (no state between calls)
 //!
 //! [settings]              # strings handed to the plugin's `configure`
 //! extra_names = "mycorp-code"
@@ -35,6 +36,7 @@ pub(crate) struct Manifest {
     pub(crate) enabled: bool,
     pub(crate) limits: Limits,
     pub(crate) max_failures: u32,
+    pub(crate) fresh_instance: bool,
     pub(crate) settings: Vec<(String, String)>,
 }
 
@@ -47,6 +49,7 @@ impl Default for Manifest {
                 fuel: DEFAULT_FUEL,
             },
             max_failures: DEFAULT_MAX_FAILURES,
+            fresh_instance: false,
             settings: Vec::new(),
         }
     }
@@ -59,6 +62,7 @@ struct Raw {
     memory_mib: Option<u32>,
     fuel: Option<u64>,
     max_failures: Option<u32>,
+    fresh_instance: Option<bool>,
     #[serde(default)]
     settings: BTreeMap<String, toml::Value>,
 }
@@ -92,6 +96,9 @@ impl Manifest {
             }
             manifest.max_failures = n;
         }
+        if let Some(fresh) = raw.fresh_instance {
+            manifest.fresh_instance = fresh;
+        }
         for (key, value) in raw.settings {
             let value = match value {
                 toml::Value::String(s) => s,
@@ -115,12 +122,13 @@ mod tests {
     fn defaults_and_overrides() {
         assert_eq!(Manifest::parse("").unwrap(), Manifest::default());
         let m = Manifest::parse(
-            "memory_mib = 8\nfuel = 1000\nmax_failures = 1\n[settings]\na = \"x\"\nb = 2\n",
+            "memory_mib = 8\nfuel = 1000\nmax_failures = 1\nfresh_instance = true\n[settings]\na = \"x\"\nb = 2\n",
         )
         .unwrap();
         assert_eq!(m.limits.memory_bytes, 8 << 20);
         assert_eq!(m.limits.fuel, 1000);
         assert_eq!(m.max_failures, 1);
+        assert!(m.fresh_instance);
         assert_eq!(
             m.settings,
             [("a".into(), "x".into()), ("b".into(), "2".into())]

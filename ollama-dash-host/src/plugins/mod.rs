@@ -122,6 +122,8 @@ pub struct PluginStatus {
     pub memory_mib: usize,
     /// Fuel per call.
     pub fuel: u64,
+    /// A new instance for every call (manifest `fresh_instance`), instead of a warm one.
+    pub fresh_instance: bool,
 }
 
 impl PluginStatus {
@@ -347,6 +349,7 @@ impl PluginHost {
                     health: p.health(),
                     memory_mib: p.manifest.limits.memory_bytes >> 20,
                     fuel: p.manifest.limits.fuel,
+                    fresh_instance: p.manifest.fresh_instance,
                 },
                 Outcome::Failed(error) => PluginStatus {
                     file: file.clone(),
@@ -368,6 +371,7 @@ impl PluginHost {
                     },
                     memory_mib: 0,
                     fuel: 0,
+                    fresh_instance: false,
                 },
             })
             .collect()

@@ -59,7 +59,10 @@ impl Plugin for CodeModels {
             let marker = marker.to_ascii_lowercase();
             name.contains(&marker)
                 || model.family.to_ascii_lowercase().contains(&marker)
-                || model.families.iter().any(|f| f.to_ascii_lowercase().contains(&marker))
+                || model
+                    .families
+                    .iter()
+                    .any(|f| f.to_ascii_lowercase().contains(&marker))
         });
         let fim = FIM_MARKERS.iter().any(|m| model.template.contains(m));
         let mut flags = Vec::new();

@@ -21,7 +21,9 @@ fn overhead_percent() -> Result<f64, String> {
         None => Ok(20.0),
         Some(v) => match v.trim().parse::<f64>() {
             Ok(p) if (0.0..=400.0).contains(&p) => Ok(p),
-            _ => Err(format!("overhead_percent must be a number from 0 to 400, not {v:?}")),
+            _ => Err(format!(
+                "overhead_percent must be a number from 0 to 400, not {v:?}"
+            )),
         },
     }
 }
@@ -35,7 +37,10 @@ impl Plugin for VramHeadroom {
     fn configure(settings: &[Kv]) -> Result<(), String> {
         for kv in settings {
             if kv.key != "overhead_percent" {
-                return Err(format!("unknown setting {:?} (known: overhead_percent)", kv.key));
+                return Err(format!(
+                    "unknown setting {:?} (known: overhead_percent)",
+                    kv.key
+                ));
             }
         }
         overhead_percent().map(|_| ())
@@ -44,7 +49,11 @@ impl Plugin for VramHeadroom {
     fn collect(snapshot: &HostSnapshot) -> Result<Vec<Metric>, String> {
         let factor = 1.0 + overhead_percent()? / 100.0;
         let (device, total, used) = if snapshot.gpus.is_empty() {
-            ("ram", snapshot.memory_total_bytes, snapshot.memory_used_bytes)
+            (
+                "ram",
+                snapshot.memory_total_bytes,
+                snapshot.memory_used_bytes,
+            )
         } else {
             let total = snapshot.gpus.iter().map(|g| g.memory_total_bytes).sum();
             let used = snapshot.gpus.iter().map(|g| g.memory_used_bytes).sum();
@@ -73,16 +82,32 @@ impl Plugin for VramHeadroom {
         let fits_now = loaded || need <= free;
         let model = largest.name.as_str();
         metrics.extend([
-            Metric::gauge("largest_model_bytes", "Size on disk of the largest installed model", largest.size_bytes as f64)
-                .label("model", model),
-            Metric::gauge("largest_model_needed_bytes", "Estimated memory the largest installed model needs loaded", need)
-                .label("model", model),
-            Metric::gauge("largest_model_headroom_bytes", "Device memory minus the largest model's estimated need", total as f64 - need)
-                .label("model", model)
-                .label("device", device),
-            Metric::gauge("largest_model_fits_now", "1 when the largest model is loaded or fits in free memory now", if fits_now { 1.0 } else { 0.0 })
-                .label("model", model)
-                .label("device", device),
+            Metric::gauge(
+                "largest_model_bytes",
+                "Size on disk of the largest installed model",
+                largest.size_bytes as f64,
+            )
+            .label("model", model),
+            Metric::gauge(
+                "largest_model_needed_bytes",
+                "Estimated memory the largest installed model needs loaded",
+                need,
+            )
+            .label("model", model),
+            Metric::gauge(
+                "largest_model_headroom_bytes",
+                "Device memory minus the largest model's estimated need",
+                total as f64 - need,
+            )
+            .label("model", model)
+            .label("device", device),
+            Metric::gauge(
+                "largest_model_fits_now",
+                "1 when the largest model is loaded or fits in free memory now",
+                if fits_now { 1.0 } else { 0.0 },
+            )
+            .label("model", model)
+            .label("device", device),
         ]);
         Ok(metrics)
     }

@@ -324,6 +324,19 @@ fn manifests_set_settings_and_limits_and_bad_ones_fail_the_plugin() {
 
     std::fs::write(
         host.dir().join("code_models.toml"),
+        "fresh_instance = true\n[settings]\nextra_names = \"mycorp-dev\"\n",
+    )
+    .expect("manifest");
+    host.reload_blocking(false);
+    for _ in 0..3 {
+        assert_eq!(flags(&host, &ours), [pair("code", "code-models")]);
+    }
+    let fresh = status(&host, "code_models.wasm");
+    assert!(fresh.fresh_instance);
+    assert_eq!((fresh.health.calls, fresh.health.failures), (3, 0));
+
+    std::fs::write(
+        host.dir().join("code_models.toml"),
         "[settings]\ncolour = \"red\"\n",
     )
     .expect("manifest");
