@@ -59,8 +59,11 @@ fn main() {
         per_plugin / 1024
     );
 
+    let data = tempfile::tempdir().expect("tempdir");
+    let host = PluginHost::new(PluginsConfig::under(data.path(), None)).expect("host");
+    std::fs::copy(wasm::SPIN, host.dir().join("spin.wasm")).expect("copy");
     std::fs::write(host.dir().join("spin.toml"), "max_failures = 100\n").expect("manifest");
-    host.reload_blocking(true);
+    host.reload_blocking(false);
     let facts = ModelFacts::default();
     let mut times: Vec<f64> = (0..20)
         .map(|_| {
@@ -70,9 +73,11 @@ fn main() {
         })
         .collect();
     times.sort_by(f64::total_cmp);
+    let spin = &host.list()[0];
+    assert_eq!(spin.health.timeouts, 20, "{spin:?}");
     println!(
-        "runaway call (spin, default fuel 10M) stopped after: min {:.2} ms, median {:.2} ms, max {:.2} ms \
-         (all detectors of the round, most of it the spinning one)",
+        "runaway call (spin, default fuel {}) stopped out of fuel after: min {:.2} ms, median {:.2} ms, max {:.2} ms",
+        spin.fuel,
         times[0],
         times[times.len() / 2],
         times[times.len() - 1]
