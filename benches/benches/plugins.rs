@@ -91,24 +91,34 @@ fn calls(c: &mut Criterion) {
     }
     assert_eq!(fresh.reload_blocking(false).loaded.len(), 2);
     assert_eq!(fresh.detect(&facts).len(), 2);
-    c.bench_function("detector call (code-models, fresh instance per call)", |b| {
-        b.iter(|| black_box(fresh.detect(black_box(&facts))))
-    });
-    c.bench_function("collector call (vram-headroom, fresh instance per call)", |b| {
-        b.iter(|| black_box(fresh.collect(black_box(&snapshot))))
-    });
+    c.bench_function(
+        "detector call (code-models, fresh instance per call)",
+        |b| b.iter(|| black_box(fresh.detect(black_box(&facts)))),
+    );
+    c.bench_function(
+        "collector call (vram-headroom, fresh instance per call)",
+        |b| b.iter(|| black_box(fresh.collect(black_box(&snapshot)))),
+    );
 }
 
 fn loads(c: &mut Criterion) {
     let mut group = c.benchmark_group("load code-models");
     group.sample_size(10);
     let data = tempfile::tempdir().expect("tempdir");
-    let cold = host_with(data.path(), &[(wasm::CODE_MODELS, "code_models.wasm")], false);
+    let cold = host_with(
+        data.path(),
+        &[(wasm::CODE_MODELS, "code_models.wasm")],
+        false,
+    );
     group.bench_function("cold (compile)", |b| {
         b.iter(|| assert_eq!(cold.reload_blocking(true).loaded.len(), 1))
     });
     let data = tempfile::tempdir().expect("tempdir");
-    let cached = host_with(data.path(), &[(wasm::CODE_MODELS, "code_models.wasm")], true);
+    let cached = host_with(
+        data.path(),
+        &[(wasm::CODE_MODELS, "code_models.wasm")],
+        true,
+    );
     group.bench_function("cached (compile cache hit)", |b| {
         b.iter(|| assert_eq!(cached.reload_blocking(true).loaded.len(), 1))
     });

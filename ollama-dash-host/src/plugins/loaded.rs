@@ -142,13 +142,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Phrases of wasmtime's errors when it cannot lift a guest's answer (bad UTF-8, a pointer or
+/// length outside the guest's memory, an unknown discriminant): the answer was malformed.
+const LIFT_ERRORS: &[&str] = &[
+    "utf-8",
+    "out of bounds of memory",
+    "discriminant",
+    "not aligned",
+];
+
 fn classify(error: &wasmtime::Error) -> FailureKind {
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => FailureKind::Timeout,
         Some(_) => FailureKind::Trap,
-        // Lifting errors (e.g. a string that is not UTF-8) are not traps: the answer was bad.
-        None if format!("{error:#}").contains("utf-8") => FailureKind::Malformed,
-        None => FailureKind::Trap,
+        None => {
+            let text = format!("{error:#}");
+            // The memory cap (`trap_on_grow_failure`) reports an error, not a `Trap`.
+            if !text.contains("growing memory") && LIFT_ERRORS.iter().any(|p| text.contains(p)) {
+                FailureKind::Malformed
+            } else {
+                FailureKind::Trap
+            }
+        }
     }
 }
 

@@ -403,6 +403,25 @@ impl PluginHost {
         flags
     }
 
+    /// Runs one detector by plugin name: `None` when no such plugin is loaded and callable, or
+    /// its call failed (recorded in its health).
+    pub fn detect_one(&self, plugin: &str, facts: &ModelFacts) -> Option<Vec<String>> {
+        let detector = self
+            .loaded()
+            .into_iter()
+            .find(|p| &*p.name == plugin && p.callable(Provides::Detector))?;
+        detector.detect(&facts.to_wit())
+    }
+
+    /// Names of the loaded plugins that provide `what` (callable or not).
+    pub fn providing(&self, what: Provides) -> Vec<String> {
+        self.loaded()
+            .iter()
+            .filter(|p| p.provides.contains(&what))
+            .map(|p| p.name.to_string())
+            .collect()
+    }
+
     /// Runs every callable collector on one snapshot, keeps the result as the latest metrics,
     /// and returns it. A failing collector contributes nothing this round.
     pub fn collect(&self, snapshot: &HostSnapshot) -> Vec<PluginMetric> {

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use ollama_dash_host::plugins::{
-    HostSnapshot, ModelFacts, PluginHost, PluginState, PluginStatus, PluginsConfig, SnapshotModel,
+    HostSnapshot, ModelFacts, PluginHost, PluginState, PluginStatus, PluginsConfig, Provides,
+    SnapshotModel,
 };
 use ollama_dash_tests::plugin_paths as wasm;
 
@@ -86,6 +87,12 @@ fn the_code_models_example_flags_coders_and_fim_templates_only() {
         ]
     );
     assert_eq!(flags(&host, &chat_model()), []);
+    assert_eq!(
+        host.detect_one("code-models", &coder()),
+        Some(vec!["code".to_owned(), "fill-in-middle".to_owned()])
+    );
+    assert_eq!(host.detect_one("no-such-plugin", &coder()), None);
+    assert_eq!(host.providing(Provides::Detector), ["code-models"]);
     let starcoder = ModelFacts {
         name: "starcoder2:3b".into(),
         family: "starcoder2".into(),
@@ -94,7 +101,7 @@ fn the_code_models_example_flags_coders_and_fim_templates_only() {
     assert_eq!(flags(&host, &starcoder), [pair("code", "code-models")]);
     let listed = status(&host, "code_models.wasm");
     assert_eq!(listed.state(), PluginState::Active);
-    assert_eq!(listed.health.calls, 3);
+    assert_eq!(listed.health.calls, 4);
     assert!(listed.health.p50_us.is_some() && listed.health.p99_us.is_some());
 }
 
