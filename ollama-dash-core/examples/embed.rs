@@ -9,7 +9,13 @@ use ollama_dash_core::{Dashboard, DashboardConfig};
 
 #[tokio::main]
 async fn main() -> ollama_dash_core::Result<()> {
-    let data = std::env::temp_dir().join("ollama-dash-embed-example");
+    // Its own store: DATA_PATH if set, else a fresh temporary directory.
+    let scratch = tempfile::tempdir().map_err(|e| ollama_dash_core::Error::Io {
+        context: "making a temporary directory".into(),
+        source: e,
+    })?;
+    let data =
+        std::env::var_os("DATA_PATH").map_or_else(|| scratch.path().to_path_buf(), Into::into);
     let mut config = DashboardConfig::with_data_path(data);
     if let Ok(host) = std::env::var("OLLAMA_HOST") {
         config.ollama_host = host;

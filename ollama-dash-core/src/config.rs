@@ -31,6 +31,78 @@ pub struct DashboardConfig {
     pub stream_idle_timeout_secs: u64,
     /// Longest a pull, push or create may run in total.
     pub pull_timeout_secs: u64,
+    /// Traces kept at most (0: no limit); the oldest go first.
+    #[serde(default = "defaults::trace_max_rows")]
+    pub trace_max_rows: u64,
+    /// Days a trace is kept (0: no limit).
+    #[serde(default = "defaults::trace_max_age_days")]
+    pub trace_max_age_days: u64,
+    /// Largest the store file may grow before the oldest traces go, in MiB (0: no limit).
+    #[serde(default = "defaults::trace_max_db_mb")]
+    pub trace_max_db_mb: u64,
+    /// Days the request and response bodies of a trace are kept; the metadata stays longer
+    /// (0: as long as the trace).
+    #[serde(default = "defaults::trace_body_max_age_days")]
+    pub trace_body_max_age_days: u64,
+    /// How often retention runs, in seconds.
+    #[serde(default = "defaults::trace_retention_interval_secs")]
+    pub trace_retention_interval_secs: u64,
+    /// Interval of SSE keep-alive comments while a stream waits (e.g. for a model to load), ms.
+    #[serde(default = "defaults::stream_keepalive_ms")]
+    pub stream_keepalive_ms: u64,
+    /// Largest upload accepted, in bytes (`OLLAMA_DASH_UPLOAD_MAX_BYTES`, default 256 GiB).
+    #[serde(default = "default_upload_max_bytes")]
+    pub upload_max_bytes: u64,
+    /// Free disk space an upload must leave untouched, in bytes (default 1 GiB).
+    #[serde(default = "default_upload_reserve_bytes")]
+    pub upload_reserve_bytes: u64,
+    /// An upload untouched for this long is removed by the janitor (default 24 h).
+    #[serde(default = "default_upload_expiry_secs")]
+    pub upload_expiry_secs: u64,
+    /// Keep the uploaded file after a successful import (default: remove it).
+    #[serde(default)]
+    pub keep_uploads_after_import: bool,
+    /// Imports running at once; more wait their turn (default 1).
+    #[serde(default = "default_import_concurrency")]
+    pub import_concurrency: usize,
+}
+
+/// Defaults of the trace and stream settings (serde needs functions).
+mod defaults {
+    pub(super) fn trace_max_rows() -> u64 {
+        1_000_000
+    }
+    pub(super) fn trace_max_age_days() -> u64 {
+        30
+    }
+    pub(super) fn trace_max_db_mb() -> u64 {
+        2048
+    }
+    pub(super) fn trace_body_max_age_days() -> u64 {
+        7
+    }
+    pub(super) fn trace_retention_interval_secs() -> u64 {
+        300
+    }
+    pub(super) fn stream_keepalive_ms() -> u64 {
+        10_000
+    }
+}
+
+fn default_upload_max_bytes() -> u64 {
+    256 << 30
+}
+
+fn default_upload_reserve_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_upload_expiry_secs() -> u64 {
+    24 * 3600
+}
+
+fn default_import_concurrency() -> usize {
+    1
 }
 
 impl DashboardConfig {
@@ -43,6 +115,17 @@ impl DashboardConfig {
             request_timeout_secs: 10,
             stream_idle_timeout_secs: 300,
             pull_timeout_secs: 3600,
+            trace_max_rows: defaults::trace_max_rows(),
+            trace_max_age_days: defaults::trace_max_age_days(),
+            trace_max_db_mb: defaults::trace_max_db_mb(),
+            trace_body_max_age_days: defaults::trace_body_max_age_days(),
+            trace_retention_interval_secs: defaults::trace_retention_interval_secs(),
+            stream_keepalive_ms: defaults::stream_keepalive_ms(),
+            upload_max_bytes: default_upload_max_bytes(),
+            upload_reserve_bytes: default_upload_reserve_bytes(),
+            upload_expiry_secs: default_upload_expiry_secs(),
+            keep_uploads_after_import: false,
+            import_concurrency: default_import_concurrency(),
         }
     }
 
@@ -72,10 +155,21 @@ impl DashboardConfig {
             ("request_timeout_secs", self.request_timeout_secs),
             ("stream_idle_timeout_secs", self.stream_idle_timeout_secs),
             ("pull_timeout_secs", self.pull_timeout_secs),
+            (
+                "trace_retention_interval_secs",
+                self.trace_retention_interval_secs,
+            ),
+            ("upload_expiry_secs", self.upload_expiry_secs),
         ] {
             if value == 0 {
                 return Err(config_error(key, "must be at least 1 second"));
             }
+        }
+        if self.stream_keepalive_ms == 0 {
+            return Err(config_error("stream_keepalive_ms", "must be at least 1"));
+        }
+        if self.import_concurrency == 0 {
+            return Err(config_error("import_concurrency", "must be at least 1"));
         }
         Ok(())
     }

@@ -26,6 +26,19 @@ struct Inner {
     store: Store,
     events: tokio::sync::broadcast::Sender<Event>,
     started: Instant,
+    traces: crate::traces::retention::TraceState,
+    uploads: crate::uploads::UploadsState,
+}
+
+/// A handle that does not keep the dashboard alive (for background tasks).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakDashboard(std::sync::Weak<Inner>);
+
+impl WeakDashboard {
+    /// The dashboard, unless every strong handle is gone.
+    pub(crate) fn upgrade(&self) -> Option<Dashboard> {
+        self.0.upgrade().map(|inner| Dashboard { inner })
+    }
 }
 
 /// Health of the dashboard and of what it depends on.
@@ -68,16 +81,32 @@ impl Dashboard {
             .map_err(|e| Error::io(format!("creating DATA_PATH {}", data.display()), e))?;
         let ollama = OllamaClient::new(&config)?;
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
+        let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
-        Ok(Self {
+        let dashboard = Self {
             inner: Arc::new(Inner {
+                traces: crate::traces::retention::TraceState::new(&config),
                 config,
                 ollama,
                 store,
                 events: crate::events::channel(),
                 started: Instant::now(),
+                uploads,
             }),
-        })
+        };
+        dashboard.spawn_trace_retention();
+        dashboard.start_uploads().await?;
+        Ok(dashboard)
+    }
+
+    /// A handle for background tasks that must not keep the dashboard alive.
+    pub(crate) fn downgrade(&self) -> WeakDashboard {
+        WeakDashboard(Arc::downgrade(&self.inner))
+    }
+
+    /// Upload and import state, for `uploads` and `imports`.
+    pub(crate) fn uploads_state(&self) -> &crate::uploads::UploadsState {
+        &self.inner.uploads
     }
 
     /// The configuration it runs with.
@@ -93,6 +122,11 @@ impl Dashboard {
     /// The store handle, for the modules that add methods to `Dashboard`.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Trace retention state, for the `traces` module.
+    pub(crate) fn traces_state(&self) -> &crate::traces::retention::TraceState {
+        &self.inner.traces
     }
 
     /// The event channel, for the modules that announce changes.
@@ -143,6 +177,7 @@ impl Dashboard {
     /// Flushes queued writes and closes the store. Calls after this fail with
     /// [`Error::ShuttingDown`]; calling it twice is fine.
     pub async fn shutdown(&self) -> Result<()> {
+        self.inner.uploads.shutdown();
         self.inner.store.flush().await.or_else(ignore_closed)?;
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");

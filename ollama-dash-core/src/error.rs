@@ -65,6 +65,22 @@ pub enum Error {
     /// The caller sent something invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// The thing asked for existed but is gone for good (an expired or consumed upload).
+    #[error("{0}")]
+    Gone(String),
+    /// The request is larger than allowed, or than the disk can hold.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Someone else is working on this right now (e.g. another request appending to an upload).
+    #[error("{0}")]
+    Locked(String),
+    /// A checksum sent with the data does not match the data received.
+    #[error("{0}")]
+    ChecksumMismatch(String),
+    /// An uploaded file is not what it claims to be (bad GGUF, unsafe ZIP, …); the message says
+    /// exactly what is wrong.
+    #[error("{0}")]
+    InvalidModel(String),
     /// The SQLite store failed.
     #[error("store error: {0}")]
     Store(String),
@@ -117,6 +133,11 @@ impl Error {
             Error::StreamError(_) | Error::StreamTruncated | Error::Protocol(_) => 502,
             Error::Conflict(_) => 409,
             Error::Forbidden(_) => 403,
+            Error::Gone(_) => 410,
+            Error::TooLarge(_) => 413,
+            Error::InvalidModel(_) => 422,
+            Error::Locked(_) => 423,
+            Error::ChecksumMismatch(_) => 460,
             e if e.is_not_found() => 404,
             e if e.is_bad_request() => 400,
             _ => 500,

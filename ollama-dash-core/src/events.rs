@@ -31,6 +31,38 @@ pub enum Event {
         /// Every metric of the round.
         metrics: Vec<crate::PluginMetric>,
     },
+    /// A generation was traced (queued for the store).
+    TraceRecorded {
+        /// Trace id.
+        id: String,
+        /// Model.
+        model: String,
+        /// `ok`, `error` or `cancelled`.
+        status: String,
+    },
+    /// Bytes of an upload became durable.
+    UploadProgress {
+        /// Upload id.
+        id: String,
+        /// Bytes durably received.
+        offset: u64,
+        /// Declared length.
+        length: u64,
+    },
+    /// Every byte of an upload arrived.
+    UploadComplete {
+        /// Upload id.
+        id: String,
+        /// Hex SHA-256 of the file.
+        sha256: String,
+    },
+    /// The janitor removed an abandoned upload.
+    UploadExpired {
+        /// Upload id.
+        id: String,
+    },
+    /// An import changed state (or its progress moved); carries the whole record.
+    Import(Box<crate::imports::ImportInfo>),
 }
 
 pub(crate) fn channel() -> broadcast::Sender<Event> {

@@ -24,20 +24,32 @@
 //! `ollama-dash.toml`, then the environment (`OLLAMA_HOST`, `DATA_PATH`, `OLLAMA_DASH_*`).
 #![warn(missing_docs)]
 
+mod chat;
 pub mod config;
 mod dashboard;
+mod defaults;
 mod error;
 mod events;
 pub mod gguf;
+mod imports;
 mod keys;
 pub mod ollama;
 mod plugin_feed;
 mod store;
+pub mod traces;
+mod uploads;
+mod validate;
 
+pub use chat::{ChatMessage, ChatSession, NewMessage, NewSession, SessionUpdate};
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
+pub use defaults::GenerationDefaults;
 pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
+pub use imports::{ImportInfo, ImportOptions, ImportProgress, ImportRequest, ImportState};
 pub use keys::{ApiKey, Role, hash_secret};
 pub use plugin_feed::{MetricKind, PluginMetric};
 pub use store::StoreHealth;
+pub use traces::{TraceHandle, TraceQuery, TraceRecord, TraceStart, TraceStatus};
+pub use uploads::{Checksum, NewUpload, UPLOADS_DIR, UploadInfo, UploadState, clean_file_name};
+pub use validate::{FileReport, ModelReport, ProjectorReport};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use ollama_dash_core::Dashboard;
 use tokio::net::TcpListener;
 
@@ -94,7 +95,13 @@ impl Server {
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             let _ = stop_tx.send(());
         };
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
+        // No Nagle: a streamed token must leave at once, not wait for the previous one's ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        let server = axum::serve(listener, service).with_graceful_shutdown(signal);
         let deadline = async move {
             if stop_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;

@@ -6,8 +6,12 @@
 #![allow(clippy::unwrap_used, reason = "tests may unwrap")]
 
 mod core_client;
+mod gateway;
+mod gateway_api;
 mod http_api;
 mod plugins;
+mod sim;
 mod smoke;
 mod support;
+mod uploads;
 mod web;

@@ -141,6 +141,31 @@ impl Store {
         }
     }
 
+    /// Queues a write without waiting, for callers that cannot await (a `Drop`).
+    ///
+    /// When the queue is full it counts that and hands the write to a task that waits for room
+    /// (or, outside a runtime, blocks), so the write is never dropped.
+    pub(crate) fn write_detached<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        match self.tx.try_send(Command::Write(Box::new(f))) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                let tx = self.tx.clone();
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        runtime.spawn(async move { tx.send(command).await });
+                        Ok(())
+                    }
+                    Err(_) => tx.blocking_send(command).map_err(|_| Error::ShuttingDown),
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::ShuttingDown),
+        }
+    }
+
     /// Waits until every write queued before this call is committed.
     pub(crate) async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();

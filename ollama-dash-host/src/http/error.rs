@@ -1,4 +1,5 @@
-//! One JSON error shape for every route: `{"error":{"message":…,"type":…}}`.
+//! One JSON error shape for every route: `{"error":{"message":…,"type":…,"param":…,"code":…}}`,
+//! OpenAI's shape, so the official SDKs raise the right exception on every route.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,6 +12,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
+    param: Option<String>,
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -20,7 +23,36 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            param: None,
+            code: None,
         }
+    }
+
+    /// Names the request field at fault (OpenAI's `param`).
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Adds a machine-readable code (OpenAI's `code`, e.g. `model_not_found`).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The body as JSON, for errors sent inside a stream.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": {
+            "message": self.message,
+            "type": self.kind(),
+            "param": self.param,
+            "code": self.code,
+        } })
     }
 
     /// 400.
@@ -31,6 +63,7 @@ impl ApiError {
     /// 401.
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token")
+            .with_code("invalid_api_key")
     }
 
     /// 404.
@@ -55,11 +88,14 @@ impl ApiError {
     /// The `type` field, following OpenAI's names where they exist.
     fn kind(&self) -> &'static str {
         match self.status.as_u16() {
-            400 | 405 | 413 | 415 | 422 => "invalid_request_error",
+            400 | 405 | 411 | 413 | 415 | 422 => "invalid_request_error",
             401 => "authentication_error",
             403 => "permission_error",
             404 => "not_found_error",
-            409 => "conflict_error",
+            409 | 423 => "conflict_error",
+            410 => "not_found_error",
+            412 => "invalid_request_error",
+            460 => "checksum_error",
             429 => "rate_limit_error",
             502 | 504 => "upstream_error",
             503 => "unavailable_error",
@@ -75,14 +111,21 @@ impl From<ollama_dash_core::Error> for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %e, "request failed");
         }
-        Self::new(status, e.to_string())
+        let code = match status.as_u16() {
+            404 => Some("not_found"),
+            502 | 504 => Some("upstream_unavailable"),
+            _ => None,
+        };
+        Self {
+            code,
+            ..Self::new(status, e.to_string())
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "message": self.message, "type": self.kind() } });
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -1,11 +1,19 @@
 //! The HTTP API: [`app`] builds the whole router from an [`AppState`].
 
+pub mod caller;
+mod chat;
 mod error;
+mod imports;
 mod json;
 mod keys;
 mod models;
+mod openai;
+mod passthrough;
 mod plugins;
+pub mod sse;
 mod system;
+mod traces;
+mod uploads;
 mod web;
 
 use std::net::SocketAddr;
@@ -47,6 +55,12 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
         .merge(plugins::routes())
+        .merge(openai::router())
+        .merge(traces::router())
+        .merge(passthrough::router())
+        .merge(chat::router())
+        .merge(uploads::routes())
+        .merge(imports::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/ping", get(system::ping))
@@ -60,6 +74,10 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
             )
         })
         .layer(cors(cors_origins))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            uploads::tus_discovery,
+        ))
         .with_state(state)
 }
 
@@ -78,8 +96,15 @@ fn cors(origins: &[String]) -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
             Method::HEAD,
+            Method::OPTIONS,
         ])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers(
+            [header::AUTHORIZATION, header::CONTENT_TYPE]
+                .into_iter()
+                .chain(uploads::TUS_REQUEST_HEADERS.map(header::HeaderName::from_static))
+                .collect::<Vec<_>>(),
+        )
+        .expose_headers(uploads::TUS_RESPONSE_HEADERS.map(header::HeaderName::from_static))
 }
 
 /// Lets a request through only with the right bearer token.

@@ -16,6 +16,7 @@ pub(super) async fn ping() -> Json<Value> {
 pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
     let h = state.dashboard.health().await;
     let s = &h.store;
+    let (retention, last_retention) = state.dashboard.trace_retention();
     Json(json!({
         "status": if h.ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -30,6 +31,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
             "failed_writes": s.failed,
             "queue_full": s.queue_full,
         },
+        "traces": { "retention": retention, "last_retention": last_retention },
         "ollama": {
             "ok": h.ollama.reachable,
             "url": h.ollama.url,

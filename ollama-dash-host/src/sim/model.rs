@@ -118,9 +118,16 @@ pub(crate) struct Parts {
     /// Model parameters (`stop` is an array), the defaults before request options.
     pub(crate) params: Map<String, Value>,
     pub(crate) license: Vec<String>,
-    /// Preset messages, `{"role","content"}` objects.
-    pub(crate) messages: Vec<Value>,
+    /// Preset messages.
+    pub(crate) messages: Vec<Preset>,
     pub(crate) parent: String,
+}
+
+/// A preset message of a model (`/api/create` `messages`, `/api/show` `messages`).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Preset {
+    pub(crate) role: String,
+    pub(crate) content: String,
 }
 
 /// `details` as tags, ps and show report it.
@@ -185,7 +192,7 @@ impl Model {
                 if parts.messages.is_empty() {
                     String::new()
                 } else {
-                    Value::from(parts.messages.clone()).to_string()
+                    serde_json::to_string(&parts.messages).unwrap_or_default()
                 },
             ),
         ];

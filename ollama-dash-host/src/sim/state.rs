@@ -288,7 +288,8 @@ impl Sim {
     }
 
     /// Schedules a request on a model: loads it (waiting the load delay) unless it is already
-    /// loaded with the same context, and holds it until the returned lease is dropped.
+    /// loaded with the same context, and holds it until the returned lease is dropped. The lease's
+    /// `load_duration` is non-zero when this request loaded the model or waited for its load.
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         model: &Arc<Model>,
@@ -297,7 +298,7 @@ impl Sim {
     ) -> Lease {
         let start = Instant::now();
         let key = model.name.key();
-        let (ready_at, generation) = {
+        let (ready_at, generation, loading) = {
             let mut inner = lock(&self.inner);
             prune(&mut inner.loaded);
             let reuse = inner
@@ -317,9 +318,9 @@ impl Sim {
                 Some(l) => {
                     l.in_flight += 1;
                     l.expires_at = keep_alive.expires_at(Local::now());
-                    (l.ready_at, l.generation)
+                    (l.ready_at, l.generation, !reuse || l.ready_at > start)
                 }
-                None => (start, 0),
+                None => (start, 0, false),
             }
         };
         let mut lease = Lease {
@@ -332,7 +333,7 @@ impl Sim {
         if ready_at > Instant::now() {
             tokio::time::sleep_until(ready_at.into()).await;
         }
-        if ready_at > start {
+        if loading {
             lease.load_duration = start.elapsed().max(Duration::from_nanos(1));
         }
         lease

@@ -456,10 +456,15 @@ async fn produce(
             return;
         }
         if over(cut) {
+            // Let the connection flush what was sent before it is cut.
+            tokio::time::sleep(Duration::from_millis(20)).await;
             let _ = out.send(Item::Drop).await;
             return;
         }
         let Some(step) = step else { break };
+        if out.is_closed() {
+            return;
+        }
         if !delay.is_zero() {
             tokio::time::sleep(delay * step.tokens).await;
         }
@@ -467,17 +472,8 @@ async fn produce(
         output.push_str(&step.thinking);
         output.push_str(&step.content);
         if turn.stream {
-            if out
-                .send(Item::Line(chunk(
-                    turn.shape,
-                    &turn.requested_as,
-                    step,
-                    None,
-                    turn.features,
-                )))
-                .await
-                .is_err()
-            {
+            let line = chunk(turn.shape, &turn.requested_as, step, None, turn.features);
+            if out.send(Item::Line(line)).await.is_err() {
                 return;
             }
         } else {

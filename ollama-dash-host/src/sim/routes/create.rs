@@ -16,7 +16,7 @@ use super::Shared;
 use super::blobs::valid_digest;
 use super::pull::{Progress, run_pull, send, status, tick};
 use crate::sim::model::{
-    self, Gguf, Layer, MEDIA_ADAPTER, MEDIA_MODEL, MEDIA_PROJECTOR, Model, Parts,
+    self, Gguf, Layer, MEDIA_ADAPTER, MEDIA_MODEL, MEDIA_PROJECTOR, Model, Parts, Preset,
 };
 use crate::sim::names::Name;
 use crate::sim::state::Sim;
@@ -37,7 +37,7 @@ struct Request {
     template: String,
     system: String,
     parameters: Map<String, Value>,
-    messages: Vec<Value>,
+    messages: Vec<Preset>,
     license: Vec<String>,
     quantize: Option<(u64, &'static str)>,
 }
@@ -133,13 +133,16 @@ fn string_map(req: &Req, key: &str) -> Result<BTreeMap<String, String>, ApiError
         .collect()
 }
 
-/// Preset messages, kept as `{"role","content"}`.
-fn messages(req: &Req) -> Result<Vec<Value>, ApiError> {
+/// Preset messages.
+fn messages(req: &Req) -> Result<Vec<Preset>, ApiError> {
     req.array("messages", "[]api.Message")?
         .into_iter()
         .map(|value| {
             let message = Req::from_value(value, "CreateRequest.messages")?;
-            Ok(json!({ "role": message.string("role")?, "content": message.string("content")? }))
+            Ok(Preset {
+                role: message.string("role")?,
+                content: message.string("content")?,
+            })
         })
         .collect()
 }

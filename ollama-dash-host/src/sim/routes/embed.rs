@@ -82,7 +82,13 @@ pub(super) async fn embed(State(sim): Shared, body: Bytes) -> ApiResult {
     if inputs.is_empty() {
         return Ok(json_response(
             StatusCode::OK,
-            &json!({ "model": requested_as, "embeddings": [] }),
+            &EmbedResponse {
+                model: &requested_as,
+                embeddings: Vec::new(),
+                total_duration: 0,
+                load_duration: 0,
+                prompt_eval_count: 0,
+            },
         ));
     }
     let mut embeddings = Vec::with_capacity(inputs.len());

@@ -10,19 +10,26 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Shared;
-use crate::sim::model::{Details, Model, Tensor};
+use crate::sim::model::{Details, Model, Preset, Tensor};
 use crate::sim::names::Name;
 use crate::sim::wire::{ApiError, ApiResult, Req, empty, go_quote, go_time, json_response};
 
-/// `details`, with the fields very new builds add to `/api/tags`.
+/// `details` in `/api/tags` (no `parent_model`, as in Ollama's list), with the fields very new
+/// builds add.
 #[derive(Serialize)]
-struct DetailsOut<'a> {
+struct DetailsOut {
     #[serde(flatten)]
-    base: &'a Details,
+    base: Details,
     #[serde(skip_serializing_if = "Option::is_none")]
     context_length: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     embedding_length: Option<usize>,
+}
+
+/// `{"models": […]}` with the entries' field order kept.
+#[derive(Serialize)]
+struct Models<T> {
+    models: Vec<T>,
 }
 
 #[derive(Serialize)]
@@ -32,7 +39,7 @@ struct ListModel<'a> {
     modified_at: String,
     size: u64,
     digest: &'a str,
-    details: DetailsOut<'a>,
+    details: DetailsOut,
     #[serde(skip_serializing_if = "Option::is_none")]
     capabilities: Option<&'a [&'static str]>,
 }
@@ -63,8 +70,8 @@ struct ShowResponse<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     system: &'a str,
     details: &'a Details,
-    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
-    messages: &'a [Value],
+    #[serde(skip_serializing_if = "<[Preset]>::is_empty")]
+    messages: &'a [Preset],
     model_info: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     projector_info: Option<Map<String, Value>>,
@@ -87,14 +94,17 @@ pub(super) async fn tags(State(sim): Shared) -> Response {
             size: m.size(),
             digest: &m.digest,
             details: DetailsOut {
-                base: &m.details,
+                base: Details {
+                    parent_model: String::new(),
+                    ..m.details.clone()
+                },
                 context_length: newest.then(|| m.trained_context()),
                 embedding_length: newest.then(|| m.embedding_length()),
             },
             capabilities: newest.then_some(m.capabilities.as_slice()),
         })
         .collect();
-    json_response(StatusCode::OK, &serde_json::json!({ "models": list }))
+    json_response(StatusCode::OK, &Models { models: list })
 }
 
 pub(super) async fn ps(State(sim): Shared) -> Response {
@@ -116,7 +126,7 @@ pub(super) async fn ps(State(sim): Shared) -> Response {
             context_length: features.ps_context_length.then_some(l.context_length),
         })
         .collect();
-    json_response(StatusCode::OK, &serde_json::json!({ "models": list }))
+    json_response(StatusCode::OK, &Models { models: list })
 }
 
 pub(super) async fn show(State(sim): Shared, body: Bytes) -> ApiResult {
@@ -248,17 +258,10 @@ fn modelfile(
             .map(|l| format!("LICENSE {}", quote(l))),
     );
     for message in &model.parts.messages {
-        let field = |k: &str| {
-            message
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
         lines.push(format!(
             "MESSAGE {} {}",
-            field("role"),
-            quote(&field("content"))
+            message.role,
+            quote(&message.content)
         ));
     }
     lines.join("\n") + "\n"

@@ -1,0 +1,1 @@
+//! Benchmarks live in the `[[bench]]` targets; `upload.sh` measures uploads against `dd`.

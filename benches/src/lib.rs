@@ -1,1 +1,0 @@
-//! Benchmarks live in `benches/`; see `RESULTS.md` for the figures.

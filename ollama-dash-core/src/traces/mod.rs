@@ -1,0 +1,206 @@
+//! Traces: one row per generation (OpenAI gateway, Ollama passthrough, web chat).
+//!
+//! Writes go through the store's batched writer and never wait on SQLite ([`TraceHandle`]
+//! records itself when dropped, so a cancelled stream still leaves its trace). Reads use keyset
+//! pagination on an integer key, filters on indexed columns and FTS5 for text search.
+//! [`retention`] keeps the table bounded by rows, age and file size.
+
+mod handle;
+mod query;
+pub(crate) mod retention;
+mod stats;
+
+use serde::Serialize;
+
+pub use handle::{TraceHandle, TraceStart};
+pub use query::{MAX_LIMIT, TracePage, TraceQuery};
+pub use retention::{RetentionPolicy, RetentionReport};
+pub use stats::{ModelTraceStats, TraceStats};
+
+use crate::dashboard::Dashboard;
+use crate::error::Result;
+
+/// Longest input or output text kept in a trace, in bytes; longer text is cut with a marker.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// How a traced request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceStatus {
+    /// Answered in full.
+    Ok,
+    /// Failed (upstream error, bad request, broken stream).
+    Error,
+    /// The client went away before the answer was complete.
+    Cancelled,
+}
+
+impl TraceStatus {
+    /// The stored name: `ok`, `error` or `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceStatus::Ok => "ok",
+            TraceStatus::Error => "error",
+            TraceStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "ok" => TraceStatus::Ok,
+            "cancelled" => TraceStatus::Cancelled,
+            _ => TraceStatus::Error,
+        }
+    }
+}
+
+/// One traced generation. Times are Unix milliseconds; Ollama's durations are nanoseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceRecord {
+    /// UUIDv7, sorts by start time.
+    pub id: String,
+    /// When the request arrived.
+    pub created_at: i64,
+    /// Route it came through, e.g. `/v1/chat/completions` or `/ollama/api/chat`.
+    pub endpoint: String,
+    /// Model asked for.
+    pub model: String,
+    /// Name of the API key used (never the secret).
+    pub api_key: Option<String>,
+    /// Client IP address.
+    pub client_addr: Option<String>,
+    /// Streamed answer.
+    pub stream: bool,
+    /// How it ended.
+    pub status: TraceStatus,
+    /// HTTP status answered (200 for a stream that failed after it started).
+    pub http_status: Option<u16>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The request's messages or prompt, JSON (images replaced by a marker). `None` in lists
+    /// and once body retention has cleared it.
+    pub input: Option<String>,
+    /// The text produced (reasoning first, between `<think>` tags, when there was some).
+    pub output: Option<String>,
+    /// Tool calls made, JSON array in Ollama's shape.
+    pub tool_calls: Option<String>,
+    /// Prompt tokens, from Ollama's `prompt_eval_count`.
+    pub prompt_tokens: Option<u64>,
+    /// Generated tokens, from Ollama's `eval_count`.
+    pub completion_tokens: Option<u64>,
+    /// Sum of both.
+    pub total_tokens: Option<u64>,
+    /// Whole request as seen by ollama-dash, ms.
+    pub duration_ms: Option<f64>,
+    /// Time to the first token (text, reasoning or tool call), ms.
+    pub ttft_ms: Option<f64>,
+    /// Ollama's model load time, ns.
+    pub load_ns: Option<u64>,
+    /// Ollama's prompt evaluation time, ns.
+    pub prompt_eval_ns: Option<u64>,
+    /// Ollama's generation time, ns.
+    pub eval_ns: Option<u64>,
+    /// Ollama's whole-request time, ns.
+    pub total_ns: Option<u64>,
+}
+
+impl Dashboard {
+    /// Queues a trace for the store's batched writer; never waits on SQLite.
+    ///
+    /// Traces gather in a buffer and one queued write inserts all that are waiting (one
+    /// savepoint, one full-text flush per batch, not per trace). If the store's queue is full the
+    /// wait is counted (`queue_full` in health) and handed to a task: a trace is never dropped.
+    pub fn record_trace(&self, trace: TraceRecord) {
+        self.emit(crate::Event::TraceRecorded {
+            id: trace.id.clone(),
+            model: trace.model.clone(),
+            status: trace.status.as_str().to_owned(),
+        });
+        let pending = &self.traces_state().pending;
+        let first = {
+            let mut waiting = pending.lock().unwrap_or_else(|p| p.into_inner());
+            waiting.push(trace);
+            waiting.len() == 1
+        };
+        if !first {
+            return; // the write queued for the first one takes this one too
+        }
+        let pending = std::sync::Arc::clone(pending);
+        let result = self.store().write_detached(move |c| {
+            let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
+            for t in &batch {
+                // A failing statement rolls back only itself: the rest of the batch stays.
+                if let Err(e) = query::insert(c, t) {
+                    tracing::error!(error = %e, id = %t.id, "trace not stored");
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "traces not recorded: the store is closed");
+        }
+    }
+
+    /// Writes many traces in one transaction (imports, benchmarks); waits for the commit.
+    pub async fn import_traces(&self, traces: Vec<TraceRecord>) -> Result<()> {
+        self.store()
+            .call(move |c| {
+                let tx = c.transaction()?;
+                for t in &traces {
+                    query::insert(&tx, t)?;
+                }
+                tx.commit()
+            })
+            .await
+    }
+
+    /// Waits until every trace (and other write) queued before this call is committed.
+    pub async fn flush_writes(&self) -> Result<()> {
+        self.store().flush().await
+    }
+
+    /// One trace with its bodies.
+    pub async fn trace(&self, id: &str) -> Result<TraceRecord> {
+        let owned = id.to_owned();
+        self.store()
+            .call(move |c| query::get(c, &owned))
+            .await?
+            .ok_or_else(|| crate::Error::NotFound(format!("trace {id:?}")))
+    }
+
+    /// A page of traces, newest first, without bodies unless `query.with_bodies`.
+    pub async fn traces(&self, query: TraceQuery) -> Result<TracePage> {
+        query.validate()?;
+        self.store().call(move |c| query::list(c, &query)).await
+    }
+
+    /// Per-model counts, tokens, latency and TTFT percentiles, tokens/s between two times;
+    /// only the traces of `api_key` when given.
+    pub async fn trace_stats(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        api_key: Option<String>,
+    ) -> Result<TraceStats> {
+        self.store()
+            .call(move |c| stats::compute(c, since_ms, until_ms, api_key.as_deref()))
+            .await
+    }
+}
+
+/// Cuts `text` to at most [`MAX_BODY_BYTES`] on a character boundary, saying so.
+pub(crate) fn clip(mut text: String) -> String {
+    if text.len() > MAX_BODY_BYTES {
+        let mut end = MAX_BODY_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let dropped = text.len() - end;
+        text.truncate(end);
+        text.push_str(&format!("…[{dropped} more bytes not kept]"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,635 @@
+//! Resumable uploads: bytes stream to `DATA_PATH/uploads/<id>`, hashed as they arrive, with a
+//! checkpoint (offset + SHA-256 midstate) saved only after the data is fsynced.
+//!
+//! The protocol (tus 1.0, chunked, single request) lives in the host; this is the machinery all
+//! of them share. Ids are made here (UUIDv7, 32 hex digits) and checked before any path is built,
+//! so nothing a client sends ever names a file. A restart cuts each data file back to its
+//! checkpoint and goes on from there; a janitor removes uploads nobody touched for
+//! `upload_expiry_secs`.
+
+mod disk;
+mod sha;
+mod writer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+pub(crate) use disk::{Paths, free_space, remove_extracted};
+pub use writer::Checksum;
+
+use crate::dashboard::{Dashboard, now_ms};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::imports::ImportOptions;
+
+/// Directory under `DATA_PATH` that holds uploads.
+pub const UPLOADS_DIR: &str = "uploads";
+
+/// Where an upload is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadState {
+    /// Bytes are still expected.
+    Uploading,
+    /// Every byte arrived; `sha256` is known.
+    Complete,
+    /// A successful import consumed it (its file may be gone).
+    Imported,
+    /// The janitor removed it, or a client terminated it.
+    Expired,
+}
+
+impl UploadState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Uploading => "uploading",
+            Self::Complete => "complete",
+            Self::Imported => "imported",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "uploading" => Self::Uploading,
+            "complete" => Self::Complete,
+            "imported" => Self::Imported,
+            _ => Self::Expired,
+        }
+    }
+}
+
+/// An upload as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadInfo {
+    /// Server-made id (32 lower-case hex digits).
+    pub id: String,
+    /// The client's file name, cleaned (display and the name given to Ollama; never a path).
+    pub file_name: String,
+    /// The model to import it as, when the client said.
+    pub model_name: Option<String>,
+    /// Declared total length in bytes.
+    pub length: u64,
+    /// Bytes durably received.
+    pub offset: u64,
+    /// Hex SHA-256 of the whole file, once complete.
+    pub sha256: Option<String>,
+    /// Opaque client metadata (tus `Upload-Metadata` pairs, values as sent).
+    pub metadata: BTreeMap<String, String>,
+    /// Where it is in its life.
+    pub state: UploadState,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// When the janitor removes it unless it is touched again, Unix ms.
+    pub expires_at: i64,
+}
+
+/// What a client asks for when it starts an upload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewUpload {
+    /// The file's name as the client knows it (cleaned before use).
+    pub file_name: String,
+    /// Total length in bytes.
+    pub length: u64,
+    /// Import the finished upload as this model (an import record is made at once).
+    pub model_name: Option<String>,
+    /// Options for that import.
+    pub import: ImportOptions,
+    /// Opaque metadata kept and returned as is.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// State of the upload machinery inside the dashboard.
+#[derive(Debug)]
+pub(crate) struct UploadsState {
+    pub(crate) dir: PathBuf,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    pub(crate) imports: crate::imports::ImportQueue,
+    janitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// In-memory companion of an upload being written: one writer at a time, and the durable offset.
+#[derive(Debug)]
+struct Slot {
+    writer: tokio::sync::Mutex<()>,
+    durable: Arc<AtomicU64>,
+}
+
+impl UploadsState {
+    pub(crate) fn new(data_path: &std::path::Path, import_concurrency: usize) -> Self {
+        Self {
+            dir: data_path.join(UPLOADS_DIR),
+            slots: Mutex::default(),
+            imports: crate::imports::ImportQueue::new(import_concurrency),
+            janitor: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn paths(&self, id: &str) -> Result<Paths> {
+        check_id(id)?;
+        Ok(Paths::new(&self.dir, id))
+    }
+
+    fn slot(&self, id: &str, offset: u64) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(slots.entry(id.to_owned()).or_insert_with(|| {
+            Arc::new(Slot {
+                writer: tokio::sync::Mutex::new(()),
+                durable: Arc::new(AtomicU64::new(offset)),
+            })
+        }))
+    }
+
+    fn durable(&self, id: &str) -> Option<u64> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(id).map(|s| s.durable.load(Ordering::SeqCst))
+    }
+
+    /// A request is appending to this upload right now.
+    fn writing(&self, id: &str) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(id).is_some_and(|s| s.writer.try_lock().is_err())
+    }
+
+    fn forget(&self, id: &str) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Stops the janitor.
+    pub(crate) fn shutdown(&self) {
+        if let Some(janitor) = self
+            .janitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            janitor.abort();
+        }
+    }
+}
+
+/// Ids are 32 lower-case hex digits; anything else never reaches the filesystem.
+fn check_id(id: &str) -> Result<()> {
+    let ok = id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match ok {
+        true => Ok(()),
+        false => Err(Error::NotFound(format!("upload {id:?}"))),
+    }
+}
+
+/// The client's file name reduced to a safe base name (`[A-Za-z0-9._-]`, at most 128 bytes,
+/// never starting with a dot); `upload.bin` when nothing is left.
+pub fn clean_file_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .take(128)
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.');
+    if cleaned.is_empty() {
+        "upload.bin".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+fn row_to_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<UploadInfo> {
+    let metadata: Option<String> = row.get("metadata")?;
+    Ok(UploadInfo {
+        id: row.get("id")?,
+        file_name: row.get("file_name")?,
+        model_name: row.get("model_name")?,
+        length: row.get::<_, i64>("length")?.max(0) as u64,
+        offset: row.get::<_, i64>("offset")?.max(0) as u64,
+        sha256: row.get("sha256")?,
+        metadata: metadata
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or_default(),
+        state: UploadState::parse(&row.get::<_, String>("state")?),
+        created_at: row.get("created_at")?,
+        expires_at: row.get::<_, Option<i64>>("expires_at")?.unwrap_or(0),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io(what, std::io::Error::other(e)))?
+        .map_err(|e| Error::io(what, e))
+}
+
+impl Dashboard {
+    fn expiry_ms(&self) -> i64 {
+        i64::try_from(self.config().upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
+    /// Starts an upload: checks the length against `upload_max_bytes` and the free disk space
+    /// (minus `upload_reserve_bytes` and what unfinished uploads still need), creates the empty
+    /// file and its checkpoint, and, when a model name is given, an import record waiting for
+    /// the bytes. Refuses an existing model name unless `import.replace`.
+    pub async fn create_upload(&self, new: NewUpload) -> Result<UploadInfo> {
+        let config = self.config();
+        if new.length > config.upload_max_bytes {
+            return Err(Error::TooLarge(format!(
+                "the upload is {} bytes, over the limit of {} bytes (upload_max_bytes)",
+                new.length, config.upload_max_bytes
+            )));
+        }
+        if let Some(name) = &new.model_name {
+            crate::imports::check_model_name(name)?;
+            self.refuse_existing_model(name, new.import.replace).await?;
+        }
+        let dir = self.uploads().dir.clone();
+        let pending: i64 = self
+            .store()
+            .call(|c| {
+                c.query_row(
+                    "SELECT COALESCE(SUM(length - offset), 0) FROM uploads WHERE state = 'uploading'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        let probe = dir.clone();
+        let free = blocking("checking free disk space", move || {
+            std::fs::create_dir_all(&probe)?;
+            disk::free_space(&probe)
+        })
+        .await?;
+        let usable = free
+            .saturating_sub(config.upload_reserve_bytes)
+            .saturating_sub(pending.max(0) as u64);
+        if new.length > usable {
+            return Err(Error::TooLarge(format!(
+                "not enough disk space: the upload needs {} bytes, {usable} are available \
+                 ({free} free, less {} reserved and {pending} promised to unfinished uploads)",
+                new.length, config.upload_reserve_bytes
+            )));
+        }
+
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let paths = self.uploads().paths(&id)?;
+        blocking("creating the upload file", move || disk::create(&paths)).await?;
+        let now = now_ms();
+        let info = UploadInfo {
+            id: id.clone(),
+            file_name: clean_file_name(&new.file_name),
+            model_name: new.model_name.clone(),
+            length: new.length,
+            offset: 0,
+            sha256: None,
+            metadata: new.metadata,
+            state: UploadState::Uploading,
+            created_at: now,
+            expires_at: now.saturating_add(self.expiry_ms()),
+        };
+        let row = info.clone();
+        let metadata = serde_json::to_string(&row.metadata).unwrap_or_default();
+        self.store()
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO uploads (id, file_name, model_name, length, offset, metadata, state, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5, 'uploading', ?6, ?7)",
+                    params![row.id, row.file_name, row.model_name, row.length as i64, metadata, row.created_at, row.expires_at],
+                )
+            })
+            .await?;
+        self.uploads().slot(&id, 0);
+        if let Some(name) = new.model_name {
+            self.create_import(&info, name, new.import).await?;
+        }
+        tracing::info!(
+            id,
+            length = info.length,
+            file = info.file_name,
+            "upload created"
+        );
+        if info.length == 0 {
+            return self.complete_upload(&id, disk::Checkpoint::empty()).await;
+        }
+        Ok(info)
+    }
+
+    /// An upload by id, with its durable offset. Expired or consumed ones are
+    /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
+    pub async fn upload(&self, id: &str) -> Result<UploadInfo> {
+        check_id(id)?;
+        let key = id.to_owned();
+        let info = self
+            .store()
+            .call(move |c| {
+                c.query_row("SELECT * FROM uploads WHERE id = ?1", [key], row_to_info)
+                    .optional()
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        match info.state {
+            UploadState::Expired => Err(Error::Gone(format!("upload {id} has expired"))),
+            UploadState::Imported => Err(Error::Gone(format!(
+                "upload {id} was imported and its file removed"
+            ))),
+            UploadState::Uploading => Ok(UploadInfo {
+                offset: self.uploads().durable(id).unwrap_or(info.offset),
+                ..info
+            }),
+            UploadState::Complete => Ok(info),
+        }
+    }
+
+    /// Every upload the store knows, newest first (expired ones included, for a while).
+    pub async fn list_uploads(&self) -> Result<Vec<UploadInfo>> {
+        let mut list: Vec<UploadInfo> = self
+            .store()
+            .call(|c| {
+                let mut stmt =
+                    c.prepare("SELECT * FROM uploads ORDER BY created_at DESC, id DESC")?;
+                stmt.query_map([], row_to_info)?.collect()
+            })
+            .await?;
+        for info in &mut list {
+            if info.state == UploadState::Uploading {
+                info.offset = self.uploads().durable(&info.id).unwrap_or(info.offset);
+            }
+        }
+        Ok(list)
+    }
+
+    /// Appends `body` to upload `id` at `offset`, which must equal its current offset
+    /// ([`Error::Conflict`] otherwise). At most the bytes left are accepted
+    /// ([`Error::TooLarge`] past that). With `checksum` (of the body) the body is kept
+    /// only if it all arrived and matches ([`Error::ChecksumMismatch`]); without it, whatever
+    /// arrived before a dropped connection is kept. One writer at a time per upload
+    /// ([`Error::Locked`] when another is still busy after a few seconds).
+    pub async fn append_upload<S, E>(
+        &self,
+        id: &str,
+        offset: u64,
+        body: S,
+        checksum: Option<Checksum>,
+    ) -> Result<UploadInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let info = self.upload(id).await?;
+        let slot = self.uploads().slot(id, info.offset);
+        let _writer = tokio::time::timeout(std::time::Duration::from_secs(5), slot.writer.lock())
+            .await
+            .map_err(|_| {
+                Error::Locked(format!("upload {id} is being written by another request"))
+            })?;
+        let info = self.upload(id).await?; // again, under the lock
+        if info.state != UploadState::Uploading {
+            return Err(Error::Conflict(format!("upload {id} is already complete")));
+        }
+        if offset != info.offset {
+            return Err(Error::Conflict(format!(
+                "offset mismatch: the upload is at byte {}, the request starts at {offset}",
+                info.offset
+            )));
+        }
+        let paths = self.uploads().paths(id)?;
+        let start = {
+            let p = paths.clone();
+            blocking("reading the upload checkpoint", move || disk::restore(&p)).await?
+        };
+        if start.offset != info.offset {
+            slot.durable.store(start.offset, Ordering::SeqCst);
+            return Err(Error::Conflict(format!(
+                "offset mismatch: the upload is at byte {}, the request starts at {offset}",
+                start.offset
+            )));
+        }
+        let room = info.length - start.offset;
+        let done = writer::append(
+            &paths,
+            start,
+            room,
+            body,
+            checksum,
+            Arc::clone(&slot.durable),
+        )
+        .await;
+        let offset = done.checkpoint.offset;
+        let expires_at = now_ms().saturating_add(self.expiry_ms());
+        let key = id.to_owned();
+        self.store()
+            .write(move |c| {
+                c.execute(
+                    "UPDATE uploads SET offset = ?2, expires_at = ?3 WHERE id = ?1 AND state = 'uploading'",
+                    params![key, offset as i64, expires_at],
+                )
+                .map(drop)
+            })
+            .await?;
+        self.emit(Event::UploadProgress {
+            id: id.to_owned(),
+            offset,
+            length: info.length,
+        });
+        if let Some(e) = done.error {
+            return Err(e);
+        }
+        if offset == info.length {
+            return self.complete_upload(id, done.checkpoint).await;
+        }
+        Ok(UploadInfo {
+            offset,
+            expires_at,
+            ..info
+        })
+    }
+
+    async fn complete_upload(&self, id: &str, checkpoint: disk::Checkpoint) -> Result<UploadInfo> {
+        let sha = checkpoint.sha.hex();
+        let expires_at = now_ms().saturating_add(self.expiry_ms());
+        let (key, digest) = (id.to_owned(), sha.clone());
+        self.store()
+            .call(move |c| {
+                c.execute(
+                    "UPDATE uploads SET state = 'complete', sha256 = ?2, offset = length, expires_at = ?3 WHERE id = ?1",
+                    params![key, digest, expires_at],
+                )
+            })
+            .await?;
+        self.uploads().forget(id);
+        tracing::info!(id, sha256 = sha, "upload complete");
+        self.emit(Event::UploadComplete {
+            id: id.to_owned(),
+            sha256: sha,
+        });
+        self.uploaded(id).await?;
+        self.upload(id).await
+    }
+
+    /// Terminates an upload: its files are removed and it answers [`Error::Gone`] from then on.
+    /// Refused ([`Error::Conflict`]) while an import is working on it.
+    pub async fn delete_upload(&self, id: &str) -> Result<()> {
+        let info = self.upload(id).await?;
+        if self.import_busy_with(&info.id).await? {
+            return Err(Error::Conflict(format!(
+                "upload {id} is being imported; wait for the import to finish"
+            )));
+        }
+        self.drop_upload(id, UploadState::Expired).await?;
+        self.fail_waiting_imports(id, "the upload was deleted")
+            .await
+    }
+
+    /// Marks an upload `state` and removes its files.
+    pub(crate) async fn drop_upload(&self, id: &str, state: UploadState) -> Result<()> {
+        let paths = self.uploads().paths(id)?;
+        let slot = self.uploads().slot(id, 0);
+        let _writer = slot.writer.lock().await;
+        let key = id.to_owned();
+        self.store()
+            .call(move |c| {
+                c.execute(
+                    "UPDATE uploads SET state = ?2 WHERE id = ?1",
+                    params![key, state.as_str()],
+                )
+            })
+            .await?;
+        blocking("removing upload files", move || {
+            disk::remove(&paths);
+            Ok(())
+        })
+        .await?;
+        self.uploads().forget(id);
+        Ok(())
+    }
+
+    /// Removes every upload whose expiry is before `now_ms` (Unix ms) and that no import is
+    /// working on; returns their ids. The janitor calls this every minute with the current time.
+    pub async fn expire_uploads(&self, now_ms: i64) -> Result<Vec<String>> {
+        let ids: Vec<String> = self
+            .store()
+            .call(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT id FROM uploads WHERE state IN ('uploading', 'complete') AND expires_at < ?1",
+                )?;
+                stmt.query_map([now_ms], |r| r.get(0))?.collect()
+            })
+            .await?;
+        let mut removed = Vec::new();
+        for id in ids {
+            // A request still streaming into it, or an import working on it: not abandoned.
+            if self.uploads().writing(&id) || self.import_busy_with(&id).await? {
+                continue;
+            }
+            self.drop_upload(&id, UploadState::Expired).await?;
+            self.fail_waiting_imports(&id, "the upload expired before it was complete")
+                .await?;
+            tracing::info!(id, "upload expired");
+            self.emit(Event::UploadExpired { id: id.clone() });
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+
+    pub(crate) fn uploads(&self) -> &UploadsState {
+        self.uploads_state()
+    }
+
+    /// After a restart: cuts every unfinished upload back to its checkpoint, removes files no
+    /// upload owns, requeues interrupted imports, and starts the janitor.
+    pub(crate) async fn start_uploads(&self) -> Result<()> {
+        let unfinished: Vec<String> = self
+            .store()
+            .call(|c| {
+                let mut stmt = c.prepare("SELECT id FROM uploads WHERE state = 'uploading'")?;
+                stmt.query_map([], |r| r.get(0))?.collect()
+            })
+            .await?;
+        let live: Vec<String> = self
+            .store()
+            .call(|c| {
+                let mut stmt =
+                    c.prepare("SELECT id FROM uploads WHERE state IN ('uploading', 'complete')")?;
+                stmt.query_map([], |r| r.get(0))?.collect()
+            })
+            .await?;
+        let dir = self.uploads().dir.clone();
+        let restored = blocking("restoring uploads", move || {
+            std::fs::create_dir_all(&dir)?;
+            let mut restored = Vec::new();
+            for id in unfinished {
+                if check_id(&id).is_ok() {
+                    let checkpoint = disk::restore(&Paths::new(&dir, &id))?;
+                    restored.push((id, checkpoint.offset));
+                }
+            }
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let owner = name.split('.').next().unwrap_or_default();
+                if !live.iter().any(|id| id == owner) {
+                    tracing::info!(file = name, "removing a file no upload owns");
+                    let path = entry.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
+            }
+            Ok(restored)
+        })
+        .await?;
+        for (id, offset) in restored {
+            self.uploads().slot(&id, offset);
+            self.store()
+                .write(move |c| {
+                    c.execute(
+                        "UPDATE uploads SET offset = ?2 WHERE id = ?1",
+                        params![id, offset as i64],
+                    )
+                    .map(drop)
+                })
+                .await?;
+        }
+        self.requeue_imports().await?;
+        let weak = self.downgrade();
+        let janitor = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(dashboard) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = dashboard.expire_uploads(now_ms()).await {
+                    tracing::warn!(error = %e, "upload janitor");
+                }
+            }
+        });
+        *self
+            .uploads()
+            .janitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(janitor);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

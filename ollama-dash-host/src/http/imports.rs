@@ -1,0 +1,46 @@
+//! `/v1/models/import*`: start an import, follow it.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use ollama_dash_core::{ImportInfo, ImportRequest};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+use super::json::JsonBody;
+
+/// The import routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/models/import", post(start))
+        .route("/v1/models/imports", get(list))
+        .route("/v1/models/imports/{id}", get(show))
+}
+
+/// `POST /v1/models/import {upload_id, name, base?, template?, system?, parameters?, replace?}`:
+/// 202 with the import record; follow it at `/v1/models/imports/{id}` or on the event stream.
+async fn start(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ImportRequest>,
+) -> ApiResult<(StatusCode, Json<ImportInfo>)> {
+    let import = state.dashboard.import_model(request).await?;
+    Ok((StatusCode::ACCEPTED, Json(import)))
+}
+
+/// `GET /v1/models/imports`: every import, newest first.
+async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "imports": state.dashboard.list_imports().await? }),
+    ))
+}
+
+/// `GET /v1/models/imports/{id}`.
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ImportInfo>> {
+    Ok(Json(state.dashboard.import(&id).await?))
+}

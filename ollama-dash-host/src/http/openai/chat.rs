@@ -1,0 +1,247 @@
+//! `POST /v1/chat/completions` → `/api/chat`, whole or streamed as OpenAI chunks.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use ollama_dash_core::TraceHandle;
+use ollama_dash_core::ollama::types::{ChatResponse, Metrics, ToolCall};
+use serde_json::{Value, json};
+
+use super::request::{ChatCompletionRequest, trace_input};
+use super::{completion_id, created, keepalive, upstream_error, usage};
+use crate::http::AppState;
+use crate::http::caller::Caller;
+use crate::http::error::ApiError;
+use crate::http::json::JsonBody;
+use crate::http::sse::{self, EVENT_STREAM, Frames, Step};
+
+const ENDPOINT: &str = "/v1/chat/completions";
+
+/// `POST /v1/chat/completions`.
+pub(super) async fn completions(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<ChatCompletionRequest>,
+) -> Response {
+    let mut upstream = match req.to_ollama() {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            let start = caller.trace(ENDPOINT, &req.model, req.stream, String::new());
+            state
+                .dashboard
+                .start_trace(start)
+                .fail(e.status().as_u16(), e.message());
+            return e.into_response();
+        }
+    };
+    let defaults = state.dashboard.generation_defaults(&req.model).await;
+    defaults.apply(&mut upstream.options, &mut upstream.keep_alive);
+    let input = trace_input(&upstream.messages);
+    let mut trace = state
+        .dashboard
+        .start_trace(caller.trace(ENDPOINT, &req.model, req.stream, input));
+    let id = completion_id("chatcmpl", trace.id());
+    if !req.stream {
+        return match state.dashboard.ollama().chat(&upstream).await {
+            Ok(answer) => {
+                let message = &answer.message;
+                trace.push_thinking(message.thinking.as_deref().unwrap_or_default());
+                trace.push_output(&message.content);
+                let calls = message.tool_calls.as_deref().unwrap_or_default();
+                trace.push_tool_calls(calls);
+                trace.set_metrics(&answer.metrics);
+                trace.succeed(200);
+                Json(whole(&id, &req.model, &answer)).into_response()
+            }
+            Err(e) => fail(trace, upstream_error(e)),
+        };
+    }
+    let frames = ChatFrames {
+        trace: Some(trace),
+        id,
+        model: req.model.clone(),
+        created: created(),
+        include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+        started: false,
+        tool_calls: 0,
+    };
+    let client = state.dashboard.ollama().clone();
+    let connect = async move { client.chat_stream(&upstream).await };
+    match sse::open(
+        connect,
+        keepalive(&state),
+        EVENT_STREAM,
+        b": keep-alive\n\n",
+        frames,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err((e, mut frames)) => match frames.trace.take() {
+            Some(trace) => fail(trace, upstream_error(e)),
+            None => upstream_error(e).into_response(),
+        },
+    }
+}
+
+fn fail(trace: TraceHandle, error: ApiError) -> Response {
+    trace.fail(error.status().as_u16(), error.message());
+    error.into_response()
+}
+
+/// The non-streamed answer.
+fn whole(id: &str, model: &str, answer: &ChatResponse) -> Value {
+    let m = &answer.message;
+    let calls = m.tool_calls.as_deref().unwrap_or_default();
+    let mut message = json!({ "role": "assistant", "content": m.content });
+    if !calls.is_empty() {
+        message["tool_calls"] = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| tool_call(c, i, false))
+            .collect();
+        if m.content.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
+    if let Some(thinking) = m.thinking.as_deref().filter(|t| !t.is_empty()) {
+        message["reasoning"] = thinking.into();
+        message["reasoning_content"] = thinking.into();
+    }
+    json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created(),
+        "model": model,
+        "system_fingerprint": "fp_ollama",
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "finish_reason": finish_reason(&answer.metrics, !calls.is_empty()),
+            "logprobs": null,
+        }],
+        "usage": usage(answer.metrics.prompt_eval_count, answer.metrics.eval_count),
+    })
+}
+
+/// `tool_calls` entry in OpenAI's shape: `arguments` is a JSON string.
+fn tool_call(call: &ToolCall, index: usize, with_index: bool) -> Value {
+    let id = call
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("call_{:016x}", rand::random::<u64>()));
+    let mut v = json!({
+        "id": id,
+        "type": "function",
+        "function": { "name": call.function.name, "arguments": call.function.arguments.to_string() },
+    });
+    if with_index {
+        v["index"] = index.into();
+    }
+    v
+}
+
+fn finish_reason(metrics: &Metrics, tool_calls: bool) -> &'static str {
+    if tool_calls {
+        "tool_calls"
+    } else if metrics.done_reason.as_deref() == Some("length") {
+        "length"
+    } else {
+        "stop"
+    }
+}
+
+/// Builds `chat.completion.chunk` events from `/api/chat` lines.
+struct ChatFrames {
+    trace: Option<TraceHandle>,
+    id: String,
+    model: String,
+    created: i64,
+    include_usage: bool,
+    started: bool,
+    tool_calls: usize,
+}
+
+impl ChatFrames {
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Bytes {
+        sse::event(&json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": null }],
+        }))
+    }
+}
+
+impl Frames<ChatResponse> for ChatFrames {
+    fn frame(&mut self, step: Step<ChatResponse>) -> Bytes {
+        let line = match step {
+            Step::End => return Bytes::new(),
+            Step::Line(Err(e)) => {
+                let error = upstream_error(e);
+                if let Some(trace) = self.trace.take() {
+                    trace.fail(200, error.message());
+                }
+                return sse::event(&error.body());
+            }
+            Step::Line(Ok(line)) => line,
+        };
+        let mut out = Vec::new();
+        if !self.started {
+            self.started = true;
+            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+        }
+        let m = &line.message;
+        let mut delta = serde_json::Map::new();
+        if let Some(thinking) = m.thinking.as_deref().filter(|t| !t.is_empty()) {
+            delta.insert("reasoning".into(), thinking.into());
+            delta.insert("reasoning_content".into(), thinking.into());
+        }
+        if !m.content.is_empty() {
+            delta.insert("content".into(), m.content.as_str().into());
+        }
+        let calls = m.tool_calls.as_deref().unwrap_or_default();
+        if !calls.is_empty() {
+            let first = self.tool_calls;
+            self.tool_calls += calls.len();
+            let calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| tool_call(c, first + i, true))
+                .collect();
+            delta.insert("tool_calls".into(), calls.into());
+        }
+        if let Some(trace) = &mut self.trace {
+            trace.push_thinking(m.thinking.as_deref().unwrap_or_default());
+            trace.push_output(&m.content);
+            trace.push_tool_calls(m.tool_calls.as_deref().unwrap_or_default());
+        }
+        if !delta.is_empty() {
+            out.push(self.chunk(Value::Object(delta), None));
+        }
+        if line.done {
+            let reason = finish_reason(&line.metrics, self.tool_calls > 0);
+            out.push(self.chunk(json!({}), Some(reason)));
+            if self.include_usage {
+                out.push(sse::event(&json!({
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "system_fingerprint": "fp_ollama",
+                    "choices": [],
+                    "usage": usage(line.metrics.prompt_eval_count, line.metrics.eval_count),
+                })));
+            }
+            out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+            if let Some(mut trace) = self.trace.take() {
+                trace.set_metrics(&line.metrics);
+                trace.succeed(200);
+            }
+        }
+        out.concat().into()
+    }
+}

@@ -1,0 +1,63 @@
+//! `GET /v1/models`, `GET /v1/models/{id}`: Ollama's installed models as OpenAI model objects.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use ollama_dash_core::ollama::types::ListModel;
+use serde_json::{Value, json};
+
+use super::upstream_error;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
+
+fn model(m: &ListModel) -> Value {
+    // `owned_by` is the namespace: `library` unless the name says otherwise.
+    let path = m.name.split(':').next().unwrap_or_default();
+    let parts: Vec<&str> = path.split('/').collect();
+    let owned_by = match parts.as_slice() {
+        [_, ns, _] | [ns, _] => *ns,
+        _ => "library",
+    };
+    json!({
+        "id": m.name,
+        "object": "model",
+        "created": m.modified_at.map_or(0, |t| t.timestamp()),
+        "owned_by": owned_by,
+    })
+}
+
+/// `GET /v1/models`.
+pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let models = state
+        .dashboard
+        .list_models()
+        .await
+        .map_err(upstream_error)?;
+    let data: Vec<Value> = models.iter().map(model).collect();
+    Ok(Json(json!({ "object": "list", "data": data })))
+}
+
+/// `GET /v1/models/{id}`: `id` may contain `/` and `:`; `llama3.2` finds `llama3.2:latest`.
+pub(super) async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let models = state
+        .dashboard
+        .list_models()
+        .await
+        .map_err(upstream_error)?;
+    let wanted = id.to_ascii_lowercase();
+    let latest = format!("{wanted}:latest");
+    models
+        .iter()
+        .find(|m| {
+            let name = m.name.to_ascii_lowercase();
+            name == wanted || name == latest
+        })
+        .map(|m| Json(model(m)))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("model {id:?} not found"))
+                .with_code("model_not_found")
+                .with_param("model")
+        })
+}

@@ -1,0 +1,338 @@
+//! `/ollama/…`: Ollama's native API passed through byte for byte, behind our auth.
+//!
+//! The request goes to Ollama with our `Authorization` removed and `Host` set to Ollama's own
+//! (Ollama refuses foreign hosts when bound to loopback); bodies stream both ways untouched.
+//! `generate`, `chat`, `embed` and `embeddings` are traced: their request body is read first
+//! (it is small JSON) and the answer is watched line by line on its way out.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use ollama_dash_core::TraceHandle;
+use ollama_dash_core::ollama::types::{Message, Metrics};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::caller::Caller;
+
+/// Largest request body read for a traced call.
+const MAX_TRACED_REQUEST: usize = 64 * 1024 * 1024;
+/// Largest non-streamed answer kept aside to read its counts.
+const MAX_WATCHED_ANSWER: usize = 32 * 1024 * 1024;
+
+/// The `/ollama` routes.
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ollama", any(proxy))
+        .route("/ollama/", any(proxy))
+        .route("/ollama/{*path}", any(proxy))
+}
+
+fn native_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn forwarded(headers: &HeaderMap, drop: &[HeaderName]) -> HeaderMap {
+    headers
+        .iter()
+        .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()) && !drop.contains(name))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
+async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().strip_prefix("/ollama").unwrap_or_default();
+    let path = if path.is_empty() { "/" } else { path };
+    let kind = (parts.method == axum::http::Method::POST)
+        .then(|| Kind::of(path))
+        .flatten();
+    let client = state.dashboard.ollama();
+    let mut url = format!("{}{path}", client.base_url());
+    if let Some(query) = parts.uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let mut drop = vec![header::HOST, header::AUTHORIZATION];
+    let mut trace = None;
+    let body = match kind {
+        None => reqwest::Body::wrap_stream(body.into_data_stream()),
+        Some(kind) => {
+            let bytes = match axum::body::to_bytes(body, MAX_TRACED_REQUEST).await {
+                Ok(bytes) => bytes,
+                Err(e) => return native_error(StatusCode::BAD_REQUEST, e),
+            };
+            drop.push(header::CONTENT_LENGTH);
+            trace = Some(kind.start(&state, &caller, path, &bytes));
+            reqwest::Body::from(bytes)
+        }
+    };
+    let upstream = client
+        .http()
+        .request(parts.method.clone(), url)
+        .headers(forwarded(&parts.headers, &drop))
+        .body(body)
+        .send()
+        .await;
+    let upstream = match upstream {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            let message = format!("Ollama is unreachable at {}: {e}", client.base_url());
+            if let Some((trace, _, _)) = trace {
+                trace.fail(502, &message);
+            }
+            return native_error(StatusCode::BAD_GATEWAY, message);
+        }
+    };
+    let status = upstream.status();
+    let headers = forwarded(upstream.headers(), &[]);
+    let upstream_length = upstream.content_length();
+    let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
+    let body = match trace {
+        None => Body::from_stream(bytes),
+        Some((trace, kind, stream)) => Body::from_stream(Watched {
+            inner: Box::pin(bytes),
+            trace: Some(trace),
+            kind,
+            stream: stream && status.is_success(),
+            status: status.as_u16(),
+            remaining: upstream_length,
+            buf: BytesMut::new(),
+            failed: None,
+            done: false,
+        }),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The traced endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Generate,
+    Chat,
+    Embed,
+    Embeddings,
+}
+
+impl Kind {
+    fn of(path: &str) -> Option<Self> {
+        match path {
+            "/api/generate" => Some(Kind::Generate),
+            "/api/chat" => Some(Kind::Chat),
+            "/api/embed" => Some(Kind::Embed),
+            "/api/embeddings" => Some(Kind::Embeddings),
+            _ => None,
+        }
+    }
+
+    /// Starts the trace from the request body; returns it with whether the answer streams.
+    fn start(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        path: &str,
+        body: &[u8],
+    ) -> (TraceHandle, Kind, bool) {
+        let mut request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let model = request["model"]
+            .as_str()
+            .or_else(|| request["name"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let streams = matches!(self, Kind::Generate | Kind::Chat);
+        let stream = streams && request["stream"].as_bool().unwrap_or(true);
+        if let Some(messages) = request["messages"].as_array_mut() {
+            for m in messages {
+                if let Some(images) = m.get_mut("images").and_then(Value::as_array_mut) {
+                    for image in images {
+                        let len = image.as_str().map_or(0, str::len);
+                        *image = format!("[image: {len} base64 chars]").into();
+                    }
+                }
+            }
+        }
+        let input = match self {
+            Kind::Chat => request["messages"].take(),
+            Kind::Generate | Kind::Embeddings => request["prompt"].take(),
+            Kind::Embed => request["input"].take(),
+        };
+        let endpoint = format!("/ollama{path}");
+        let start = caller.trace(&endpoint, &model, stream, input.to_string());
+        (state.dashboard.start_trace(start), self, stream)
+    }
+}
+
+/// One line (or the whole answer) of a traced endpoint; only what traces need.
+#[derive(Debug, Default, Deserialize)]
+struct Line {
+    #[serde(default)]
+    message: Option<Message>,
+    #[serde(default)]
+    response: Option<String>,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    done: Option<bool>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    embeddings: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    embedding: Option<IgnoredAny>,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    total_duration: Option<u64>,
+    #[serde(default)]
+    load_duration: Option<u64>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    prompt_eval_duration: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+    #[serde(default)]
+    eval_duration: Option<u64>,
+}
+
+/// The answer's bytes on their way to the client, untouched, watched for the trace.
+struct Watched {
+    inner: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
+    trace: Option<TraceHandle>,
+    kind: Kind,
+    stream: bool,
+    status: u16,
+    /// Bytes still to come, when Ollama said how many.
+    remaining: Option<u64>,
+    buf: BytesMut,
+    failed: Option<String>,
+    done: bool,
+}
+
+impl Watched {
+    /// Watches a chunk before it goes out; the trace is recorded as soon as the answer is
+    /// complete, so a client that reads the whole answer then asks for its trace finds it.
+    fn watch_chunk(&mut self, chunk: &Bytes) {
+        if let Some(remaining) = &mut self.remaining {
+            *remaining = remaining.saturating_sub(chunk.len() as u64);
+        }
+        if self.stream || self.buf.len() + chunk.len() <= MAX_WATCHED_ANSWER {
+            self.buf.extend_from_slice(chunk);
+        }
+        if self.stream {
+            while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = self.buf.split_to(pos + 1);
+                self.watch_line(&line);
+            }
+        }
+        if self.done || self.failed.is_some() || self.remaining == Some(0) {
+            self.finish();
+        }
+    }
+
+    fn watch_line(&mut self, bytes: &[u8]) {
+        let bytes = bytes.trim_ascii();
+        if bytes.is_empty() {
+            return;
+        }
+        let Ok(line) = serde_json::from_slice::<Line>(bytes) else {
+            return;
+        };
+        let Some(trace) = &mut self.trace else {
+            return;
+        };
+        if let Some(error) = line.error {
+            self.failed = Some(error);
+            return;
+        }
+        if let Some(m) = &line.message {
+            trace.push_thinking(m.thinking.as_deref().unwrap_or_default());
+            trace.push_output(&m.content);
+            trace.push_tool_calls(m.tool_calls.as_deref().unwrap_or_default());
+        }
+        trace.push_thinking(line.thinking.as_deref().unwrap_or_default());
+        trace.push_output(line.response.as_deref().unwrap_or_default());
+        if let Some(embeddings) = &line.embeddings {
+            trace.push_output(&format!("{} embeddings", embeddings.len()));
+        }
+        if line.embedding.is_some() {
+            trace.push_output("1 embedding");
+        }
+        let last = line.done == Some(true) || matches!(self.kind, Kind::Embed | Kind::Embeddings);
+        if last {
+            trace.set_metrics(&Metrics {
+                done_reason: line.done_reason,
+                total_duration: line.total_duration,
+                load_duration: line.load_duration,
+                prompt_eval_count: line.prompt_eval_count,
+                prompt_eval_duration: line.prompt_eval_duration,
+                eval_count: line.eval_count,
+                eval_duration: line.eval_duration,
+            });
+            self.done = true;
+        }
+    }
+
+    /// The answer is over: record how it went.
+    fn finish(&mut self) {
+        let rest = std::mem::take(&mut self.buf);
+        self.watch_line(&rest);
+        let Some(trace) = self.trace.take() else {
+            return;
+        };
+        match (&self.failed, self.status) {
+            (Some(error), status) => trace.fail(status, error),
+            (None, status) if !(200..300).contains(&status) => {
+                trace.fail(status, format!("Ollama answered {status}"));
+            }
+            (None, status) if self.done => trace.succeed(status),
+            (None, status) => trace.fail(status, "the answer ended before it was done"),
+        }
+    }
+}
+
+impl Stream for Watched {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.poll_next_unpin(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let chunk = chunk.clone();
+                self.watch_chunk(&chunk);
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.failed = Some(format!("the answer from Ollama broke off: {e}"));
+                self.finish();
+            }
+            Poll::Ready(None) => self.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
