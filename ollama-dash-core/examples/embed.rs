@@ -21,6 +21,8 @@ async fn main() -> ollama_dash_core::Result<()> {
         config.ollama_host = host;
     }
     let dashboard = Dashboard::new(config).await?;
+    // The collector probes on its own; wait for its first round instead of racing it.
+    dashboard.refresh_all().await;
 
     let health = dashboard.health().await;
     match &health.ollama.version {
@@ -34,20 +36,27 @@ async fn main() -> ollama_dash_core::Result<()> {
         }
     }
     println!("\ninstalled:");
-    for model in dashboard.list_models().await? {
-        let d = &model.details;
+    let url = health.ollama.url.clone();
+    for model in dashboard.list_models().into_result(&url)?.iter() {
         println!(
-            "  {:<32} {:>8} {:>8} {}",
-            model.name, d.parameter_size, d.quantization_level, d.family
+            "  {:<32} {:>8} {:>8} {:<10} {}",
+            model.name,
+            model.parameter_size,
+            model.quantization,
+            model.family,
+            model.capabilities.names().join(",")
         );
     }
     println!("\nloaded:");
-    for model in dashboard.running_models().await? {
-        let vram = model.size_vram.unwrap_or(0) as f64 / model.size.max(1) as f64 * 100.0;
-        let expires = model.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+    for model in dashboard.running_models().into_result(&url)?.iter() {
+        let expires = model
+            .expires
+            .as_ref()
+            .map(|e| e.relative.as_str())
+            .unwrap_or("?");
         println!(
-            "  {:<32} {:>5.0}% in VRAM, until {expires}",
-            model.name, vram
+            "  {:<32} {} (unloads {expires})",
+            model.name, model.processor
         );
     }
     dashboard.shutdown().await

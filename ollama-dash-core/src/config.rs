@@ -65,6 +65,9 @@ pub struct DashboardConfig {
     /// Imports running at once; more wait their turn (default 1).
     #[serde(default = "default_import_concurrency")]
     pub import_concurrency: usize,
+    /// The live service: probe intervals, history, GPU fallback, managed Ollama.
+    #[serde(flatten)]
+    pub live: crate::live::config::LiveConfig,
 }
 
 /// Defaults of the trace and stream settings (serde needs functions).
@@ -126,6 +129,7 @@ impl DashboardConfig {
             upload_expiry_secs: default_upload_expiry_secs(),
             keep_uploads_after_import: false,
             import_concurrency: default_import_concurrency(),
+            live: crate::live::config::LiveConfig::default(),
         }
     }
 
@@ -171,7 +175,7 @@ impl DashboardConfig {
         if self.import_concurrency == 0 {
             return Err(config_error("import_concurrency", "must be at least 1"));
         }
-        Ok(())
+        self.live.validate()
     }
 
     /// The Ollama base URL, e.g. `http://127.0.0.1:11434`.

@@ -7,7 +7,6 @@ use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ollama::OllamaClient;
-use crate::ollama::types::{ListModel, ProcessModel};
 use crate::store::{Store, StoreHealth};
 
 /// File name of the SQLite store inside `DATA_PATH`.
@@ -28,6 +27,7 @@ struct Inner {
     started: Instant,
     traces: crate::traces::retention::TraceState,
     uploads: crate::uploads::UploadsState,
+    live: crate::live::Live,
 }
 
 /// A handle that does not keep the dashboard alive (for background tasks).
@@ -52,6 +52,8 @@ pub struct Health {
     pub store: StoreHealth,
     /// The Ollama server.
     pub ollama: OllamaHealth,
+    /// The background collector and its probes.
+    pub collector: crate::live::CollectorHealth,
 }
 
 /// Whether Ollama answers, and what.
@@ -65,7 +67,7 @@ pub struct OllamaHealth {
     pub version: Option<String>,
     /// Why not, when it did not.
     pub error: Option<String>,
-    /// How long the probe took, in milliseconds.
+    /// How long the last version probe took, in milliseconds.
     pub latency_ms: f64,
 }
 
@@ -82,6 +84,9 @@ impl Dashboard {
         let ollama = OllamaClient::new(&config)?;
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
         let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
+        let events = crate::events::channel();
+        let live =
+            crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {
@@ -89,13 +94,15 @@ impl Dashboard {
                 config,
                 ollama,
                 store,
-                events: crate::events::channel(),
+                events,
                 started: Instant::now(),
                 uploads,
+                live,
             }),
         };
         dashboard.spawn_trace_retention();
         dashboard.start_uploads().await?;
+        dashboard.start_live().await?;
         Ok(dashboard)
     }
 
@@ -134,43 +141,39 @@ impl Dashboard {
         &self.inner.events
     }
 
-    /// Ollama's version string, e.g. `0.12.6`.
+    /// The live state (collector, caches, jobs, settings, managed Ollama).
+    pub(crate) fn live_state(&self) -> &crate::live::Live {
+        &self.inner.live
+    }
+
+    /// Ollama's version string, e.g. `0.12.6`, from the cache (the last version probe).
     pub async fn version(&self) -> Result<String> {
-        Ok(self.inner.ollama.version().await?.version)
+        let cached = self.ollama_version();
+        let url = self.inner.ollama.base_url();
+        Ok(cached.into_result(url)?.as_ref().clone())
     }
 
-    /// Models installed in Ollama.
-    pub async fn list_models(&self) -> Result<Vec<ListModel>> {
-        Ok(self.inner.ollama.tags().await?.models)
-    }
-
-    /// Models loaded in memory right now, most time left first.
-    pub async fn running_models(&self) -> Result<Vec<ProcessModel>> {
-        Ok(self.inner.ollama.ps().await?.models)
-    }
-
-    /// Health of the store and of Ollama.
+    /// Health of the store, of Ollama and of the collector, from the cache: never waits on
+    /// Ollama.
     pub async fn health(&self) -> Health {
         let store = self.inner.store.health();
-        let started = Instant::now();
-        let version = self.inner.ollama.version().await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let (version, error) = match version {
-            Ok(v) => (Some(v.version), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
+        let collector = self.collector_health();
+        let version = self.ollama_version();
+        let status = self.live_shared().status(crate::live::Probe::Version);
+        let reachable = version.error.is_none() && version.value.is_some();
         let ollama = OllamaHealth {
             url: self.inner.ollama.base_url().to_owned(),
-            reachable: version.is_some(),
-            version,
-            error,
-            latency_ms,
+            reachable,
+            version: version.value.as_deref().cloned(),
+            error: version.error.as_ref().map(|e| e.message.clone()),
+            latency_ms: status.last_latency_ms.unwrap_or(0.0),
         };
         Health {
             ok: store.alive && ollama.reachable,
             uptime: self.inner.started.elapsed(),
             store,
             ollama,
+            collector,
         }
     }
 
@@ -178,6 +181,7 @@ impl Dashboard {
     /// [`Error::ShuttingDown`]; calling it twice is fine.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.uploads.shutdown();
+        self.stop_live().await;
         self.inner.store.flush().await.or_else(ignore_closed)?;
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");

@@ -1,8 +1,8 @@
 //! Per-model generation defaults applied to what a request leaves out.
 //!
-//! SEAM: the settings store (issue 3, branch `live`) is not merged yet. [`Dashboard::generation_defaults`]
-//! is the one place that must read it; until then it returns no defaults. Everything else —
-//! filling only the fields a request leaves out — is done and tested here.
+//! [`Dashboard::generation_defaults`] reads the settings (`settings.rs`: the model's own values,
+//! then the global ones) from memory; [`GenerationDefaults::apply`] fills only the fields a
+//! request left out.
 
 use crate::dashboard::Dashboard;
 use crate::ollama::types::{KeepAlive, ModelOptions};
@@ -52,12 +52,14 @@ fn fill<T: Clone>(slot: &mut Option<T>, default: &Option<T>) {
 }
 
 impl Dashboard {
-    /// The generation defaults for `model` from settings.
-    ///
-    /// SEAM (issue 3): returns no defaults until the settings store lands; connect it here.
+    /// The generation defaults for `model` from settings (memory only, no I/O).
     pub async fn generation_defaults(&self, model: &str) -> GenerationDefaults {
-        let _ = model;
-        GenerationDefaults::default()
+        let mut options = ModelOptions::default();
+        self.apply_defaults(model, &mut options);
+        GenerationDefaults {
+            options,
+            keep_alive: self.default_keep_alive(model),
+        }
     }
 }
 

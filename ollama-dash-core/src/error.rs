@@ -95,6 +95,22 @@ pub enum Error {
     /// The dashboard is shutting down or its background worker is gone.
     #[error("ollama-dash is shutting down")]
     ShuttingDown,
+    /// Something is not available right now (not probed yet, not managed, …); try again later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Starting, stopping or pulling a model failed in one of the ways users know.
+    #[error("{model}: {kind}: {message}")]
+    Lifecycle {
+        /// The model.
+        model: String,
+        /// Which kind of failure.
+        kind: crate::lifecycle::Failure,
+        /// What Ollama said.
+        message: String,
+    },
+    /// One or more fields of a request are invalid; each entry is `(field, why)`.
+    #[error("{}", invalid_fields(.0))]
+    InvalidFields(Vec<(String, String)>),
     /// A filesystem operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -110,11 +126,14 @@ impl Error {
     /// Ollama could not be reached or did not answer in time (the host answers 502/503/504).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Error::Unreachable { .. } | Error::Timeout { .. })
+            || self.lifecycle_failure() == Some(crate::lifecycle::Failure::Unreachable)
     }
 
     /// The thing asked for does not exist (404).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound(_)) || matches!(self, Error::Ollama { status: 404, .. })
+        matches!(self, Error::NotFound(_))
+            || matches!(self, Error::Ollama { status: 404, .. })
+            || self.lifecycle_failure() == Some(crate::lifecycle::Failure::NotFound)
     }
 
     /// The request itself was wrong (400).
@@ -128,7 +147,9 @@ impl Error {
         match self {
             Error::Unreachable { .. } => 502,
             Error::Timeout { .. } => 504,
-            Error::ShuttingDown => 503,
+            Error::ShuttingDown | Error::Unavailable(_) => 503,
+            Error::Lifecycle { kind, .. } => kind.http_status(),
+            Error::InvalidFields(_) => 400,
             Error::Ollama { status, .. } if (400..600).contains(status) => *status,
             Error::StreamError(_) | Error::StreamTruncated | Error::Protocol(_) => 502,
             Error::Conflict(_) => 409,
@@ -144,6 +165,14 @@ impl Error {
         }
     }
 
+    /// The classified lifecycle failure, if this is one.
+    pub fn lifecycle_failure(&self) -> Option<crate::lifecycle::Failure> {
+        match self {
+            Error::Lifecycle { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
@@ -154,4 +183,12 @@ impl Error {
     pub(crate) fn store(e: impl std::fmt::Display) -> Self {
         Error::Store(e.to_string())
     }
+}
+
+fn invalid_fields(fields: &[(String, String)]) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|(f, why)| format!("{f}: {why}"))
+        .collect();
+    format!("invalid fields: {}", parts.join("; "))
 }

@@ -63,6 +63,33 @@ pub enum Event {
     },
     /// An import changed state (or its progress moved); carries the whole record.
     Import(Box<crate::imports::ImportInfo>),
+    /// A new system stats sample (every `system_interval_secs`).
+    SystemStats(crate::live::system::SystemStats),
+    /// A new GPU sample (every `gpu_interval_secs`; "no GPU" is a sample too).
+    GpuStats(crate::live::gpu::GpuReport),
+    /// The loaded models changed (loaded, unloaded, VRAM or expiry moved).
+    RunningModels {
+        /// All loaded models now.
+        models: Vec<crate::live::RunningModel>,
+    },
+    /// A probe started failing (`ok: false`) or recovered (`ok: true`).
+    ProbeChanged {
+        /// Which probe.
+        probe: crate::live::Probe,
+        /// Whether it works now.
+        ok: bool,
+        /// Why not.
+        error: Option<String>,
+    },
+    /// A job (pull, start, delete) moved: progress or a new state.
+    Job(crate::jobs::Job),
+    /// The managed Ollama process changed state.
+    Service(crate::service::ServiceStatus),
+    /// This subscriber fell behind and missed events (it should re-read the state).
+    Lagged {
+        /// How many it missed.
+        missed: u64,
+    },
 }
 
 pub(crate) fn channel() -> broadcast::Sender<Event> {

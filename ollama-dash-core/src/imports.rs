@@ -606,6 +606,8 @@ impl Dashboard {
         if let Err(e) = cleanup {
             tracing::warn!(import = id, error = %e, "cleaning up after an import");
         }
+        // The live cache learns of the model before anyone is told it is ready.
+        self.refresh(&[crate::live::Probe::Installed]).await;
         self.update_import(id, ImportState::Ready, None, None, None)
             .await?;
         tracing::info!(import = id, model = import.name, "import ready");

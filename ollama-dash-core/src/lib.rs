@@ -11,9 +11,10 @@
 //! let mut config = DashboardConfig::with_data_path("/tmp/ollama-dash-example");
 //! config.ollama_host = "127.0.0.1:11434".into();
 //! let dashboard = Dashboard::new(config).await?;
+//! dashboard.refresh_all().await; // the collector does this on its own; here we wait for it
 //! println!("Ollama {}", dashboard.version().await?);
-//! for model in dashboard.list_models().await? {
-//!     println!("{} ({})", model.name, model.details.parameter_size);
+//! for model in dashboard.list_models().value.iter().flat_map(|m| m.iter()) {
+//!     println!("{} ({}) {:?}", model.name, model.parameter_size, model.capabilities.names());
 //! }
 //! dashboard.shutdown().await?;
 //! # Ok(())
@@ -24,6 +25,8 @@
 //! `ollama-dash.toml`, then the environment (`OLLAMA_HOST`, `DATA_PATH`, `OLLAMA_DASH_*`).
 #![warn(missing_docs)]
 
+pub mod capabilities;
+pub mod catalogue;
 mod chat;
 pub mod config;
 mod dashboard;
@@ -32,9 +35,14 @@ mod error;
 mod events;
 pub mod gguf;
 mod imports;
+pub mod jobs;
 mod keys;
+pub mod lifecycle;
+pub mod live;
 pub mod ollama;
 mod plugin_feed;
+pub mod service;
+pub mod settings;
 mod store;
 pub mod traces;
 mod uploads;
@@ -48,6 +56,7 @@ pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
 pub use imports::{ImportInfo, ImportOptions, ImportProgress, ImportRequest, ImportState};
 pub use keys::{ApiKey, Role, hash_secret};
+pub use live::{Cached, InstalledModel, Probe, RunningModel};
 pub use plugin_feed::{MetricKind, PluginMetric};
 pub use store::StoreHealth;
 pub use traces::{TraceHandle, TraceQuery, TraceRecord, TraceStart, TraceStatus};

@@ -39,6 +39,12 @@ impl Dashboard {
         self.emit(Event::PluginsChanged { loaded, failed });
     }
 
+    /// Forgets every model's cached capabilities (a detector plugin was replaced); the next
+    /// probes run the chain again.
+    pub fn forget_capabilities(&self) {
+        self.live_shared().forget_capabilities();
+    }
+
     /// Announces a collection round of plugin metrics.
     pub fn publish_plugin_metrics(&self, metrics: Vec<PluginMetric>) {
         self.emit(Event::PluginMetrics { metrics });

@@ -41,17 +41,10 @@ pub struct HostConfig {
     /// Seconds between looks at the plugins directory for new, changed or deleted files.
     #[serde(default = "default_plugins_poll")]
     pub plugins_poll_secs: u64,
-    /// Seconds between plugin metric collections.
-    #[serde(default = "default_plugins_collect")]
-    pub plugins_collect_secs: u64,
 }
 
 fn default_plugins_poll() -> u64 {
     2
-}
-
-fn default_plugins_collect() -> u64 {
-    15
 }
 
 fn default_listen() -> SocketAddr {
@@ -97,16 +90,11 @@ impl HostConfig {
                 message: format!("must be at least {MIN_TOKEN_LEN} characters long"),
             });
         }
-        for (key, value) in [
-            ("plugins_poll_secs", self.plugins_poll_secs),
-            ("plugins_collect_secs", self.plugins_collect_secs),
-        ] {
-            if value == 0 {
-                return Err(Error::Config {
-                    key: key.to_owned(),
-                    message: "must be at least 1 second".to_owned(),
-                });
-            }
+        if self.plugins_poll_secs == 0 {
+            return Err(Error::Config {
+                key: "plugins_poll_secs".to_owned(),
+                message: "must be at least 1 second".to_owned(),
+            });
         }
         for origin in &self.cors_origins {
             if http::HeaderValue::from_str(origin).is_err() || !origin.contains("://") {

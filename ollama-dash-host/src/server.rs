@@ -29,6 +29,9 @@ impl Server {
     /// Opens the dashboard, resolves the token and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let dashboard = Dashboard::new(config.dashboard.clone()).await?;
+        // One round of probes before serving, so the first requests find data; bounded, since
+        // the collector keeps trying on its own anyway.
+        let _ = tokio::time::timeout(Duration::from_secs(3), dashboard.refresh_all()).await;
         let (token, token_source) = resolve_token(
             config.host.auth_token.as_deref(),
             &config.dashboard.data_path,
@@ -48,7 +51,6 @@ impl Server {
             .start(
                 &dashboard,
                 Duration::from_secs(config.host.plugins_poll_secs),
-                Duration::from_secs(config.host.plugins_collect_secs),
             )
             .await;
         let auth = Arc::new(auth);
@@ -90,8 +92,10 @@ impl Server {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let grace = Duration::from_secs(self.config.host.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let dashboard = self.state.dashboard.clone();
         let signal = async move {
             shutdown.await;
+            dashboard.begin_shutdown();
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             let _ = stop_tx.send(());
         };

@@ -55,7 +55,9 @@ def test_collector_metrics_over_http(plugin_server):
     collected = plugin_server.post("/api/plugins/collect").json()["metrics"]
     names = {m["name"] for m in collected if m["plugin"] == "vram-headroom"}
     assert {"largest_model_bytes", "installed_models_fitting"} <= names
-    text = plugin_server.get("/api/plugins/metrics", params={"format": "prometheus"}).text
+    in_stats = plugin_server.get("/api/stats").json()["plugins"]
+    assert {m["name"] for m in in_stats} == {m["name"] for m in collected}
+    text = plugin_server.get("/metrics").text
     assert 'ollama_dash_plugin_largest_model_bytes{plugin="vram-headroom"' in text
 
 

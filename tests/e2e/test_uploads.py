@@ -73,8 +73,8 @@ def test_tuspy_stops_resumes_and_the_model_is_imported(server, tmp_path):
     assert done["report"]["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
     models = server.get("/api/models/available").json()["models"]
     model = next(m for m in models if m["name"] == "e2e-tiny:q4")
-    assert model["details"]["family"] == "llama"
-    assert model["details"]["quantization_level"] == "Q4_K_M"
+    assert model["family"] == "llama"
+    assert model["quantization"] == "Q4_K_M"
     assert server.get(f"/v1/uploads/{upload_id}").status_code == 410
 
 

@@ -14,14 +14,15 @@ async fn dashboard_answers_version_models_running_and_health() {
     sim.control().set_version("0.12.6");
     let (_dir, dash) = dashboard(&sim.url()).await;
     assert_eq!(dash.version().await.expect("version"), "0.12.6");
-    let models = dash.list_models().await.expect("tags");
+    let models = dash.list_models().value.expect("tags");
     let llava = models
         .iter()
         .find(|m| m.name == "llava:7b")
         .expect("llava installed");
-    assert_eq!(llava.details.format, "gguf");
-    assert!(!llava.details.parameter_size.is_empty());
-    let running = dash.running_models().await.expect("ps");
+    assert_eq!(llava.format, "gguf");
+    assert!(!llava.parameter_size.is_empty());
+    assert!(llava.capabilities.has("vision"), "{:?}", llava.capabilities);
+    let running = dash.running_models().value.expect("ps");
     assert_eq!(
         running.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
         ["qwen3:0.6b"]
@@ -196,9 +197,10 @@ async fn pull_progress_streams_until_success_and_unknown_models_fail_mid_stream(
     );
     assert_eq!(statuses.last().map(String::as_str), Some("success"));
     assert!(saw_bytes, "{statuses:?}");
+    dash.refresh(&[ollama_dash_core::Probe::Installed]).await;
     assert!(
         dash.list_models()
-            .await
+            .value
             .expect("tags")
             .iter()
             .any(|m| m.name == "smollm2:135m")

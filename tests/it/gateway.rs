@@ -363,25 +363,37 @@ async fn hanging_upstream() -> (String, tokio::sync::oneshot::Receiver<()>) {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.expect("accept");
-        let mut request = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await.expect("read");
-            request.extend_from_slice(&buf[..n]);
-        }
-        let line = "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n";
-        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
-        let chunk = format!("{head}{:x}\r\n{line}\r\n", line.len());
-        socket.write_all(chunk.as_bytes()).await.expect("write");
-        // Never finishes the answer; wait for the other side to hang up.
+        let mut closed_tx = Some(closed_tx);
         loop {
-            match socket.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            if !request.starts_with(b"POST /api/chat ") {
+                // The dashboard's own probes (ps, tags, version): not what this test watches.
+                let _ = socket.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                continue;
+            }
+            let line = "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n";
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
+            let chunk = format!("{head}{:x}\r\n{line}\r\n", line.len());
+            socket.write_all(chunk.as_bytes()).await.expect("write");
+            // Never finishes the answer; wait for the other side to hang up.
+            loop {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+            if let Some(tx) = closed_tx.take() {
+                let _ = tx.send(());
             }
         }
-        let _ = closed_tx.send(());
     });
     (url, closed)
 }

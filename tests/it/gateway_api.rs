@@ -398,3 +398,29 @@ async fn export_streams_jsonl_and_csv_and_stats_summarise() {
             .is_some_and(|n| n > 0)
     );
 }
+
+#[tokio::test]
+async fn per_model_settings_fill_what_an_openai_request_leaves_out() {
+    let (_sim, host) = host().await;
+    let (status, body) = host
+        .call(
+            "PUT",
+            "/api/settings/model?name=llama3.2:1b",
+            Some(json!({"num_predict": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let request = json!({"model": "llama3.2:1b", "messages": [{"role": "user", "content": "Tell me a long story"}]});
+    let (status, answer) = host
+        .call("POST", "/v1/chat/completions", Some(request))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["usage"]["completion_tokens"], 3, "{answer}");
+    assert_eq!(answer["choices"][0]["finish_reason"], "length");
+    // The request's own value still wins.
+    let request = json!({"model": "llama3.2:1b", "max_tokens": 5, "messages": [{"role": "user", "content": "Tell me a long story"}]});
+    let (_, answer) = host
+        .call("POST", "/v1/chat/completions", Some(request))
+        .await;
+    assert_eq!(answer["usage"]["completion_tokens"], 5, "{answer}");
+}

@@ -117,18 +117,25 @@ async fn models_available_and_running_come_from_ollama() {
     let running = json["models"].as_array().expect("models");
     assert_eq!(running.len(), 1, "{json}");
     assert_eq!(running[0]["name"], "llama3.2:1b");
-    assert!(running[0]["expires_at"].is_string());
+    assert!(running[0]["expires"]["utc"].is_string(), "{json}");
+    assert!(running[0]["expires"]["relative"].is_string(), "{json}");
     assert!(running[0]["size_vram"].as_u64().is_some_and(|v| v > 0));
+    assert!(running[0]["vram_percent"].as_f64().is_some_and(|v| v > 0.0));
+    assert_eq!(json["stale"], false);
+    assert!(json["age_ms"].is_u64());
 }
 
 #[tokio::test]
-async fn ollama_down_is_a_502_and_health_says_degraded() {
+async fn ollama_down_keeps_the_last_data_with_its_error_and_health_says_degraded() {
     let sim = sim().await;
     let host = TestHost::new(&sim.url(), &[]).await;
     sim.control().set_refuse_connections(true);
+    host.dashboard.refresh_all().await;
+    // The cache keeps the last good list and says why it is not fresh.
     let (status, json) = host.call("GET", "/api/models/available", None).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{json}");
-    assert_error_shape(&json, "upstream_error");
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert!(!json["models"].as_array().expect("models").is_empty());
+    assert_eq!(json["error"]["kind"], "unreachable", "{json}");
     let (status, json) = host.call("GET", "/api/health", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["status"], "degraded");
@@ -139,9 +146,31 @@ async fn ollama_down_is_a_502_and_health_says_degraded() {
             .is_some_and(|e| !e.is_empty())
     );
 
+    assert_eq!(json["collector"]["probes"]["installed"]["failures"], 1);
+
     sim.control().set_refuse_connections(false);
-    let (status, _) = host.call("GET", "/api/models/available", None).await;
-    assert_eq!(status, StatusCode::OK, "recovers by itself");
+    host.dashboard.refresh_all().await;
+    let (status, json) = host.call("GET", "/api/models/available", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(json["error"].is_null(), "recovered: {json}");
+    let (_, json) = host.call("GET", "/api/health", None).await;
+    assert_eq!(json["status"], "ok");
+}
+
+#[tokio::test]
+async fn never_reaching_ollama_is_a_502() {
+    let sim = sim().await;
+    sim.control().set_refuse_connections(true);
+    let host = TestHost::new(&sim.url(), &[]).await;
+    for path in [
+        "/api/models/available",
+        "/api/models/running",
+        "/api/version",
+    ] {
+        let (status, json) = host.call("GET", path, None).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{path}: {json}");
+        assert_error_shape(&json, "upstream_error");
+    }
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod core_client;
 mod gateway;
 mod gateway_api;
 mod http_api;
+mod live;
 mod plugins;
 mod sim;
 mod smoke;

@@ -134,12 +134,9 @@ async fn a_tus_upload_naming_a_model_becomes_that_model_with_details_from_its_he
     let (status, available) = host.call("GET", "/api/models/available", None).await;
     assert_eq!(status, StatusCode::OK);
     let m = model(&available, "my-qwen:q4").unwrap_or_else(|| panic!("{available}"));
-    assert_eq!(m["details"]["family"], "qwen2");
-    assert_eq!(m["details"]["quantization_level"], "Q4_K_M");
-    assert_eq!(
-        m["details"]["parameter_size"],
-        report.parameter_size.unwrap()
-    );
+    assert_eq!(m["family"], "qwen2");
+    assert_eq!(m["quantization"], "Q4_K_M");
+    assert_eq!(m["parameter_size"], report.parameter_size.unwrap());
 
     let (status, json) = host
         .call("GET", &format!("/v1/models/imports/{}", import.id), None)

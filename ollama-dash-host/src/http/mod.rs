@@ -6,7 +6,8 @@ mod error;
 mod imports;
 mod json;
 mod keys;
-mod models;
+mod live;
+mod metrics;
 mod openai;
 mod passthrough;
 mod plugins;
@@ -46,12 +47,14 @@ pub struct AppState {
 
 /// Builds the router. `cors_origins` lists extra origins allowed to call the API from a browser.
 pub fn app(state: AppState, cors_origins: &[String]) -> Router {
+    let http_metrics = metrics::Metrics::new(state.dashboard.clone(), state.plugins.clone());
+    let scrape_metrics = Arc::clone(&http_metrics);
     let api = Router::new()
         .route("/api/health", get(system::health))
         .route("/api/version", get(system::version))
         .route("/api/auth/verify", post(system::verify))
-        .route("/api/models/available", get(models::available))
-        .route("/api/models/running", get(models::running))
+        .merge(live::routes())
+        .route("/metrics", get(move || metrics::scrape(scrape_metrics)))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
         .merge(plugins::routes())
@@ -73,6 +76,9 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
                 "method not allowed on this route",
             )
         })
+        .layer(middleware::from_fn(move |request, next| {
+            metrics::track(Arc::clone(&http_metrics), request, next)
+        }))
         .layer(cors(cors_origins))
         .layer(middleware::from_fn_with_state(
             state.clone(),

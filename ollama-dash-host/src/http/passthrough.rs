@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use ollama_dash_core::TraceHandle;
 use ollama_dash_core::ollama::types::{Message, Metrics};
+use ollama_dash_core::{Probe, TraceHandle};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
@@ -110,10 +110,33 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     let headers = forwarded(upstream.headers(), &[]);
     let upstream_length = upstream.content_length();
     let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
+    let changes = status
+        .is_success()
+        .then(|| changes_models(&parts.method, path))
+        .flatten();
+    let bytes: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>> = match changes {
+        // Quick answers: refresh the live cache before answering, so the next read sees it.
+        Some(Change::Now) => {
+            state
+                .dashboard
+                .refresh(&[Probe::Installed, Probe::Running])
+                .await;
+            Box::pin(bytes)
+        }
+        // Streams (pull, create): refresh once the stream is over, before it ends for the client.
+        Some(Change::AtEnd) => {
+            let dashboard = state.dashboard.clone();
+            let refresh = futures_util::stream::once(async move {
+                dashboard.refresh(&[Probe::Installed, Probe::Running]).await;
+            });
+            Box::pin(bytes.chain(refresh.filter_map(|()| async { None })))
+        }
+        None => Box::pin(bytes),
+    };
     let body = match trace {
         None => Body::from_stream(bytes),
         Some((trace, kind, stream)) => Body::from_stream(Watched {
-            inner: Box::pin(bytes),
+            inner: bytes,
             trace: Some(trace),
             kind,
             stream: stream && status.is_success(),
@@ -128,6 +151,26 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// When a passthrough call changes what the live cache holds.
+enum Change {
+    /// A quick call (copy, delete): refresh before answering.
+    Now,
+    /// A stream (pull, create) or a generation (which may load a model): refresh at its end.
+    AtEnd,
+}
+
+fn changes_models(method: &axum::http::Method, path: &str) -> Option<Change> {
+    use axum::http::Method;
+    match (method, path) {
+        (&Method::POST, "/api/copy") | (&Method::DELETE, "/api/delete") => Some(Change::Now),
+        (
+            &Method::POST,
+            "/api/pull" | "/api/create" | "/api/generate" | "/api/chat" | "/api/embed",
+        ) => Some(Change::AtEnd),
+        _ => None,
+    }
 }
 
 /// The traced endpoints.

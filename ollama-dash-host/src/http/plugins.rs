@@ -1,20 +1,20 @@
 //! `/api/plugins*`: what is loaded and how it fares, reload, metrics, detection for one model.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use ollama_dash_core::ollama::types::ShowRequest;
-use serde::Deserialize;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
-use crate::plugins::{MetricKind, PluginMetric, facts_from_show};
+use crate::plugins::{MetricKind, PluginHost, PluginMetric, facts_from_show};
 
 /// The plugin routes (behind the token check like every `/api` route).
 pub(super) fn routes() -> Router<AppState> {
@@ -38,10 +38,7 @@ async fn list(State(state): State<AppState>) -> Json<Value> {
 /// `POST /api/plugins/reload`: reloads every file (re-enabling disabled plugins).
 async fn reload(State(state): State<AppState>) -> Json<Value> {
     let report = state.plugins.reload(true).await;
-    let failed = report.failed.iter().map(|(f, _)| f.clone()).collect();
-    state
-        .dashboard
-        .announce_plugins_changed(report.loaded.clone(), failed);
+    state.plugins.after_reload(&state.dashboard, &report).await;
     Json(json!({
         "loaded": report.loaded,
         "failed": report.failed.iter().map(|(file, error)| json!({"file": file, "error": error})).collect::<Vec<_>>(),
@@ -50,23 +47,10 @@ async fn reload(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-#[derive(Debug, Deserialize)]
-struct MetricsQuery {
-    format: Option<String>,
-}
-
-/// `GET /api/plugins/metrics`: the latest collection round, as JSON or (`?format=prometheus`)
-/// in the Prometheus text format.
-async fn metrics(State(state): State<AppState>, Query(q): Query<MetricsQuery>) -> Response {
-    let metrics = state.plugins.latest_metrics();
-    match q.format.as_deref() {
-        Some("prometheus") => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            render_prometheus(&metrics),
-        )
-            .into_response(),
-        _ => Json(json!({ "metrics": metrics })).into_response(),
-    }
+/// `GET /api/plugins/metrics`: the latest collection round (also in `/api/stats` and, as
+/// `ollama_dash_plugin_<name>{plugin="…"}`, in `/metrics`).
+async fn metrics(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "metrics": state.plugins.latest_metrics() }))
 }
 
 /// `POST /api/plugins/collect`: runs a collection round now (it also runs on a schedule).
@@ -103,38 +87,51 @@ async fn detect(
     })))
 }
 
-/// Plugin metrics in the Prometheus text format: `ollama_dash_plugin_<name>{plugin="…",…}`.
-pub(crate) fn render_prometheus(metrics: &[PluginMetric]) -> String {
-    let mut out = String::new();
-    let mut described = std::collections::HashSet::new();
-    for m in metrics {
-        let name = format!("ollama_dash_plugin_{}", m.name);
-        if described.insert(name.clone()) {
-            let kind = match m.kind {
-                MetricKind::Gauge => "gauge",
-                MetricKind::Counter => "counter",
-            };
-            let _ = writeln!(out, "# HELP {name} {}", escape(&m.help, false));
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+/// Plugin metrics in `/metrics`: `ollama_dash_plugin_<name>` with a `plugin` label and the
+/// plugin's own labels, read at scrape time from the latest collection round.
+#[derive(Debug)]
+pub(super) struct PluginsCollector(pub(super) PluginHost);
+
+/// One sample, a gauge or a counter.
+#[derive(Debug)]
+struct Sample(f64, MetricKind);
+
+impl EncodeMetric for Sample {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        match self.1 {
+            MetricKind::Gauge => encoder.encode_gauge(&self.0),
+            MetricKind::Counter => encoder.encode_counter::<NoLabelSet, _, f64>(&self.0, None),
         }
-        let mut labels = format!("plugin=\"{}\"", escape(&m.plugin, true));
-        for (key, value) in &m.labels {
-            let _ = write!(labels, ",{key}=\"{}\"", escape(value, true));
-        }
-        let _ = writeln!(out, "{name}{{{labels}}} {}", m.value);
     }
-    out
+
+    fn metric_type(&self) -> MetricType {
+        match self.1 {
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Counter => MetricType::Counter,
+        }
+    }
 }
 
-fn escape(text: &str, quotes: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if quotes => out.push_str("\\\""),
-            c => out.push(c),
+impl Collector for PluginsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let metrics = self.0.latest_metrics();
+        let mut by_name: BTreeMap<&str, Vec<&PluginMetric>> = BTreeMap::new();
+        for m in &metrics {
+            by_name.entry(&m.name).or_default().push(m);
         }
+        for (name, series) in by_name {
+            // Two plugins may use one name with different help or kinds: the first gives the
+            // descriptor, and a series of another kind is left out rather than mislabelled.
+            let first = series[0];
+            let kind = Sample(0.0, first.kind).metric_type();
+            let full = format!("ollama_dash_plugin_{name}");
+            let mut family = encoder.encode_descriptor(&full, &first.help, None, kind)?;
+            for m in series.iter().filter(|m| m.kind == first.kind) {
+                let mut labels = vec![("plugin".to_owned(), m.plugin.clone())];
+                labels.extend(m.labels.iter().cloned());
+                Sample(m.value, m.kind).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
     }
-    out
 }

@@ -12,7 +12,8 @@ pub(super) async fn ping() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /api/health`: each component and its state; 200 even when degraded (read `status`).
+/// `GET /api/health`: each component and its state, from the cache (never waits on Ollama);
+/// 200 even when degraded (read `status`).
 pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
     let h = state.dashboard.health().await;
     let s = &h.store;
@@ -39,6 +40,19 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
             "error": h.ollama.error,
             "latency_ms": h.ollama.latency_ms,
         },
+        "collector": {
+            "alive": h.collector.alive,
+            "last_round_ms": h.collector.last_round_ms,
+            "probes": h.collector.probes.iter().map(|p| (p.probe.name().to_owned(), json!({
+                "interval_ms": p.interval_ms,
+                "age_ms": p.age_ms,
+                "stale": p.stale,
+                "failures": p.failures,
+                "last_error": p.last_error,
+                "last_latency_ms": p.last_latency_ms,
+            }))).collect::<serde_json::Map<String, Value>>(),
+        },
+        "service": state.dashboard.service_status(),
     }))
 }
 

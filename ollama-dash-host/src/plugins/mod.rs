@@ -13,6 +13,7 @@ mod manifest;
 mod runtime;
 mod sources;
 mod types;
+mod wiring;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 pub use loaded::{PluginHealth, PluginState, Provides};
-pub use sources::{facts_from_show, snapshot_from};
+pub use sources::{facts_from_chain, facts_from_show, snapshot_from};
 pub use types::{
     DetectedFlag, GpuFacts, HostSnapshot, MetricKind, ModelFacts, PluginMetric, SnapshotModel,
     TraceWindow,
@@ -71,6 +72,7 @@ struct Inner {
     reloading: tokio::sync::Mutex<()>,
     metrics: RwLock<Vec<PluginMetric>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    registered: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The plugins of one scan.
@@ -169,6 +171,7 @@ impl PluginHost {
                 reloading: tokio::sync::Mutex::new(()),
                 metrics: RwLock::new(Vec::new()),
                 tasks: Mutex::new(Vec::new()),
+                registered: Mutex::new(std::collections::HashSet::new()),
             }),
         })
     }
@@ -480,51 +483,25 @@ impl PluginHost {
         self.keep_task(task);
     }
 
-    /// Starts the background work for a server: the first load, a directory poll every
-    /// `poll_every` (hot reload; announced on the event stream), and a collection round every
-    /// `collect_every` (metrics kept for `/api/plugins/metrics` and announced as events).
-    pub async fn start(
-        &self,
-        dashboard: &Dashboard,
-        poll_every: Duration,
-        collect_every: Duration,
-    ) {
+    /// Starts the background work for a server: the first load (detectors join the
+    /// dashboard's capability chain), a directory poll every `poll_every` (hot reload), and the
+    /// collectors on the live collector's schedule.
+    pub async fn start(&self, dashboard: &Dashboard, poll_every: Duration) {
         let report = self.reload(false).await;
-        dashboard.announce_plugins_changed(report.loaded.clone(), failed_files(&report));
-        let announcer = dashboard.clone();
+        self.after_reload(dashboard, &report).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ReloadReport>();
         self.watch(poll_every, move |report| {
-            announcer.announce_plugins_changed(report.loaded.clone(), failed_files(report));
+            let _ = tx.send(report.clone());
         });
         let host = self.clone();
-        let dashboard = dashboard.clone();
+        let dashboard_for_reloads = dashboard.clone();
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(collect_every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Some(metrics) = host.collect_round(&dashboard).await {
-                    dashboard.publish_plugin_metrics(metrics);
-                }
+            while let Some(report) = rx.recv().await {
+                host.after_reload(&dashboard_for_reloads, &report).await;
             }
         });
         self.keep_task(task);
-    }
-
-    /// One collection round: a snapshot from the dashboard, every collector on it (off the async
-    /// threads). `None` when no plugin collects.
-    pub async fn collect_round(&self, dashboard: &Dashboard) -> Option<Vec<PluginMetric>> {
-        let any = self
-            .loaded()
-            .iter()
-            .any(|p| p.callable(Provides::Collector));
-        if !any {
-            return None;
-        }
-        let snapshot = snapshot_from(dashboard).await;
-        let host = self.clone();
-        tokio::task::spawn_blocking(move || host.collect(&snapshot))
-            .await
-            .ok()
+        self.collect_on_schedule(dashboard);
     }
 
     /// Stops the background tasks.
@@ -539,10 +516,6 @@ impl PluginHost {
             task.abort();
         }
     }
-}
-
-fn failed_files(report: &ReloadReport) -> Vec<String> {
-    report.failed.iter().map(|(file, _)| file.clone()).collect()
 }
 
 /// `name.toml` for `name.wasm`.

@@ -166,6 +166,11 @@ impl SimControl {
         self.sim.knobs.set_load_delay(d);
     }
 
+    /// Every `/api/` request waits `d` before it is handled: a slow Ollama.
+    pub fn set_response_delay(&self, d: Duration) {
+        self.sim.knobs.set_response_delay(d);
+    }
+
     /// The next `n` requests to any `/api/` route answer `{"error":message}` with `status`.
     pub fn fail_next(&self, n: u32, status: u16, message: &str) {
         self.sim.knobs.fail_next(n, status, message);

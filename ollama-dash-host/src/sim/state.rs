@@ -24,6 +24,8 @@ const GPU_BYTES: u64 = 8 << 30;
 pub(crate) struct Knobs {
     token_delay_ns: AtomicU64,
     load_delay_ns: AtomicU64,
+    /// Every `/api/` request waits this long before it is handled (a slow Ollama).
+    response_delay_ns: AtomicU64,
     /// Next N `/api/*` requests fail with (status, message).
     fail: Mutex<Option<(u32, u16, String)>>,
     /// Tokens before a stream ends in an error line; -1 is off.
@@ -56,6 +58,7 @@ impl Knobs {
         Knobs {
             token_delay_ns: AtomicU64::new(nanos(token_delay)),
             load_delay_ns: AtomicU64::new(nanos(load_delay)),
+            response_delay_ns: AtomicU64::new(0),
             fail: Mutex::new(None),
             die_after: AtomicI64::new(-1),
             drop_after: AtomicI64::new(-1),
@@ -79,6 +82,14 @@ impl Knobs {
 
     pub(crate) fn set_load_delay(&self, d: Duration) {
         self.load_delay_ns.store(nanos(d), Ordering::Relaxed);
+    }
+
+    pub(crate) fn response_delay(&self) -> Duration {
+        Duration::from_nanos(self.response_delay_ns.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_response_delay(&self, d: Duration) {
+        self.response_delay_ns.store(nanos(d), Ordering::Relaxed);
     }
 
     pub(crate) fn fail_next(&self, n: u32, status: u16, message: &str) {

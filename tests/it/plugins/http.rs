@@ -67,10 +67,16 @@ async fn the_examples_flags_and_metrics_reach_the_api() {
     let (status, reloaded) = host.call("POST", "/api/plugins/reload", None).await;
     assert_eq!(status, StatusCode::OK, "{reloaded}");
     assert_eq!(reloaded["loaded"], json!(["code-models", "vram-headroom"]));
-    assert!(matches!(
-        events.recv().await,
-        Ok(Event::PluginsChanged { loaded, .. }) if loaded.len() == 2
-    ));
+    let loaded = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(Event::PluginsChanged { loaded, .. }) = events.recv().await {
+                return loaded;
+            }
+        }
+    })
+    .await
+    .expect("a PluginsChanged event");
+    assert_eq!(loaded, ["code-models", "vram-headroom"]);
 
     let (status, detected) = host
         .call("GET", "/api/plugins/detect/qwen2.5-coder:0.5b", None)
@@ -124,12 +130,12 @@ async fn the_examples_flags_and_metrics_reach_the_api() {
 
     let (_, latest) = host.call("GET", "/api/plugins/metrics", None).await;
     assert_eq!(latest["metrics"], collected["metrics"]);
-    let request = authed(
-        "GET",
-        "/api/plugins/metrics?format=prometheus",
-        None,
-        Some(TOKEN),
+    let (_, stats) = host.call("GET", "/api/stats", None).await;
+    assert_eq!(
+        stats["plugins"], collected["metrics"],
+        "plugin metrics in the stats"
     );
+    let request = authed("GET", "/metrics", None, Some(TOKEN));
     let response = host
         .router
         .clone()
@@ -144,19 +150,42 @@ async fn the_examples_flags_and_metrics_reach_the_api() {
         .expect("body")
         .to_bytes();
     let text = String::from_utf8(text.to_vec()).expect("utf-8");
-    let line = format!(
-        "ollama_dash_plugin_largest_model_bytes{{plugin=\"vram-headroom\",model=\"{}\"}} {}",
+    let series = format!(
+        "ollama_dash_plugin_largest_model_bytes{{plugin=\"vram-headroom\",model=\"{}\"}} ",
         largest["name"].as_str().expect("name"),
-        largest["size"]
     );
-    assert!(text.contains(&line), "{line}\nnot in\n{text}");
+    let value: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("{series} not in\n{text}"))
+        .parse()
+        .expect("a number");
+    assert_eq!(Some(value), largest["size"].as_f64());
     assert!(text.contains("# TYPE ollama_dash_plugin_largest_model_bytes gauge"));
+
+    // The detector joined the capability chain: the flags show on the model, with their source.
+    let (_, available) = host.call("GET", "/api/models/available", None).await;
+    let coder = available["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["name"] == "qwen2.5-coder:0.5b")
+        .unwrap_or_else(|| panic!("{available}"));
+    for flag in ["code", "fill-in-middle"] {
+        assert!(
+            coder["capabilities"]
+                .as_array()
+                .expect("capabilities")
+                .contains(&json!({"name": flag, "source": "detector:code-models"})),
+            "{flag} in {coder}"
+        );
+    }
 
     let (_, listing) = host.call("GET", "/api/plugins", None).await;
     let code = plugin(&listing, "code-models");
     assert_eq!(code["state"], "active");
     assert_eq!(code["provides"], json!(["detector"]));
-    assert_eq!(code["calls"], 2);
+    assert!(code["calls"].as_u64().is_some_and(|n| n >= 2), "{code}");
     assert_eq!(code["failures"], 0);
     assert!(code["p50_us"].as_f64().is_some() && code["p99_us"].as_f64().is_some());
     assert_eq!(
@@ -215,12 +244,14 @@ async fn hostile_plugins_end_disabled_while_requests_keep_working() {
     assert_eq!(snoop["state"], "failed");
     assert_eq!(plugin(&listing, "code-models")["state"], "active");
 
+    // A reload loads it afresh (new counters); the capability chain then runs every detector
+    // on every model again, so the runaway one is disabled again by real calls.
     let (_, reloaded) = host.call("POST", "/api/plugins/reload", None).await;
-    assert_eq!(
-        plugin(&reloaded, "spin")["state"],
-        "active",
-        "reload re-enables"
-    );
+    let spin = plugin(&reloaded, "spin");
+    assert_eq!(spin["state"], "disabled", "{spin}");
+    assert_eq!(spin["failures"], 3, "{spin}");
+    let (status, _) = host.call("GET", "/api/models/available", None).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -260,4 +291,31 @@ async fn unknown_models_and_missing_tokens_get_json_errors() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_error_shape(&body, "authentication_error");
     }
+}
+
+#[tokio::test]
+async fn collectors_run_on_the_live_collectors_schedule() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    install(&host, wasm::VRAM_HEADROOM, "vram_headroom.wasm");
+    host.plugins.reload(false).await;
+    let mut events = host.dashboard.subscribe();
+    host.plugins.collect_on_schedule(&host.dashboard);
+    // Nobody asks for a collection: the next system sample of the live collector triggers it.
+    let metrics = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(Event::PluginMetrics { metrics }) = events.recv().await {
+                return metrics;
+            }
+        }
+    })
+    .await
+    .expect("a scheduled collection round");
+    assert!(metrics.iter().any(|m| m.name == "installed_models_fitting"));
+    let memory = metrics
+        .iter()
+        .find(|m| m.name == "installed_models_fitting")
+        .expect("metric");
+    assert_eq!(memory.plugin, "vram-headroom");
+    host.plugins.stop();
 }

@@ -42,6 +42,8 @@ pub async fn dashboard(ollama_url: &str) -> (tempfile::TempDir, Dashboard) {
     config.ollama_host = ollama_url.to_owned();
     config.request_timeout_secs = 5;
     let dashboard = Dashboard::new(config).await.expect("dashboard opens");
+    // Wait for one round of probes, as `serve` does, so reads find data.
+    dashboard.refresh_all().await;
     (dir, dashboard)
 }
 

@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ollama_dash_core::ollama::types::ListModel;
+use ollama_dash_core::InstalledModel;
 use serde_json::{Value, json};
 
 use super::upstream_error;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 
-fn model(m: &ListModel) -> Value {
+fn model(m: &InstalledModel) -> Value {
     // `owned_by` is the namespace: `library` unless the name says otherwise.
     let path = m.name.split(':').next().unwrap_or_default();
     let parts: Vec<&str> = path.split('/').collect();
@@ -27,11 +27,7 @@ fn model(m: &ListModel) -> Value {
 
 /// `GET /v1/models`.
 pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let models = state
-        .dashboard
-        .list_models()
-        .await
-        .map_err(upstream_error)?;
+    let models = installed(&state)?;
     let data: Vec<Value> = models.iter().map(model).collect();
     Ok(Json(json!({ "object": "list", "data": data })))
 }
@@ -41,11 +37,7 @@ pub(super) async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let models = state
-        .dashboard
-        .list_models()
-        .await
-        .map_err(upstream_error)?;
+    let models = installed(&state)?;
     let wanted = id.to_ascii_lowercase();
     let latest = format!("{wanted}:latest");
     models
@@ -60,4 +52,19 @@ pub(super) async fn one(
                 .with_code("model_not_found")
                 .with_param("model")
         })
+}
+
+/// Installed models from the live cache (never waits on Ollama); an error only if Ollama was
+/// never reached.
+fn installed(state: &AppState) -> ApiResult<std::sync::Arc<Vec<InstalledModel>>> {
+    let cached = state.dashboard.list_models();
+    match (cached.value, cached.error) {
+        (Some(models), _) => Ok(models),
+        (None, Some(e)) => Err(upstream_error(
+            e.to_error(state.dashboard.ollama().base_url()),
+        )),
+        (None, None) => Err(upstream_error(ollama_dash_core::Error::Unavailable(
+            "the model list is not loaded yet; try again in a moment".to_owned(),
+        ))),
+    }
 }

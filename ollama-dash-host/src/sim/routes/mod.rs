@@ -144,7 +144,12 @@ fn split_host(value: &str) -> &str {
 }
 
 /// `SimControl::fail_next`: the next N `/api/` requests fail with the planned error.
+/// `SimControl::set_response_delay`: every `/api/` request waits first.
 async fn fail_next(State(sim): Shared, request: Request, next: Next) -> Response {
+    let delay = sim.knobs.response_delay();
+    if !delay.is_zero() && request.uri().path().starts_with("/api/") {
+        tokio::time::sleep(delay).await;
+    }
     if request.uri().path().starts_with("/api/")
         && let Some((status, message)) = sim.knobs.take_failure()
     {

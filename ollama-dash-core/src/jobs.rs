@@ -1,0 +1,646 @@
+//! Jobs: pull, start and delete run in the background. Starting one returns its id at once;
+//! progress (bytes, percent, speed, ETA) goes out as [`Event::Job`] and is readable by id; a
+//! job can be cancelled; every job is kept in SQLite (`jobs`), so after a restart a pull that
+//! was running shows as `interrupted` and can be resumed.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::dashboard::{Dashboard, now_ms};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::lifecycle::{check_name, classify, same_model};
+use crate::live::Probe;
+use crate::ollama::types::{DeleteRequest, KeepAlive, ProgressResponse, PullRequest};
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Download a model.
+    Pull,
+    /// Load (warm) a model, pulling it first if needed.
+    Start,
+    /// Unload then delete a model.
+    Delete,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Working.
+    Running,
+    /// Finished well.
+    Done,
+    /// Finished with an error.
+    Failed,
+    /// Cancelled by a user.
+    Cancelled,
+    /// ollama-dash stopped while it ran.
+    Interrupted,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Progress of a job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Ollama's last status line, e.g. `pulling 6a0746a1ec1a`, or ours (`loading`).
+    pub status: String,
+    /// Bytes done over all layers.
+    pub completed: u64,
+    /// Bytes in all layers known so far.
+    pub total: u64,
+    /// `completed / total`, percent.
+    pub percent: Option<f64>,
+    /// Bytes per second over the last few seconds.
+    pub bytes_per_sec: Option<f64>,
+    /// Seconds left at that speed.
+    pub eta_secs: Option<f64>,
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobError {
+    /// `not_found`, `does_not_fit`, `runner_crashed`, `unreachable`, `still_loaded` or `other`.
+    pub kind: String,
+    /// The HTTP status that matches.
+    pub status: u16,
+    /// What happened.
+    pub message: String,
+}
+
+/// A job as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its id (UUIDv7).
+    pub id: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// On which model.
+    pub model: String,
+    /// Where it is.
+    pub state: JobState,
+    /// How far.
+    pub progress: Progress,
+    /// Why it failed.
+    pub error: Option<JobError>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+impl Job {
+    /// A pull or start that did not finish can be started again; Ollama keeps the layers it
+    /// already has.
+    pub fn resumable(&self) -> bool {
+        matches!(self.kind, JobKind::Pull | JobKind::Start)
+            && matches!(
+                self.state,
+                JobState::Interrupted | JobState::Cancelled | JobState::Failed
+            )
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    job: Job,
+    cancel: CancellationToken,
+}
+
+/// Jobs of this run, in memory (finished ones stay for reads until restart).
+#[derive(Debug, Default)]
+pub(crate) struct Jobs {
+    entries: Mutex<HashMap<String, Entry>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Jobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Cancels every running job and waits (up to `limit`) until each has recorded its end.
+    pub(crate) async fn cancel_all(&self, limit: Duration) {
+        for entry in self.lock().values() {
+            entry.cancel.cancel();
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = tokio::time::timeout(limit, futures_util::future::join_all(tasks)).await;
+    }
+}
+
+/// Overall progress of a pull: Σcompleted / Σtotal over distinct layers, speed over a window.
+#[derive(Debug, Default)]
+pub(crate) struct PullTracker {
+    layers: BTreeMap<String, (u64, u64)>,
+    window: VecDeque<(Instant, u64)>,
+}
+
+/// Speed is measured over this much recent time.
+const SPEED_WINDOW: Duration = Duration::from_secs(5);
+
+impl PullTracker {
+    pub(crate) fn update(&mut self, line: &ProgressResponse, now: Instant) -> Progress {
+        if let (Some(digest), Some(total)) = (&line.digest, line.total) {
+            let completed = line.completed.unwrap_or(0).min(total);
+            self.layers.insert(digest.clone(), (completed, total));
+        }
+        let completed: u64 = self.layers.values().map(|l| l.0).sum();
+        let total: u64 = self.layers.values().map(|l| l.1).sum();
+        self.window.push_back((now, completed));
+        while self
+            .window
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > SPEED_WINDOW)
+        {
+            self.window.pop_front();
+        }
+        let speed = self.window.front().and_then(|(t, bytes)| {
+            let secs = now.saturating_duration_since(*t).as_secs_f64();
+            (secs >= 0.2).then(|| completed.saturating_sub(*bytes) as f64 / secs)
+        });
+        let left = total.saturating_sub(completed) as f64;
+        Progress {
+            status: line.status.clone(),
+            completed,
+            total,
+            percent: (total > 0).then(|| completed as f64 * 100.0 / total as f64),
+            bytes_per_sec: speed,
+            eta_secs: speed.filter(|s| *s > 0.0).map(|s| left / s),
+        }
+    }
+}
+
+/// A running job's handle on itself.
+struct Ctx {
+    dashboard: Dashboard,
+    id: String,
+    last_event: Option<Instant>,
+    last_store: Option<Instant>,
+}
+
+impl Ctx {
+    /// A new status line, keeping the byte counts so far.
+    fn status(&mut self, status: &str) {
+        let current = self
+            .dashboard
+            .jobs_state()
+            .lock()
+            .get(&self.id)
+            .map(|e| e.job.progress.clone())
+            .unwrap_or_default();
+        self.progress(Progress {
+            status: status.to_owned(),
+            bytes_per_sec: None,
+            eta_secs: None,
+            ..current
+        });
+    }
+
+    /// Records progress; emits at most every 200 ms (and on status changes), stores every 2 s.
+    fn progress(&mut self, progress: Progress) {
+        let now = Instant::now();
+        let Some(job) = self.dashboard.update_job(&self.id, |job| {
+            let status_changed = job.progress.status != progress.status;
+            job.progress = progress;
+            status_changed
+        }) else {
+            return;
+        };
+        let (job, status_changed) = job;
+        let due = |last: Option<Instant>, every: Duration| {
+            last.is_none_or(|t| now.saturating_duration_since(t) >= every)
+        };
+        if status_changed || due(self.last_event, Duration::from_millis(200)) {
+            self.last_event = Some(now);
+            self.dashboard.emit(Event::Job(job.clone()));
+        }
+        if due(self.last_store, Duration::from_secs(2)) {
+            self.last_store = Some(now);
+            self.dashboard.store_job(&job);
+        }
+    }
+}
+
+fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let kind: String = r.get("kind")?;
+    let state: String = r.get("state")?;
+    let progress: Option<String> = r.get("progress")?;
+    let error: Option<String> = r.get("error")?;
+    let text = |s: String| serde_json::Value::String(s);
+    Ok(Job {
+        id: r.get("id")?,
+        kind: serde_json::from_value(text(kind)).unwrap_or(JobKind::Pull),
+        model: r.get("model")?,
+        state: serde_json::from_value(text(state)).unwrap_or(JobState::Failed),
+        progress: progress
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default(),
+        error: error.and_then(|e| serde_json::from_str(&e).ok()),
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+impl Dashboard {
+    fn jobs_state(&self) -> &Jobs {
+        &self.live_state().jobs
+    }
+
+    /// Marks jobs left `running` by an earlier process as `interrupted` (at start).
+    pub(crate) async fn mark_interrupted_jobs(&self) -> Result<()> {
+        let now = now_ms();
+        let n = self
+            .store()
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE jobs SET state = 'interrupted', updated_at = ?1 WHERE state = 'running'",
+                    params![now],
+                )
+            })
+            .await?;
+        if n > 0 {
+            tracing::info!(
+                jobs = n,
+                "jobs interrupted by the last shutdown; they can be resumed"
+            );
+        }
+        Ok(())
+    }
+
+    fn store_job(&self, job: &Job) {
+        let dashboard = self.clone();
+        let job = job.clone();
+        tokio::spawn(async move { dashboard.write_job(job).await });
+    }
+
+    async fn write_job(&self, job: Job) {
+        let store = self.store().clone();
+        {
+            let progress = serde_json::to_string(&job.progress).unwrap_or_default();
+            let error = job
+                .error
+                .as_ref()
+                .and_then(|e| serde_json::to_string(e).ok());
+            let kind = serde_json::to_value(job.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = store
+                .write(move |conn| {
+                    conn.execute(
+                        "INSERT INTO jobs (id, kind, model, state, progress, error, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
+                         state = ?4, progress = ?5, error = ?6, updated_at = ?8 WHERE jobs.state = 'running'",
+                        params![job.id, kind, job.model, job.state.as_str(), progress, error, job.created_at, job.updated_at],
+                    )?;
+                    Ok(())
+                })
+                .await;
+        }
+    }
+
+    /// Applies `f` to a job in memory; returns the job after and what `f` said.
+    fn update_job<T>(&self, id: &str, f: impl FnOnce(&mut Job) -> T) -> Option<(Job, T)> {
+        let mut entries = self.jobs_state().lock();
+        let entry = entries.get_mut(id)?;
+        let out = f(&mut entry.job);
+        entry.job.updated_at = now_ms();
+        Some((entry.job.clone(), out))
+    }
+
+    /// Starts a job unless one of the same kind is already running on the same model (then
+    /// that one is returned).
+    fn spawn_job<F, Fut>(&self, kind: JobKind, model: &str, work: F) -> Result<Job>
+    where
+        F: FnOnce(Dashboard, String) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        check_name(model)?;
+        let now = now_ms();
+        let job = Job {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind,
+            model: model.to_owned(),
+            state: JobState::Running,
+            progress: Progress {
+                status: "queued".to_owned(),
+                ..Progress::default()
+            },
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let cancel = CancellationToken::new();
+        {
+            let mut entries = self.jobs_state().lock();
+            if let Some(existing) = entries.values().find(|e| {
+                e.job.kind == kind
+                    && e.job.state == JobState::Running
+                    && same_model(&e.job.model, model)
+            }) {
+                return Ok(existing.job.clone());
+            }
+            entries.insert(
+                job.id.clone(),
+                Entry {
+                    job: job.clone(),
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        self.store_job(&job);
+        self.emit(Event::Job(job.clone()));
+        let dashboard = self.clone();
+        let id = job.id.clone();
+        let task = tokio::spawn(async move {
+            let result = tokio::select! {
+                () = cancel.cancelled() => None,
+                r = work(dashboard.clone(), id.clone()) => Some(r),
+            };
+            dashboard.finish_job(&id, result).await;
+        });
+        let mut tasks = self
+            .jobs_state()
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        Ok(job)
+    }
+
+    async fn finish_job(&self, id: &str, result: Option<Result<()>>) {
+        let shutting_down = self.live_shared().stopping().is_cancelled();
+        let Some((job, ())) = self.update_job(id, |job| match result {
+            Some(Ok(())) => {
+                job.state = JobState::Done;
+                job.progress.status = "done".to_owned();
+                if job.progress.total > 0 {
+                    job.progress.completed = job.progress.total;
+                    job.progress.percent = Some(100.0);
+                }
+                job.progress.eta_secs = None;
+            }
+            Some(Err(e)) => {
+                job.state = JobState::Failed;
+                job.error = Some(JobError {
+                    kind: e
+                        .lifecycle_failure()
+                        .map_or("other", crate::lifecycle::Failure::as_str)
+                        .to_owned(),
+                    status: e.http_status(),
+                    message: e.to_string(),
+                });
+            }
+            None if shutting_down => job.state = JobState::Interrupted,
+            None => job.state = JobState::Cancelled,
+        }) else {
+            return;
+        };
+        tracing::info!(job = %job.id, kind = ?job.kind, model = %job.model, state = job.state.as_str(), "job finished");
+        self.emit(Event::Job(job.clone()));
+        self.write_job(job).await;
+    }
+
+    /// Pulls `model` in the background.
+    pub fn pull(&self, model: &str) -> Result<Job> {
+        self.spawn_job(JobKind::Pull, model, |dashboard, id| async move {
+            let model = dashboard.job_model(&id);
+            let mut ctx = Ctx {
+                dashboard: dashboard.clone(),
+                id,
+                last_event: None,
+                last_store: None,
+            };
+            dashboard.pull_with(&model, &mut ctx).await?;
+            dashboard.refresh(&[Probe::Installed]).await;
+            Ok(())
+        })
+    }
+
+    /// Starts (warms) `model` in the background: loads it with an empty prompt; if Ollama does
+    /// not have it, pulls it and loads again.
+    pub fn start_model(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
+        self.spawn_job(JobKind::Start, model, move |dashboard, id| async move {
+            let model = dashboard.job_model(&id);
+            let mut ctx = Ctx {
+                dashboard: dashboard.clone(),
+                id,
+                last_event: None,
+                last_store: None,
+            };
+            ctx.status("loading");
+            match dashboard.warm(&model, keep_alive.clone()).await {
+                Err(e) if e.is_not_found() => {
+                    tracing::info!(model = %model, "not installed; pulling before loading");
+                    dashboard.pull_with(&model, &mut ctx).await?;
+                    dashboard.refresh(&[Probe::Installed]).await;
+                    ctx.status("loading");
+                    dashboard.warm(&model, keep_alive).await?;
+                }
+                other => other?,
+            }
+            dashboard.refresh(&[Probe::Running]).await;
+            Ok(())
+        })
+    }
+
+    /// Deletes `model` in the background, unloading it first.
+    pub fn delete_model(&self, model: &str) -> Result<Job> {
+        self.spawn_job(JobKind::Delete, model, |dashboard, id| async move {
+            let model = dashboard.job_model(&id);
+            let mut ctx = Ctx {
+                dashboard: dashboard.clone(),
+                id,
+                last_event: None,
+                last_store: None,
+            };
+            ctx.status("unloading");
+            dashboard.stop_model(&model).await?;
+            ctx.status("deleting");
+            let digest = dashboard.list_models().value.and_then(|list| {
+                list.iter()
+                    .find(|m| same_model(&m.name, &model))
+                    .map(|m| m.digest.clone())
+            });
+            dashboard
+                .ollama()
+                .delete(&DeleteRequest {
+                    model: model.clone(),
+                })
+                .await
+                .map_err(|e| classify(&model, e))?;
+            if let Some(digest) = digest {
+                dashboard.live_shared().forget_show(&digest);
+            }
+            dashboard.refresh(&[Probe::Installed, Probe::Running]).await;
+            Ok(())
+        })
+    }
+
+    fn job_model(&self, id: &str) -> String {
+        self.jobs_state()
+            .lock()
+            .get(id)
+            .map(|e| e.job.model.clone())
+            .unwrap_or_default()
+    }
+
+    async fn pull_with(&self, model: &str, ctx: &mut Ctx) -> Result<()> {
+        let mut stream = self
+            .ollama()
+            .pull_stream(&PullRequest {
+                model: model.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| classify(model, e))?;
+        let mut tracker = PullTracker::default();
+        while let Some(line) = stream.next().await {
+            let line = line.map_err(|e| classify(model, e))?;
+            ctx.progress(tracker.update(&line, Instant::now()));
+        }
+        Ok(())
+    }
+
+    /// A job by id: this run's, else the stored one.
+    pub async fn job(&self, id: &str) -> Result<Job> {
+        if let Some(entry) = self.jobs_state().lock().get(id) {
+            return Ok(entry.job.clone());
+        }
+        let key = id.to_owned();
+        self.store()
+            .call(move |conn| {
+                conn.query_row("SELECT * FROM jobs WHERE id = ?1", params![key], row_to_job)
+                    .optional()
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id}")))
+    }
+
+    /// The latest jobs, newest first (this run's live state over the stored rows).
+    pub async fn jobs(&self, limit: usize) -> Result<Vec<Job>> {
+        let limit = i64::try_from(limit.clamp(1, 1000)).unwrap_or(100);
+        let mut stored = self
+            .store()
+            .call(move |conn| {
+                let mut stmt =
+                    conn.prepare("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1")?;
+                let rows = stmt.query_map(params![limit], row_to_job)?;
+                rows.collect::<rusqlite::Result<Vec<Job>>>()
+            })
+            .await?;
+        let live = self.jobs_state().lock();
+        for job in &mut stored {
+            if let Some(entry) = live.get(&job.id) {
+                *job = entry.job.clone();
+            }
+        }
+        for entry in live.values() {
+            if !stored.iter().any(|j| j.id == entry.job.id) {
+                stored.push(entry.job.clone());
+            }
+        }
+        stored.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        stored.truncate(usize::try_from(limit).unwrap_or(100));
+        Ok(stored)
+    }
+
+    /// Cancels a running job (a pull stops downloading; Ollama keeps what it has).
+    pub async fn cancel_job(&self, id: &str) -> Result<Job> {
+        let token = self
+            .jobs_state()
+            .lock()
+            .get(id)
+            .map(|e| (e.cancel.clone(), e.job.state));
+        match token {
+            Some((cancel, JobState::Running)) => {
+                cancel.cancel();
+                Ok(self.job(id).await?)
+            }
+            Some(_) => Err(Error::Conflict(format!("job {id} is not running"))),
+            None => {
+                let job = self.job(id).await?;
+                Err(Error::Conflict(format!(
+                    "job {id} is not running (it is {})",
+                    job.state.as_str()
+                )))
+            }
+        }
+    }
+
+    /// Starts a job again that did not finish (interrupted, cancelled or failed pull/start).
+    pub async fn resume_job(&self, id: &str) -> Result<Job> {
+        let job = self.job(id).await?;
+        if !job.resumable() {
+            return Err(Error::Conflict(format!(
+                "job {id} ({:?}, {}) cannot be resumed",
+                job.kind,
+                job.state.as_str()
+            )));
+        }
+        match job.kind {
+            JobKind::Start => self.start_model(&job.model, None),
+            _ => self.pull(&job.model),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(digest: &str, total: u64, completed: Option<u64>) -> ProgressResponse {
+        ProgressResponse {
+            status: format!("pulling {digest}"),
+            digest: Some(digest.to_owned()),
+            total: Some(total),
+            completed,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pull_progress_sums_layers_and_measures_speed_and_eta() {
+        let mut t = PullTracker::default();
+        let p = t.update(
+            &ProgressResponse {
+                status: "pulling manifest".into(),
+                ..Default::default()
+            },
+            Instant::now(),
+        );
+        assert_eq!((p.total, p.percent, p.bytes_per_sec), (0, None, None));
+        let p = t.update(&line("a", 1000, None), Instant::now());
+        assert_eq!((p.completed, p.total, p.percent), (0, 1000, Some(0.0)));
+        t.update(&line("b", 3000, Some(0)), Instant::now());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let p = t.update(&line("a", 1000, Some(1000)), Instant::now());
+        assert_eq!((p.completed, p.total), (1000, 4000));
+        assert_eq!(p.percent, Some(25.0));
+        assert_eq!(p.bytes_per_sec, Some(1000.0));
+        assert_eq!(p.eta_secs, Some(3.0));
+        // A layer reporting more than its total is capped.
+        let p = t.update(&line("b", 3000, Some(9000)), Instant::now());
+        assert_eq!(p.percent, Some(100.0));
+    }
+}

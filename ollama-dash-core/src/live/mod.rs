@@ -1,0 +1,629 @@
+//! The live service: ONE background task refreshes every probe on its own interval into a TTL
+//! cache; readers get the latest snapshot at once with its age and a `stale` flag; changes go
+//! out as [`Event`]s.
+
+mod cache;
+mod collector;
+pub mod config;
+pub mod gpu;
+mod history;
+mod models;
+mod sources;
+pub mod system;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use rusqlite::params;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+pub use cache::{Cached, Probe, ProbeError, ProbeStatus, backoff};
+pub use history::HistorySample;
+pub use models::{Expiry, InstalledModel, RunningModel, relative};
+
+use self::cache::Slot;
+use self::gpu::GpuReport;
+use self::history::History;
+use self::sources::Sources;
+use self::system::SystemStats;
+use crate::capabilities::{self, Capabilities, CapabilityDetector, ModelFacts};
+use crate::dashboard::{Dashboard, now_ms};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::ollama::types::{ModelDetails, PsResponse, ShowResponse, TagsResponse};
+use crate::store::Store;
+
+/// A row of `model_snapshots`: what was loaded (or installed) when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSnapshot {
+    /// Unix milliseconds.
+    pub taken_at: i64,
+    /// `running` or `installed`.
+    pub kind: String,
+    /// `[{name, digest, size, size_vram?, expires_at?}]`.
+    pub models: serde_json::Value,
+}
+
+/// Whether the collector runs, and each probe's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectorHealth {
+    /// The task is running and went round its loop recently.
+    pub alive: bool,
+    /// Milliseconds since its last round.
+    pub last_round_ms: Option<u64>,
+    /// Every probe.
+    pub probes: Vec<ProbeStatus>,
+}
+
+/// State shared by the collector task and the readers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: config::LiveConfig,
+    pub(crate) url: String,
+    events: broadcast::Sender<Event>,
+    store: Option<Store>,
+    sources: Arc<dyn Sources>,
+    pub(crate) system: Slot<SystemStats>,
+    pub(crate) gpu: Slot<GpuReport>,
+    pub(crate) running: Slot<Vec<RunningModel>>,
+    pub(crate) installed: Slot<Vec<InstalledModel>>,
+    pub(crate) version: Slot<String>,
+    history: Mutex<History>,
+    shows: Mutex<HashMap<String, Arc<ShowResponse>>>,
+    caps: Mutex<HashMap<String, Capabilities>>,
+    detectors: RwLock<Vec<Arc<dyn CapabilityDetector>>>,
+    failing: Mutex<[bool; 5]>,
+    last_round: Mutex<Option<Instant>>,
+    finished: AtomicBool,
+    stop: CancellationToken,
+}
+
+/// The live state inside `Dashboard`; dropping it stops the collector.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) jobs: crate::jobs::Jobs,
+    pub(crate) settings: crate::settings::Settings,
+    pub(crate) service: crate::service::Service,
+    /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
+    closing: CancellationToken,
+    _stop: DropGuard,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Live {
+    /// Starts the collector with the real sources.
+    pub(crate) fn start(
+        config: &crate::DashboardConfig,
+        ollama: crate::ollama::OllamaClient,
+        store: Store,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Self> {
+        let live = &config.live;
+        let system = system::SystemProbe::new(live.models_path(), config.data_path.clone())?;
+        let sources = Arc::new(sources::RealSources {
+            ollama: ollama.clone(),
+            system: Arc::new(Mutex::new(system)),
+            gpu: gpu::GpuProbe::new(
+                live.nvidia_smi.clone(),
+                Duration::from_secs(live.nvidia_smi_timeout_secs),
+            ),
+        });
+        let mut this = Self::with_sources(
+            live.clone(),
+            ollama.base_url().to_owned(),
+            sources,
+            Some(store),
+            events.clone(),
+        );
+        if live.manage_ollama {
+            let shared = Arc::downgrade(&this.shared);
+            let on_up = Box::new(move || {
+                if let Some(shared) = shared.upgrade() {
+                    tokio::spawn(async move {
+                        for probe in [Probe::Version, Probe::Running, Probe::Installed] {
+                            let _ = shared.probe(probe).await;
+                        }
+                    });
+                }
+            });
+            this.service = crate::service::Service::managed(config, ollama, events, on_up);
+        }
+        Ok(this)
+    }
+
+    pub(crate) fn with_sources(
+        config: config::LiveConfig,
+        url: String,
+        sources: Arc<dyn Sources>,
+        store: Option<Store>,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            system: Slot::new(config.interval(Probe::System)),
+            gpu: Slot::new(config.interval(Probe::Gpu)),
+            running: Slot::new(config.interval(Probe::Running)),
+            installed: Slot::new(config.interval(Probe::Installed)),
+            version: Slot::new(config.interval(Probe::Version)),
+            history: Mutex::new(History::new(
+                config.history_samples,
+                config.history_step_secs,
+            )),
+            config,
+            url,
+            events,
+            store,
+            sources,
+            shows: Mutex::new(HashMap::new()),
+            caps: Mutex::new(HashMap::new()),
+            detectors: RwLock::new(Vec::new()),
+            failing: Mutex::new([false; 5]),
+            last_round: Mutex::new(None),
+            finished: AtomicBool::new(false),
+            stop: stop.clone(),
+        });
+        let url = shared.url.clone();
+        tokio::spawn(collector::run(Arc::clone(&shared)));
+        Self {
+            shared,
+            jobs: crate::jobs::Jobs::default(),
+            settings: crate::settings::Settings::default(),
+            service: crate::service::Service::unmanaged(&url),
+            closing: CancellationToken::new(),
+            _stop: stop.drop_guard(),
+        }
+    }
+}
+
+impl Shared {
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn mark_round(&self) {
+        *lock(&self.last_round) = Some(Instant::now());
+    }
+
+    pub(crate) fn mark_finished(&self) {
+        self.finished.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stopping(&self) -> &CancellationToken {
+        &self.stop
+    }
+
+    /// Runs one probe now and stores what it found. Failures are recorded, not returned
+    /// (the caller reads the slot), but the error is handed back for the schedule.
+    pub(crate) async fn probe(&self, probe: Probe) -> Result<()> {
+        let started = Instant::now();
+        let result = match probe {
+            Probe::System => match self.sources.system().await {
+                Ok(stats) => {
+                    self.apply_system(started, stats);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Probe::Gpu => self.sources.gpu().await.map(|report| {
+                if self.gpu.succeed(started, report.clone()).is_some() {
+                    self.emit(Event::GpuStats(report));
+                }
+            }),
+            Probe::Running => match self.sources.ps().await {
+                Ok(ps) => {
+                    self.apply_running(started, ps).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Probe::Installed => match self.sources.tags().await {
+                Ok(tags) => {
+                    self.apply_installed(started, tags).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Probe::Version => self.sources.version().await.map(|v| {
+                self.version.succeed(started, v);
+            }),
+        };
+        let slot_failures = match &result {
+            Ok(()) => None,
+            Err(e) => Some(self.fail(probe, started, e)),
+        };
+        let was_failing = self.was_failing(probe, slot_failures);
+        match (slot_failures, was_failing) {
+            (Some(1), _) => {
+                let error = result.as_ref().err().map(ToString::to_string);
+                tracing::warn!(probe = probe.name(), error = ?error, "probe failed");
+                self.emit(Event::ProbeChanged {
+                    probe,
+                    ok: false,
+                    error,
+                });
+            }
+            (None, true) => {
+                tracing::info!(probe = probe.name(), "probe recovered");
+                self.emit(Event::ProbeChanged {
+                    probe,
+                    ok: true,
+                    error: None,
+                });
+            }
+            _ => {}
+        }
+        result
+    }
+
+    /// Tracks per probe whether the last attempt failed, to announce recoveries once.
+    fn was_failing(&self, probe: Probe, failures: Option<u32>) -> bool {
+        let mut failing = lock(&self.failing);
+        std::mem::replace(&mut failing[probe.index()], failures.is_some())
+    }
+
+    fn fail(&self, probe: Probe, started: Instant, error: &Error) -> u32 {
+        match probe {
+            Probe::System => self.system.fail(started, error),
+            Probe::Gpu => self.gpu.fail(started, error),
+            Probe::Running => self.running.fail(started, error),
+            Probe::Installed => self.installed.fail(started, error),
+            Probe::Version => self.version.fail(started, error),
+        }
+    }
+
+    pub(crate) fn status(&self, probe: Probe) -> ProbeStatus {
+        match probe {
+            Probe::System => self.system.status(probe),
+            Probe::Gpu => self.gpu.status(probe),
+            Probe::Running => self.running.status(probe),
+            Probe::Installed => self.installed.status(probe),
+            Probe::Version => self.version.status(probe),
+        }
+    }
+
+    fn apply_system(&self, started: Instant, stats: SystemStats) {
+        let gpu = self.gpu.value();
+        let closed = lock(&self.history).push(HistorySample::new(&stats, gpu.as_deref()));
+        if let (Some(point), Some(store)) = (closed, &self.store) {
+            let step_ms = i64::try_from(self.config.history_step_secs * 1000).unwrap_or(i64::MAX);
+            let keep_ms = i64::try_from(self.config.history_days * 86_400_000).unwrap_or(i64::MAX);
+            let max_rows = keep_ms / step_ms.max(1) + 1;
+            let store = store.clone();
+            tokio::spawn(async move {
+                let _ = store
+                    .write(move |conn| history::store_point(conn, &point, keep_ms, max_rows))
+                    .await;
+            });
+        }
+        if self.system.succeed(started, stats.clone()).is_some() {
+            self.emit(Event::SystemStats(stats));
+        }
+    }
+
+    /// Capabilities of one model through the whole chain, cached per digest.
+    async fn capabilities_of(
+        &self,
+        name: &str,
+        digest: &str,
+        details: &ModelDetails,
+        listed: Option<&[String]>,
+    ) -> (Capabilities, Option<u64>) {
+        let cached_show = lock(&self.shows).get(digest).cloned();
+        if let Some(caps) = lock(&self.caps).get(digest).cloned() {
+            return (
+                caps,
+                cached_show.as_deref().and_then(models::trained_context),
+            );
+        }
+        let show = match cached_show {
+            Some(show) => Some(show),
+            None => match self.sources.show(name).await {
+                Ok(show) => {
+                    let show = Arc::new(show);
+                    lock(&self.shows).insert(digest.to_owned(), Arc::clone(&show));
+                    Some(show)
+                }
+                Err(e) => {
+                    tracing::debug!(model = name, error = %e, "show failed; capabilities by name");
+                    None
+                }
+            },
+        };
+        let found = capabilities::resolve(name, details, show.as_deref(), listed);
+        let detectors: Vec<Arc<dyn CapabilityDetector>> = self
+            .detectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let trained = show.as_deref().and_then(models::trained_context);
+        let facts = ModelFacts {
+            name: name.to_owned(),
+            digest: digest.to_owned(),
+            details: details.clone(),
+            show: show.clone(),
+            found,
+        };
+        let caps = capabilities::run_detectors(&detectors, facts).await;
+        if show.is_some() && !digest.is_empty() {
+            lock(&self.caps).insert(digest.to_owned(), caps.clone());
+        }
+        (caps, trained)
+    }
+
+    async fn apply_running(&self, started: Instant, ps: PsResponse) {
+        let now = Utc::now();
+        let mut out = Vec::with_capacity(ps.models.len());
+        for m in &ps.models {
+            let (caps, trained) = self
+                .capabilities_of(&m.name, &m.digest, &m.details, None)
+                .await;
+            out.push(models::running(m, caps, trained, now));
+        }
+        let key = |list: &[RunningModel]| -> Vec<(String, String, u64, Option<i64>)> {
+            list.iter()
+                .map(|m| {
+                    let exp = m.expires.as_ref().map(|e| e.utc.timestamp());
+                    (m.name.clone(), m.digest.clone(), m.size_vram, exp)
+                })
+                .collect()
+        };
+        let Some(previous) = self.running.succeed(started, out.clone()) else {
+            return;
+        };
+        let changed = previous.as_deref().is_none_or(|p| key(p) != key(&out));
+        let names_changed = previous
+            .as_deref()
+            .is_none_or(|p| p.iter().map(|m| &m.name).ne(out.iter().map(|m| &m.name)));
+        if changed {
+            self.emit(Event::RunningModels {
+                models: out.clone(),
+            });
+        }
+        if names_changed {
+            let payload: Vec<serde_json::Value> = out
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "name": m.name, "digest": m.digest, "size": m.size,
+                        "size_vram": m.size_vram,
+                        "expires_at": m.expires.as_ref().map(|e| e.utc),
+                    })
+                })
+                .collect();
+            self.snapshot("running", serde_json::Value::Array(payload));
+        }
+    }
+
+    async fn apply_installed(&self, started: Instant, tags: TagsResponse) {
+        let mut out = Vec::with_capacity(tags.models.len());
+        for m in &tags.models {
+            let (caps, trained) = self
+                .capabilities_of(&m.name, &m.digest, &m.details, m.capabilities.as_deref())
+                .await;
+            out.push(models::installed(m, caps, trained));
+        }
+        let key = |list: &[InstalledModel]| -> Vec<(String, String)> {
+            let mut k: Vec<_> = list
+                .iter()
+                .map(|m| (m.name.clone(), m.digest.clone()))
+                .collect();
+            k.sort();
+            k
+        };
+        let Some(previous) = self.installed.succeed(started, out.clone()) else {
+            return;
+        };
+        if previous.as_deref().is_none_or(|p| key(p) != key(&out)) {
+            if previous.is_some() {
+                self.emit(Event::ModelsChanged);
+            }
+            let payload: Vec<serde_json::Value> = out
+                .iter()
+                .map(|m| serde_json::json!({"name": m.name, "digest": m.digest, "size": m.size}))
+                .collect();
+            self.snapshot("installed", serde_json::Value::Array(payload));
+        }
+    }
+
+    fn snapshot(&self, kind: &'static str, models: serde_json::Value) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let cap = i64::try_from(self.config.snapshot_rows).unwrap_or(i64::MAX);
+        let payload = models.to_string();
+        let taken = now_ms();
+        tokio::spawn(async move {
+            let _ = store
+                .write(move |conn| {
+                    conn.execute(
+                        "INSERT INTO model_snapshots (taken_at, kind, payload) VALUES (?1, ?2, ?3)",
+                        params![taken, kind, payload],
+                    )?;
+                    conn.execute(
+                        "DELETE FROM model_snapshots WHERE id <= (SELECT max(id) FROM model_snapshots) - ?1",
+                        params![cap],
+                    )?;
+                    Ok(())
+                })
+                .await;
+        });
+    }
+
+    /// Forgets cached capabilities (a detector came or went); the next probes recompute them.
+    pub(crate) fn forget_capabilities(&self) {
+        lock(&self.caps).clear();
+    }
+
+    /// Forgets what `/api/show` said of a digest (the model was deleted or replaced).
+    pub(crate) fn forget_show(&self, digest: &str) {
+        lock(&self.shows).remove(digest);
+        lock(&self.caps).remove(digest);
+    }
+
+    pub(crate) fn collector_health(&self) -> CollectorHealth {
+        let last = *lock(&self.last_round);
+        let since = last.map(|t| Instant::now().saturating_duration_since(t));
+        let alive = !self.finished.load(Ordering::Relaxed)
+            && since.is_some_and(|s| s < Duration::from_secs(60));
+        CollectorHealth {
+            alive,
+            last_round_ms: since.map(|s| u64::try_from(s.as_millis()).unwrap_or(u64::MAX)),
+            probes: Probe::ALL.iter().map(|&p| self.status(p)).collect(),
+        }
+    }
+}
+
+impl Dashboard {
+    fn live(&self) -> &Shared {
+        &self.live_state().shared
+    }
+
+    /// Models installed in Ollama, from the cache (never waits on Ollama).
+    pub fn list_models(&self) -> Cached<Arc<Vec<InstalledModel>>> {
+        self.live().installed.read()
+    }
+
+    /// Models loaded in memory, from the cache (never waits on Ollama).
+    pub fn running_models(&self) -> Cached<Arc<Vec<RunningModel>>> {
+        self.live().running.read()
+    }
+
+    /// The latest system stats.
+    pub fn system_stats(&self) -> Cached<Arc<SystemStats>> {
+        self.live().system.read()
+    }
+
+    /// The latest GPU report ("no GPU" is a report, not an error).
+    pub fn gpu_stats(&self) -> Cached<Arc<GpuReport>> {
+        self.live().gpu.read()
+    }
+
+    /// Ollama's version as last probed.
+    pub fn ollama_version(&self) -> Cached<Arc<String>> {
+        self.live().version.read()
+    }
+
+    /// The collector and every probe.
+    pub fn collector_health(&self) -> CollectorHealth {
+        self.live().collector_health()
+    }
+
+    /// Runs these probes now (in the caller's task) and waits for them; what they found is in
+    /// the cache afterwards. Actions call this for the entries they changed.
+    pub async fn refresh(&self, probes: &[Probe]) {
+        let live = self.live();
+        futures_util::future::join_all(probes.iter().map(|&p| live.probe(p))).await;
+    }
+
+    /// Runs every probe now and waits for them.
+    pub async fn refresh_all(&self) {
+        self.refresh(&Probe::ALL).await;
+    }
+
+    /// Samples kept in memory newer than `window` (oldest first), or the downsampled points
+    /// from SQLite when the window reaches further back than memory does.
+    pub async fn stats_history(&self, window: Duration) -> Result<Vec<HistorySample>> {
+        let since = now_ms() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let (oldest, recent) = {
+            let h = lock(&self.live().history);
+            (h.oldest(), h.since(since))
+        };
+        if oldest.is_some_and(|o| o <= since) {
+            return Ok(recent);
+        }
+        let step = i64::try_from(self.config().live.history_step_secs * 1000).unwrap_or(i64::MAX);
+        let mut points = self
+            .store()
+            .call(move |conn| history::load_points(conn, since))
+            .await?;
+        // The stored points end where the bucket being filled starts; memory has the rest.
+        let after = points
+            .last()
+            .map_or(i64::MIN, |p| p.ts.saturating_add(step));
+        points.extend(recent.into_iter().filter(|s| s.ts >= after));
+        Ok(points)
+    }
+
+    /// Snapshots of what was loaded (`running`) or installed (`installed`), newest first.
+    pub async fn model_snapshots(
+        &self,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ModelSnapshot>> {
+        let kind = kind.map(str::to_owned);
+        let limit = i64::try_from(limit.min(10_000)).unwrap_or(10_000);
+        self.store()
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT taken_at, kind, payload FROM model_snapshots \
+                     WHERE ?1 IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![kind, limit], |r| {
+                    let payload: String = r.get(2)?;
+                    Ok(ModelSnapshot {
+                        taken_at: r.get(0)?,
+                        kind: r.get(1)?,
+                        models: serde_json::from_str(&payload).unwrap_or_default(),
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    /// Registers a capability detector (step 4 of the chain); cached capabilities are
+    /// recomputed on the next probe of each model.
+    pub fn register_capability_detector(&self, detector: Arc<dyn CapabilityDetector>) {
+        self.live()
+            .detectors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(detector);
+        self.live().forget_capabilities();
+    }
+
+    pub(crate) fn live_shared(&self) -> &Shared {
+        self.live()
+    }
+
+    /// Says shutdown has begun: streams that would otherwise never end (the event stream)
+    /// finish, so a graceful server shutdown does not wait for them.
+    pub fn begin_shutdown(&self) {
+        self.live_state().closing.cancel();
+    }
+
+    /// Resolves once shutdown has begun ([`Dashboard::begin_shutdown`] or
+    /// [`Dashboard::shutdown`]).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
+        self.live_state().closing.clone().cancelled_owned()
+    }
+
+    /// At start: interrupted jobs marked, settings loaded.
+    pub(crate) async fn start_live(&self) -> Result<()> {
+        self.mark_interrupted_jobs().await?;
+        self.load_settings().await
+    }
+
+    /// At shutdown: running jobs end as interrupted, the managed Ollama stops, the collector
+    /// stops.
+    pub(crate) async fn stop_live(&self) {
+        let live = self.live_state();
+        live.closing.cancel();
+        live.shared.stop.cancel();
+        live.jobs.cancel_all(Duration::from_secs(5)).await;
+        live.service.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

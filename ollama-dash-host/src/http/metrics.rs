@@ -1,0 +1,426 @@
+//! `GET /metrics`: Prometheus/OpenMetrics text through `prometheus-client` (the Prometheus
+//! project's own Rust client: typed metrics, no global registry, so every app instance — and
+//! every test host — has its own).
+//!
+//! Request counters and latency histograms are recorded by [`track`]; everything else is read
+//! from the dashboard's cache at scrape time by [`DashboardCollector`], including GPU series
+//! named as dcgm-exporter names them (`DCGM_FI_DEV_GPU_UTIL`, `DCGM_FI_DEV_FB_USED`, …, with
+//! `gpu`, `UUID`, `device`, `modelName` and `Hostname` labels) so existing Grafana boards work.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ollama_dash_core::Dashboard;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+/// The registry of one app, and its HTTP series.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~3.3 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+impl Metrics {
+    pub(crate) fn new(dashboard: Dashboard, plugins: crate::plugins::PluginHost) -> Arc<Self> {
+        let mut registry = Registry::default();
+        let requests = Family::<Labels, Counter>::default();
+        let latency =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "ollama_dash_http_requests",
+            "HTTP requests answered, by method, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "ollama_dash_http_request_duration_seconds",
+            "Time to answer an HTTP request (headers), by method and route",
+            latency.clone(),
+        );
+        registry.register_collector(Box::new(DashboardCollector { dashboard }));
+        registry.register_collector(Box::new(super::plugins::PluginsCollector(plugins)));
+        Arc::new(Self {
+            registry,
+            requests,
+            latency,
+        })
+    }
+
+    fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Counts and times every request, labelled by its route pattern (never the raw path, so
+/// model names do not blow up the label set).
+pub(crate) async fn track(metrics: Arc<Metrics>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16().to_string();
+    metrics
+        .latency
+        .get_or_create(&vec![
+            ("method".to_owned(), method.clone()),
+            ("route".to_owned(), route.clone()),
+        ])
+        .observe(elapsed);
+    metrics
+        .requests
+        .get_or_create(&vec![
+            ("method".to_owned(), method),
+            ("route".to_owned(), route),
+            ("status".to_owned(), status),
+        ])
+        .inc();
+    response
+}
+
+/// `GET /metrics`.
+pub(crate) async fn scrape(metrics: Arc<Metrics>) -> Response {
+    match metrics.render() {
+        Ok(body) => {
+            let mut response = body.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        Err(_) => super::ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "could not encode metrics",
+        )
+        .into_response(),
+    }
+}
+
+/// Reads the dashboard's cache at scrape time.
+#[derive(Debug)]
+struct DashboardCollector {
+    dashboard: Dashboard,
+}
+
+/// A gauge written straight from a value.
+#[derive(Debug)]
+struct Value(f64);
+
+impl EncodeMetric for Value {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        // Whole numbers print as such (`ollama_up 1`, bytes without `.0`).
+        if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
+            encoder.encode_gauge(&(self.0 as i64))
+        } else {
+            encoder.encode_gauge(&self.0)
+        }
+    }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: &[(Labels, f64)],
+) -> Result<(), std::fmt::Error> {
+    if series.is_empty() {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in series {
+        if labels.is_empty() {
+            Value(*value).encode(metric)?;
+            break;
+        }
+        Value(*value).encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn bool_value(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+impl Collector for DashboardCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let d = &self.dashboard;
+        let none = || -> Labels { Vec::new() };
+        let version = d.ollama_version();
+        let up = version.value.is_some() && version.error.is_none();
+        gauge(
+            &mut encoder,
+            "ollama_up",
+            "1 when Ollama answered its last version probe",
+            &[(none(), bool_value(up))],
+        )?;
+        let running = d.running_models();
+        if let Some(models) = &running.value {
+            gauge(
+                &mut encoder,
+                "ollama_models_loaded",
+                "Models loaded in memory",
+                &[(none(), models.len() as f64)],
+            )?;
+            let per_model =
+                |f: &dyn Fn(&ollama_dash_core::RunningModel) -> f64| -> Vec<(Labels, f64)> {
+                    models
+                        .iter()
+                        .map(|m| (vec![("model".to_owned(), m.name.clone())], f(m)))
+                        .collect()
+                };
+            gauge(
+                &mut encoder,
+                "ollama_model_size_bytes",
+                "Memory used by a loaded model",
+                &per_model(&|m| m.size as f64),
+            )?;
+            gauge(
+                &mut encoder,
+                "ollama_model_vram_bytes",
+                "VRAM used by a loaded model",
+                &per_model(&|m| m.size_vram as f64),
+            )?;
+            gauge(
+                &mut encoder,
+                "ollama_model_vram_ratio",
+                "Share of a loaded model held in VRAM (0–1)",
+                &per_model(&|m| m.vram_percent / 100.0),
+            )?;
+        }
+        if let Some(models) = &d.list_models().value {
+            gauge(
+                &mut encoder,
+                "ollama_models_installed",
+                "Models installed in Ollama",
+                &[(none(), models.len() as f64)],
+            )?;
+        }
+        let health = d.collector_health();
+        gauge(
+            &mut encoder,
+            "ollama_dash_collector_up",
+            "1 while the background collector runs",
+            &[(none(), bool_value(health.alive))],
+        )?;
+        let probe = |f: &dyn Fn(&ollama_dash_core::live::ProbeStatus) -> Option<f64>| -> Vec<(Labels, f64)> {
+            health
+                .probes
+                .iter()
+                .filter_map(|p| f(p).map(|v| (vec![("probe".to_owned(), p.probe.name().to_owned())], v)))
+                .collect()
+        };
+        gauge(
+            &mut encoder,
+            "ollama_dash_probe_age_seconds",
+            "Age of a probe's cached value",
+            &probe(&|p| p.age_ms.map(|a| a as f64 / 1000.0)),
+        )?;
+        gauge(
+            &mut encoder,
+            "ollama_dash_probe_stale",
+            "1 when a probe's value is older than twice its interval",
+            &probe(&|p| Some(bool_value(p.stale))),
+        )?;
+        gauge(
+            &mut encoder,
+            "ollama_dash_probe_failures",
+            "Failures in a row of a probe",
+            &probe(&|p| Some(f64::from(p.failures))),
+        )?;
+        if let Some(system) = &d.system_stats().value {
+            if let Some(cpu) = system.cpu_percent {
+                gauge(
+                    &mut encoder,
+                    "ollama_dash_host_cpu_percent",
+                    "CPU use of the host, percent",
+                    &[(none(), f64::from(cpu))],
+                )?;
+            }
+            gauge(
+                &mut encoder,
+                "ollama_dash_host_memory_used_bytes",
+                "Memory in use on the host",
+                &[(none(), system.memory.used as f64)],
+            )?;
+            gauge(
+                &mut encoder,
+                "ollama_dash_host_memory_total_bytes",
+                "Memory of the host",
+                &[(none(), system.memory.total as f64)],
+            )?;
+        }
+        if let Some(report) = &d.gpu_stats().value {
+            encode_gpus(
+                &mut encoder,
+                report,
+                d.system_stats().value.and_then(|s| s.hostname.clone()),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The dcgm-exporter series; a value the GPU does not report is left out, never sent as 0.
+fn encode_gpus(
+    encoder: &mut DescriptorEncoder<'_>,
+    report: &ollama_dash_core::live::gpu::GpuReport,
+    hostname: Option<String>,
+) -> Result<(), std::fmt::Error> {
+    type Field = fn(&ollama_dash_core::live::gpu::GpuDevice) -> Option<f64>;
+    let series: [(&str, &str, Field); 10] = [
+        ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", |g| {
+            g.utilization_percent.map(f64::from)
+        }),
+        (
+            "DCGM_FI_DEV_MEM_COPY_UTIL",
+            "Memory utilization (in %).",
+            |g| g.memory_utilization_percent.map(f64::from),
+        ),
+        (
+            "DCGM_FI_DEV_FB_USED",
+            "Framebuffer memory used (in MiB).",
+            |g| g.memory_used.map(|b| b as f64 / MIB),
+        ),
+        (
+            "DCGM_FI_DEV_FB_FREE",
+            "Framebuffer memory free (in MiB).",
+            |g| g.memory_free.map(|b| b as f64 / MIB),
+        ),
+        (
+            "DCGM_FI_DEV_FB_TOTAL",
+            "Framebuffer memory total (in MiB).",
+            |g| g.memory_total.map(|b| b as f64 / MIB),
+        ),
+        ("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", |g| {
+            g.temperature_c.map(f64::from)
+        }),
+        ("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", |g| {
+            g.power_watts
+        }),
+        (
+            "DCGM_FI_DEV_SM_CLOCK",
+            "SM clock frequency (in MHz).",
+            |g| g.sm_clock_mhz.map(f64::from),
+        ),
+        (
+            "DCGM_FI_DEV_MEM_CLOCK",
+            "Memory clock frequency (in MHz).",
+            |g| g.memory_clock_mhz.map(f64::from),
+        ),
+        (
+            "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+            "Total energy consumption since boot (in mJ).",
+            |g| g.energy_mj.map(|e| e as f64),
+        ),
+    ];
+    for (name, help, field) in series {
+        let values: Vec<(Labels, f64)> = report
+            .devices
+            .iter()
+            .filter_map(|g| {
+                let value = field(g)?;
+                let labels = vec![
+                    ("gpu".to_owned(), g.index.to_string()),
+                    ("UUID".to_owned(), g.uuid.clone()),
+                    ("device".to_owned(), format!("nvidia{}", g.index)),
+                    ("modelName".to_owned(), g.name.clone()),
+                    ("Hostname".to_owned(), hostname.clone().unwrap_or_default()),
+                ];
+                Some((labels, value))
+            })
+            .collect();
+        gauge(encoder, name, help, &values)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use ollama_dash_core::live::gpu::{GpuReport, GpuSource, parse_smi_gpus};
+
+    /// Two GPUs as `nvidia-smi` reports them; the second has no memory-copy utilisation.
+    const TWO_GPUS: &str = "\
+0, GPU-5f8c2a1e-7d0b-4c4f-9a57-0c1d2e3f4a5b, 37, 12, 24564, 18342, 5866, 61, 287.43, 450.00, 45, 2520, 10501, 550.54.15, NVIDIA GeForce RTX 4090
+1, GPU-a1b2c3d4-0000-1111-2222-333344445555, 0, [N/A], 81559, 4, 80974, 34, 62.10, 400.00, [N/A], 210, 1593, 550.54.15, NVIDIA A100-SXM4-80GB
+";
+
+    #[derive(Debug)]
+    struct Fixed(GpuReport);
+
+    impl Collector for Fixed {
+        fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+            encode_gpus(&mut encoder, &self.0, Some("gpu-box".to_owned()))
+        }
+    }
+
+    #[test]
+    fn gpu_series_are_named_and_labelled_like_dcgm_exporter() {
+        let (driver, devices) = parse_smi_gpus(TWO_GPUS).unwrap();
+        let report = GpuReport {
+            taken_at: chrono::Utc::now(),
+            source: GpuSource::NvidiaSmi,
+            driver_version: driver,
+            devices,
+            note: None,
+        };
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Fixed(report)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let labels0 = r#"gpu="0",UUID="GPU-5f8c2a1e-7d0b-4c4f-9a57-0c1d2e3f4a5b",device="nvidia0",modelName="NVIDIA GeForce RTX 4090",Hostname="gpu-box""#;
+        for line in [
+            format!("DCGM_FI_DEV_GPU_UTIL{{{labels0}}} 37"),
+            format!("DCGM_FI_DEV_FB_USED{{{labels0}}} 18342"),
+            format!("DCGM_FI_DEV_FB_FREE{{{labels0}}} 5866"),
+            format!("DCGM_FI_DEV_GPU_TEMP{{{labels0}}} 61"),
+            format!("DCGM_FI_DEV_POWER_USAGE{{{labels0}}} 287.43"),
+            "# TYPE DCGM_FI_DEV_GPU_UTIL gauge".to_owned(),
+        ] {
+            assert!(text.contains(&line), "{line} missing in\n{text}");
+        }
+        assert!(
+            text.contains(r#"DCGM_FI_DEV_GPU_UTIL{gpu="1","#),
+            "a real 0 is reported"
+        );
+        assert!(
+            !text.contains(r#"DCGM_FI_DEV_MEM_COPY_UTIL{gpu="1""#),
+            "[N/A] is left out, not sent as 0:\n{text}"
+        );
+        assert!(
+            !text.contains("ENERGY"),
+            "nvidia-smi gives no energy counter"
+        );
+    }
+}
