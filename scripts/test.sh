@@ -8,6 +8,20 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace --locked
 
+# The browser tests drive Debian's chromium through its chromedriver (nothing is downloaded by
+# the test runner itself).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium and chromium-driver for the browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium chromium-driver >/dev/null
+  else
+    echo "the browser tests need chromium and chromedriver; run as root:" >&2
+    echo "  apt-get update && apt-get install -y chromium chromium-driver" >&2
+    exit 1
+  fi
+fi
+
 # `cargo test` already built target/debug/ollama-dash (the CLI test runs it).
 venv=target/e2e-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/e2e/requirements.txt "$venv/requirements.txt"; then

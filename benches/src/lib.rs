@@ -1,5 +1,6 @@
-//! Helpers shared by the benchmarks: CPU time of the current thread or process.
-
+//! Benchmarks live in the `[[bench]]` targets; `upload.sh` measures uploads against `dd`.
+//! `collector` measures the live collector's CPU time per tick with the helpers below;
+//! `loadtest-host` is the target of the wrk runs (see RESULTS.md).
 use std::time::Duration;
 
 use nix::sys::resource::{UsageWho, getrusage};

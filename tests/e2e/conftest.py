@@ -43,13 +43,13 @@ def binary() -> str:
     return path
 
 
-def start_server(extra_env: dict | None = None, simulate: bool = True) -> tuple[subprocess.Popen, Server]:
+def start_server(extra_env: dict | None = None, simulate: bool = True, listen: str = "127.0.0.1:0") -> tuple[subprocess.Popen, Server]:
     data = Path(tempfile.mkdtemp(prefix="ollama-dash-e2e-"))
     env = {k: v for k, v in os.environ.items() if k not in ("OLLAMA_HOST", "RUST_LOG")}
     env.update({"DATA_PATH": str(data), "AUTH_TOKEN": TOKEN, "RUST_LOG": "warn"})
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [binary(), "serve", *(["--simulate"] if simulate else []), "--listen", "127.0.0.1:0"],
+        [binary(), "serve", *(["--simulate"] if simulate else []), "--listen", listen],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -86,3 +86,24 @@ def server():
     yield srv
     code = stop_server(proc)
     assert code == 0, "server exited uncleanly:\n" + "".join(srv.output)
+
+
+@pytest.fixture
+def browser(server):
+    """A fresh chromium (new profile) on the server's page. At the end, the browser console must
+    hold no error or warning beyond those a test declared with `browser.expect_console(...)`."""
+    from browser import Browser
+
+    b = Browser(server.base_url)
+    expected: list[str] = []
+    b.expect_console = expected.append
+    # A build without the plugin host answers /api/plugins with 404 and the Settings page says
+    # "Plugins are not available in this build"; that 404 is then expected in the console.
+    if requests.get(server.url("/api/plugins"), headers=server.headers(), timeout=30).status_code == 404:
+        expected.append("/api/plugins - Failed to load resource: the server responded with a status of 404")
+    try:
+        yield b
+        problems = [e for e in b.console_problems() if not any(p in e["message"] for p in expected)]
+        assert not problems, "console errors:\n" + "\n".join(f"{e['level']} {e['message']}" for e in problems)
+    finally:
+        b.quit()

@@ -87,6 +87,10 @@ async fn health_reports_store_and_ollama() {
         (status, json["valid"].as_bool()),
         (StatusCode::OK, Some(true))
     );
+    assert_eq!(
+        (json["name"].as_str(), json["role"].as_str()),
+        (Some("admin"), Some("admin"))
+    );
 }
 
 #[tokio::test]
@@ -270,6 +274,15 @@ async fn admin_creates_keys_roles_are_enforced_and_deleted_keys_stop_working() {
         .send(authed("GET", "/api/models/available", None, Some(&secret)))
         .await;
     assert_eq!(status, StatusCode::OK, "a viewer can read");
+    let (status, _, json) = host
+        .send(authed("POST", "/api/auth/verify", None, Some(&secret)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (json["name"].as_str(), json["role"].as_str()),
+        (Some("grafana"), Some("viewer")),
+        "verify names the key and its role"
+    );
     let (status, _, json) = host
         .send(authed(
             "POST",

@@ -769,3 +769,40 @@ async fn the_event_stream_starts_with_the_state_and_keeps_alive_with_comments() 
         );
     }
 }
+
+#[tokio::test]
+async fn settings_reach_the_gateway_for_requests_that_leave_them_out() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, _) = host
+        .call(
+            "PUT",
+            "/api/settings/model?name=llama3.2:1b",
+            Some(json!({"num_predict": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let chat = |max: Option<u32>| {
+        let mut body = json!({"model": "llama3.2:1b", "messages": [{"role": "user", "content": "Tell me a long story about the sea"}]});
+        if let Some(max) = max {
+            body["max_tokens"] = json!(max);
+        }
+        body
+    };
+    let (status, json) = host
+        .call("POST", "/v1/chat/completions", Some(chat(None)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(
+        json["usage"]["completion_tokens"], 2,
+        "the model's default applied: {json}"
+    );
+    assert_eq!(json["choices"][0]["finish_reason"], "length");
+    let (_, json) = host
+        .call("POST", "/v1/chat/completions", Some(chat(Some(5))))
+        .await;
+    assert_eq!(
+        json["usage"]["completion_tokens"], 5,
+        "the request's own value wins: {json}"
+    );
+}

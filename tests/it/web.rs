@@ -78,3 +78,106 @@ async fn index_points_at_hashed_assets_that_are_immutable() {
     let (status, _, _) = get(&host, &format!("{prefix}/index.html"), false).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "index only at /");
 }
+
+/// Every ES module the page imports (statically or on demand) and every asset `index.html`
+/// names is served from the same hashed prefix: a typo in an import path fails here, not in a
+/// user's browser.
+#[tokio::test]
+async fn every_module_the_page_imports_is_served() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (_, _, body) = get(&host, "/", false).await;
+    let html = String::from_utf8(body).expect("utf-8");
+    let mut queue: Vec<String> = html
+        .split('"')
+        .filter(|s| s.starts_with("/assets/"))
+        .map(str::to_owned)
+        .collect();
+    assert!(queue.iter().any(|p| p.ends_with("/app.js")), "{queue:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(path) = queue.pop() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let (status, _, body) = get(&host, &path, false).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        if !path.ends_with(".js") {
+            continue;
+        }
+        let dir = &path[..path.rfind('/').expect("a directory")];
+        let source = String::from_utf8(body).expect("utf-8");
+        for quoted in source.split('"').skip(1).step_by(2) {
+            if !(quoted.starts_with("./") || quoted.starts_with("../")) || !quoted.ends_with(".js")
+            {
+                continue;
+            }
+            let mut parts: Vec<&str> = dir.split('/').collect();
+            for piece in quoted.split('/') {
+                match piece {
+                    "." => {}
+                    ".." => {
+                        parts.pop();
+                    }
+                    other => parts.push(other),
+                }
+            }
+            queue.push(parts.join("/"));
+        }
+    }
+    for module in [
+        "views/dashboard.js",
+        "views/models.js",
+        "views/chat.js",
+        "views/traces.js",
+        "views/settings.js",
+        "markdown.js",
+        "tus.js",
+    ] {
+        assert!(
+            seen.iter().any(|p| p.ends_with(module)),
+            "{module} not reached from index.html: {seen:?}"
+        );
+    }
+}
+
+/// The page never turns strings into markup or code: no `innerHTML` and friends, no `eval`, and
+/// nothing fetched from another origin.
+#[test]
+fn web_sources_never_parse_strings_as_html_or_reach_other_origins() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ollama-dash-host/web");
+    let mut files = vec![dir.clone(), dir.join("views")];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("web dir") {
+                let entry = entry.expect("entry").path();
+                if entry.extension().is_some_and(|e| e == "js" || e == "html") {
+                    files.push(entry);
+                }
+            }
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("source");
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "src=\"http",
+            "href=\"http",
+            "fetch(\"http",
+            "import(\"http",
+            "from \"http",
+        ] {
+            assert!(
+                !source.contains(banned),
+                "{} contains {banned}",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} files checked");
+}

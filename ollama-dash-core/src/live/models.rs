@@ -36,6 +36,8 @@ pub struct RunningModel {
     pub expires: Option<Expiry>,
     /// Flags and their sources.
     pub capabilities: Capabilities,
+    /// Ollama's own `details` object, as `/api/ps` gave it.
+    pub details: ModelDetails,
 }
 
 /// A model installed in Ollama.
@@ -63,6 +65,8 @@ pub struct InstalledModel {
     pub context_length: Option<u64>,
     /// Flags and their sources.
     pub capabilities: Capabilities,
+    /// Ollama's own `details` object, as `/api/tags` gave it.
+    pub details: ModelDetails,
 }
 
 /// An expiry time, three ways.
@@ -171,6 +175,7 @@ pub(crate) fn running(
         context_length: m.context_length.or(m.details.context_length).or(trained),
         expires: m.expires_at.map(|at| Expiry::new(at, now)),
         capabilities,
+        details: m.details.clone(),
     }
 }
 
@@ -191,6 +196,7 @@ pub(crate) fn installed(
         quantization: m.details.quantization_level.clone(),
         context_length: m.details.context_length.or(trained),
         capabilities,
+        details: m.details.clone(),
     }
 }
 

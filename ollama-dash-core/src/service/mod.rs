@@ -222,6 +222,14 @@ impl Service {
     }
 }
 
+impl Drop for Service {
+    /// A dashboard dropped without `shutdown` still stops its child (the supervisor sends
+    /// SIGTERM, and the child is killed when its handle goes).
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 struct Supervisor {
     status: Arc<Mutex<ServiceStatus>>,
     events: tokio::sync::broadcast::Sender<Event>,

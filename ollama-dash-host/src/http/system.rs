@@ -1,11 +1,12 @@
 //! `/ping`, `/api/health`, `/api/version`, `/api/auth/verify`.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
+use crate::auth::Principal;
 
 /// `GET /ping`: liveness, no auth.
 pub(super) async fn ping() -> Json<Value> {
@@ -64,7 +65,8 @@ pub(super) async fn version(State(state): State<AppState>) -> ApiResult<Json<Val
     ))
 }
 
-/// `POST /api/auth/verify`: reached only with a valid token, so it just says so.
-pub(super) async fn verify() -> Json<Value> {
-    Json(json!({ "valid": true }))
+/// `POST /api/auth/verify`: reached only with a valid token; says who it is and its role, so
+/// the web page can hide what the key may not do.
+pub(super) async fn verify(Extension(principal): Extension<Principal>) -> Json<Value> {
+    Json(json!({ "valid": true, "name": principal.name, "role": principal.role.as_str() }))
 }

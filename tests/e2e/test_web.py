@@ -1,0 +1,377 @@
+"""The web page in a real browser (Debian's chromium through chromedriver) against
+`ollama-dash serve --simulate`: sign-in, every view against the real API, roles, safety of the
+Markdown renderer, screenshots and page weight. Every wait is a wait on a condition."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+from conftest import ROOT
+
+ASSET_PREFIX_JS = "return document.querySelector('script[type=module]').src.replace(/\\/app\\.js$/, '')"
+
+
+def make_key(server, name: str, role: str) -> str:
+    answer = requests.post(server.url("/api/keys"), headers=server.headers(), json={"name": name, "role": role}, timeout=30)
+    if answer.status_code == 409:
+        requests.delete(server.url(f"/api/keys/{name}"), headers=server.headers(), timeout=30)
+        answer = requests.post(server.url("/api/keys"), headers=server.headers(), json={"name": name, "role": role}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["key"]
+
+
+def test_sign_in_link_is_adopted_and_removed_and_the_loaded_model_shows(server, browser):
+    browser.sign_in(server.token)
+    assert "token=" not in browser.driver.current_url
+    assert browser.js("return localStorage.getItem('ollama-dash-token')") == server.token
+    card = browser.wait_for('#running [data-model="llama3.2:1b"]')
+    assert "GPU memory" in card.text and "unloads" in card.text
+    assert browser.wait_for("#who").text.split() == ["admin", "ADMIN"]
+    browser.wait_for("#conn", "live")
+    # Reloading keeps the session; the countdown ticks on its own.
+    browser.driver.refresh()
+    expiry = browser.wait_for('#running [data-model="llama3.2:1b"] .expiry')
+    first = expiry.text
+    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, '#running [data-model="llama3.2:1b"] .expiry').text != first, message="countdown ticks")
+
+
+def test_wrong_token_is_refused_then_sign_in_and_sign_out(server, browser):
+    browser.expect_console("401 (Unauthorized)")
+    browser.open("/")
+    dialog = browser.wait_for("#signin")
+    token = dialog.find_element(By.ID, "token")
+    token.send_keys("not-the-right-token-at-all" + Keys.ENTER)
+    browser.wait_for("#signin-error", "not valid")
+    token.clear()
+    token.send_keys(server.token + Keys.ENTER)
+    browser.wait_gone("#signin")
+    browser.wait_for('#running [data-model="llama3.2:1b"]')
+    browser.wait_for("#signout").click()
+    browser.wait_for("#signin", "Signed out")
+    assert browser.js("return localStorage.getItem('ollama-dash-token')") is None
+    assert not browser.all('#running [data-model]'), "nothing of the signed-out session stays on screen"
+
+
+def test_a_revoked_key_sends_the_page_back_to_sign_in(server, browser):
+    browser.expect_console("401 (Unauthorized)")
+    key = make_key(server, "e2e-revoked", "user")
+    browser.sign_in(key)
+    browser.wait_for('#running [data-model="llama3.2:1b"]')
+    assert requests.delete(server.url("/api/keys/e2e-revoked"), headers=server.headers(), timeout=30).status_code == 204
+    browser.js("location.hash = '#/models'")  # the next call gets a 401
+    browser.wait_for("#signin", "refused")
+
+
+def test_disconnected_while_the_server_is_gone_then_live_again(server):
+    """The pill says "disconnected" while the server is down and the page reconnects by itself."""
+    from browser import Browser
+    from conftest import start_server, stop_server
+    from test_embed_example import free_port
+
+    port = free_port()
+    proc, srv = start_server(listen=f"127.0.0.1:{port}")
+    b = Browser(srv.base_url)
+    try:
+        b.sign_in(srv.token)
+        b.wait_for("#conn", "live")
+        assert stop_server(proc) == 0
+        b.wait_for("#conn", "disconnected")
+        b.wait_for(".warning", "disconnected")
+        proc, srv = start_server(listen=f"127.0.0.1:{port}")
+        b.wait_for("#conn", "live", timeout=30)
+        b.wait_gone(".warning.bad")
+        problems = [e for e in b.console_problems() if "ERR_CONNECTION_REFUSED" not in e["message"] and "ERR_INCOMPLETE_CHUNKED_ENCODING" not in e["message"]]
+        assert not problems, problems
+    finally:
+        b.quit()
+        stop_server(proc)
+
+
+def test_dashboard_numbers_are_live(server, browser):
+    browser.sign_in(server.token)
+    cpu = browser.wait_for('[data-stat="cpu"] .big')
+    browser.wait(lambda d: cpu.text not in ("", "–"), message="a CPU reading")
+    line = '[data-stat="cpu"] .spark-line'
+    browser.wait_for(line)
+    first = browser.js(f"return document.querySelector('{line}').getAttribute('points')")
+    browser.wait(lambda d: d.execute_script(f"return document.querySelector('{line}').getAttribute('points')") != first, timeout=30, message="a new sample arrives")
+    mem = browser.wait_for('[data-stat="memory"]')
+    assert " of " in mem.text, mem.text
+    gpus = browser.wait_for("#gpus > *")
+    assert gpus.text.strip() and "Waiting" not in gpus.text
+
+
+def test_pull_from_the_catalogue_shows_progress_until_done(server, browser):
+    model = "gemma3:1b"  # in the curated catalogue and in the simulator's registry
+    browser.sign_in(server.token, "#/models/catalogue")
+    browser.wait_for("#catalogue-grid section")
+    [b for b in browser.all("#catalogue button") if b.text == "All"][0].click()
+    browser.wait_for("#catalogue input[type=search]").send_keys(model)
+    browser.wait_for(f'#catalogue-grid section[data-model="{model}"] [data-action="pull"]').click()
+    job = browser.wait_for(f'#jobs [data-model="{model}"]')
+    progress: list[str] = []
+
+    def settled(_):
+        value = job.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow")
+        if value and (not progress or progress[-1] != value):
+            progress.append(value)
+        return job.get_attribute("data-state") in ("done", "failed", "cancelled")
+
+    browser.wait(settled, timeout=60, message="the pull finishes")
+    assert job.get_attribute("data-state") == "done", job.text
+    assert job.find_element(By.CSS_SELECTOR, ".bar").get_attribute("aria-valuenow") == "100"
+    assert "Done" in job.text
+    browser.go("#/models/installed")
+    browser.wait_for(f'#installed tr[data-model="{model}"]')
+
+
+def test_dropped_gguf_uploads_and_becomes_a_ready_model(server, browser):
+    from test_uploads import tiny_gguf
+
+    browser.sign_in(server.token, "#/models/upload")
+    browser.wait_for("#dropzone")
+    browser.drop_files("#dropzone", [("web-drop.gguf", tiny_gguf()), ("web-drop-2.gguf", tiny_gguf("qwen2"))])
+    for name in ("web-drop", "web-drop-2"):
+        row = browser.wait_for(f'#imports [data-model="{name}"]', timeout=60)
+        browser.wait(lambda d, row=row: row.get_attribute("data-state") in ("ready", "failed"), timeout=60, message=f"{name} import settles")
+        assert row.get_attribute("data-state") == "ready", row.text
+    browser.go("#/models/installed")
+    browser.wait_for('#installed tr[data-model="web-drop:latest"], #installed tr[data-model="web-drop"]')
+
+
+def test_an_interrupted_upload_resumes_after_a_reload(server, browser):
+    """Half a file reached the server, then the tab was closed: after a reload the page lists the
+    interrupted upload, and dropping the same file again sends only the rest."""
+    from test_uploads import tiny_gguf
+
+    data = tiny_gguf()
+    name, last_modified, half = "resume-me.gguf", 1_700_000_123_000, len(data) // 2
+    tus = {"Tus-Resumable": "1.0.0", **server.headers()}
+    meta = f"filename {base64.b64encode(name.encode()).decode()},model {base64.b64encode(b'resume-me').decode()}"
+    created = requests.post(server.url("/v1/uploads"), headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": meta}, timeout=30)
+    assert created.status_code == 201, created.text
+    url = "/" + created.headers["Location"].split("://", 1)[-1].split("/", 1)[-1] if "://" in created.headers["Location"] else created.headers["Location"]
+    patched = requests.patch(server.url(url), headers={**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, data=data[:half], timeout=30)
+    assert patched.status_code == 204 and patched.headers["Upload-Offset"] == str(half)
+
+    browser.sign_in(server.token)
+    fingerprint = f"{name}::{len(data)}::{last_modified}"
+    browser.js("localStorage.setItem('ollama-dash-uploads', JSON.stringify({[arguments[0]]: {url: arguments[1], name: arguments[2], size: arguments[3], model: 'resume-me', started: Date.now()}}))",
+               fingerprint, url, name, len(data))
+    browser.driver.refresh()
+    browser.go("#/models/upload")
+    row = browser.wait_for(f'#uploads [data-file="{name}"][data-state="interrupted"]')
+    browser.wait(lambda d: "Interrupted at" in row.text and "(50%)" in row.text, message="the server's offset is shown")
+    browser.drop_files("#dropzone", [(name, data)], last_modified=last_modified)
+    browser.wait_for(".toast", f"Resuming {name} at")
+    browser.wait_for('#imports [data-model="resume-me"][data-state="ready"]', timeout=60)
+    assert browser.js("return localStorage.getItem('ollama-dash-uploads')") == "{}"
+
+
+def test_chat_streams_a_reply_and_links_its_trace(server, browser):
+    browser.sign_in(server.token, "#/chat")
+    picker = browser.wait_for("#chat-model")
+    browser.wait(lambda d: picker.get_attribute("value"), message="a model is picked")
+    assert browser.js("return document.getElementById('attach-label').hidden") is True, "no image attach for a text-only model"
+    box = browser.wait_for("#chat-input")
+    box.send_keys("Say hello in **bold**" + Keys.ENTER)
+    reply = browser.wait_for('.msg.assistant .bubble')
+    # While it streams: the stop button shows and part of the reply is already there.
+    browser.wait(lambda d: reply.text.strip() and "cursor" in reply.get_attribute("class"), message="partial reply while streaming")
+    assert browser.wait_for("#stop").is_displayed()
+    link = browser.wait_for(".msg.assistant .trace-link", timeout=60)
+    meta = browser.wait_for(".msg.assistant .meta", "tokens")
+    assert "reply tokens" in meta.text
+    text = reply.text.strip()
+    assert text
+    browser.wait_for("#sessions [data-session]")
+    link.click()
+    output = browser.wait_for("#trace-output")
+    assert output.text.strip() == text or text in output.text, (output.text, text)
+    browser.wait_for(".timing-box")
+
+
+PNG_1PX = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def test_image_attach_only_for_vision_models_and_it_is_sent(server, browser):
+    browser.sign_in(server.token, "#/chat")
+    picker = Select(browser.wait_for("#chat-model"))
+    picker.select_by_value("llava:7b")
+    browser.wait(lambda d: not browser.js("return document.getElementById('attach-label').hidden"), message="attach shows for vision")
+    browser.choose_files("#chat-image", [("dot.png", PNG_1PX, "image/png")])
+    browser.wait_for(".attachments img")
+    browser.wait_for("#chat-input").send_keys("What is in this picture?" + Keys.ENTER)
+    browser.wait_for('.msg.user .bubble img[alt="attached image"]')
+    browser.wait_for(".msg.assistant .trace-link", timeout=60)
+    picker.select_by_value("llama3.2:1b")
+    browser.wait(lambda d: browser.js("return document.getElementById('attach-label').hidden"), message="no attach for a text-only model")
+    session = browser.js("return document.querySelector('#sessions [aria-current=true]').dataset.session")
+    stored = requests.get(server.url(f"/api/sessions/{session}"), headers=server.headers(), timeout=30).json()
+    assert stored["messages"][0]["images"] == [base64.b64encode(PNG_1PX).decode()]
+
+
+def test_traces_filter_page_and_export(server, browser, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def complete(i):
+        body = {"model": "llama3.2:1b" if i else "no-such-model:1b", "messages": [{"role": "user", "content": f"trace {i}"}], "max_tokens": 1}
+        return requests.post(server.url("/v1/chat/completions"), headers=server.headers(), json=body, timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(complete, range(56)))
+    assert codes.count(200) == 55 and codes[0] == 404, codes
+    browser.sign_in(server.token, "#/traces")
+    browser.wait_for("#trace-stats tbody tr[data-model]")
+    rows = "tbody tr[data-trace]"
+    browser.wait(lambda d: len(browser.attrs(rows, "data-trace")) == 50, message="a full first page")
+    first_page = browser.attrs(rows, "data-trace")
+    browser.click_button(".pager button", "Older")
+    browser.wait(lambda d: (browser.attrs(rows, "data-trace") or first_page)[0] not in first_page, message="the next page")
+    second_page = browser.attrs(rows, "data-trace")
+    assert second_page and not set(second_page) & set(first_page)
+    browser.click_button(".pager button", "Newer")
+    browser.wait(lambda d: browser.attrs(rows, "data-trace")[:1] == first_page[:1], message="back to the first page")
+
+    Select(browser.wait_for("#f-status")).select_by_value("error")
+    # Other tests in this session may have left error traces too: every row shown is an error,
+    # and ours is among them.
+    browser.wait(lambda d: set(browser.texts(f"{rows} .status")) == {"error"}, message="only errors")
+    browser.driver.find_element("xpath", "//tbody/tr[@data-trace][contains(., 'no-such-model')]").click()
+    browser.wait_for(".drawer .warning", "no-such-model")
+    browser.js("document.querySelector('dialog.drawer').close()")
+
+    browser.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.wait_for("#export-csv").click()
+    browser.wait(lambda d: (tmp_path / "traces.csv").exists(), message="the CSV export is saved")
+    lines = (tmp_path / "traces.csv").read_text().splitlines()
+    assert lines[0].startswith("id,created_at") and len(lines) >= 2, lines[:3]
+    assert all(",error," in line for line in lines[1:]), lines
+    assert any("no-such-model" in line for line in lines[1:]), lines
+
+
+def test_settings_defaults_validate_save_and_persist(server, browser):
+    browser.expect_console("/api/settings/global - Failed to load resource: the server responded with a status of 400")
+    browser.sign_in(server.token, "#/settings")
+    field = lambda key: browser.wait_for(f"#defaults-global-{key}")  # noqa: E731
+    field("temperature").send_keys("7")
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for("#defaults-global-temperature-error", "at most")
+    assert field("temperature").get_attribute("aria-invalid") == "true"
+    # Only the server knows this one: at most 16 stop sequences.
+    field("temperature").clear()
+    field("temperature").send_keys("0.4")
+    field("stop").send_keys("\n".join(f"stop{i}" for i in range(17)))
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for("#defaults-global-stop-error", "stop")
+    field("stop").clear()
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for(".toast", "saved")
+    assert requests.get(server.url("/api/settings"), headers=server.headers(), timeout=30).json()["global"]["temperature"] == 0.4
+    browser.driver.refresh()
+    browser.wait(lambda d: field("temperature").get_attribute("value") == "0.4", message="the saved value comes back")
+    field("temperature").clear()
+    browser.wait_for("#defaults-global button[type=submit]").click()
+    browser.wait_for(".toast", "saved")
+    plugins = browser.wait_for("#plugin-list > *")
+    assert plugins.tag_name == "div" or "not available" in plugins.text or "No plugin" in plugins.text, plugins.text
+    assert "temperature" not in requests.get(server.url("/api/settings"), headers=server.headers(), timeout=30).json()["global"]
+
+
+def test_viewer_key_sees_no_delete_buttons(server, browser):
+    key = make_key(server, "e2e-viewer", "viewer")
+    browser.sign_in(key)
+    browser.wait_for("#who", "viewer")
+    card = browser.wait_for('#running [data-model="llama3.2:1b"]')
+    assert "Stop" not in card.text
+    for view, ready in [("#/models", "#installed tr[data-model]"), ("#/chat", "#chat-model"), ("#/settings", "#keys")]:
+        browser.go(view)
+        browser.wait_for(ready)
+        assert not browser.all('[data-action="delete"]'), view
+        assert not [b for b in browser.all("button") if b.is_displayed() and b.text.strip() in ("Delete", "Revoke", "Pull", "Start", "Stop")], view
+
+
+def test_markdown_from_a_model_cannot_inject_markup(server, browser):
+    browser.sign_in(server.token)
+    prefix = browser.js(ASSET_PREFIX_JS)
+    result = browser.js_async(
+        """
+        const [prefix, done] = arguments;
+        import(prefix + "/markdown.js").then(({ renderMarkdown }) => {
+          const hostile = [
+            "<script>window.pwned = 1</script>", "<img src=x onerror='window.pwned=2'>", "[x](javascript:window.pwned=3)",
+            "<iframe src='//evil'></iframe>", "**<b onclick=alert(1)>bold</b>**", "[ok](https://example.org) `<i>code</i>`",
+            "```html\\n<script>alert(1)</script>\\n```", "| a | b |\\n|---|---|\\n| <u>1</u> | 2 |", "- one\\n- two\\n  - nested",
+          ].join("\\n\\n");
+          const el = renderMarkdown(hostile);
+          document.body.append(el);
+          const tags = [...el.querySelectorAll("*")].map((n) => n.tagName.toLowerCase());
+          const attrs = [...el.querySelectorAll("*")].flatMap((n) => [...n.attributes].map((a) => a.name));
+          const links = [...el.querySelectorAll("a")].map((a) => a.getAttribute("href"));
+          done({ tags: [...new Set(tags)], attrs: [...new Set(attrs)], links, pwned: window.pwned || 0,
+                 code: el.querySelector(".codeblock code").textContent, copy: !!el.querySelector(".codeblock button.copy"),
+                 text: el.textContent });
+          el.remove();
+        });
+        """,
+        prefix,
+    )
+    assert result["pwned"] == 0
+    assert not {"script", "img", "iframe", "b", "u", "i"} & set(result["tags"]), result["tags"]
+    assert not [a for a in result["attrs"] if a.startswith("on")], result["attrs"]
+    assert result["links"] == ["https://example.org"], result["links"]
+    assert result["code"] == "<script>alert(1)</script>"
+    assert result["copy"] is True
+    assert {"table", "ul", "li", "strong", "code"} <= set(result["tags"])
+    assert "<img src=x onerror='window.pwned=2'>" in result["text"], "shown as text"
+
+
+def test_screenshots_of_every_view_and_page_weight(server, browser):
+    """Saves docs/screenshots/*.png (light and dark) with real content in every view, and records
+    page weight (bytes on the wire) and first contentful paint of a cold load."""
+    from test_uploads import tiny_gguf
+
+    browser.sign_in(server.token)
+    browser.wait_for('#running [data-model="llama3.2:1b"]')
+    browser.wait_for('[data-stat="cpu"] .spark-line')
+    perf = browser.performance()
+    assert perf["transfer_bytes"] < perf["decoded_bytes"], "assets travel compressed"
+    assert perf["first_contentful_paint_ms"] is not None
+    (ROOT / "target").mkdir(exist_ok=True)
+    (ROOT / "target" / "web-perf.json").write_text(json.dumps(perf, indent=2))
+
+    # Content for the views: a chat with Markdown, an upload and its import.
+    browser.go("#/chat")
+    box = browser.wait_for("#chat-input")
+    browser.wait(lambda d: d.find_element(By.ID, "chat-model").get_attribute("value"), message="a model")
+    box.send_keys("Give me a short list and a code block" + Keys.ENTER)
+    browser.wait_for(".msg.assistant .trace-link", timeout=60)
+    session = browser.wait_for("#sessions [data-session]").get_attribute("data-session")
+    browser.go("#/models/upload")
+    browser.drop_files("#dropzone", [("Tiny-Llama.Q4_K_M.gguf", tiny_gguf())])
+    browser.wait_for('#imports [data-state="ready"]', timeout=60)
+
+    shots = [("dashboard", "#/", '#running [data-model]'), ("models", "#/models/installed", "#installed tr[data-model]"),
+             ("catalogue", "#/models/catalogue", "#catalogue-grid section"), ("upload", "#/models/upload", "#imports [data-state]"),
+             ("chat", f"#/chat/{session}", ".msg.assistant .trace-link"),
+             ("traces", "#/traces", "#trace-stats tbody tr[data-model]"), ("settings", "#/settings", "#defaults-global")]
+    for name, route, ready in shots:
+        browser.go(route)
+        browser.wait_for(ready)
+        browser.js("window.scrollTo(0, 0)")
+        browser.screenshot(name)
+    browser.go("#/models/installed")
+    browser.wait_for('#installed tr[data-model="llama3.2:1b"] button').click()
+    browser.wait_for(".drawer .kv")
+    browser.screenshot("model-details")
+    browser.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    for name, route, ready in [("dashboard-dark", "#/", '#running [data-model]'), ("chat-dark", shots[4][1], ".msg.assistant .trace-link")]:
+        browser.go(route)
+        browser.wait_for(ready)
+        browser.screenshot(name)
