@@ -179,6 +179,13 @@ fn bench(c: &mut Criterion) {
         AppState {
             dashboard: dashboard.clone(),
             auth: Arc::new(Authenticator::new(TOKEN.into(), 1000)),
+            plugins: ollama_dash_host::plugins::PluginHost::new(
+                ollama_dash_host::plugins::PluginsConfig::under(
+                    &dashboard.config().data_path,
+                    None,
+                ),
+            )
+            .unwrap(),
         },
         &[],
     );

@@ -19,6 +19,18 @@ pub const EVENT_BUFFER: usize = 1024;
 pub enum Event {
     /// The set of installed models changed (pull, delete, copy, import).
     ModelsChanged,
+    /// Plugins were loaded, replaced or removed (hot reload or `POST /api/plugins/reload`).
+    PluginsChanged {
+        /// Names of the plugins loaded now.
+        loaded: Vec<String>,
+        /// Files that failed to load.
+        failed: Vec<String>,
+    },
+    /// A collection round of plugin metrics.
+    PluginMetrics {
+        /// Every metric of the round.
+        metrics: Vec<crate::PluginMetric>,
+    },
     /// A generation was traced (queued for the store).
     TraceRecorded {
         /// Trace id.

@@ -35,6 +35,16 @@ pub struct HostConfig {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
+    /// Directory of WASM plugins (`*.wasm` + optional `*.toml`); default `DATA_PATH/plugins`.
+    #[serde(default)]
+    pub plugins_dir: Option<std::path::PathBuf>,
+    /// Seconds between looks at the plugins directory for new, changed or deleted files.
+    #[serde(default = "default_plugins_poll")]
+    pub plugins_poll_secs: u64,
+}
+
+fn default_plugins_poll() -> u64 {
+    2
 }
 
 fn default_listen() -> SocketAddr {
@@ -78,6 +88,12 @@ impl HostConfig {
             return Err(Error::Config {
                 key: "AUTH_TOKEN".to_owned(),
                 message: format!("must be at least {MIN_TOKEN_LEN} characters long"),
+            });
+        }
+        if self.plugins_poll_secs == 0 {
+            return Err(Error::Config {
+                key: "plugins_poll_secs".to_owned(),
+                message: "must be at least 1 second".to_owned(),
             });
         }
         for origin in &self.cors_origins {

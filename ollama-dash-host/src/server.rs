@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Authenticator, TokenSource, resolve_token};
 use crate::config::Config;
 use crate::http::{AppState, app};
+use crate::plugins::{PluginHost, PluginsConfig};
 
 /// A server bound to its address, ready to [`Server::run`].
 #[derive(Debug)]
@@ -42,10 +43,24 @@ impl Server {
         let auth = Authenticator::new(token.clone(), config.host.auth_failures_per_minute)
             .with_configured_keys(&config.host.api_keys)?;
         auth.reload_stored_keys(&dashboard).await?;
+        let plugins = PluginHost::new(PluginsConfig::under(
+            &config.dashboard.data_path,
+            config.host.plugins_dir.as_deref(),
+        ))?;
+        plugins
+            .start(
+                &dashboard,
+                Duration::from_secs(config.host.plugins_poll_secs),
+            )
+            .await;
         let auth = Arc::new(auth);
         Ok(Self {
             listener,
-            state: AppState { dashboard, auth },
+            state: AppState {
+                dashboard,
+                auth,
+                plugins,
+            },
             config,
             token,
             token_source,
@@ -102,6 +117,7 @@ impl Server {
             result = server => result.context("serving HTTP")?,
             () = deadline => tracing::warn!(?grace, "in-flight requests did not finish in time; closing them"),
         }
+        self.state.plugins.stop();
         self.state.dashboard.shutdown().await?;
         Ok(())
     }

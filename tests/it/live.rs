@@ -733,6 +733,10 @@ async fn the_event_stream_starts_with_the_state_and_keeps_alive_with_comments() 
         ollama_dash_host::http::AppState {
             dashboard: dashboard.clone(),
             auth,
+            plugins: ollama_dash_host::plugins::PluginHost::new(
+                ollama_dash_host::plugins::PluginsConfig::under(dir.path(), None),
+            )
+            .unwrap(),
         },
         &[],
     );

@@ -10,6 +10,7 @@ mod gateway;
 mod gateway_api;
 mod http_api;
 mod live;
+mod plugins;
 mod sim;
 mod smoke;
 mod support;

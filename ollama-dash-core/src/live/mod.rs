@@ -460,7 +460,7 @@ impl Shared {
     }
 
     /// Forgets cached capabilities (a detector came or went); the next probes recompute them.
-    fn forget_capabilities(&self) {
+    pub(crate) fn forget_capabilities(&self) {
         lock(&self.caps).clear();
     }
 

@@ -123,6 +123,7 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "system": cached("stats", &state.dashboard.system_stats()),
         "gpu": cached("report", &state.dashboard.gpu_stats()),
+        "plugins": state.plugins.latest_metrics(),
     }))
 }
 

@@ -39,7 +39,7 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub(crate) fn new(dashboard: Dashboard) -> Arc<Self> {
+    pub(crate) fn new(dashboard: Dashboard, plugins: crate::plugins::PluginHost) -> Arc<Self> {
         let mut registry = Registry::default();
         let requests = Family::<Labels, Counter>::default();
         let latency =
@@ -55,6 +55,7 @@ impl Metrics {
             latency.clone(),
         );
         registry.register_collector(Box::new(DashboardCollector { dashboard }));
+        registry.register_collector(Box::new(super::plugins::PluginsCollector(plugins)));
         Arc::new(Self {
             registry,
             requests,

@@ -10,6 +10,7 @@ mod live;
 mod metrics;
 mod openai;
 mod passthrough;
+mod plugins;
 pub mod sse;
 mod system;
 mod traces;
@@ -40,11 +41,13 @@ pub struct AppState {
     pub dashboard: Dashboard,
     /// Token checks and throttling.
     pub auth: Arc<Authenticator>,
+    /// The WASM plugins.
+    pub plugins: crate::plugins::PluginHost,
 }
 
 /// Builds the router. `cors_origins` lists extra origins allowed to call the API from a browser.
 pub fn app(state: AppState, cors_origins: &[String]) -> Router {
-    let http_metrics = metrics::Metrics::new(state.dashboard.clone());
+    let http_metrics = metrics::Metrics::new(state.dashboard.clone(), state.plugins.clone());
     let scrape_metrics = Arc::clone(&http_metrics);
     let api = Router::new()
         .route("/api/health", get(system::health))
@@ -54,6 +57,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/metrics", get(move || metrics::scrape(scrape_metrics)))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
+        .merge(plugins::routes())
         .merge(openai::router())
         .merge(traces::router())
         .merge(passthrough::router())

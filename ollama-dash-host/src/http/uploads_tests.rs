@@ -35,7 +35,18 @@ async fn host(max: u64) -> Host {
     let dashboard = Dashboard::new(config).await.unwrap();
     let auth = Arc::new(Authenticator::new(TOKEN.to_owned(), 100));
     Host {
-        router: app(AppState { dashboard, auth }, &[]),
+        router: app(
+            AppState {
+                dashboard,
+                auth,
+                plugins: crate::plugins::PluginHost::new(crate::plugins::PluginsConfig::under(
+                    dir.path(),
+                    None,
+                ))
+                .unwrap(),
+            },
+            &[],
+        ),
         _dir: dir,
     }
 }

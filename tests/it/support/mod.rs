@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use ollama_dash_core::{Dashboard, DashboardConfig};
 use ollama_dash_host::auth::Authenticator;
 use ollama_dash_host::http::{AppState, app};
+use ollama_dash_host::plugins::{PluginHost, PluginsConfig};
 use ollama_dash_host::sim::{SimConfig, SimHandle, Simulator};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -56,6 +57,8 @@ pub struct TestHost {
         reason = "for area tests that drive the library next to the router"
     )]
     pub dashboard: Dashboard,
+    /// Its plugins (directory `<data>/plugins`, empty at start).
+    pub plugins: PluginHost,
     _dir: tempfile::TempDir,
 }
 
@@ -70,16 +73,19 @@ impl TestHost {
         let (dir, dashboard) = dashboard(ollama_url).await;
         let auth = Arc::new(Authenticator::new(TOKEN.to_owned(), limit));
         let origins: Vec<String> = cors.iter().map(|o| (*o).to_owned()).collect();
+        let plugins = PluginHost::new(PluginsConfig::under(dir.path(), None)).expect("plugin host");
         let router = app(
             AppState {
                 dashboard: dashboard.clone(),
                 auth,
+                plugins: plugins.clone(),
             },
             &origins,
         );
         Self {
             router,
             dashboard,
+            plugins,
             _dir: dir,
         }
     }

@@ -1,0 +1,137 @@
+//! `/api/plugins*`: what is loaded and how it fares, reload, metrics, detection for one model.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use ollama_dash_core::ollama::types::ShowRequest;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+use crate::plugins::{MetricKind, PluginHost, PluginMetric, facts_from_show};
+
+/// The plugin routes (behind the token check like every `/api` route).
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/plugins", get(list))
+        .route("/api/plugins/reload", post(reload))
+        .route("/api/plugins/metrics", get(metrics))
+        .route("/api/plugins/collect", post(collect))
+        .route("/api/plugins/detect/{*model}", get(detect))
+}
+
+/// `GET /api/plugins`: every plugin file with what it provides, state, calls, failures, last
+/// error and p50/p99 call time.
+async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "dir": state.plugins.dir(),
+        "plugins": state.plugins.list(),
+    }))
+}
+
+/// `POST /api/plugins/reload`: reloads every file (re-enabling disabled plugins).
+async fn reload(State(state): State<AppState>) -> Json<Value> {
+    let report = state.plugins.reload(true).await;
+    state.plugins.after_reload(&state.dashboard, &report).await;
+    Json(json!({
+        "loaded": report.loaded,
+        "failed": report.failed.iter().map(|(file, error)| json!({"file": file, "error": error})).collect::<Vec<_>>(),
+        "removed": report.removed,
+        "plugins": state.plugins.list(),
+    }))
+}
+
+/// `GET /api/plugins/metrics`: the latest collection round (also in `/api/stats` and, as
+/// `ollama_dash_plugin_<name>{plugin="…"}`, in `/metrics`).
+async fn metrics(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "metrics": state.plugins.latest_metrics() }))
+}
+
+/// `POST /api/plugins/collect`: runs a collection round now (it also runs on a schedule).
+async fn collect(State(state): State<AppState>) -> Json<Value> {
+    let metrics = state
+        .plugins
+        .collect_round(&state.dashboard)
+        .await
+        .unwrap_or_default();
+    state.dashboard.publish_plugin_metrics(metrics.clone());
+    Json(json!({ "metrics": metrics }))
+}
+
+/// `GET /api/plugins/detect/{model}`: what the detectors add to one installed model.
+async fn detect(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let request = ShowRequest {
+        model: model.clone(),
+        verbose: None,
+    };
+    let show = state.dashboard.ollama().show(&request).await?;
+    let facts = facts_from_show(&model, &show);
+    let plugins = state.plugins.clone();
+    let detect_facts = facts.clone();
+    let flags = tokio::task::spawn_blocking(move || plugins.detect(&detect_facts))
+        .await
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "model": model,
+        "capabilities": facts.capabilities,
+        "plugin_flags": flags,
+    })))
+}
+
+/// Plugin metrics in `/metrics`: `ollama_dash_plugin_<name>` with a `plugin` label and the
+/// plugin's own labels, read at scrape time from the latest collection round.
+#[derive(Debug)]
+pub(super) struct PluginsCollector(pub(super) PluginHost);
+
+/// One sample, a gauge or a counter.
+#[derive(Debug)]
+struct Sample(f64, MetricKind);
+
+impl EncodeMetric for Sample {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        match self.1 {
+            MetricKind::Gauge => encoder.encode_gauge(&self.0),
+            MetricKind::Counter => encoder.encode_counter::<NoLabelSet, _, f64>(&self.0, None),
+        }
+    }
+
+    fn metric_type(&self) -> MetricType {
+        match self.1 {
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Counter => MetricType::Counter,
+        }
+    }
+}
+
+impl Collector for PluginsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let metrics = self.0.latest_metrics();
+        let mut by_name: BTreeMap<&str, Vec<&PluginMetric>> = BTreeMap::new();
+        for m in &metrics {
+            by_name.entry(&m.name).or_default().push(m);
+        }
+        for (name, series) in by_name {
+            // Two plugins may use one name with different help or kinds: the first gives the
+            // descriptor, and a series of another kind is left out rather than mislabelled.
+            let first = series[0];
+            let kind = Sample(0.0, first.kind).metric_type();
+            let full = format!("ollama_dash_plugin_{name}");
+            let mut family = encoder.encode_descriptor(&full, &first.help, None, kind)?;
+            for m in series.iter().filter(|m| m.kind == first.kind) {
+                let mut labels = vec![("plugin".to_owned(), m.plugin.clone())];
+                labels.extend(m.labels.iter().cloned());
+                Sample(m.value, m.kind).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}

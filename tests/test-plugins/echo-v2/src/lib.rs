@@ -1,0 +1,2 @@
+const VERSION: &str = "2.0.0";
+include!("../../echo.rs");
