@@ -81,3 +81,47 @@ def test_hot_reload_by_the_directory_poll(plugin_server):
     wait_for(
         lambda: "echo" not in by_name(plugin_server.get("/api/plugins").json()), "echo to go"
     )
+
+
+@pytest.fixture
+def plugin_browser(plugin_server):
+    from browser import Browser
+
+    b = Browser(plugin_server.base_url)
+    try:
+        yield b
+        problems = b.console_problems()
+        assert not problems, "console errors:\n" + "\n".join(f"{e['level']} {e['message']}" for e in problems)
+    finally:
+        b.quit()
+
+
+def test_the_web_page_shows_plugins_their_metrics_and_flags(plugin_server, plugin_browser):
+    browser = plugin_browser
+    # A model whose name marks it as a code model, pulled like a user would.
+    coder = "hf.co/bartowski/Qwen2.5-Coder-0.5B-Instruct-GGUF:Q4_K_M"
+    pulled = plugin_server.post("/ollama/api/pull", json={"model": coder, "stream": False})
+    assert pulled.status_code == 200, pulled.text
+    plugin_server.post("/api/plugins/collect")
+
+    browser.sign_in(plugin_server.token, "#/settings")
+    row = browser.wait_for('#plugin-list tr[data-plugin="code-models"]')
+    assert "detector" in row.text and "active" in row.text, row.text
+    assert "collector" in browser.wait_for('#plugin-list tr[data-plugin="vram-headroom"]').text
+    browser.go("#/")
+    metric = browser.wait_for('#plugin-metrics tr[data-metric="vram-headroom/installed_models_fitting"]')
+    assert "vram-headroom" in metric.text
+    assert browser.wait_for("#plugin-metrics").is_displayed()
+
+    browser.go("#/models/installed")
+    badge = browser.wait_for(f'#installed tr[data-model="{coder}"] .badge.cap-code')
+    assert "code-models" in (badge.get_attribute("title") or ""), badge.get_attribute("title")
+
+    # A plugin dropped into the directory appears in the open page (plugins_changed event).
+    browser.go("#/settings")
+    browser.wait_for('#plugin-list tr[data-plugin="code-models"]')
+    shutil.copy(BUILT / "echo_v1.wasm", plugin_server.plugins / "echo-web.wasm")
+    try:
+        browser.wait_for('#plugin-list tr[data-plugin="echo"]', timeout=30)
+    finally:
+        (plugin_server.plugins / "echo-web.wasm").unlink()

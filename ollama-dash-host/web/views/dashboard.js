@@ -1,4 +1,4 @@
-// Dashboard: system and GPU stats with sparklines, Ollama's state, running models.
+// Dashboard: system and GPU stats with sparklines, Ollama's state, running models, plugin metrics.
 // Built once, then updated in place as events arrive, so nothing jumps while data streams.
 
 import { api, can, poll } from "../api.js";
@@ -44,6 +44,7 @@ export function mount(root, ctx) {
   const gpus = h("div", { class: "grid", id: "gpus" });
   const running = h("div", { class: "grid wide", id: "running" });
   const runningCount = h("span", { class: "muted small" });
+  const pluginMetrics = h("section", { id: "plugin-metrics", hidden: true }, h("h2", {}, "Plugin metrics"), h("div", { class: "table-wrap" }));
   root.append(
     h("h1", {}, "Dashboard"),
     warnings,
@@ -52,6 +53,7 @@ export function mount(root, ctx) {
     gpus,
     h("h2", {}, "Running models ", runningCount),
     running,
+    pluginMetrics,
   );
   gpus.append(h("p", { class: "empty" }, "Waiting for GPU readings…"));
   running.append(h("p", { class: "empty" }, "Loading…"));
@@ -142,6 +144,19 @@ export function mount(root, ctx) {
         card.vram.set({ big: `${pct} %`, fraction: g.memory_used / g.memory_total, sample: pct, tone: pct > 95 ? "bad" : "", line: `${bytes(g.memory_used)} of ${bytes(g.memory_total)}` });
       } else card.vram.set({ big: "n/a", line: "the driver does not report memory" });
     }
+  }
+
+  /** The latest collection round of the metrics plugins; hidden while no plugin collects. */
+  function renderPluginMetrics(metrics) {
+    pluginMetrics.hidden = !metrics.length;
+    if (!metrics.length) return;
+    const value = (m) => (/_bytes(_total)?$/.test(m.name) ? bytes(m.value) : number(m.value, Number.isInteger(m.value) ? 0 : 2));
+    pluginMetrics.lastChild.replaceChildren(h("table", { "aria-label": "Plugin metrics" },
+      h("thead", {}, h("tr", {}, ["Plugin", "Metric", "Labels", "Value"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, metrics.map((m) => h("tr", { "data-metric": `${m.plugin}/${m.name}`, title: m.help },
+        h("td", {}, m.plugin), h("td", { class: "mono" }, m.name),
+        h("td", { class: "muted small" }, (m.labels || []).map(([k, v]) => `${k}=${v}`).join(", ") || "–"),
+        h("td", { class: "num" }, value(m)))))));
   }
 
   function modelCard(m) {
@@ -238,6 +253,7 @@ export function mount(root, ctx) {
       }
       if (stats.system?.stats) renderSystem(stats.system.stats);
       if (stats.gpu?.report) renderGpus(stats.gpu.report);
+      renderPluginMetrics(stats.plugins || []);
     } catch { /* the event stream brings them too */ }
   }
 
@@ -246,6 +262,7 @@ export function mount(root, ctx) {
       case "system_stats": renderSystem(event); renderWarnings(); break;
       case "gpu_stats": renderGpus(event); break;
       case "running_models": renderRunning(event.models || []); break;
+      case "plugin_metrics": renderPluginMetrics(event.metrics || []); break;
       case "probe_changed": refreshHealth(); break;
       case "lagged": refreshHealth(); refreshRunning(); refreshStats(); break;
       case "connection": renderWarnings(); if (event.state === "live") { refreshHealth(); refreshRunning(); } break;

@@ -1,7 +1,7 @@
 // Settings: global and per-model generation defaults (validated), API keys (admin), plugins.
 
-import { ApiError, api, can } from "../api.js";
-import { h, localTime, ms, number, relative } from "../format.js";
+import { api, can } from "../api.js";
+import { h, localTime, number, relative } from "../format.js";
 import { confirmAction, toast } from "../ui.js";
 import { copyText } from "../markdown.js";
 
@@ -37,13 +37,13 @@ function num(v, min, max) {
 }
 function int(v, min, max) { return Number.isInteger(Number(v)) ? num(v, min, max) : "must be a whole number"; }
 
-export function mount(root) {
+export function mount(root, ctx) {
   const sections = { defaults: h("section", { id: "defaults" }), keys: h("section", { id: "keys" }), plugins: h("section", { id: "plugins" }) };
   root.append(h("h1", {}, "Settings"), sections.defaults, sections.keys, sections.plugins);
   defaultsSection(sections.defaults);
   keysSection(sections.keys);
-  pluginsSection(sections.plugins);
-  return () => {};
+  const off = pluginsSection(sections.plugins, ctx);
+  return () => off?.();
 }
 
 // ---- generation defaults -----------------------------------------------------------------
@@ -177,33 +177,38 @@ function keysSection(root) {
 
 // ---- plugins -----------------------------------------------------------------------------
 
-function pluginsSection(root) {
+function pluginsSection(root, ctx) {
   const box = h("div", { id: "plugin-list" }, h("p", { class: "muted" }, "Loading…"));
   const reload = can("admin") ? h("button", { type: "button", class: "ghost small", onclick: async () => {
-    try { await api(`${ROUTES.plugins}/reload`, { method: "POST" }); toast("Plugins reloaded", "ok"); load(); } catch (e) { toast(e.message, "error"); }
+    try {
+      const report = await api(`${ROUTES.plugins}/reload`, { method: "POST" });
+      const failed = report.failed || [];
+      toast(failed.length ? `Reloaded; ${failed.length} failed: ${failed.map((f) => f.file).join(", ")}` : `Plugins reloaded (${report.loaded.length} loaded)`, failed.length ? "error" : "ok");
+      load();
+    } catch (e) { toast(e.message, "error"); }
   } }, "Reload plugins") : null;
   root.append(h("div", { class: "toolbar", style: "margin-top:1.6rem" }, h("h2", { style: "margin:0" }, "Plugins"), reload), box);
+  const tone = { active: "ok", degraded: "warn" };
   async function load() {
     try {
-      const answer = await api(ROUTES.plugins);
-      const plugins = answer.plugins || answer || [];
-      if (!plugins.length) { box.replaceChildren(h("p", { class: "empty" }, `No plugin loaded${answer.dir || answer.directory ? ` from ${answer.dir || answer.directory}` : ""}. Drop a .wasm plugin in the plugins directory.`)); return; }
-      box.replaceChildren(h("div", { class: "table-wrap" }, h("table", { "aria-label": "Plugins" },
-        h("thead", {}, h("tr", {}, ["Plugin", "Provides", "State", "Calls", "Failures", "p50 / p99", "Last error"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, plugins.map((p) => {
-          const st = p.state || p.status;
-          return h("tr", { "data-plugin": p.name },
-            h("td", {}, h("strong", {}, p.name), p.version ? h("span", { class: "muted small" }, ` ${p.version}`) : null,
-              p.description ? h("div", { class: "muted small" }, p.description) : null, h("div", { class: "muted small mono" }, p.file || "")),
-            h("td", {}, (p.provides || []).map((x) => (typeof x === "string" ? x : x.kind || x.name)).join(", ") || "–"),
-            h("td", {}, h("span", { class: `status ${st === "active" || st === "ok" || st === "ready" ? "ok" : st === "degraded" ? "warn" : "bad"}` }, st)),
-            h("td", { class: "num" }, number(p.calls)), h("td", { class: "num" }, number(p.failures)),
-            h("td", { class: "num" }, p.p50_us != null ? `${number(p.p50_us)} / ${number(p.p99_us)} µs` : p.p50_ms != null ? `${ms(p.p50_ms)} / ${ms(p.p99_ms)}` : "–"),
-            h("td", { class: "small" }, p.last_error || "–"));
-        })))));
+      const { dir, plugins } = await api(ROUTES.plugins);
+      if (!plugins.length) { box.replaceChildren(h("p", { class: "empty" }, `No plugin in ${dir}. Drop a .wasm plugin there; it loads within seconds.`)); return; }
+      box.replaceChildren(h("p", { class: "muted small" }, "From ", h("span", { class: "mono" }, dir)), h("div", { class: "table-wrap" }, h("table", { "aria-label": "Plugins" },
+        h("thead", {}, h("tr", {}, ["Plugin", "Provides", "State", "Calls", "Failures", "p50 / p99", "Limits", "Last error"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, plugins.map((p) => h("tr", { "data-plugin": p.name },
+          h("td", {}, h("strong", {}, p.name), p.version ? h("span", { class: "muted small" }, ` ${p.version}`) : null,
+            p.description ? h("div", { class: "muted small" }, p.description) : null, h("div", { class: "muted small mono" }, p.file)),
+          h("td", {}, p.provides.join(", ") || "–"),
+          h("td", {}, h("span", { class: `status ${tone[p.state] || "bad"}` }, p.state)),
+          h("td", { class: "num" }, number(p.calls)),
+          h("td", { class: "num", title: `timeouts ${p.timeouts} · traps ${p.traps} · malformed ${p.malformed}` }, number(p.failures)),
+          h("td", { class: "num" }, p.p50_us != null ? `${number(p.p50_us)} / ${number(p.p99_us)} µs` : "–"),
+          h("td", { class: "muted small" }, p.fuel ? `${p.memory_mib} MiB · ${number(p.fuel / 1e6)}M fuel${p.fresh_instance ? " · fresh" : ""}` : "–"),
+          h("td", { class: "small" }, p.last_error || "–")))))));
     } catch (e) {
-      box.replaceChildren(h("p", { class: "empty" }, e instanceof ApiError && e.status === 404 ? "Plugins are not available in this build." : `Cannot list plugins: ${e.message}`));
+      box.replaceChildren(h("p", { class: "empty" }, `Cannot list plugins: ${e.message}`));
     }
   }
   load();
+  return ctx?.onEvent((event) => { if (event.type === "plugins_changed") load(); });
 }
