@@ -1,7 +1,7 @@
 //! The bounded, validating header reader.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::path::Path;
 
 use super::value::{KEPT_ARRAY_LEN, fixed_size};
@@ -130,17 +130,22 @@ impl<R: Read> Parser<'_, R> {
         self.bytes(what).map(u64::from_le_bytes)
     }
 
-    /// Reads past `n` bytes in bounded chunks, optionally checking that each is a valid BOOL.
+    /// Reads past `n` bytes straight out of the read buffer (no copy), optionally checking that
+    /// each is a valid BOOL.
     fn skip(&mut self, mut n: u64, what: &str, bools: bool) -> Result<()> {
         self.need(n, what)?;
-        let mut buf = [0u8; 8192];
         while n > 0 {
-            let chunk = &mut buf[..n.min(8192) as usize]; // at most buf.len(), cannot panic
-            self.fill(chunk, what)?;
-            if let Some(&b) = chunk.iter().find(|&&b| bools && b > 1) {
+            let chunk = self.r.fill_buf()?;
+            let take = chunk.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+            if take == 0 {
+                return Err(self.truncated(what));
+            }
+            if let Some(&b) = chunk[..take].iter().find(|&&b| bools && b > 1) {
                 return Err(GgufError::InvalidBool(b));
             }
-            n -= chunk.len() as u64;
+            self.r.consume(take);
+            self.pos += take as u64; // need() checked pos + n <= file_len
+            n -= take as u64;
         }
         Ok(())
     }

@@ -26,6 +26,8 @@ type ByteStream = Pin<Box<dyn Stream<Item = std::result::Result<Bytes, String>> 
 pub struct NdjsonStream<T> {
     body: ByteStream,
     buf: BytesMut,
+    /// Bytes of `buf` already searched for a newline (so a long line is scanned once).
+    scanned: usize,
     idle: Duration,
     finished: bool,
     _item: PhantomData<fn() -> T>,
@@ -56,6 +58,7 @@ impl<T: DeserializeOwned + StreamItem> NdjsonStream<T> {
         Self {
             body: Box::pin(body),
             buf: BytesMut::new(),
+            scanned: 0,
             idle,
             finished: false,
             _item: PhantomData,
@@ -76,13 +79,15 @@ impl<T: DeserializeOwned + StreamItem> NdjsonStream<T> {
 
     async fn next_inner(&mut self) -> Result<T> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-                let line = self.buf.split_to(pos + 1);
+            if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+                let line = self.buf.split_to(self.scanned + pos + 1);
+                self.scanned = 0;
                 if let Some(item) = parse_line(&line)? {
                     return Ok(item);
                 }
                 continue;
             }
+            self.scanned = self.buf.len();
             if self.buf.len() > MAX_LINE_BYTES {
                 return Err(Error::Protocol(format!(
                     "a stream line is longer than {MAX_LINE_BYTES} bytes"
@@ -130,9 +135,11 @@ fn parse_line<T: DeserializeOwned>(line: &[u8]) -> Result<Option<T>> {
     if line.is_empty() {
         return Ok(None);
     }
-    if let Ok(ErrorLine {
-        error: Some(message),
-    }) = serde_json::from_slice::<ErrorLine>(line)
+    // Only a line naming an `error` key can be an error line: skip the second parse otherwise.
+    if line.windows(7).any(|w| w == b"\"error\"")
+        && let Ok(ErrorLine {
+            error: Some(message),
+        }) = serde_json::from_slice::<ErrorLine>(line)
     {
         return Err(Error::StreamError(message));
     }
@@ -182,6 +189,18 @@ mod tests {
             .expect("final line");
         assert_eq!(last.metrics.done_reason.as_deref(), Some("stop"));
         assert_eq!(last.metrics.eval_count, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_byte_at_a_time_and_quoted_error_text_are_plain_lines() {
+        let text = "{\"model\":\"m\",\"response\":\"an \\\"error\\\": x\",\"done\":false}\n{\"model\":\"m\",\"response\":\"\",\"done\":true}\n";
+        let bytes: Vec<&'static str> = (0..text.len()).map(|i| &text[i..=i]).collect();
+        let items = collect(stream_of(&bytes)).await;
+        let texts: Vec<String> = items
+            .into_iter()
+            .map(|i| i.expect("a line").response)
+            .collect();
+        assert_eq!(texts, ["an \"error\": x", ""]);
     }
 
     #[tokio::test]

@@ -9,12 +9,11 @@ use ollama_dash_core::ollama::types::{ChatResponse, Metrics, ToolCall};
 use serde_json::{Value, json};
 
 use super::request::{ChatCompletionRequest, trace_input};
-use super::{completion_id, created, keepalive, upstream_error, usage};
+use super::stream::{self, Choices, Head};
+use super::{completion_id, created, fail, upstream_error, usage};
 use crate::http::AppState;
 use crate::http::caller::Caller;
-use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
-use crate::http::sse::{self, EVENT_STREAM, Frames, Step};
 
 const ENDPOINT: &str = "/v1/chat/completions";
 
@@ -57,37 +56,15 @@ pub(super) async fn completions(
             Err(e) => fail(trace, upstream_error(e)),
         };
     }
-    let frames = ChatFrames {
-        trace: Some(trace),
+    let head = Head::new(
         id,
-        model: req.model.clone(),
-        created: created(),
-        include_usage: req.stream_options.is_some_and(|o| o.include_usage),
-        started: false,
-        tool_calls: 0,
-    };
+        "chat.completion.chunk",
+        req.model.clone(),
+        req.stream_options.is_some_and(|o| o.include_usage),
+    );
     let client = state.dashboard.ollama().clone();
     let connect = async move { client.chat_stream(&upstream).await };
-    match sse::open(
-        connect,
-        keepalive(&state),
-        EVENT_STREAM,
-        b": keep-alive\n\n",
-        frames,
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err((e, mut frames)) => match frames.trace.take() {
-            Some(trace) => fail(trace, upstream_error(e)),
-            None => upstream_error(e).into_response(),
-        },
-    }
-}
-
-fn fail(trace: TraceHandle, error: ApiError) -> Response {
-    trace.fail(error.status().as_u16(), error.message());
-    error.into_response()
+    stream::respond(&state, connect, head, trace, ChatChoices::default()).await
 }
 
 /// The non-streamed answer.
@@ -152,47 +129,30 @@ fn finish_reason(metrics: &Metrics, tool_calls: bool) -> &'static str {
     }
 }
 
-/// Builds `chat.completion.chunk` events from `/api/chat` lines.
-struct ChatFrames {
-    trace: Option<TraceHandle>,
-    id: String,
-    model: String,
-    created: i64,
-    include_usage: bool,
+/// `chat.completion.chunk` choices from `/api/chat` lines.
+#[derive(Default)]
+struct ChatChoices {
     started: bool,
     tool_calls: usize,
 }
 
-impl ChatFrames {
-    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Bytes {
-        sse::event(&json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": "fp_ollama",
-            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": null }],
-        }))
-    }
+/// The one choice of a chunk.
+fn choice(delta: Value, finish_reason: Option<&str>) -> Value {
+    json!([{ "index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": null }])
 }
 
-impl Frames<ChatResponse> for ChatFrames {
-    fn frame(&mut self, step: Step<ChatResponse>) -> Bytes {
-        let line = match step {
-            Step::End => return Bytes::new(),
-            Step::Line(Err(e)) => {
-                let error = upstream_error(e);
-                if let Some(trace) = self.trace.take() {
-                    trace.fail(200, error.message());
-                }
-                return sse::event(&error.body());
-            }
-            Step::Line(Ok(line)) => line,
-        };
+impl Choices<ChatResponse> for ChatChoices {
+    fn line(
+        &mut self,
+        head: &Head,
+        line: &ChatResponse,
+        trace: Option<&mut TraceHandle>,
+    ) -> Vec<Bytes> {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
-            out.push(self.chunk(json!({ "role": "assistant", "content": "" }), None));
+            let delta = json!({ "role": "assistant", "content": "" });
+            out.push(head.chunk(choice(delta, None), None));
         }
         let m = &line.message;
         let mut delta = serde_json::Map::new();
@@ -214,34 +174,18 @@ impl Frames<ChatResponse> for ChatFrames {
                 .collect();
             delta.insert("tool_calls".into(), calls.into());
         }
-        if let Some(trace) = &mut self.trace {
+        if let Some(trace) = trace {
             trace.push_thinking(m.thinking.as_deref().unwrap_or_default());
             trace.push_output(&m.content);
             trace.push_tool_calls(m.tool_calls.as_deref().unwrap_or_default());
         }
         if !delta.is_empty() {
-            out.push(self.chunk(Value::Object(delta), None));
+            out.push(head.chunk(choice(Value::Object(delta), None), None));
         }
         if line.done {
             let reason = finish_reason(&line.metrics, self.tool_calls > 0);
-            out.push(self.chunk(json!({}), Some(reason)));
-            if self.include_usage {
-                out.push(sse::event(&json!({
-                    "id": self.id,
-                    "object": "chat.completion.chunk",
-                    "created": self.created,
-                    "model": self.model,
-                    "system_fingerprint": "fp_ollama",
-                    "choices": [],
-                    "usage": usage(line.metrics.prompt_eval_count, line.metrics.eval_count),
-                })));
-            }
-            out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-            if let Some(mut trace) = self.trace.take() {
-                trace.set_metrics(&line.metrics);
-                trace.succeed(200);
-            }
+            out.push(head.chunk(choice(json!({}), Some(reason)), None));
         }
-        out.concat().into()
+        out
     }
 }

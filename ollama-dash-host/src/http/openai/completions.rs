@@ -10,12 +10,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::request::{Sampling, StreamOptions, format};
-use super::{completion_id, created, invalid, keepalive, upstream_error, usage};
+use super::stream::{self, Choices, Head};
+use super::{completion_id, created, fail, invalid, upstream_error, usage};
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
-use crate::http::sse::{self, EVENT_STREAM, Frames, Step};
 
 const ENDPOINT: &str = "/v1/completions";
 
@@ -107,35 +107,15 @@ pub(super) async fn completions(
             Err(e) => fail(trace, upstream_error(e)),
         };
     }
-    let frames = TextFrames {
-        trace: Some(trace),
+    let head = Head::new(
         id,
-        model: req.model.clone(),
-        created: created(),
-        include_usage: req.stream_options.is_some_and(|o| o.include_usage),
-    };
+        "text_completion",
+        req.model.clone(),
+        req.stream_options.is_some_and(|o| o.include_usage),
+    );
     let client = state.dashboard.ollama().clone();
     let connect = async move { client.generate_stream(&upstream).await };
-    match sse::open(
-        connect,
-        keepalive(&state),
-        EVENT_STREAM,
-        b": keep-alive\n\n",
-        frames,
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err((e, mut frames)) => match frames.trace.take() {
-            Some(trace) => fail(trace, upstream_error(e)),
-            None => upstream_error(e).into_response(),
-        },
-    }
-}
-
-fn fail(trace: TraceHandle, error: ApiError) -> Response {
-    trace.fail(error.status().as_u16(), error.message());
-    error.into_response()
+    stream::respond(&state, connect, head, trace, TextChoices).await
 }
 
 fn finish_reason(metrics: &Metrics) -> &'static str {
@@ -146,65 +126,25 @@ fn finish_reason(metrics: &Metrics) -> &'static str {
     }
 }
 
-struct TextFrames {
-    trace: Option<TraceHandle>,
-    id: String,
-    model: String,
-    created: i64,
-    include_usage: bool,
-}
+/// `text_completion` chunks from `/api/generate` lines.
+struct TextChoices;
 
-impl TextFrames {
-    fn chunk(&self, choices: Value, usage: Option<Value>) -> Bytes {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": "fp_ollama",
-            "choices": choices,
-        });
-        if let Some(usage) = usage {
-            chunk["usage"] = usage;
-        }
-        sse::event(&chunk)
-    }
-}
-
-impl Frames<GenerateResponse> for TextFrames {
-    fn frame(&mut self, step: Step<GenerateResponse>) -> Bytes {
-        let line = match step {
-            Step::End => return Bytes::new(),
-            Step::Line(Err(e)) => {
-                let error = upstream_error(e);
-                if let Some(trace) = self.trace.take() {
-                    trace.fail(200, error.message());
-                }
-                return sse::event(&error.body());
-            }
-            Step::Line(Ok(line)) => line,
-        };
-        if let Some(trace) = &mut self.trace {
+impl Choices<GenerateResponse> for TextChoices {
+    fn line(
+        &mut self,
+        head: &Head,
+        line: &GenerateResponse,
+        trace: Option<&mut TraceHandle>,
+    ) -> Vec<Bytes> {
+        if let Some(trace) = trace {
             trace.push_thinking(line.thinking.as_deref().unwrap_or_default());
             trace.push_output(&line.response);
         }
-        let reason = line.done.then(|| finish_reason(&line.metrics));
         if line.response.is_empty() && !line.done {
-            return Bytes::new();
+            return Vec::new();
         }
+        let reason = line.done.then(|| finish_reason(&line.metrics));
         let choice = json!([{ "text": line.response, "index": 0, "finish_reason": reason, "logprobs": null }]);
-        let mut out = vec![self.chunk(choice, None)];
-        if line.done {
-            if self.include_usage {
-                let u = usage(line.metrics.prompt_eval_count, line.metrics.eval_count);
-                out.push(self.chunk(json!([]), Some(u)));
-            }
-            out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-            if let Some(mut trace) = self.trace.take() {
-                trace.set_metrics(&line.metrics);
-                trace.succeed(200);
-            }
-        }
-        out.concat().into()
+        vec![head.chunk(choice, None)]
     }
 }

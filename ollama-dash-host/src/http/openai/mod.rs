@@ -8,13 +8,15 @@ mod completions;
 mod embeddings;
 mod models;
 mod request;
+mod stream;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ollama_dash_core::Error;
+use ollama_dash_core::{Error, TraceHandle};
 
 use super::AppState;
 use super::error::ApiError;
@@ -64,4 +66,10 @@ fn invalid(param: &str, message: impl Into<String>) -> ApiError {
 fn usage(prompt: Option<u64>, completion: Option<u64>) -> serde_json::Value {
     let (p, c) = (prompt.unwrap_or(0), completion.unwrap_or(0));
     serde_json::json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c })
+}
+
+/// Ends the trace as failed and answers the error.
+fn fail(trace: TraceHandle, error: ApiError) -> Response {
+    trace.fail(error.status().as_u16(), error.message());
+    error.into_response()
 }

@@ -7,11 +7,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::Shared;
-use super::completion::{self, Shape, Turn};
-use crate::sim::keep_alive::KeepAlive;
-use crate::sim::names::Name;
+use super::completion::{self, Common, Shape, Turn};
 use crate::sim::text;
-use crate::sim::wire::{ApiError, ApiResult, Req, think_value};
+use crate::sim::wire::{ApiError, ApiResult, Req};
 
 /// A decoded chat message.
 #[derive(Debug)]
@@ -49,29 +47,10 @@ pub(super) async fn chat(State(sim): Shared, body: Bytes) -> ApiResult {
     if let Some(bad) = tools.iter().find(|tool| !tool.is_object()) {
         return Err(req.type_error("tools", bad, "api.Tool"));
     }
-    let stream = req.stream()?;
-    let keep_alive = req.keep_alive()?;
-    let request_options = req.object("options", "map[string]interface {}")?;
-    let think = if features.think {
-        think_value(&req, features.think_levels)?
-    } else {
-        None
-    };
-    for flag in ["truncate", "shift", "logprobs"] {
-        req.flag(flag)?;
-    }
-    if !(0..=20).contains(&req.int("top_logprobs")?.unwrap_or(0)) {
-        return Err(ApiError::bad_request(
-            "top_logprobs must be between 0 and 20",
-        ));
-    }
+    let common = Common::parse(&req, features)?;
 
-    let name =
-        Name::parse(&requested_as).ok_or_else(|| ApiError::bad_request("invalid model name"))?;
-    let model = sim
-        .find(&name)
-        .ok_or_else(|| ApiError::not_found(format!("model '{requested_as}' not found")))?;
-    if messages.is_empty() && keep_alive.is_some_and(KeepAlive::is_zero) {
+    let (name, model) = completion::find(&sim, &requested_as)?;
+    if messages.is_empty() && common.unloads() {
         sim.unload(&name);
         return Ok(completion::single(
             Shape::Chat,
@@ -80,22 +59,15 @@ pub(super) async fn chat(State(sim): Shared, body: Bytes) -> ApiResult {
             features,
         ));
     }
-    let think = completion::think(&model, &requested_as, think, features)?;
+    let think = completion::think(&model, &requested_as, common.think, features)?;
     let images: usize = messages.iter().map(|m| m.images).sum();
     let needs: Vec<&str> = [(!tools.is_empty(), "tools"), (images > 0, "vision")]
         .into_iter()
         .filter_map(|(needed, cap)| needed.then_some(cap))
         .collect();
     completion::check_capabilities(&model, &requested_as, "chat", &needs)?;
-    let options = completion::options(&model, &request_options)?;
-    let context_length = completion::context_length(&model, &options, features);
-    let lease = sim
-        .acquire(
-            &model,
-            context_length,
-            keep_alive.unwrap_or(KeepAlive::DEFAULT),
-        )
-        .await;
+    let options = completion::options(&model, &common.options)?;
+    let lease = completion::schedule(&sim, &model, &options, common.keep_alive, features).await;
     if messages.is_empty() {
         return Ok(completion::single(
             Shape::Chat,
@@ -144,7 +116,7 @@ pub(super) async fn chat(State(sim): Shared, body: Bytes) -> ApiResult {
         tool: tools.first().filter(|_| wants_tool).cloned(),
         options,
         context: None,
-        stream,
+        stream: common.stream,
         started,
         features,
         requested_as,

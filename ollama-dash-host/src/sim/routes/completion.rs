@@ -12,16 +12,79 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::sim::keep_alive::KeepAlive;
 use crate::sim::model::Model;
+use crate::sim::names::Name;
 use crate::sim::state::{Lease, Sim};
 use crate::sim::text::{self, Rng};
 use crate::sim::version::Features;
 use crate::sim::wire::{
-    ApiError, Item, Options, aborted, go_json, go_quote, go_time, json_bytes, stream_response,
+    ApiError, Item, Options, Req, aborted, go_json, go_quote, go_time, json_bytes, stream_response,
+    think_value,
 };
 
 /// What a runner says when it dies mid-generation.
 const RUNNER_DIED: &str = "an error was encountered while running the model: unexpected EOF";
+
+/// The request fields `/api/generate` and `/api/chat` share, decoded after each one's own.
+#[derive(Debug)]
+pub(super) struct Common {
+    pub(super) stream: bool,
+    pub(super) keep_alive: Option<KeepAlive>,
+    pub(super) options: serde_json::Map<String, Value>,
+    pub(super) think: Option<bool>,
+}
+
+impl Common {
+    pub(super) fn parse(req: &Req, features: Features) -> Result<Self, ApiError> {
+        let common = Self {
+            stream: req.stream()?,
+            keep_alive: req.keep_alive()?,
+            options: req.object("options", "map[string]interface {}")?,
+            think: match features.think {
+                true => think_value(req, features.think_levels)?,
+                false => None,
+            },
+        };
+        for flag in ["truncate", "shift", "logprobs"] {
+            req.flag(flag)?;
+        }
+        if !(0..=20).contains(&req.int("top_logprobs")?.unwrap_or(0)) {
+            return Err(ApiError::bad_request(
+                "top_logprobs must be between 0 and 20",
+            ));
+        }
+        Ok(common)
+    }
+
+    /// Whether an empty request asks to unload the model (`keep_alive: 0`).
+    pub(super) fn unloads(&self) -> bool {
+        self.keep_alive.is_some_and(KeepAlive::is_zero)
+    }
+}
+
+/// The model a request names: 400 for a bad name, 404 when it is not installed.
+pub(super) fn find(sim: &Sim, requested_as: &str) -> Result<(Name, Arc<Model>), ApiError> {
+    let name =
+        Name::parse(requested_as).ok_or_else(|| ApiError::bad_request("invalid model name"))?;
+    let model = sim
+        .find(&name)
+        .ok_or_else(|| ApiError::not_found(format!("model '{requested_as}' not found")))?;
+    Ok((name, model))
+}
+
+/// Loads the model (or waits for it) with the request's context length and keep-alive.
+pub(super) async fn schedule(
+    sim: &Arc<Sim>,
+    model: &Arc<Model>,
+    options: &Options,
+    keep_alive: Option<KeepAlive>,
+    features: Features,
+) -> Lease {
+    let context = context_length(model, options, features);
+    sim.acquire(model, context, keep_alive.unwrap_or(KeepAlive::DEFAULT))
+        .await
+}
 
 /// Which response shape to write.
 #[derive(Clone, Copy, Debug, PartialEq)]

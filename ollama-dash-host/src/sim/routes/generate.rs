@@ -6,11 +6,9 @@ use axum::extract::State;
 use bytes::Bytes;
 
 use super::Shared;
-use super::completion::{self, Shape, Turn};
-use crate::sim::keep_alive::KeepAlive;
-use crate::sim::names::Name;
+use super::completion::{self, Common, Shape, Turn};
 use crate::sim::text;
-use crate::sim::wire::{ApiError, ApiResult, Req, think_value};
+use crate::sim::wire::{ApiError, ApiResult, Req};
 
 pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
     let started = Instant::now();
@@ -22,31 +20,12 @@ pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
     let system = req.string("system")?;
     let template = req.string("template")?;
     let context = ints(&req, "context")?;
-    let stream = req.stream()?;
     let raw = req.flag("raw")?.unwrap_or(false);
-    let keep_alive = req.keep_alive()?;
     let images = req.images()?;
-    let request_options = req.object("options", "map[string]interface {}")?;
-    let think = if features.think {
-        think_value(&req, features.think_levels)?
-    } else {
-        None
-    };
-    for flag in ["truncate", "shift", "logprobs"] {
-        req.flag(flag)?;
-    }
-    if !(0..=20).contains(&req.int("top_logprobs")?.unwrap_or(0)) {
-        return Err(ApiError::bad_request(
-            "top_logprobs must be between 0 and 20",
-        ));
-    }
+    let common = Common::parse(&req, features)?;
 
-    let name =
-        Name::parse(&requested_as).ok_or_else(|| ApiError::bad_request("invalid model name"))?;
-    let model = sim
-        .find(&name)
-        .ok_or_else(|| ApiError::not_found(format!("model '{requested_as}' not found")))?;
-    if prompt.is_empty() && keep_alive.is_some_and(KeepAlive::is_zero) {
+    let (name, model) = completion::find(&sim, &requested_as)?;
+    if prompt.is_empty() && common.unloads() {
         sim.unload(&name);
         return Ok(completion::single(
             Shape::Generate,
@@ -60,7 +39,7 @@ pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
             "raw mode does not support template, system, or context",
         ));
     }
-    let think = completion::think(&model, &requested_as, think, features)?;
+    let think = completion::think(&model, &requested_as, common.think, features)?;
     let needs: Vec<&str> = [
         (!suffix.is_empty(), "insert"),
         (!images.is_empty(), "vision"),
@@ -69,15 +48,8 @@ pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
     .filter_map(|(needed, cap)| needed.then_some(cap))
     .collect();
     completion::check_capabilities(&model, &requested_as, "generate", &needs)?;
-    let options = completion::options(&model, &request_options)?;
-    let context_length = completion::context_length(&model, &options, features);
-    let lease = sim
-        .acquire(
-            &model,
-            context_length,
-            keep_alive.unwrap_or(KeepAlive::DEFAULT),
-        )
-        .await;
+    let options = completion::options(&model, &common.options)?;
+    let lease = completion::schedule(&sim, &model, &options, common.keep_alive, features).await;
     if prompt.is_empty() {
         return Ok(completion::single(
             Shape::Generate,
@@ -111,7 +83,7 @@ pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
         tool: None,
         options,
         context: (!raw).then_some(context),
-        stream,
+        stream: common.stream,
         started,
         features,
         requested_as,
