@@ -18,6 +18,9 @@ impl Plugin for Echo {
         Ok(vec![
             Metric::gauge("echo_version", "Major version of the echo plugin", major),
             Metric::gauge("echo_installed", "Installed models seen", snapshot.installed.len() as f64),
+            Metric::gauge("echo_trace_requests", "Requests in the trace window", snapshot.traces.requests as f64)
+                .label("window_seconds", &snapshot.traces.window_seconds.to_string()),
+            Metric::gauge("echo_trace_completion_tokens", "Tokens generated in the trace window", snapshot.traces.completion_tokens as f64),
         ])
     }
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 pub use handle::{TraceHandle, TraceStart};
 pub use query::{MAX_LIMIT, TracePage, TraceQuery};
 pub use retention::{RetentionPolicy, RetentionReport};
-pub use stats::{ModelTraceStats, TraceStats};
+pub use stats::{ModelTraceStats, TraceStats, TraceTotals};
 
 use crate::dashboard::Dashboard;
 use crate::error::Result;
@@ -184,6 +184,14 @@ impl Dashboard {
     ) -> Result<TraceStats> {
         self.store()
             .call(move |c| stats::compute(c, since_ms, until_ms, api_key.as_deref()))
+            .await
+    }
+
+    /// Totals of every trace created between two times (Unix ms, `until` exclusive): one
+    /// aggregate query, cheap enough for every collection round.
+    pub async fn trace_totals(&self, since_ms: i64, until_ms: i64) -> Result<TraceTotals> {
+        self.store()
+            .call(move |c| stats::totals(c, since_ms, until_ms))
             .await
     }
 }

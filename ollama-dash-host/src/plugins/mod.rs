@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 pub use loaded::{PluginHealth, PluginState, Provides};
-pub use sources::{facts_from_chain, facts_from_show, snapshot_from};
+pub use sources::{TRACE_WINDOW, facts_from_chain, facts_from_show, snapshot_from, trace_window};
 pub use types::{
     DetectedFlag, GpuFacts, HostSnapshot, MetricKind, ModelFacts, PluginMetric, SnapshotModel,
     TraceWindow,

@@ -1,12 +1,17 @@
 //! Where plugin inputs come from: a model's `/api/show` answer (or the capability chain's facts)
 //! becomes [`ModelFacts`]; the live collector's cache becomes a [`HostSnapshot`].
 
+use std::time::Duration;
+
 use ollama_dash_core::Dashboard;
 use ollama_dash_core::capabilities;
 use ollama_dash_core::ollama::types::{ModelDetails, ShowResponse};
 use serde_json::Value;
 
-use super::types::{GpuFacts, HostSnapshot, ModelFacts, SnapshotModel};
+use super::types::{GpuFacts, HostSnapshot, ModelFacts, SnapshotModel, TraceWindow};
+
+/// How far back the trace aggregates of a snapshot look.
+pub const TRACE_WINDOW: Duration = Duration::from_secs(300);
 
 /// The facts of one model from its details and `/api/show` answer; `known` are the
 /// capabilities found so far.
@@ -58,7 +63,8 @@ pub fn facts_from_chain(chain: &capabilities::ModelFacts) -> ModelFacts {
 }
 
 /// A snapshot from the live collector's cache: system and GPU stats, installed and running
-/// models. Parts not collected yet stay empty: a collector still runs.
+/// models (the trace aggregates come from [`trace_window`]). Parts not collected yet stay
+/// empty: a collector still runs.
 pub fn snapshot_from(dashboard: &Dashboard) -> HostSnapshot {
     let system = dashboard.system_stats().value;
     let gpus = dashboard.gpu_stats().value;
@@ -106,5 +112,30 @@ pub fn snapshot_from(dashboard: &Dashboard) -> HostSnapshot {
             })
             .collect(),
         ..HostSnapshot::default()
+    }
+}
+
+/// Aggregates of the traces of the last [`TRACE_WINDOW`]; zeros (and a warning) when the store
+/// cannot answer, so collectors still run.
+pub async fn trace_window(dashboard: &Dashboard) -> TraceWindow {
+    let window_seconds = TRACE_WINDOW.as_secs();
+    let until = chrono::Utc::now().timestamp_millis() + 1;
+    let since = until - i64::try_from(TRACE_WINDOW.as_millis()).unwrap_or(i64::MAX);
+    match dashboard.trace_totals(since, until).await {
+        Ok(t) => TraceWindow {
+            window_seconds,
+            requests: t.count,
+            errors: t.errors,
+            prompt_tokens: t.prompt_tokens,
+            completion_tokens: t.completion_tokens,
+            generation_ms: t.generation_ms,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "no trace totals for the plugin snapshot");
+            TraceWindow {
+                window_seconds,
+                ..TraceWindow::default()
+            }
+        }
     }
 }

@@ -9,7 +9,9 @@ use ollama_dash_core::capabilities::{self, CapabilityDetector};
 use ollama_dash_core::{Dashboard, Event, Probe};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{PluginHost, Provides, ReloadReport, facts_from_chain, snapshot_from};
+use super::{
+    HostSnapshot, PluginHost, Provides, ReloadReport, facts_from_chain, snapshot_from, trace_window,
+};
 
 /// One detector plugin, by name, in the capability chain. The plugin behind the name may be
 /// replaced or removed by a reload: a missing or disabled plugin adds nothing.
@@ -108,7 +110,10 @@ impl PluginHost {
         if !any {
             return None;
         }
-        let snapshot = snapshot_from(dashboard);
+        let snapshot = HostSnapshot {
+            traces: trace_window(dashboard).await,
+            ..snapshot_from(dashboard)
+        };
         let host = self.clone();
         tokio::task::spawn_blocking(move || host.collect(&snapshot))
             .await

@@ -319,3 +319,35 @@ async fn collectors_run_on_the_live_collectors_schedule() {
     assert_eq!(memory.plugin, "vram-headroom");
     host.plugins.stop();
 }
+
+#[tokio::test]
+async fn collectors_see_the_recent_traces() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let mut generated = 0;
+    for model in ["llama3.2:1b", "llama3.2:1b", "no-such-model:1b"] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "Hello"}]});
+        let (status, answer) = host.call("POST", "/v1/chat/completions", Some(body)).await;
+        generated += answer["usage"]["completion_tokens"].as_u64().unwrap_or(0);
+        assert_eq!(status.is_success(), model != "no-such-model:1b", "{answer}");
+    }
+    assert!(generated > 0);
+    host.dashboard.flush_writes().await.expect("flush");
+    install(&host, wasm::ECHO_V1, "echo.wasm");
+    host.plugins.reload(false).await;
+    let (_, collected) = host.call("POST", "/api/plugins/collect", None).await;
+    let metric = |name: &str| {
+        collected["metrics"]
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["name"] == name))
+            .unwrap_or_else(|| panic!("no {name} in {collected}"))
+            .clone()
+    };
+    let requests = metric("echo_trace_requests");
+    assert_eq!(requests["value"], 3.0, "{requests}");
+    assert_eq!(requests["labels"], json!([["window_seconds", "300"]]));
+    assert_eq!(
+        metric("echo_trace_completion_tokens")["value"],
+        generated as f64
+    );
+}
