@@ -17,7 +17,7 @@ pub const EVENT_BUFFER: usize = 1024;
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
-    /// The set of installed models changed (pull, delete, copy, import).
+    /// The installed models changed (pull, delete, copy, import) or their capabilities did.
     ModelsChanged,
     /// Plugins were loaded, replaced or removed (hot reload or `POST /api/plugins/reload`).
     PluginsChanged {

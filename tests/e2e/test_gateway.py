@@ -198,6 +198,19 @@ def test_ollama_pull_progress(server, oll):
     assert any(s.startswith("pulling ") and s != "pulling manifest" for s in statuses)
 
 
+def test_a_pull_or_delete_through_ollama_shows_at_once(server, oll):
+    """The live cache is refreshed before the client sees the end of the answer, whole or streamed."""
+    model = "hf.co/unsloth/SmolLM2-135M-GGUF:Q8_0"
+    available = lambda: {m["name"] for m in server.get("/api/models/available").json()["models"]}  # noqa: E731
+    assert oll.pull(model, stream=False).status == "success"
+    assert model in available()
+    oll.delete(model)
+    assert model not in available()
+    assert [p.status for p in oll.pull(model, stream=True)][-1] == "success"
+    assert model in available()
+    oll.delete(model)
+
+
 def test_ollama_client_with_wrong_key(server):
     bad = ollama.Client(host=server.url("/ollama"), headers={"Authorization": "Bearer nope-nope-nope-1234"})
     with pytest.raises(ollama.ResponseError) as error:

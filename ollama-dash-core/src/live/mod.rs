@@ -420,13 +420,27 @@ impl Shared {
             k.sort();
             k
         };
+        let flags = |list: &[InstalledModel]| -> Vec<(String, Vec<String>)> {
+            let mut k: Vec<_> = list
+                .iter()
+                .map(|m| {
+                    let names = m.capabilities.names().into_iter().map(str::to_owned);
+                    (m.name.clone(), names.collect())
+                })
+                .collect();
+            k.sort();
+            k
+        };
         let Some(previous) = self.installed.succeed(started, out.clone()) else {
             return;
         };
+        // New capabilities (a detector plugin came or went) change the list as much as a pull.
+        if let Some(previous) = previous.as_deref()
+            && (key(previous) != key(&out) || flags(previous) != flags(&out))
+        {
+            self.emit(Event::ModelsChanged);
+        }
         if previous.as_deref().is_none_or(|p| key(p) != key(&out)) {
-            if previous.is_some() {
-                self.emit(Event::ModelsChanged);
-            }
             let payload: Vec<serde_json::Value> = out
                 .iter()
                 .map(|m| serde_json::json!({"name": m.name, "digest": m.digest, "size": m.size}))

@@ -107,13 +107,24 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         }
     };
     let status = upstream.status();
-    let headers = forwarded(upstream.headers(), &[]);
     let upstream_length = upstream.content_length();
-    let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
     let changes = status
         .is_success()
         .then(|| changes_models(&parts.method, path))
         .flatten();
+    // A refresh at the end must finish before the client sees the end of the answer: without a
+    // length the answer is chunked and its last chunk waits for the refresh. (With the length,
+    // hyper ends the response after the last byte and may never poll the refresh at all.)
+    let keep_length = !matches!(changes, Some(Change::AtEnd));
+    let headers = forwarded(
+        upstream.headers(),
+        if keep_length {
+            &[]
+        } else {
+            &[header::CONTENT_LENGTH]
+        },
+    );
+    let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
     let bytes: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>> = match changes {
         // Quick answers: refresh the live cache before answering, so the next read sees it.
         Some(Change::Now) => {

@@ -351,3 +351,28 @@ async fn collectors_see_the_recent_traces() {
         generated as f64
     );
 }
+
+#[tokio::test]
+async fn a_new_detector_announces_the_changed_model_list() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    host.dashboard
+        .refresh(&[ollama_dash_core::Probe::Installed])
+        .await;
+    let mut events = host.dashboard.subscribe();
+    install(&host, wasm::ECHO_V1, "echo.wasm");
+    host.call("POST", "/api/plugins/reload", None).await;
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    assert!(seen.contains(&Event::ModelsChanged), "{seen:?}");
+    let (_, available) = host.call("GET", "/api/models/available", None).await;
+    let caps = &available["models"][0]["capabilities"];
+    assert!(
+        caps.as_array()
+            .expect("capabilities")
+            .contains(&json!({"name": "echo-v1", "source": "detector:echo"})),
+        "{caps}"
+    );
+}
