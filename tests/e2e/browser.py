@@ -21,7 +21,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Test runs write under target/; `OLLAMA_DASH_SCREENSHOTS=docs/screenshots` refreshes the README's.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / os.environ.get("OLLAMA_DASH_SCREENSHOTS", "target/screenshots")
 FLAGS = [
     "--headless=new",
     "--no-sandbox",
