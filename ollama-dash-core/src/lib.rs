@@ -56,7 +56,7 @@ pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
 pub use imports::{ImportInfo, ImportOptions, ImportProgress, ImportRequest, ImportState};
 pub use keys::{ApiKey, Role, hash_secret};
-pub use live::{Cached, InstalledModel, Probe, RunningModel};
+pub use live::{Cached, InstalledModel, Probe, REFRESH_SOON, RunningModel};
 pub use plugin_feed::{MetricKind, PluginMetric};
 pub use store::StoreHealth;
 pub use traces::{TraceHandle, TraceQuery, TraceRecord, TraceStart, TraceStatus};

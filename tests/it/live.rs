@@ -806,3 +806,39 @@ async fn settings_reach_the_gateway_for_requests_that_leave_them_out() {
         "the request's own value wins: {json}"
     );
 }
+
+#[tokio::test]
+async fn a_recorded_generation_refreshes_the_running_models_soon() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Every probe is an hour apart: only the nudge can show the model loaded below.
+    let d = quiet_dashboard(&sim.url(), dir.path()).await;
+    assert!(running_names(&d).is_empty());
+    let loaded = reqwest::Client::new()
+        .post(format!("{}/api/generate", sim.url()))
+        .json(&json!({"model": "llama3.2:1b"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(loaded.status().is_success());
+    let mut events = d.subscribe();
+    let trace = d.start_trace(ollama_dash_core::TraceStart {
+        endpoint: "/ollama/api/generate".into(),
+        model: "llama3.2:1b".into(),
+        api_key: None,
+        client_addr: None,
+        stream: false,
+        input: None,
+    });
+    trace.succeed(200);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(Event::RunningModels { models }) = events.recv().await {
+                return models;
+            }
+        }
+    })
+    .await
+    .expect("the running list changes without waiting for its interval");
+    assert_eq!(running_names(&d), ["llama3.2:1b"]);
+}

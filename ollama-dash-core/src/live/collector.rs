@@ -8,8 +8,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-use super::Shared;
 use super::cache::{Probe, Schedule};
+use super::{REFRESH_SOON, Shared};
 
 /// Marks the collector finished however it ends (even by a panic).
 struct Finished<'a>(&'a Shared);
@@ -28,6 +28,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
         .map(|&p| Schedule::new(shared.config.interval(p), now))
         .collect();
     let mut busy = [false; 5];
+    // Nudged while running: run again soon after (what it read may predate the change).
+    let mut again = [false; 5];
     let mut running = FuturesUnordered::new();
     loop {
         shared.mark_round();
@@ -61,6 +63,20 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     schedules[i].succeeded(now);
                 } else {
                     schedules[i].failed(now);
+                }
+                if std::mem::take(&mut again[i]) {
+                    schedules[i].due = schedules[i].due.min(now + REFRESH_SOON);
+                }
+            }
+            probes = shared.nudged() => {
+                let soon = Instant::now() + REFRESH_SOON;
+                for probe in probes {
+                    let i = probe.index();
+                    if busy[i] {
+                        again[i] = true;
+                    } else {
+                        schedules[i].due = schedules[i].due.min(soon);
+                    }
                 }
             }
             () = wake => {}

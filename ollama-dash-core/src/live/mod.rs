@@ -12,7 +12,7 @@ mod sources;
 pub mod system;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -61,6 +61,9 @@ pub struct CollectorHealth {
     pub probes: Vec<ProbeStatus>,
 }
 
+/// How soon [`Dashboard::refresh_soon`] runs its probe: requests within this window share one run.
+pub const REFRESH_SOON: Duration = Duration::from_millis(100);
+
 /// State shared by the collector task and the readers.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -81,6 +84,9 @@ pub(crate) struct Shared {
     failing: Mutex<[bool; 5]>,
     last_round: Mutex<Option<Instant>>,
     finished: AtomicBool,
+    /// Probes asked for by [`Dashboard::refresh_soon`] (one bit per [`Probe::index`]).
+    nudged: AtomicU8,
+    nudge: tokio::sync::Notify,
     stop: CancellationToken,
 }
 
@@ -170,6 +176,8 @@ impl Live {
             failing: Mutex::new([false; 5]),
             last_round: Mutex::new(None),
             finished: AtomicBool::new(false),
+            nudged: AtomicU8::new(0),
+            nudge: tokio::sync::Notify::new(),
             stop: stop.clone(),
         });
         let url = shared.url.clone();
@@ -200,6 +208,21 @@ impl Shared {
 
     pub(crate) fn stopping(&self) -> &CancellationToken {
         &self.stop
+    }
+
+    /// Asks the collector task to run `probe` soon.
+    fn nudge(&self, probe: Probe) {
+        self.nudged.fetch_or(1 << probe.index(), Ordering::Relaxed);
+        self.nudge.notify_one();
+    }
+
+    /// Waits for a nudge; then the probes asked for since the last call.
+    pub(crate) async fn nudged(&self) -> impl Iterator<Item = Probe> {
+        self.nudge.notified().await;
+        let bits = self.nudged.swap(0, Ordering::Relaxed);
+        Probe::ALL
+            .into_iter()
+            .filter(move |p| bits & (1 << p.index()) != 0)
     }
 
     /// Runs one probe now and stores what it found. Failures are recorded, not returned
@@ -537,6 +560,13 @@ impl Dashboard {
     pub async fn refresh(&self, probes: &[Probe]) {
         let live = self.live();
         futures_util::future::join_all(probes.iter().map(|&p| live.probe(p))).await;
+    }
+
+    /// Asks the collector to run `probe` within [`REFRESH_SOON`]: calls in the meantime share
+    /// that one run, so a burst of requests costs Ollama one probe. Never waits. (A generation
+    /// may load a model: every recorded trace asks for [`Probe::Running`].)
+    pub fn refresh_soon(&self, probe: Probe) {
+        self.live().nudge(probe);
     }
 
     /// Runs every probe now and waits for them.

@@ -111,6 +111,8 @@ impl Dashboard {
     /// savepoint, one full-text flush per batch, not per trace). If the store's queue is full the
     /// wait is counted (`queue_full` in health) and handed to a task: a trace is never dropped.
     pub fn record_trace(&self, trace: TraceRecord) {
+        // The generation may have loaded a model: the running list is worth a look.
+        self.refresh_soon(crate::Probe::Running);
         self.emit(crate::Event::TraceRecorded {
             id: trace.id.clone(),
             model: trace.model.clone(),

@@ -168,7 +168,8 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
 enum Change {
     /// A quick call (copy, delete): refresh before answering.
     Now,
-    /// A stream (pull, create) or a generation (which may load a model): refresh at its end.
+    /// A stream (pull, create): refresh at its end. (A generation may load a model: its trace
+    /// asks the collector for a coalesced look at the running models.)
     AtEnd,
 }
 
@@ -176,10 +177,7 @@ fn changes_models(method: &axum::http::Method, path: &str) -> Option<Change> {
     use axum::http::Method;
     match (method, path) {
         (&Method::POST, "/api/copy") | (&Method::DELETE, "/api/delete") => Some(Change::Now),
-        (
-            &Method::POST,
-            "/api/pull" | "/api/create" | "/api/generate" | "/api/chat" | "/api/embed",
-        ) => Some(Change::AtEnd),
+        (&Method::POST, "/api/pull" | "/api/create") => Some(Change::AtEnd),
         _ => None,
     }
 }
