@@ -108,10 +108,16 @@ def test_the_web_page_shows_plugins_their_metrics_and_flags(plugin_server, plugi
     row = browser.wait_for('#plugin-list tr[data-plugin="code-models"]')
     assert "detector" in row.text and "active" in row.text, row.text
     assert "collector" in browser.wait_for('#plugin-list tr[data-plugin="vram-headroom"]').text
+    spin = browser.wait_for('#plugin-list tr[data-plugin="spin"]')
+    assert "disabled" in spin.text and "timeout" in spin.text, spin.text
+    browser.js("document.getElementById('plugins').scrollIntoView()")
+    browser.screenshot("plugins")
     browser.go("#/")
     metric = browser.wait_for('#plugin-metrics tr[data-metric="vram-headroom/installed_models_fitting"]')
     assert "vram-headroom" in metric.text
     assert browser.wait_for("#plugin-metrics").is_displayed()
+    browser.js("document.getElementById('plugin-metrics').scrollIntoView()")
+    browser.screenshot("plugin-metrics")
 
     browser.go("#/models/installed")
     badge = browser.wait_for(f'#installed tr[data-model="{coder}"] .badge.cap-code')
