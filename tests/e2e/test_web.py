@@ -4,6 +4,7 @@ Markdown renderer, screenshots and page weight. Every wait is a wait on a condit
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import ROOT
+from browser import Browser
+from conftest import ROOT, start_server, stop_server
 
 ASSET_PREFIX_JS = "return document.querySelector('script[type=module]').src.replace(/\\/app\\.js$/, '')"
 
@@ -375,3 +377,52 @@ def test_screenshots_of_every_view_and_page_weight(server, browser):
         browser.go(route)
         browser.wait_for(ready)
         browser.screenshot(name)
+
+
+def test_a_pull_interrupted_by_a_restart_is_resumed_from_the_page():
+    """Pull progress shows bytes, speed and time left; a server restart mid-pull leaves the job
+    `interrupted`; the page offers Resume, and resuming finishes the pull."""
+    model = "llava:7b"  # two big layers: with the simulator's 30 ms tokens, a pull of ~1 s
+    proc, first = start_server()
+    job = first.post("/api/models/pull", json={"model": model}).json()
+    job_id = job.get("id") or job["job"]["id"]
+
+    def job_state():
+        return first.get(f"/api/jobs/{job_id}").json()
+
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = job_state()
+        seen.append(current)
+        if current["progress"].get("completed"):
+            break
+        time.sleep(0.02)
+    assert seen[-1]["state"] == "running" and seen[-1]["progress"].get("completed"), seen[-1]
+    assert stop_server(proc) == 0, "".join(first.output)
+
+    proc, second = start_server({"DATA_PATH": str(first.data_path)})
+    browser = Browser(second.base_url)
+    try:
+        browser.sign_in(second.token, "#/models")
+        row = browser.wait_for(f'#jobs [data-job="{job_id}"][data-state="interrupted"]')
+        assert "resume" in row.text.lower(), row.text
+        [b for b in row.find_elements(By.CSS_SELECTOR, "button") if b.text == "Resume"][0].click()
+        speeds = []
+
+        def finished(_):
+            rows = browser.all(f'#jobs [data-model="{model}"]')
+            for r in rows:
+                text = r.text
+                if "/s" in text and "left" in text:
+                    speeds.append(text)
+            return any(r.get_attribute("data-state") == "done" for r in rows)
+
+        browser.wait(finished, timeout=60, message="the resumed pull finishes")
+        assert speeds, "bytes, speed and time left were shown while it ran"
+        browser.wait_for(f'#installed tr[data-model="{model}"]')
+        problems = browser.console_problems()
+        assert not problems, problems
+    finally:
+        browser.quit()
+        assert stop_server(proc) == 0, "".join(second.output)
