@@ -1,4 +1,4 @@
-// A small tus 1.0.0 client (core + creation + termination) for the upload zone.
+// A small tus 1.0.0 client (core + creation + termination + checksum) for the upload zone.
 // Each file is sent in chunks with PATCH; the upload URL is remembered in localStorage under a
 // fingerprint of the file, so choosing the same file again after a reload resumes where the
 // server says it stopped (HEAD gives the durable offset).
@@ -22,12 +22,12 @@ export function forgetUpload(fp) { remember(fp, null); }
 
 export function fingerprint(file) { return `${file.name}::${file.size}::${file.lastModified}`; }
 
-function b64(text) {
-  const bytes = new TextEncoder().encode(text);
+function base64(buffer) {
   let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
+  for (const b of new Uint8Array(buffer)) bin += String.fromCharCode(b);
   return btoa(bin);
 }
+function b64(text) { return base64(new TextEncoder().encode(text)); }
 
 export class TusError extends Error {
   constructor(message, status) { super(message); this.status = status; }
@@ -74,7 +74,8 @@ export class TusUpload {
       } catch (error) {
         if (this.paused) return;
         // 4xx (other than a conflict on the offset) will not get better by retrying.
-        const fatal = error.status && error.status >= 400 && error.status < 500 && error.status !== 409 && error.status !== 423;
+        // 460: a chunk's checksum did not match (corrupted on the way): sending it again may work.
+        const fatal = error.status && error.status >= 400 && error.status < 500 && ![409, 423, 460].includes(error.status);
         if (fatal || attempt >= RETRY_DELAYS.length) { this.paused = true; this.onError(error); return; }
         await new Promise((r) => setTimeout(r, RETRY_DELAYS[attempt++]));
       }
@@ -116,10 +117,12 @@ export class TusUpload {
 
   async patch(offset) {
     const end = Math.min(offset + this.chunkSize, this.file.size);
-    const xhr = await this.request("PATCH", this.url, {
-      "Upload-Offset": String(offset),
-      "Content-Type": "application/offset+octet-stream",
-    }, this.file.slice(offset, end), (loaded) => this.onProgress(offset + loaded, this.file.size));
+    const chunk = this.file.slice(offset, end);
+    const headers = { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" };
+    // tus checksum extension: the server refuses a chunk whose bytes changed on the way (460) and
+    // keeps none of it. WebCrypto exists only in secure contexts (https, localhost).
+    if (globalThis.crypto?.subtle) headers["Upload-Checksum"] = `sha256 ${base64(await crypto.subtle.digest("SHA-256", await chunk.arrayBuffer()))}`;
+    const xhr = await this.request("PATCH", this.url, headers, chunk, (loaded) => this.onProgress(offset + loaded, this.file.size));
     return Number(xhr.getResponseHeader("Upload-Offset") || end);
   }
 

@@ -3,6 +3,7 @@
 Markdown renderer, screenshots and page weight. Every wait is a wait on a condition."""
 
 import base64
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -138,11 +139,17 @@ def test_dropped_gguf_uploads_and_becomes_a_ready_model(server, browser):
 
     browser.sign_in(server.token, "#/models/upload")
     browser.wait_for("#dropzone")
-    browser.drop_files("#dropzone", [("web-drop.gguf", tiny_gguf()), ("web-drop-2.gguf", tiny_gguf("qwen2"))])
+    # Record the tus checksum headers the page sends (the server verifies them: a wrong one is a 460).
+    browser.js("window.__checksums = []; const set = XMLHttpRequest.prototype.setRequestHeader;"
+               "XMLHttpRequest.prototype.setRequestHeader = function (k, v) { if (k === 'Upload-Checksum') window.__checksums.push(v); return set.call(this, k, v); };")
+    files = [("web-drop.gguf", tiny_gguf()), ("web-drop-2.gguf", tiny_gguf("qwen2"))]
+    browser.drop_files("#dropzone", files)
     for name in ("web-drop", "web-drop-2"):
         row = browser.wait_for(f'#imports [data-model="{name}"]', timeout=60)
         browser.wait(lambda d, row=row: row.get_attribute("data-state") in ("ready", "failed"), timeout=60, message=f"{name} import settles")
         assert row.get_attribute("data-state") == "ready", row.text
+    expected = {"sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode() for _, data in files}
+    assert set(browser.js("return window.__checksums")) == expected
     browser.go("#/models/installed")
     browser.wait_for('#installed tr[data-model="web-drop:latest"], #installed tr[data-model="web-drop"]')
 
