@@ -41,6 +41,8 @@ const BUILDS: &[Build] = &[
             ("PANICKY", "panicky.wasm"),
             ("BAD_SHAPE", "bad_shape.wasm"),
             ("SNOOP", "snoop.wasm"),
+            ("CHATTY", "chatty.wasm"),
+            ("ENTROPY", "entropy.wasm"),
         ],
     ),
 ];

@@ -45,12 +45,15 @@
 //!
 //! - Flags: lower case `[a-z0-9][a-z0-9-]*`, at most 32 characters, at most 16 per model.
 //! - Metrics: names `[a-z_][a-z0-9_]*` (at most 64 characters; the host prefixes
-//!   `ollama_dash_plugin_` and adds a `plugin` label), finite values, at most 8 labels, at most
-//!   256 metrics per call.
-//! - Each call has a small CPU budget (a few milliseconds) and the instance a memory cap
-//!   (16 MiB by default). A panic, a runaway loop, running out of memory or an answer breaking
-//!   the rules above counts as a failure: the plugin turns `degraded`, and after a few failures
-//!   in a row `disabled` until it is reloaded.
+//!   `ollama_dash_plugin_` and adds a `plugin` label; counters also get `_total`), finite values,
+//!   at most 8 labels (unique, not `plugin`, not starting with `__`), at most 256 metrics per call.
+//! - Each call has a CPU budget (10 M fuel, about half a millisecond of a tight loop), a
+//!   wall-clock deadline (about 100 ms), a log budget (32 lines) and the instance a memory cap
+//!   (16 MiB by default); one call may hand the host at most 1 MiB. A panic, a runaway loop,
+//!   running out of memory or an answer breaking the rules above counts as a failure: the plugin
+//!   turns `degraded`, and after a few failures in a row `disabled` until a forced reload
+//!   (`POST /api/plugins/reload`) or a new version of its file.
+//! - Calls to one plugin run one at a time.
 //! - Instances are reused between calls, but any failure throws the instance away, so keep no
 //!   state you cannot lose.
 //!

@@ -3,9 +3,10 @@
 //!
 //! Sessions belong to the key that created them; an admin sees all of them.
 
+use crate::http::json::Path;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -1,8 +1,9 @@
 //! `/v1/models/import*`: start an import, follow it.
 
+use crate::http::json::Path;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ollama_dash_core::{ImportInfo, ImportRequest};

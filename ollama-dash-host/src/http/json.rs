@@ -1,7 +1,8 @@
-//! A JSON body extractor whose rejections use our error shape.
+//! Extractors whose rejections use our error shape: a JSON body, and path parameters.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -23,4 +24,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 fn rejection_error(rejection: &JsonRejection) -> ApiError {
     ApiError::new(rejection.status(), rejection.body_text())
+}
+
+/// Like `axum::extract::Path`, but a bad parameter (e.g. invalid percent-encoding) answers
+/// `{"error":{…}}` with 400 instead of plain text.
+#[derive(Debug)]
+pub(crate) struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `/api/keys`: named API keys, admin only (the role policy in `auth` enforces it).
 
+use crate::http::json::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::json::Path;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use ollama_dash_core::ollama::types::ShowRequest;
 use prometheus_client::collector::Collector;

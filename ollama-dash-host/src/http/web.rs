@@ -8,8 +8,8 @@
 
 use std::sync::LazyLock;
 
+use crate::http::json::Path;
 use axum::Router;
-use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

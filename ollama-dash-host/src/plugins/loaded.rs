@@ -1,8 +1,9 @@
 //! One loaded plugin: its pre-linked component, a warm instance, and its health.
 //!
-//! A call takes the warm instance out of its slot (or builds a fresh one from the pre-instance
-//! when the slot is empty, e.g. during a concurrent call), refills its fuel, calls, and puts it
-//! back only if the call succeeded. A failed instance is dropped with its store, so a trapped
+//! Calls to one plugin run one at a time (a hostile plugin can hold at most one blocking thread
+//! and one instance's memory). A call takes the warm instance out of its slot (or builds a fresh
+//! one from the pre-instance when there is none), refills its fuel and deadline, calls, and puts
+//! it back only if the call succeeded. A failed instance is dropped with its store, so a trapped
 //! instance is never entered again.
 
 use std::collections::VecDeque;
@@ -20,6 +21,17 @@ use super::types::{self, PluginMetric};
 const RECYCLE_AFTER: u32 = 10_000;
 /// Call durations kept for the percentiles.
 const TIMINGS_KEPT: usize = 1024;
+/// Longest error text kept or logged from a plugin, in bytes.
+const ERROR_MAX: usize = 500;
+
+/// `text` cut to [`ERROR_MAX`] bytes on a character boundary: a plugin's error text is its own.
+pub(crate) fn clip(mut text: String) -> String {
+    if text.len() > ERROR_MAX {
+        text.truncate(text.floor_char_boundary(ERROR_MAX));
+        text.push('…');
+    }
+    text
+}
 
 /// Where a plugin stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,6 +111,7 @@ pub(crate) struct LoadedPlugin {
     pub(crate) manifest: Manifest,
     runtime: Runtime,
     pre: PluginPre<HostState>,
+    /// The warm instance; held for the whole call, so calls to one plugin run one at a time.
     warm: Mutex<Option<Warm>>,
     health: Mutex<Health>,
 }
@@ -149,11 +162,12 @@ const LIFT_ERRORS: &[&str] = &[
     "out of bounds of memory",
     "discriminant",
     "not aligned",
+    "too much data is being copied",
 ];
 
 fn classify(error: &wasmtime::Error) -> FailureKind {
     match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::OutOfFuel) => FailureKind::Timeout,
+        Some(wasmtime::Trap::OutOfFuel | wasmtime::Trap::Interrupt) => FailureKind::Timeout,
         Some(_) => FailureKind::Trap,
         None => {
             let text = format!("{error:#}");
@@ -177,18 +191,18 @@ impl LoadedPlugin {
         manifest: Manifest,
     ) -> Result<Self, String> {
         let stem: Arc<str> = Arc::from(file.trim_end_matches(".wasm"));
-        let mut warm = instantiate(runtime, &pre, &stem, &manifest)?;
+        let mut warm = instantiate(runtime, &pre, &stem, &manifest).map_err(|(_, e)| e)?;
         arm(&mut warm.store, manifest.limits.fuel).map_err(|e| e.to_string())?;
         let info = warm
             .bindings
             .ollama_dash_plugin_meta()
             .call_describe(&mut warm.store)
-            .map_err(|e| format!("describe failed: {e:#}"))?;
+            .map_err(|e| clip(format!("describe failed: {e:#}")))?;
         if !types::is_slug(&info.name, 48) {
-            return Err(format!(
+            return Err(clip(format!(
                 "describe: name {:?} is not [a-z0-9][a-z0-9-]* of at most 48 characters",
                 info.name
-            ));
+            )));
         }
         if info.version.is_empty() || info.version.len() > 64 {
             return Err("describe: version must be 1 to 64 characters".to_owned());
@@ -294,13 +308,12 @@ impl LoadedPlugin {
         &self,
         body: impl FnOnce(&mut Store<HostState>, &PluginBindings) -> Result<T, (FailureKind, String)>,
     ) -> Option<T> {
+        let mut slot = lock(&self.warm);
         let started = Instant::now();
         let fresh = self.manifest.fresh_instance;
-        let taken = if fresh { None } else { lock(&self.warm).take() };
-        let warm = match taken {
+        let warm = match slot.take() {
             Some(warm) => Ok(warm),
-            None => instantiate(&self.runtime, &self.pre, &self.name, &self.manifest)
-                .map_err(|e| (FailureKind::Trap, e)),
+            None => instantiate(&self.runtime, &self.pre, &self.name, &self.manifest),
         };
         let outcome = warm.and_then(|mut warm| {
             arm(&mut warm.store, self.manifest.limits.fuel)
@@ -313,15 +326,15 @@ impl LoadedPlugin {
         match outcome {
             Ok((value, warm)) => {
                 if !fresh && warm.calls < RECYCLE_AFTER {
-                    let mut slot = lock(&self.warm);
-                    if slot.is_none() {
-                        *slot = Some(warm);
-                    }
+                    *slot = Some(warm);
                 }
+                drop(slot);
                 self.record(elapsed, None);
                 Some(value)
             }
             Err((kind, message)) => {
+                drop(slot);
+                let message = clip(message);
                 tracing::warn!(plugin = %self.name, kind = kind.as_str(), error = %message, "plugin call failed");
                 self.record(elapsed, Some((kind, message)));
                 None
@@ -351,9 +364,7 @@ impl LoadedPlugin {
             FailureKind::Malformed => h.malformed += 1,
             FailureKind::PluginError => {}
         }
-        let mut text = format!("{}: {message}", kind.as_str());
-        text.truncate(text.floor_char_boundary(500));
-        h.last_error = Some(text);
+        h.last_error = Some(clip(format!("{}: {message}", kind.as_str())));
         h.state = if h.consecutive >= self.manifest.max_failures {
             tracing::warn!(plugin = %self.name, failures = h.consecutive, "plugin disabled until reloaded");
             PluginState::Disabled
@@ -369,12 +380,13 @@ fn instantiate(
     pre: &PluginPre<HostState>,
     name: &Arc<str>,
     manifest: &Manifest,
-) -> Result<Warm, String> {
+) -> Result<Warm, (FailureKind, String)> {
+    let failed = |what: &str, e: wasmtime::Error| (classify(&e), clip(format!("{what}: {e:#}")));
     let mut store = runtime.store(name, manifest.limits);
-    arm(&mut store, manifest.limits.fuel).map_err(|e| e.to_string())?;
+    arm(&mut store, manifest.limits.fuel).map_err(|e| failed("arming", e))?;
     let bindings = pre
         .instantiate(&mut store)
-        .map_err(|e| format!("instantiation failed: {e:#}"))?;
+        .map_err(|e| failed("instantiation failed", e))?;
     let settings: Vec<wit::Kv> = manifest
         .settings
         .iter()
@@ -386,8 +398,14 @@ fn instantiate(
     bindings
         .ollama_dash_plugin_meta()
         .call_configure(&mut store, &settings)
-        .map_err(|e| format!("configure trapped: {e:#}"))?
-        .map_err(|e| format!("configure refused the settings: {e}"))?;
+        .map_err(|e| failed("configure trapped", e))?
+        .map_err(|e| {
+            let e = clip(e);
+            (
+                FailureKind::PluginError,
+                format!("configure refused the settings: {e}"),
+            )
+        })?;
     Ok(Warm {
         store,
         bindings,

@@ -1,10 +1,11 @@
 //! The optional manifest next to a plugin: `name.toml` beside `name.wasm`.
 //!
 //! ```toml
-//! enabled = true          # false: listed but never loaded
+//! enabled = true          # false: loaded and listed, never called
 //! memory_mib = 16         # linear memory cap, 1..=64
 //! fuel = 10_000_000       # CPU budget per call (≈ wasm instructions), up to 100 million
-//! max_failures = 3        # failures in a row before the plugin is disabled, 1..=100
+//! max_failures = 3        # failures in a row before it is disabled (until a forced reload
+//!                         # or a new file), 1..=100
 //! fresh_instance = false  # true: a new instance for every call (no state between calls)
 //!
 //! [settings]              # strings handed to the plugin's `configure`

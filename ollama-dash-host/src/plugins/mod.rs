@@ -79,6 +79,34 @@ struct Inner {
 #[derive(Debug, Default)]
 struct PluginSet {
     entries: BTreeMap<String, Entry>,
+    /// Loaded files whose plugin name an earlier file (by file name) already has: listed as
+    /// failed, never called. Worked out again at every scan, so deleting the first file lets
+    /// the second serve without a reload of its own.
+    shadowed: BTreeMap<String, String>,
+}
+
+impl PluginSet {
+    /// The loaded plugin of a file, unless it failed or is shadowed.
+    fn plugin(&self, file: &str) -> Option<&Arc<LoadedPlugin>> {
+        match self.entries.get(file).map(|e| &e.outcome) {
+            Some(Outcome::Loaded(p)) if !self.shadowed.contains_key(file) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Why a file is not serving, when it is not.
+    fn failure(&self, file: &str) -> Option<String> {
+        match self.entries.get(file).map(|e| &e.outcome) {
+            Some(Outcome::Failed(error)) => Some(error.clone()),
+            Some(Outcome::Loaded(p)) => self.shadowed.get(file).map(|first| {
+                format!(
+                    "another plugin file ({first}) already has the name {}",
+                    p.name
+                )
+            }),
+            None => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -95,11 +123,24 @@ enum Outcome {
     Failed(String),
 }
 
-/// Cheap change detection: sizes and modification times of the wasm and its manifest.
+/// Cheap change detection of the wasm and its manifest: size, modification time, inode and
+/// change time (a copy that keeps the size and mtime, `cp -p`, still gets a new inode or ctime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fingerprint {
-    wasm: (u64, Option<SystemTime>),
-    manifest: Option<(u64, Option<SystemTime>)>,
+    wasm: Stamp,
+    manifest: Option<Stamp>,
+}
+
+type Stamp = (u64, Option<SystemTime>, u64, i64);
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.len(),
+        meta.modified().ok(),
+        meta.ino(),
+        meta.ctime_nsec() + meta.ctime() * 1_000_000_000,
+    )
 }
 
 /// One plugin as listed by [`PluginHost::list`].
@@ -246,18 +287,21 @@ impl PluginHost {
             .filter(|f| !entries.contains_key(*f))
             .cloned()
             .collect();
-        reject_duplicate_names(&mut entries);
-        for (file, entry) in &entries {
-            match &entry.outcome {
-                Outcome::Loaded(p) => report.loaded.push(p.name.to_string()),
-                Outcome::Failed(e) => report.failed.push((file.clone(), e.clone())),
+        let set = PluginSet {
+            shadowed: shadowed_files(&entries),
+            entries,
+        };
+        for file in set.entries.keys() {
+            match (set.plugin(file), set.failure(file)) {
+                (Some(p), _) => report.loaded.push(p.name.to_string()),
+                (None, Some(error)) => report.failed.push((file.clone(), error)),
+                (None, None) => {}
             }
         }
         if report.is_change() {
             tracing::info!(loaded = ?report.loaded, failed = report.failed.len(), changed = ?report.changed, removed = ?report.removed, "plugins reloaded");
         }
-        *self.inner.set.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(PluginSet { entries });
+        *self.inner.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         report
     }
 
@@ -270,6 +314,7 @@ impl PluginHost {
     ) -> (Entry, bool) {
         let dir = &self.inner.config.dir;
         let failed = |sha256: String, manifest_text: Option<String>, error: String| {
+            let error = loaded::clip(error);
             tracing::warn!(file, error = %error, "plugin failed to load");
             let entry = Entry {
                 fingerprint,
@@ -326,57 +371,56 @@ impl PluginHost {
     }
 
     fn loaded(&self) -> Vec<Arc<LoadedPlugin>> {
-        self.current()
-            .entries
-            .values()
-            .filter_map(|e| match &e.outcome {
-                Outcome::Loaded(p) => Some(Arc::clone(p)),
-                Outcome::Failed(_) => None,
-            })
+        let set = self.current();
+        set.entries
+            .keys()
+            .filter_map(|file| set.plugin(file).map(Arc::clone))
             .collect()
     }
 
     /// Every plugin file, loaded or not, by file name.
     pub fn list(&self) -> Vec<PluginStatus> {
-        self.current()
-            .entries
+        let set = self.current();
+        set.entries
             .iter()
-            .map(|(file, entry)| match &entry.outcome {
-                Outcome::Loaded(p) => PluginStatus {
-                    file: file.clone(),
-                    name: p.name.to_string(),
-                    version: Some(p.version.clone()),
-                    description: Some(p.description.clone()),
-                    provides: p.provides.clone(),
-                    sha256: p.sha256.clone(),
-                    health: p.health(),
-                    memory_mib: p.manifest.limits.memory_bytes >> 20,
-                    fuel: p.manifest.limits.fuel,
-                    fresh_instance: p.manifest.fresh_instance,
-                },
-                Outcome::Failed(error) => PluginStatus {
-                    file: file.clone(),
-                    name: file.trim_end_matches(".wasm").to_owned(),
-                    version: None,
-                    description: None,
-                    provides: Vec::new(),
-                    sha256: entry.sha256.clone(),
-                    health: PluginHealth {
-                        state: PluginState::Failed,
-                        calls: 0,
-                        failures: 0,
-                        timeouts: 0,
-                        traps: 0,
-                        malformed: 0,
-                        last_error: Some(error.clone()),
-                        p50_us: None,
-                        p99_us: None,
+            .map(
+                |(file, entry)| match (set.plugin(file), set.failure(file)) {
+                    (Some(p), _) => PluginStatus {
+                        file: file.clone(),
+                        name: p.name.to_string(),
+                        version: Some(p.version.clone()),
+                        description: Some(p.description.clone()),
+                        provides: p.provides.clone(),
+                        sha256: p.sha256.clone(),
+                        health: p.health(),
+                        memory_mib: p.manifest.limits.memory_bytes >> 20,
+                        fuel: p.manifest.limits.fuel,
+                        fresh_instance: p.manifest.fresh_instance,
                     },
-                    memory_mib: 0,
-                    fuel: 0,
-                    fresh_instance: false,
+                    (None, error) => PluginStatus {
+                        file: file.clone(),
+                        name: file.trim_end_matches(".wasm").to_owned(),
+                        version: None,
+                        description: None,
+                        provides: Vec::new(),
+                        sha256: entry.sha256.clone(),
+                        health: PluginHealth {
+                            state: PluginState::Failed,
+                            calls: 0,
+                            failures: 0,
+                            timeouts: 0,
+                            traps: 0,
+                            malformed: 0,
+                            last_error: error,
+                            p50_us: None,
+                            p99_us: None,
+                        },
+                        memory_mib: 0,
+                        fuel: 0,
+                        fresh_instance: false,
+                    },
                 },
-            })
+            )
             .collect()
     }
 
@@ -527,9 +571,9 @@ fn fingerprint(dir: &Path, file: &str) -> Option<Fingerprint> {
     let meta = std::fs::metadata(dir.join(file)).ok()?;
     let manifest = std::fs::metadata(dir.join(manifest_name(file)))
         .ok()
-        .map(|m| (m.len(), m.modified().ok()));
+        .map(|m| stamp(&m));
     Some(Fingerprint {
-        wasm: (meta.len(), meta.modified().ok()),
+        wasm: stamp(&meta),
         manifest,
     })
 }
@@ -547,19 +591,21 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     Ok(wasm)
 }
 
-/// Two files describing the same name: the first (by file name) wins.
-fn reject_duplicate_names(entries: &mut BTreeMap<String, Entry>) {
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for (file, entry) in entries.iter_mut() {
+/// Two files describing the same name: the first (by file name) wins; the others, with it.
+fn shadowed_files(entries: &BTreeMap<String, Entry>) -> BTreeMap<String, String> {
+    let mut first: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut shadowed = BTreeMap::new();
+    for (file, entry) in entries {
         if let Outcome::Loaded(p) = &entry.outcome {
-            if let Some(first) = seen.get(&*p.name) {
-                entry.outcome = Outcome::Failed(format!(
-                    "another plugin file ({first}) already has the name {}",
-                    p.name
-                ));
-            } else {
-                seen.insert(p.name.to_string(), file.clone());
+            match first.get(&*p.name) {
+                Some(winner) => {
+                    shadowed.insert(file.clone(), (*winner).to_owned());
+                }
+                None => {
+                    first.insert(&p.name, file);
+                }
             }
         }
     }
+    shadowed
 }

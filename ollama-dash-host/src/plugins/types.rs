@@ -286,7 +286,9 @@ pub(crate) fn check_metrics(
             }
             let mut labels = Vec::with_capacity(m.labels.len());
             for kv in m.labels {
-                if !is_metric_name(&kv.key) || kv.key == "plugin" {
+                let reserved = kv.key == "plugin" || kv.key.starts_with("__");
+                let repeated = labels.iter().any(|(k, _)| *k == kv.key);
+                if !is_metric_name(&kv.key) || reserved || repeated {
                     return Err(format!(
                         "metric {name} has a bad label name {:?}",
                         cut(&kv.key, 80)
@@ -302,7 +304,9 @@ pub(crate) fn check_metrics(
             Ok(PluginMetric {
                 plugin: plugin.to_owned(),
                 name: m.name,
-                help: cut(&m.help, MAX_TEXT_LEN),
+                // One line without escapes: `# HELP` text goes to `/metrics` as it is.
+                help: cut(&m.help, MAX_TEXT_LEN)
+                    .replace(|c: char| c.is_control() || c == '\\', " "),
                 value: m.value,
                 labels,
                 kind,
@@ -336,6 +340,29 @@ mod tests {
             assert!(check_flags(vec![bad.to_owned()]).is_err(), "{bad:?}");
         }
         assert!(check_flags(vec!["a".to_owned(); 17]).is_err());
+    }
+
+    #[test]
+    fn help_is_one_line_and_label_names_are_unique_and_unreserved() {
+        let mut m = metric("x", 1.0);
+        m.help = "one\nollama_dash_up 0\r\\".to_owned();
+        let ok = check_metrics("p", vec![m]).unwrap();
+        assert_eq!(ok[0].help, "one ollama_dash_up 0  ");
+        let labelled = |keys: &[&str]| {
+            let mut m = metric("x", 1.0);
+            m.labels = keys
+                .iter()
+                .map(|k| wit::Kv {
+                    key: (*k).to_owned(),
+                    value: "v".to_owned(),
+                })
+                .collect();
+            check_metrics("p", vec![m])
+        };
+        assert!(labelled(&["a", "b"]).is_ok());
+        for bad in [&["a", "a"][..], &["__name__"], &["plugin"]] {
+            assert!(labelled(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

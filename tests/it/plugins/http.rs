@@ -286,6 +286,16 @@ async fn unknown_models_and_missing_tokens_get_json_errors() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_error_shape(&body, "not_found_error");
+    // Bad percent-encoding in a path parameter: our JSON error, not axum's plain text.
+    for path in [
+        "/api/plugins/detect/%FF",
+        "/api/models/show/%FF",
+        "/v1/traces/%FF",
+    ] {
+        let (status, body) = host.call("GET", path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_error_shape(&body, "invalid_request_error");
+    }
     for (method, path) in [("GET", "/api/plugins"), ("POST", "/api/plugins/reload")] {
         let (status, _, body) = host.send(authed(method, path, None, None)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -225,6 +225,44 @@ fn a_wrong_answer_shape_is_refused_and_disabled() {
 }
 
 #[test]
+fn a_log_flood_is_cut_off_and_disabled() {
+    let status = drive_until_disabled("chatty.wasm", wasm::CHATTY, "malformed");
+    // detect: one 2 MiB line, more than a call may hand the host; collect: line 33 traps.
+    assert_eq!(status.health.malformed + status.health.traps, 3);
+    assert!(status.health.traps >= 1, "{status:?}");
+}
+
+#[test]
+fn work_that_fuel_does_not_count_hits_the_wall_clock_deadline() {
+    let status = drive_until_disabled("entropy.wasm", wasm::ENTROPY, "timeout");
+    assert_eq!(status.health.timeouts, 3);
+    let error = status.health.last_error.unwrap_or_default();
+    assert!(error.contains("interrupt"), "{error}");
+}
+
+#[test]
+fn a_shadowed_duplicate_serves_once_the_first_file_goes() {
+    let (_data, host) = host();
+    install(&host, wasm::ECHO_V1, "a.wasm");
+    install(&host, wasm::ECHO_V2, "b.wasm");
+    let report = host.reload_blocking(false);
+    assert_eq!(report.loaded, ["echo"]);
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].1.contains("a.wasm"), "{report:?}");
+    assert_eq!(status(&host, "b.wasm").state(), PluginState::Failed);
+    assert_eq!(flags(&host, &chat_model()), [pair("echo-v1", "echo")]);
+    std::fs::remove_file(host.dir().join("a.wasm")).expect("delete");
+    let report = host.reload_blocking(false);
+    assert_eq!(
+        report.loaded,
+        ["echo"],
+        "b.wasm serves without being touched"
+    );
+    assert_eq!(status(&host, "b.wasm").state(), PluginState::Active);
+    assert_eq!(flags(&host, &chat_model()), [pair("echo-v2", "echo")]);
+}
+
+#[test]
 fn a_malformed_metric_set_is_refused_whole() {
     let (_data, host) = host();
     install(&host, wasm::BAD_SHAPE, "bad_shape.wasm");
@@ -452,7 +490,7 @@ fn compiled_plugins_are_cached_under_the_data_path() {
 }
 
 #[test]
-fn concurrent_calls_each_get_a_sandbox() {
+fn concurrent_calls_to_one_plugin_are_served_one_at_a_time() {
     let (_data, host) = host();
     install(&host, wasm::CODE_MODELS, "code_models.wasm");
     host.reload_blocking(false);

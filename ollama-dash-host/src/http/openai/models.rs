@@ -1,7 +1,8 @@
 //! `GET /v1/models`, `GET /v1/models/{id}`: Ollama's installed models as OpenAI model objects.
 
+use crate::http::json::Path;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use ollama_dash_core::InstalledModel;
 use serde_json::{Value, json};
 
