@@ -154,18 +154,20 @@ async fn a_missing_binary_is_reported_not_retried_blindly() {
     dashboard.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn stopping_the_host_leaves_no_orphan() {
-    let bin = tempfile::tempdir().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let token = "managed-test-token-0123456789";
+/// Starts `ollama-dash serve` managing the fake Ollama; returns it and the pid of the managed
+/// Ollama once it answers.
+async fn host_with_managed_ollama(
+    bin: &Path,
+    data: &Path,
+    token: &str,
+) -> (std::process::Child, u32) {
     let mut host = Command::new(env!("CARGO_BIN_EXE_ollama-dash"))
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATA_PATH", data.path())
+        .env("DATA_PATH", data)
         .env("AUTH_TOKEN", token)
         .env("OLLAMA_HOST", format!("127.0.0.1:{}", free_port()))
         .env("OLLAMA_DASH_MANAGE_OLLAMA", "true")
-        .env("OLLAMA_DASH_OLLAMA_BINARY", fake_ollama(bin.path()))
+        .env("OLLAMA_DASH_OLLAMA_BINARY", fake_ollama(bin))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -190,7 +192,6 @@ async fn stopping_the_host_leaves_no_orphan() {
         .to_owned();
     let client = reqwest::Client::new();
     // Wait for the condition "the managed Ollama answers", asking the host.
-    let mut pid = None;
     for _ in 0..600 {
         let status: serde_json::Value = client
             .get(format!("{base}/api/service/status"))
@@ -202,12 +203,45 @@ async fn stopping_the_host_leaves_no_orphan() {
             .await
             .unwrap();
         if status["state"] == "running" {
-            pid = status["pid"].as_u64();
+            let pid = u32::try_from(status["pid"].as_u64().unwrap()).unwrap();
+            return (host, pid);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = host.kill();
+    let _ = host.wait();
+    panic!("the managed Ollama never came up");
+}
+
+#[tokio::test]
+async fn a_killed_host_leaves_no_orphan() {
+    let bin = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (mut host, pid) =
+        host_with_managed_ollama(bin.path(), data.path(), "managed-test-token-0123456789").await;
+    assert!(alive(pid));
+    host.kill().unwrap(); // SIGKILL: no shutdown code runs
+    host.wait().unwrap();
+    let mut gone = false;
+    for _ in 0..200 {
+        if !alive(pid) {
+            gone = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = u32::try_from(pid.expect("the managed Ollama came up")).unwrap();
+    if !gone {
+        let _ = kill(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGKILL);
+    }
+    assert!(gone, "the managed Ollama outlived a SIGKILLed host");
+}
+
+#[tokio::test]
+async fn stopping_the_host_leaves_no_orphan() {
+    let bin = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (mut host, pid) =
+        host_with_managed_ollama(bin.path(), data.path(), "managed-test-token-0123456789").await;
     assert!(alive(pid));
     kill(
         Pid::from_raw(i32::try_from(host.id()).unwrap()),

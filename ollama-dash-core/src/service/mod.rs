@@ -283,7 +283,18 @@ impl Supervisor {
     }
 
     fn spawn(&self, binary: &Path) -> std::io::Result<Child> {
-        let mut child = Command::new(binary)
+        // `setpriv --pdeathsig TERM` (util-linux) asks the kernel to send the child SIGTERM
+        // when we die, even by SIGKILL, then execs Ollama (same pid). Setting it ourselves
+        // would need `pre_exec`, which is `unsafe`.
+        let mut command = match find_on_path("setpriv") {
+            Some(setpriv) => {
+                let mut command = Command::new(setpriv);
+                command.args(["--pdeathsig", "TERM", "--"]).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .arg("serve")
             .env("OLLAMA_HOST", &self.host)
             .stdin(Stdio::null())
