@@ -7,6 +7,7 @@
 
 mod handle;
 mod query;
+mod recent;
 pub(crate) mod retention;
 mod stats;
 
@@ -14,10 +15,12 @@ use serde::Serialize;
 
 pub use handle::{TraceHandle, TraceStart};
 pub use query::{MAX_LIMIT, TracePage, TraceQuery};
+pub use recent::RECENT_WINDOW_MAX;
+pub(crate) use recent::RecentTraces;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use stats::{ModelTraceStats, TraceStats, TraceTotals};
 
-use crate::dashboard::Dashboard;
+use crate::dashboard::{Dashboard, now_ms};
 use crate::error::Result;
 
 /// Longest input or output text kept in a trace, in bytes; longer text is cut with a marker.
@@ -113,6 +116,7 @@ impl Dashboard {
     pub fn record_trace(&self, trace: TraceRecord) {
         // The generation may have loaded a model: the running list is worth a look.
         self.refresh_soon(crate::Probe::Running);
+        self.traces_state().recent.add(now_ms(), &trace);
         self.emit(crate::Event::TraceRecorded {
             id: trace.id.clone(),
             model: trace.model.clone(),
@@ -189,12 +193,11 @@ impl Dashboard {
             .await
     }
 
-    /// Totals of every trace created between two times (Unix ms, `until` exclusive): one
-    /// aggregate query, cheap enough for every collection round.
-    pub async fn trace_totals(&self, since_ms: i64, until_ms: i64) -> Result<TraceTotals> {
-        self.store()
-            .call(move |c| stats::totals(c, since_ms, until_ms))
-            .await
+    /// Totals of the traces recorded in the last `window` (at most [`RECENT_WINDOW_MAX`]), from
+    /// memory: no SQL, so it is cheap enough for every collection round. Counts traces recorded
+    /// by this process (imports and earlier runs are not in it).
+    pub fn recent_trace_totals(&self, window: std::time::Duration) -> TraceTotals {
+        self.traces_state().recent.totals(now_ms(), window)
     }
 }
 

@@ -71,6 +71,8 @@ pub(crate) struct TraceState {
     pub(crate) last: Mutex<Option<RetentionReport>>,
     /// Traces waiting for the store thread; one queued write inserts all of them.
     pub(crate) pending: std::sync::Arc<Mutex<Vec<super::TraceRecord>>>,
+    /// Per-second totals of the last hour, for [`Dashboard::recent_trace_totals`].
+    pub(crate) recent: super::RecentTraces,
 }
 
 impl TraceState {
@@ -79,6 +81,7 @@ impl TraceState {
             policy: RetentionPolicy::from_config(config),
             last: Mutex::new(None),
             pending: std::sync::Arc::default(),
+            recent: super::RecentTraces::default(),
         }
     }
 }

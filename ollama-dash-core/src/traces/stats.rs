@@ -45,7 +45,7 @@ pub struct TraceStats {
     pub models: Vec<ModelTraceStats>,
 }
 
-/// Totals of every trace in a window, all models and keys (what collector plugins see).
+/// Totals of the traces of a window, all models and keys (what collector plugins see).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TraceTotals {
     /// Traces in the window.
@@ -58,23 +58,6 @@ pub struct TraceTotals {
     pub completion_tokens: u64,
     /// Ollama's generation time (`eval_duration`) summed, ms.
     pub generation_ms: u64,
-}
-
-/// One aggregate query over the `created_at` index: no rows leave SQLite.
-pub(super) fn totals(c: &Connection, since: i64, until: i64) -> rusqlite::Result<TraceTotals> {
-    let mut st = c.prepare_cached(
-        "SELECT count(*), coalesce(sum(status = 'error'), 0), coalesce(sum(prompt_tokens), 0),          coalesce(sum(completion_tokens), 0), coalesce(sum(eval_ns), 0) / 1000000          FROM traces WHERE created_at >= ?1 AND created_at < ?2",
-    )?;
-    st.query_row((since, until), |r| {
-        let n = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
-        Ok(TraceTotals {
-            count: n(0)?,
-            errors: n(1)?,
-            prompt_tokens: n(2)?,
-            completion_tokens: n(3)?,
-            generation_ms: n(4)?,
-        })
-    })
 }
 
 #[derive(Default)]

@@ -115,27 +115,16 @@ pub fn snapshot_from(dashboard: &Dashboard) -> HostSnapshot {
     }
 }
 
-/// Aggregates of the traces of the last [`TRACE_WINDOW`]; zeros (and a warning) when the store
-/// cannot answer, so collectors still run.
-pub async fn trace_window(dashboard: &Dashboard) -> TraceWindow {
-    let window_seconds = TRACE_WINDOW.as_secs();
-    let until = chrono::Utc::now().timestamp_millis() + 1;
-    let since = until - i64::try_from(TRACE_WINDOW.as_millis()).unwrap_or(i64::MAX);
-    match dashboard.trace_totals(since, until).await {
-        Ok(t) => TraceWindow {
-            window_seconds,
-            requests: t.count,
-            errors: t.errors,
-            prompt_tokens: t.prompt_tokens,
-            completion_tokens: t.completion_tokens,
-            generation_ms: t.generation_ms,
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "no trace totals for the plugin snapshot");
-            TraceWindow {
-                window_seconds,
-                ..TraceWindow::default()
-            }
-        }
+/// Aggregates of the traces recorded in the last [`TRACE_WINDOW`] (kept in memory by the
+/// dashboard: no SQL per round).
+pub fn trace_window(dashboard: &Dashboard) -> TraceWindow {
+    let t = dashboard.recent_trace_totals(TRACE_WINDOW);
+    TraceWindow {
+        window_seconds: TRACE_WINDOW.as_secs(),
+        requests: t.count,
+        errors: t.errors,
+        prompt_tokens: t.prompt_tokens,
+        completion_tokens: t.completion_tokens,
+        generation_ms: t.generation_ms,
     }
 }

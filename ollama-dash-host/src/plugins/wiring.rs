@@ -111,7 +111,7 @@ impl PluginHost {
             return None;
         }
         let snapshot = HostSnapshot {
-            traces: trace_window(dashboard).await,
+            traces: trace_window(dashboard),
             ..snapshot_from(dashboard)
         };
         let host = self.clone();
