@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of ollama-dash: the README's test command.
-#   1. cargo tests (unit, integration, CLI process test, doc tests, examples built)
+#   1. cargo tests (unit, integration, CLI process test, doc tests, examples built; the
+#      wasm32-wasip2 target is added for the plugins the tests build)
 #   2. the end-to-end suite (tests/e2e): the real binary driven by the official clients,
 #      in a virtualenv made here from pinned requirements.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The plugin tests load WebAssembly components that tests/build.rs builds from source.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
 
 cargo test --workspace --locked
 
