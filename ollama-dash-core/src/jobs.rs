@@ -199,6 +199,15 @@ struct Ctx {
 }
 
 impl Ctx {
+    fn new(dashboard: &Dashboard, id: &str) -> Self {
+        Self {
+            dashboard: dashboard.clone(),
+            id: id.to_owned(),
+            last_event: None,
+            last_store: None,
+        }
+    }
+
     /// A new status line, keeping the byte counts so far.
     fn status(&mut self, status: &str) {
         let current = self
@@ -332,7 +341,7 @@ impl Dashboard {
     /// that one is returned).
     fn spawn_job<F, Fut>(&self, kind: JobKind, model: &str, work: F) -> Result<Job>
     where
-        F: FnOnce(Dashboard, String) -> Fut + Send + 'static,
+        F: FnOnce(Dashboard, String, Ctx) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send + 'static,
     {
         check_name(model)?;
@@ -373,9 +382,11 @@ impl Dashboard {
         let dashboard = self.clone();
         let id = job.id.clone();
         let task = tokio::spawn(async move {
+            let ctx = Ctx::new(&dashboard, &id);
+            let run = work(dashboard.clone(), dashboard.job_model(&id), ctx);
             let result = tokio::select! {
                 () = cancel.cancelled() => None,
-                r = work(dashboard.clone(), id.clone()) => Some(r),
+                r = run => Some(r),
             };
             dashboard.finish_job(&id, result).await;
         });
@@ -424,78 +435,69 @@ impl Dashboard {
 
     /// Pulls `model` in the background.
     pub fn pull(&self, model: &str) -> Result<Job> {
-        self.spawn_job(JobKind::Pull, model, |dashboard, id| async move {
-            let model = dashboard.job_model(&id);
-            let mut ctx = Ctx {
-                dashboard: dashboard.clone(),
-                id,
-                last_event: None,
-                last_store: None,
-            };
-            dashboard.pull_with(&model, &mut ctx).await?;
-            dashboard.refresh(&[Probe::Installed]).await;
-            Ok(())
-        })
+        self.spawn_job(
+            JobKind::Pull,
+            model,
+            |dashboard, model, mut ctx| async move {
+                dashboard.pull_with(&model, &mut ctx).await?;
+                dashboard.refresh(&[Probe::Installed]).await;
+                Ok(())
+            },
+        )
     }
 
     /// Starts (warms) `model` in the background: loads it with an empty prompt; if Ollama does
     /// not have it, pulls it and loads again.
     pub fn start_model(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
-        self.spawn_job(JobKind::Start, model, move |dashboard, id| async move {
-            let model = dashboard.job_model(&id);
-            let mut ctx = Ctx {
-                dashboard: dashboard.clone(),
-                id,
-                last_event: None,
-                last_store: None,
-            };
-            ctx.status("loading");
-            match dashboard.warm(&model, keep_alive.clone()).await {
-                Err(e) if e.is_not_found() => {
-                    tracing::info!(model = %model, "not installed; pulling before loading");
-                    dashboard.pull_with(&model, &mut ctx).await?;
-                    dashboard.refresh(&[Probe::Installed]).await;
-                    ctx.status("loading");
-                    dashboard.warm(&model, keep_alive).await?;
+        self.spawn_job(
+            JobKind::Start,
+            model,
+            move |dashboard, model, mut ctx| async move {
+                ctx.status("loading");
+                match dashboard.warm(&model, keep_alive.clone()).await {
+                    Err(e) if e.is_not_found() => {
+                        tracing::info!(model = %model, "not installed; pulling before loading");
+                        dashboard.pull_with(&model, &mut ctx).await?;
+                        dashboard.refresh(&[Probe::Installed]).await;
+                        ctx.status("loading");
+                        dashboard.warm(&model, keep_alive).await?;
+                    }
+                    other => other?,
                 }
-                other => other?,
-            }
-            dashboard.refresh(&[Probe::Running]).await;
-            Ok(())
-        })
+                dashboard.refresh(&[Probe::Running]).await;
+                Ok(())
+            },
+        )
     }
 
     /// Deletes `model` in the background, unloading it first.
     pub fn delete_model(&self, model: &str) -> Result<Job> {
-        self.spawn_job(JobKind::Delete, model, |dashboard, id| async move {
-            let model = dashboard.job_model(&id);
-            let mut ctx = Ctx {
-                dashboard: dashboard.clone(),
-                id,
-                last_event: None,
-                last_store: None,
-            };
-            ctx.status("unloading");
-            dashboard.stop_model(&model).await?;
-            ctx.status("deleting");
-            let digest = dashboard.list_models().value.and_then(|list| {
-                list.iter()
-                    .find(|m| same_model(&m.name, &model))
-                    .map(|m| m.digest.clone())
-            });
-            dashboard
-                .ollama()
-                .delete(&DeleteRequest {
-                    model: model.clone(),
-                })
-                .await
-                .map_err(|e| classify(&model, e))?;
-            if let Some(digest) = digest {
-                dashboard.live_shared().forget_show(&digest);
-            }
-            dashboard.refresh(&[Probe::Installed, Probe::Running]).await;
-            Ok(())
-        })
+        self.spawn_job(
+            JobKind::Delete,
+            model,
+            |dashboard, model, mut ctx| async move {
+                ctx.status("unloading");
+                dashboard.stop_model(&model).await?;
+                ctx.status("deleting");
+                let digest = dashboard.list_models().value.and_then(|list| {
+                    list.iter()
+                        .find(|m| same_model(&m.name, &model))
+                        .map(|m| m.digest.clone())
+                });
+                dashboard
+                    .ollama()
+                    .delete(&DeleteRequest {
+                        model: model.clone(),
+                    })
+                    .await
+                    .map_err(|e| classify(&model, e))?;
+                if let Some(digest) = digest {
+                    dashboard.live_shared().forget_show(&digest);
+                }
+                dashboard.refresh(&[Probe::Installed, Probe::Running]).await;
+                Ok(())
+            },
+        )
     }
 
     fn job_model(&self, id: &str) -> String {
