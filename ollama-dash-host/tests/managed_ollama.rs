@@ -5,6 +5,8 @@
 //! Lives in the host package because only here does cargo give the binary's path.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -174,22 +176,9 @@ async fn host_with_managed_ollama(
         .spawn()
         .unwrap();
     let stdout = host.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.contains("listening on"))
-    })
-    .await
-    .unwrap()
-    .expect("serve prints its address");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let base = tokio::task::spawn_blocking(move || support::listening_address(stdout))
+        .await
+        .unwrap();
     let client = reqwest::Client::new();
     // Wait for the condition "the managed Ollama answers", asking the host.
     for _ in 0..600 {

@@ -57,6 +57,17 @@ impl Live {
             .json(body)
     }
 
+    /// POSTs JSON and reads the JSON answer.
+    async fn post_json(&self, path: &str, body: &Value) -> Value {
+        self.post(path, body)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json")
+    }
+
     async fn get(&self, path: &str) -> Value {
         self.client
             .get(format!("{}{path}", self.base))
@@ -166,13 +177,8 @@ async fn traces_exist_for_ok_error_and_cancelled_requests() {
     let host = Live::start(&sim.url(), |_| {}).await;
 
     let ok: Value = host
-        .post("/v1/chat/completions", &chat(false, 5))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .post_json("/v1/chat/completions", &chat(false, 5))
+        .await;
     let trace = host.trace_where("status=ok").await;
     assert_eq!(trace["output"], ok["choices"][0]["message"]["content"]);
     assert_eq!(trace["completion_tokens"], ok["usage"]["completion_tokens"]);
@@ -343,13 +349,8 @@ async fn passthrough_is_byte_for_byte_and_usage_comes_from_ollama() {
         .await
         .expect("json");
     let ours: Value = host
-        .post("/v1/chat/completions", &chat(false, 4))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .post_json("/v1/chat/completions", &chat(false, 4))
+        .await;
     assert_eq!(ours["usage"]["prompt_tokens"], answer["prompt_eval_count"]);
     assert_eq!(ours["usage"]["completion_tokens"], answer["eval_count"]);
 }
@@ -427,14 +428,7 @@ async fn roles_viewer_reads_user_generates_and_sees_only_its_traces() {
         let host = &host;
         let body = json!({"name": name, "role": role});
         async move {
-            let created: Value = host
-                .post("/api/keys", &body)
-                .send()
-                .await
-                .expect("create key")
-                .json()
-                .await
-                .expect("json");
+            let created = host.post_json("/api/keys", &body).await;
             created["key"].as_str().expect("secret").to_owned()
         }
     };
