@@ -126,15 +126,9 @@ const MAX_LABELS: usize = 8;
 /// Longest label value or help text.
 const MAX_TEXT_LEN: usize = 256;
 
+/// `text` cut to at most `max` bytes on a character boundary.
 fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
+    text[..text.floor_char_boundary(max)].to_owned()
 }
 
 impl ModelFacts {
