@@ -61,11 +61,13 @@ pub struct Health {
 pub struct OllamaHealth {
     /// Base URL in use.
     pub url: String,
-    /// It answered `/api/version`.
+    /// The latest attempt of every Ollama probe (`/api/version`, `/api/tags`, `/api/ps`)
+    /// answered, and none is stalled (running longer than its interval): a failure shows within
+    /// one interval of the quickest probe, a recovery as soon as a probe answers again.
     pub reachable: bool,
-    /// Its version, when it answered.
+    /// Its version, as last probed.
     pub version: Option<String>,
-    /// Why not, when it did not.
+    /// Why not, when it is not: the newest failure, named after its probe.
     pub error: Option<String>,
     /// How long the last version probe took, in milliseconds.
     pub latency_ms: f64,
@@ -160,16 +162,23 @@ impl Dashboard {
         let collector = self.collector_health();
         let version = self.ollama_version();
         let status = self.live_shared().status(crate::live::Probe::Version);
-        let reachable = version.error.is_none() && version.value.is_some();
+        let (reachable, error) = match self.live_shared().ollama_reachable() {
+            Ok(true) => (true, None),
+            Ok(false) => (false, None), // not probed yet
+            Err((probe, e)) => (
+                false,
+                Some(format!("{} probe: {}", probe.name(), e.message)),
+            ),
+        };
         let ollama = OllamaHealth {
             url: self.inner.ollama.base_url().to_owned(),
             reachable,
             version: version.value.as_deref().cloned(),
-            error: version.error.as_ref().map(|e| e.message.clone()),
+            error,
             latency_ms: status.last_latency_ms.unwrap_or(0.0),
         };
         Health {
-            ok: store.alive && ollama.reachable,
+            ok: store.alive && store.write_error.is_none() && ollama.reachable,
             uptime: self.inner.started.elapsed(),
             store,
             ollama,

@@ -136,10 +136,21 @@ impl Error {
             || self.lifecycle_failure() == Some(crate::lifecycle::Failure::NotFound)
     }
 
+    /// A write failed because the disk (or the quota, or the file size limit) is full (507).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => is_storage_full(source),
+            Error::Store(message) => message.contains("database or disk is full"),
+            _ => false,
+        }
+    }
+
     /// The request itself was wrong (400).
     pub fn is_bad_request(&self) -> bool {
-        matches!(self, Error::BadRequest(_) | Error::Config { .. })
-            || matches!(self, Error::Ollama { status: 400, .. })
+        matches!(
+            self,
+            Error::BadRequest(_) | Error::Config { .. } | Error::InvalidFields(_)
+        ) || matches!(self, Error::Ollama { status: 400, .. })
     }
 
     /// The HTTP status that best describes this error to a client of ollama-dash.
@@ -157,6 +168,7 @@ impl Error {
             Error::Gone(_) => 410,
             Error::TooLarge(_) => 413,
             Error::InvalidModel(_) => 422,
+            e if e.is_storage_full() => 507,
             Error::Locked(_) => 423,
             Error::ChecksumMismatch(_) => 460,
             e if e.is_not_found() => 404,
@@ -191,4 +203,13 @@ fn invalid_fields(fields: &[(String, String)]) -> String {
         .map(|(f, why)| format!("{f}: {why}"))
         .collect();
     format!("invalid fields: {}", parts.join("; "))
+}
+
+/// ENOSPC, EDQUOT or EFBIG: there is no room for what was being written.
+pub(crate) fn is_storage_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    )
 }

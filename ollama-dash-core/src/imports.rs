@@ -205,48 +205,10 @@ fn row_to_import(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImportInfo> {
     })
 }
 
-/// Checks a model name against Ollama's grammar `[host/][namespace/]model[:tag]`.
+/// Checks the name of a model to import (the request field `name`) with the library's one
+/// check of Ollama's grammar, [`crate::lifecycle::check_named`].
 pub(crate) fn check_model_name(name: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Err(Error::BadRequest(format!(
-            "invalid model name {name:?}: {why}"
-        )))
-    };
-    let part = |s: &str, max: usize, extra: &[char]| {
-        let mut chars = s.chars();
-        !s.is_empty()
-            && s.len() <= max
-            && chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
-    };
-    let (path, tag) = match name.rsplit_once(':') {
-        Some((p, t)) if !t.contains('/') => (p, Some(t)),
-        _ => (name, None),
-    };
-    if let Some(tag) = tag
-        && !part(tag, 80, &['.', '-'])
-    {
-        return bad("the tag must be 1-80 letters, digits, '_', '.' or '-'");
-    }
-    let parts: Vec<&str> = path.split('/').collect();
-    let ok = match parts[..] {
-        [model] => part(model, 80, &['.', '-']),
-        [ns, model] => part(ns, 80, &['-']) && part(model, 80, &['.', '-']),
-        [host, ns, model] => {
-            part(host, 350, &['.', ':', '-'])
-                && part(ns, 80, &['-'])
-                && part(model, 80, &['.', '-'])
-        }
-        _ => false,
-    };
-    match ok {
-        true => Ok(()),
-        false => {
-            bad("expected [host/][namespace/]model[:tag] with letters, digits, '_', '.' and '-'")
-        }
-    }
+    crate::lifecycle::check_named("name", name)
 }
 
 /// `llama3` and `registry.ollama.ai/library/llama3:latest` both become `llama3:latest`.

@@ -167,18 +167,80 @@ pub fn same_model(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-/// Rejects names Ollama would reject anyway, before they reach it.
+/// Rejects names Ollama would reject anyway, before they reach it: [`check_named`] for a
+/// request field called `model`.
 pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 512
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-:/@".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadRequest(format!("invalid model name {name:?}")))
+    check_named("model", name)
+}
+
+/// Checks `name`, sent as the request field `field`, against Ollama's model-name grammar
+/// `[host/][namespace/]model[:tag][@digest]`: host 1–350 of `[A-Za-z0-9_][A-Za-z0-9_.:-]*`,
+/// namespace 1–80 of `[A-Za-z0-9_][A-Za-z0-9_-]*`, model and tag 1–80 of
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]*`, digest `sha256:` (or `sha256-`) and 64 hex digits. So no part
+/// is empty, `.` or `..`, and nothing but those characters gets through.
+///
+/// The one check of model names in the library; the error is [`Error::InvalidFields`] naming
+/// `field` (400).
+pub fn check_named(field: &str, name: &str) -> Result<()> {
+    match name_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(Error::InvalidFields(vec![(
+            field.to_owned(),
+            format!("invalid model name {name:?}: {why}"),
+        )])),
     }
+}
+
+/// Why `name` breaks Ollama's grammar (see [`check_named`]), or `None`.
+fn name_problem(name: &str) -> Option<&'static str> {
+    let part = |s: &str, max: usize, extra: &[char]| {
+        let mut chars = s.chars();
+        s.len() <= max
+            && chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
+    };
+    let (name, digest) = match name.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (name, None),
+    };
+    if let Some(digest) = digest {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .or_else(|| digest.strip_prefix("sha256-"));
+        if !hex.is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Some("the digest after '@' must be sha256: and 64 hex digits");
+        }
+    }
+    // A ':' after the last '/' starts the tag; one before it is a host's port.
+    let (path, tag) = match name.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') => (p, Some(t)),
+        _ => (name, None),
+    };
+    if let Some(tag) = tag
+        && !part(tag, 80, &['.', '-'])
+    {
+        return Some(
+            "the tag must be 1-80 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+        );
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let ok = match parts[..] {
+        [model] => part(model, 80, &['.', '-']),
+        [ns, model] => part(ns, 80, &['-']) && part(model, 80, &['.', '-']),
+        [host, ns, model] => {
+            part(host, 350, &['.', ':', '-'])
+                && part(ns, 80, &['-'])
+                && part(model, 80, &['.', '-'])
+        }
+        _ => false,
+    };
+    (!ok).then_some(
+        "expected [host/][namespace/]model[:tag]: host 1-350 and namespace, model 1-80 letters, \
+         digits, '_' (and '.', ':' or '-' where Ollama allows them), no part empty or starting \
+         with '.' or '-'",
+    )
 }
 
 impl Dashboard {
@@ -245,8 +307,8 @@ impl Dashboard {
 
     /// Copies `source` to `destination`.
     pub async fn copy_model(&self, source: &str, destination: &str) -> Result<()> {
-        check_name(source)?;
-        check_name(destination)?;
+        check_named("source", source)?;
+        check_named("destination", destination)?;
         let request = CopyRequest {
             source: source.to_owned(),
             destination: destination.to_owned(),
@@ -384,5 +446,58 @@ mod tests {
         assert!(check_name("").is_err());
         assert!(check_name("a b").is_err());
         assert!(check_name("x\"; drop").is_err());
+    }
+
+    #[test]
+    fn model_names_follow_ollamas_grammar() {
+        for good in [
+            "llama3",
+            "llama3.2:1b",
+            "my-model:q4_K_M",
+            "user/model:v1.0",
+            "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+            "host.example:5000/ns/m:t",
+            "localhost:5000/ns/m",
+            "a_b.c",
+            "llama3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_name(good).is_ok(), "{good}: {:?}", check_name(good));
+        }
+        let long = "m".repeat(81);
+        for bad in [
+            "",
+            "../../etc/passwd",
+            "..",
+            "../x",
+            "ns/../m",
+            "./m",
+            "/m",
+            "m/",
+            "ns//m",
+            "-x",
+            "a/b/c/d",
+            "model:",
+            ":tag",
+            "x y",
+            "m:t/a",
+            "ns/.m",
+            "m:.t",
+            "m@",
+            "m@sha256:xyz",
+            "ns.x/m",
+            long.as_str(),
+        ] {
+            let err = check_name(bad).expect_err(bad);
+            assert_eq!(err.http_status(), 400, "{bad}: {err}");
+            assert!(
+                matches!(&err, Error::InvalidFields(f) if f.len() == 1 && f[0].0 == "model"),
+                "{bad}: the error names the field: {err:?}"
+            );
+        }
+        let err = check_named("destination", "../x").expect_err("../x");
+        assert!(
+            matches!(&err, Error::InvalidFields(f) if f[0].0 == "destination"),
+            "{err:?}"
+        );
     }
 }

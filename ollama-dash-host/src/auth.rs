@@ -189,24 +189,26 @@ impl Authenticator {
     }
 
     /// Checks an `Authorization` header value from `addr`.
+    ///
+    /// The right credential always gets through: only failures are throttled (OWASP), so a
+    /// client with a stale token, or everyone behind one proxy address, cannot lock out the
+    /// callers that hold a good one. Tokens are at least 16 characters (generated ones 256
+    /// bits), so letting a throttled address still present one gives guessing nothing.
     pub fn check(&self, authorization: Option<&str>, addr: Option<IpAddr>) -> Verdict {
         let now = Instant::now();
-        if let Some(wait) = addr.and_then(|a| self.throttled(a, now)) {
-            return Verdict::Throttled(wait);
-        }
-        let presented = authorization
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .unwrap_or_default();
-        if let Some(principal) = self.identify(presented) {
+        if let Some(principal) = authorization
+            .and_then(bearer_token)
+            .and_then(|t| self.identify(t))
+        {
             return Verdict::Allowed(principal);
         }
-        if let Some(addr) = addr {
-            self.record_failure(addr, now);
+        let Some(addr) = addr else {
+            return Verdict::Denied;
+        };
+        if let Some(wait) = self.throttled(addr, now) {
+            return Verdict::Throttled(wait);
         }
+        self.record_failure(addr, now);
         Verdict::Denied
     }
 
@@ -251,38 +253,69 @@ impl Authenticator {
     }
 }
 
-/// The role a request needs: reads need `viewer`, generation and chat need `user`, every other
-/// change needs `admin`. Deny by default: a new mutating route is admin-only until listed here.
-pub fn required_role(method: &http::Method, path: &str) -> Role {
-    const USER_POSTS: &[&str] = &[
-        "/api/auth/verify",
-        "/api/chat",
-        "/api/sessions",
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/v1/embeddings",
-        "/ollama/api/generate",
-        "/ollama/api/chat",
-        "/ollama/api/embed",
-        "/ollama/api/embeddings",
-        "/ollama/api/show",
-    ];
+/// The credential of an `Authorization: Bearer …` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1), so `bearer` and `BEARER` work too.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Writes a `user` key may make, by the router's own path templates (`MatchedPath`), so this
+/// table names exactly the routes the router serves: no prefix can stretch to a neighbour.
+const USER_ROUTES: &[(http::Method, &str)] = &[
+    (http::Method::POST, "/api/chat"),
+    (http::Method::POST, "/api/sessions"),
+    (http::Method::PATCH, "/api/sessions/{id}"),
+    (http::Method::DELETE, "/api/sessions/{id}"),
+    (http::Method::POST, "/api/sessions/{id}/messages"),
+    (http::Method::POST, "/v1/chat/completions"),
+    (http::Method::POST, "/v1/completions"),
+    (http::Method::POST, "/v1/embeddings"),
+];
+
+/// Ollama's own calls a `user` key may POST through `/ollama`, as whole paths.
+const OLLAMA_USER_POSTS: &[&str] = &[
+    "/ollama/api/generate",
+    "/ollama/api/chat",
+    "/ollama/api/embed",
+    "/ollama/api/embeddings",
+    "/ollama/api/show",
+];
+
+/// Reads only an admin may make: the key list names every key and its role.
+const ADMIN_READS: &[&str] = &["/api/keys"];
+
+/// The router's template for the Ollama passthrough, whose role depends on the path it carries.
+pub const PASSTHROUGH_ROUTE: &str = "/ollama/{*path}";
+
+/// The role a request needs, from its method, the router's template for the route it matched
+/// (`route`) and its path (already canonical: see `http::path_guard`). Reads need `viewer`
+/// (the key list needs `admin`), generation and chat need `user`, every other change needs
+/// `admin`. Deny by default: a new mutating route is admin-only until listed here.
+pub fn required_role(method: &http::Method, route: &str, path: &str) -> Role {
     if matches!(
         *method,
         http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
     ) {
+        return if ADMIN_READS.contains(&route) {
+            Role::Admin
+        } else {
+            Role::Viewer
+        };
+    }
+    if route == "/api/auth/verify" {
         return Role::Viewer;
     }
-    if path == "/api/auth/verify" {
-        return Role::Viewer;
+    if USER_ROUTES.iter().any(|(m, r)| m == method && *r == route) {
+        return Role::User;
     }
-    let user_route = USER_POSTS.iter().any(|p| {
-        path == *p
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'))
-    });
-    if user_route { Role::User } else { Role::Admin }
+    if route == PASSTHROUGH_ROUTE
+        && *method == http::Method::POST
+        && OLLAMA_USER_POSTS.contains(&path)
+    {
+        return Role::User;
+    }
+    Role::Admin
 }
 
 #[cfg(test)]
@@ -309,13 +342,38 @@ mod tests {
             Verdict::Denied
         );
         assert_eq!(auth.check(None, me), Verdict::Denied);
+        // The fourth failure is throttled, the right token is not.
         assert!(
-            matches!(auth.check(Some("Bearer a-long-enough-secret"), me), Verdict::Throttled(s) if s <= 60)
+            matches!(auth.check(Some("Bearer a-long-enough-secreX"), me), Verdict::Throttled(s) if s <= 60)
         );
+        assert_eq!(auth.check(Some("Bearer a-long-enough-secret"), me), admin);
         assert_eq!(
             auth.check(Some("Bearer a-long-enough-secret"), other),
             admin
         );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let auth = Authenticator::new("a-long-enough-secret".into(), 3);
+        for header in [
+            "Bearer a-long-enough-secret",
+            "bearer a-long-enough-secret",
+            "BEARER a-long-enough-secret",
+            "BeArEr  a-long-enough-secret ",
+        ] {
+            assert!(
+                matches!(auth.check(Some(header), None), Verdict::Allowed(_)),
+                "{header}"
+            );
+        }
+        for header in [
+            "Basic a-long-enough-secret",
+            "Bearera-long-enough-secret",
+            "Bearer",
+        ] {
+            assert_eq!(auth.check(Some(header), None), Verdict::Denied, "{header}");
+        }
     }
 
     #[test]
@@ -353,21 +411,49 @@ mod role_tests {
 
     #[test]
     fn reads_are_viewer_generation_is_user_everything_else_admin() {
+        let p = PASSTHROUGH_ROUTE;
         let cases = [
-            (Method::GET, "/api/models/available", Role::Viewer),
-            (Method::HEAD, "/ollama/api/tags", Role::Viewer),
-            (Method::POST, "/api/auth/verify", Role::Viewer),
-            (Method::POST, "/v1/chat/completions", Role::User),
-            (Method::POST, "/api/sessions/abc/messages", Role::User),
-            (Method::DELETE, "/api/sessions/abc", Role::User),
-            (Method::POST, "/ollama/api/chat", Role::User),
-            (Method::POST, "/ollama/api/pull", Role::Admin),
-            (Method::DELETE, "/api/models/llama3", Role::Admin),
-            (Method::POST, "/v1/chat/completionsX", Role::Admin),
-            (Method::POST, "/api/keys", Role::Admin),
+            (
+                Method::GET,
+                "/api/models/available",
+                "/api/models/available",
+                Role::Viewer,
+            ),
+            (Method::HEAD, p, "/ollama/api/tags", Role::Viewer),
+            (Method::GET, "/api/keys", "/api/keys", Role::Admin),
+            (
+                Method::POST,
+                "/api/auth/verify",
+                "/api/auth/verify",
+                Role::Viewer,
+            ),
+            (
+                Method::POST,
+                "/v1/chat/completions",
+                "/v1/chat/completions",
+                Role::User,
+            ),
+            (
+                Method::POST,
+                "/api/sessions/{id}/messages",
+                "/api/sessions/abc/messages",
+                Role::User,
+            ),
+            (
+                Method::DELETE,
+                "/api/sessions/{id}",
+                "/api/sessions/abc",
+                Role::User,
+            ),
+            (Method::POST, p, "/ollama/api/chat", Role::User),
+            (Method::POST, p, "/ollama/api/chat/x", Role::Admin),
+            (Method::DELETE, p, "/ollama/api/chat", Role::Admin),
+            (Method::POST, p, "/ollama/api/pull", Role::Admin),
+            (Method::DELETE, "/api/models", "/api/models", Role::Admin),
+            (Method::POST, "/api/keys", "/api/keys", Role::Admin),
         ];
-        for (method, path, role) in cases {
-            assert_eq!(required_role(&method, path), role, "{method} {path}");
+        for (method, route, path, role) in cases {
+            assert_eq!(required_role(&method, route, path), role, "{method} {path}");
         }
     }
 }

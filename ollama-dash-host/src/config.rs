@@ -41,6 +41,28 @@ pub struct HostConfig {
     /// Seconds between looks at the plugins directory for new, changed or deleted files.
     #[serde(default = "default_plugins_poll")]
     pub plugins_poll_secs: u64,
+    /// Seconds a connection gets to send a request's headers, and the longest a kept-alive
+    /// connection may sit idle between requests.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once, all clients together; more are closed as they arrive.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Connections open at once from one client address.
+    #[serde(default = "default_max_connections_per_addr")]
+    pub max_connections_per_addr: usize,
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_max_connections_per_addr() -> usize {
+    512
 }
 
 fn default_plugins_poll() -> u64 {
@@ -89,6 +111,21 @@ impl HostConfig {
                 key: "AUTH_TOKEN".to_owned(),
                 message: format!("must be at least {MIN_TOKEN_LEN} characters long"),
             });
+        }
+        for (key, value) in [
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs as usize,
+            ),
+            ("max_connections", self.max_connections),
+            ("max_connections_per_addr", self.max_connections_per_addr),
+        ] {
+            if value == 0 {
+                return Err(Error::Config {
+                    key: key.to_owned(),
+                    message: "must be at least 1".to_owned(),
+                });
+            }
         }
         if self.plugins_poll_secs == 0 {
             return Err(Error::Config {

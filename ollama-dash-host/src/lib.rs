@@ -7,7 +7,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod http;
+pub mod logging;
 pub mod plugins;
 pub mod server;
 pub mod sim;

@@ -1,5 +1,6 @@
 //! `ollama-dash`: run the dashboard server, or the Ollama simulator on its own.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +11,6 @@ use ollama_dash_host::auth::TokenSource;
 use ollama_dash_host::config::Config;
 use ollama_dash_host::server::{Server, shutdown_signal};
 use ollama_dash_host::sim::{SimConfig, Simulator, run_standalone};
-use tracing_subscriber::EnvFilter;
 
 const ENV_HELP: &str = "\
 Environment (overrides the config file):
@@ -59,12 +59,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ollama_dash_host::logging::init();
     match Cli::parse().command {
         Command::Serve {
             config,
@@ -116,15 +111,20 @@ async fn serve(
     let server = Server::bind(config).await?;
     let addr = server.local_addr()?;
     let url = format!("http://{addr}/");
-    match server.token_source() {
+    // Written, not println!: a closed or full stdout must not panic the server.
+    let banner = match server.token_source() {
         TokenSource::Configured => {
-            println!("ollama-dash listening on {url} (token from AUTH_TOKEN/config)")
+            format!("ollama-dash listening on {url} (token from AUTH_TOKEN/config)\n")
         }
-        _ => println!(
-            "ollama-dash listening on {url}\nOpen {url}#token={}",
+        _ => format!(
+            "ollama-dash listening on {url}\nOpen {url}#token={}\n",
             server.token()
         ),
-    }
+    };
+    let mut stdout = std::io::stdout();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
     server.run(shutdown_signal()).await?;
     if let Some(sim) = simulator {
         sim.shutdown().await;

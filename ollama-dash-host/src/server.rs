@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use ollama_dash_core::Dashboard;
 use tokio::net::TcpListener;
 
 use crate::auth::{Authenticator, TokenSource, resolve_token};
 use crate::config::Config;
+use crate::connections::{Limits, raise_nofile_limit, serve};
 use crate::http::{AppState, app};
 use crate::plugins::{PluginHost, PluginsConfig};
 
@@ -23,11 +23,14 @@ pub struct Server {
     config: Config,
     token: String,
     token_source: TokenSource,
+    nofile: Option<u64>,
 }
 
 impl Server {
     /// Opens the dashboard, resolves the token and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        // First, before anything opens files: room for `max_connections` clients.
+        let nofile = raise_nofile_limit();
         let dashboard = Dashboard::new(config.dashboard.clone()).await?;
         // One round of probes before serving, so the first requests find data; bounded, since
         // the collector keeps trying on its own anyway.
@@ -64,6 +67,7 @@ impl Server {
             config,
             token,
             token_source,
+            nofile,
         })
     }
 
@@ -89,8 +93,14 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = app(self.state.clone(), &self.config.host.cors_origins);
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let grace = Duration::from_secs(self.config.host.shutdown_grace_secs);
+        let host = &self.config.host;
+        let limits = Limits {
+            max_connections: host.max_connections,
+            max_per_addr: host.max_connections_per_addr,
+            header_read_timeout: Duration::from_secs(host.header_read_timeout_secs),
+        }
+        .within_nofile(self.nofile);
+        let grace = Duration::from_secs(host.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let dashboard = self.state.dashboard.clone();
         let signal = async move {
@@ -99,13 +109,7 @@ impl Server {
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             let _ = stop_tx.send(());
         };
-        // No Nagle: a streamed token must leave at once, not wait for the previous one's ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
-        let server = axum::serve(listener, service).with_graceful_shutdown(signal);
+        let server = serve(self.listener, router, limits, signal);
         let deadline = async move {
             if stop_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
@@ -114,7 +118,7 @@ impl Server {
             }
         };
         tokio::select! {
-            result = server => result.context("serving HTTP")?,
+            () = server => {}
             () = deadline => tracing::warn!(?grace, "in-flight requests did not finish in time; closing them"),
         }
         self.state.plugins.stop();

@@ -46,18 +46,31 @@ async fn repeated_failures_from_one_address_are_throttled() {
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    // Even the right token waits now: the address is throttled, not the token.
+    // More wrong tokens wait now: failures from this address are throttled…
     let (status, headers, json) = host
         .send(authed(
             "GET",
             "/api/health",
             None,
-            Some(crate::support::TOKEN),
+            Some("nope-nope-nope-nope"),
         ))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(headers.get("retry-after").is_some());
     assert_error_shape(&json, "rate_limit_error");
+    // …but never the right credential: a stale token elsewhere on this address (one proxy, one
+    // Prometheus job) must not lock out the callers that hold a good one.
+    for _ in 0..3 {
+        let (status, _, json) = host
+            .send(authed(
+                "GET",
+                "/api/health",
+                None,
+                Some(crate::support::TOKEN),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+    }
 }
 
 #[tokio::test]

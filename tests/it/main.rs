@@ -8,11 +8,14 @@
 mod core_client;
 mod gateway;
 mod gateway_api;
+mod health;
 mod http_api;
 mod live;
 mod plugins;
+mod security;
 mod sim;
 mod smoke;
 mod support;
 mod uploads;
+mod validation;
 mod web;

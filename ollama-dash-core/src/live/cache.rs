@@ -67,20 +67,42 @@ pub struct ProbeError {
     pub message: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The error's own detail (the message without the "Ollama is unreachable at …" prefix that
+    /// [`Self::to_error`] puts back), so the prefix is never said twice.
+    #[serde(skip)]
+    detail: String,
 }
 
 impl ProbeError {
     pub(crate) fn from_error(error: &Error) -> Self {
-        let (kind, status) = match error {
-            Error::Unreachable { .. } => ("unreachable", None),
-            Error::Timeout { .. } => ("timeout", None),
-            Error::Ollama { status, .. } => ("ollama", Some(*status)),
-            _ => ("other", None),
+        let message = error.to_string();
+        let (kind, status, detail) = match error {
+            Error::Unreachable { message, .. } => ("unreachable", None, message.clone()),
+            Error::Timeout { .. } => ("timeout", None, message.clone()),
+            Error::Ollama { status, message } => ("ollama", Some(*status), message.clone()),
+            _ => ("other", None, message.clone()),
         };
         Self {
             kind,
             status,
-            message: error.to_string(),
+            message,
+            at: Utc::now(),
+            detail,
+        }
+    }
+
+    /// A probe that has not answered for `waited` (a stalled Ollama).
+    pub(crate) fn overdue(probe: Probe, waited: Duration) -> Self {
+        let message = format!(
+            "Ollama has not answered the {} probe for {:.1} s",
+            probe.name(),
+            waited.as_secs_f64()
+        );
+        Self {
+            kind: "timeout",
+            status: None,
+            detail: message.clone(),
+            message,
             at: Utc::now(),
         }
     }
@@ -90,11 +112,11 @@ impl ProbeError {
         match (self.kind, self.status) {
             ("unreachable", _) => Error::Unreachable {
                 url: url.to_owned(),
-                message: self.message.clone(),
+                message: self.detail.clone(),
             },
             ("ollama", Some(status)) => Error::Ollama {
                 status,
-                message: self.message.clone(),
+                message: self.detail.clone(),
             },
             _ => Error::Unavailable(self.message.clone()),
         }
@@ -164,6 +186,20 @@ struct SlotState<T> {
     error: Option<ProbeError>,
     failures: u32,
     latency: Option<Duration>,
+    /// Start of the attempt under way, if one is: one running longer than the interval is a
+    /// stalled source.
+    attempt: Option<Instant>,
+}
+
+/// How the latest attempt of a probe went, as health reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// Never attempted yet.
+    NotYet,
+    /// The latest attempt answered.
+    Answered,
+    /// The latest attempt failed, or the one under way has run longer than the interval.
+    Failed(ProbeError),
 }
 
 /// One cache entry.
@@ -184,6 +220,7 @@ impl<T> Slot<T> {
                 error: None,
                 failures: 0,
                 latency: None,
+                attempt: None,
             }),
         }
     }
@@ -215,11 +252,40 @@ impl<T> Slot<T> {
         self.read_state().value.clone()
     }
 
+    /// Notes that an attempt started at `started` is under way (the earliest one counts).
+    pub(crate) fn begin(&self, started: Instant) {
+        self.write_state().attempt.get_or_insert(started);
+    }
+
+    /// An attempt is under way.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.read_state().attempt.is_some()
+    }
+
+    /// How the latest attempt went, or that the one under way is overdue (running longer
+    /// than the interval, and at least a second).
+    pub(crate) fn outcome(&self, probe: Probe) -> Outcome {
+        let now = Instant::now();
+        let s = self.read_state();
+        if let Some(started) = s.attempt {
+            let waited = now.saturating_duration_since(started);
+            if waited > self.interval.max(Duration::from_secs(1)) {
+                return Outcome::Failed(ProbeError::overdue(probe, waited));
+            }
+        }
+        match (&s.error, s.taken) {
+            (Some(error), _) => Outcome::Failed(error.clone()),
+            (None, Some(_)) => Outcome::Answered,
+            (None, None) => Outcome::NotYet,
+        }
+    }
+
     /// Stores a good value from an attempt started at `started`; returns the previous value
     /// when this one replaced it, `None` when a newer attempt had already answered.
     pub(crate) fn succeed(&self, started: Instant, value: T) -> Option<Option<Arc<T>>> {
         let now = Instant::now();
         let mut s = self.write_state();
+        s.attempt = None;
         if s.started.is_some_and(|prev| prev > started) {
             return None;
         }
@@ -234,6 +300,7 @@ impl<T> Slot<T> {
     /// Records a failed attempt; the old value stays (and ages). Returns failures in a row.
     pub(crate) fn fail(&self, started: Instant, error: &Error) -> u32 {
         let mut s = self.write_state();
+        s.attempt = None;
         s.error = Some(ProbeError::from_error(error));
         s.failures = s.failures.saturating_add(1);
         s.latency = Some(Instant::now().saturating_duration_since(started));

@@ -229,6 +229,7 @@ impl Shared {
     /// (the caller reads the slot), but the error is handed back for the schedule.
     pub(crate) async fn probe(&self, probe: Probe) -> Result<()> {
         let started = Instant::now();
+        self.begin(probe, started);
         let result = match probe {
             Probe::System => match self.sources.system().await {
                 Ok(stats) => {
@@ -282,10 +283,82 @@ impl Shared {
                     ok: true,
                     error: None,
                 });
+                if probe.is_ollama() {
+                    self.recheck_failing_ollama_probes();
+                }
             }
             _ => {}
         }
         result
+    }
+
+    /// Ollama answers again: the other Ollama probes still failing (waiting out their backoff,
+    /// not already running) run soon, so health and every cached list recover together, not
+    /// one backoff later.
+    fn recheck_failing_ollama_probes(&self) {
+        let failing = *lock(&self.failing);
+        for other in Probe::ALL {
+            if other.is_ollama() && failing[other.index()] && !self.in_flight(other) {
+                self.nudge(other);
+            }
+        }
+    }
+
+    fn in_flight(&self, probe: Probe) -> bool {
+        match probe {
+            Probe::System => self.system.in_flight(),
+            Probe::Gpu => self.gpu.in_flight(),
+            Probe::Running => self.running.in_flight(),
+            Probe::Installed => self.installed.in_flight(),
+            Probe::Version => self.version.in_flight(),
+        }
+    }
+
+    /// Whether Ollama answers, from the latest attempt of every Ollama probe: `Ok(true)` when
+    /// each one's latest attempt answered (and at least one has), `Ok(false)` before any has,
+    /// and the newest failure (a failed or overdue attempt) with its probe otherwise.
+    pub(crate) fn ollama_reachable(&self) -> std::result::Result<bool, (Probe, ProbeError)> {
+        let mut answered = false;
+        let mut failed: Option<(Probe, ProbeError)> = None;
+        for probe in Probe::ALL.into_iter().filter(|p| p.is_ollama()) {
+            match self.outcome(probe) {
+                cache::Outcome::NotYet => {}
+                cache::Outcome::Answered => answered = true,
+                cache::Outcome::Failed(error) => {
+                    if failed
+                        .as_ref()
+                        .is_none_or(|(_, newest)| error.at > newest.at)
+                    {
+                        failed = Some((probe, error));
+                    }
+                }
+            }
+        }
+        match failed {
+            Some(failure) => Err(failure),
+            None => Ok(answered),
+        }
+    }
+
+    /// Notes that an attempt of `probe` is under way (for stall detection and recoveries).
+    pub(crate) fn begin(&self, probe: Probe, started: Instant) {
+        match probe {
+            Probe::System => self.system.begin(started),
+            Probe::Gpu => self.gpu.begin(started),
+            Probe::Running => self.running.begin(started),
+            Probe::Installed => self.installed.begin(started),
+            Probe::Version => self.version.begin(started),
+        }
+    }
+
+    fn outcome(&self, probe: Probe) -> cache::Outcome {
+        match probe {
+            Probe::System => self.system.outcome(probe),
+            Probe::Gpu => self.gpu.outcome(probe),
+            Probe::Running => self.running.outcome(probe),
+            Probe::Installed => self.installed.outcome(probe),
+            Probe::Version => self.version.outcome(probe),
+        }
     }
 
     /// Tracks per probe whether the last attempt failed, to announce recoveries once.

@@ -10,6 +10,8 @@ use crate::ollama::types::{ListModel, ProcessModel};
 #[derive(Debug, Default)]
 struct Script {
     ps_fails: bool,
+    /// `/api/tags` and `/api/version` fail too (Ollama down).
+    others_fail: bool,
     ps_delay: Duration,
     ps_models: Vec<&'static str>,
     calls: HashMap<&'static str, Vec<Duration>>,
@@ -114,6 +116,9 @@ impl Sources for Fake {
     }
     async fn tags(&self) -> Result<TagsResponse> {
         self.record("tags");
+        if lock(&self.script).others_fail {
+            return Err(down());
+        }
         Ok(TagsResponse {
             models: vec![ListModel {
                 name: "llama3.2:1b".into(),
@@ -124,6 +129,9 @@ impl Sources for Fake {
     }
     async fn version(&self) -> Result<String> {
         self.record("version");
+        if lock(&self.script).others_fail {
+            return Err(down());
+        }
         Ok("0.12.6".into())
     }
     async fn show(&self, model: &str) -> Result<ShowResponse> {
@@ -293,6 +301,78 @@ async fn show_is_asked_once_per_digest_and_capabilities_carry_their_source() {
     assert_eq!(caps.0[0].source, crate::capabilities::Source::Ollama);
     let installed = live.shared.installed.read().value.unwrap();
     assert_eq!(installed[0].capabilities, *caps);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ollama_reachability_follows_every_probe_not_only_the_version_probe() {
+    let fake = Fake::new();
+    let (live, _rx) = start(&fake);
+    assert_eq!(
+        live.shared.ollama_reachable(),
+        Ok(false),
+        "before any probe"
+    );
+    run_for(1).await;
+    assert_eq!(live.shared.ollama_reachable(), Ok(true));
+    // ps (every 3 s) fails at 3; version (every 30 s) last answered at 0.
+    fake.set(|s| s.ps_fails = true);
+    run_for(3).await;
+    let (probe, error) = live.shared.ollama_reachable().unwrap_err();
+    assert_eq!((probe, error.kind), (Probe::Running, "unreachable"));
+    // Its next attempt (backoff: at 5) answers: reachable again at once.
+    fake.set(|s| s.ps_fails = false);
+    run_for(2).await;
+    assert_eq!(live.shared.ollama_reachable(), Ok(true));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_probe_counts_as_failing_once_it_runs_longer_than_its_interval() {
+    let fake = Fake::new();
+    let (live, _rx) = start(&fake);
+    run_for(1).await;
+    fake.set(|s| s.ps_delay = Duration::from_secs(20));
+    run_for(4).await; // the attempt at 3 has run 2 s: not overdue yet
+    assert_eq!(live.shared.ollama_reachable(), Ok(true));
+    run_for(2).await; // 4 s now, interval 3 s
+    let (probe, error) = live.shared.ollama_reachable().unwrap_err();
+    assert_eq!((probe, error.kind), (Probe::Running, "timeout"));
+    assert!(
+        error.message.contains("has not answered"),
+        "{}",
+        error.message
+    );
+    fake.set(|s| s.ps_delay = Duration::ZERO);
+    run_for(20).await; // the stalled attempt answers at 23
+    assert_eq!(live.shared.ollama_reachable(), Ok(true));
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_one_ollama_probe_recovers_the_failing_ones_run_again_soon() {
+    let fake = Fake::new();
+    fake.set(|s| {
+        s.ps_fails = true;
+        s.others_fail = true;
+    });
+    let (live, _rx) = start(&fake);
+    run_for(7).await; // failed at 0, 2 and 6: next attempts at 14
+    assert_eq!(fake.calls("ps"), [0, 2, 6]);
+    fake.set(|s| {
+        s.ps_fails = false;
+        s.others_fail = false;
+    });
+    live.shared.probe(Probe::Version).await.unwrap();
+    run_for(1).await;
+    assert_eq!(fake.calls("ps"), [0, 2, 6, 7], "ps ran again at once");
+    assert_eq!(fake.calls("tags"), [0, 2, 6, 7], "tags too");
+    assert!(live.shared.running.read().value.is_some());
+    assert_eq!(live.shared.ollama_reachable(), Ok(true));
+    // An error that comes back from the cache says "unreachable at" once.
+    let error = ProbeError::from_error(&down()).to_error("http://127.0.0.1:1");
+    assert_eq!(
+        error.to_string().matches("unreachable at").count(),
+        1,
+        "{error}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -40,6 +40,15 @@ pub(crate) struct Counters {
     pub(crate) batches: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) queue_full: AtomicU64,
+    pub(crate) panicked: AtomicU64,
+    /// Why the most recent commit failed; `None` once one succeeds again.
+    pub(crate) write_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Counters {
+    fn set_write_error(&self, error: Option<String>) {
+        *self.write_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
 }
 
 /// A snapshot of the store's health.
@@ -59,6 +68,11 @@ pub struct StoreHealth {
     pub failed: u64,
     /// Times a writer had to wait because the queue was full.
     pub queue_full: u64,
+    /// Jobs that panicked on the store thread (each lost its own work; the thread went on).
+    pub panicked: u64,
+    /// Why the most recent write failed (a full disk, say), while writes keep failing; `None`
+    /// once a write commits again. Health is degraded while this is set.
+    pub write_error: Option<String>,
     /// The store thread is running.
     pub alive: bool,
 }
@@ -118,9 +132,14 @@ impl Store {
             let _ = tx.send(f(conn));
         });
         self.send(Command::Read(job)).await?;
-        rx.await
-            .map_err(|_| Error::ShuttingDown)?
-            .map_err(Error::store)
+        match rx.await {
+            Ok(answer) => answer.map_err(Error::store),
+            // The job was dropped unanswered: the thread is gone, or the job panicked.
+            Err(_) if self.tx.is_closed() => Err(Error::ShuttingDown),
+            Err(_) => Err(Error::Store(
+                "the store failed this request (its job panicked; see the log)".to_owned(),
+            )),
+        }
     }
 
     /// Queues a write; it is committed with the other queued writes in one transaction.
@@ -196,6 +215,12 @@ impl Store {
             batches: c.batches.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
             queue_full: c.queue_full.load(Ordering::Relaxed),
+            panicked: c.panicked.load(Ordering::Relaxed),
+            write_error: c
+                .write_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             alive: !self.tx.is_closed(),
         }
     }

@@ -134,3 +134,45 @@ async fn after_close_calls_fail_cleanly() {
     assert!(matches!(err, Error::ShuttingDown));
     assert!(!store.health().alive);
 }
+
+/// F2 of issue #17: a job that panics on the store thread (as a failing log write once made
+/// tracing do) loses only its own work; the thread, and every store route, go on.
+#[tokio::test]
+async fn a_panicking_job_never_takes_the_store_thread_down() {
+    let (_dir, store) = open_temp().await;
+    let insert = |key: &'static str| {
+        move |c: &Connection| {
+            c.execute(
+                "INSERT INTO settings (scope, key, value, updated_at) VALUES ('global', ?1, '1', 0)",
+                [key],
+            )
+            .map(drop)
+        }
+    };
+    let panicking_read = store
+        .call(|_| -> rusqlite::Result<()> { panic!("a read job panics") })
+        .await;
+    assert!(
+        matches!(&panicking_read, Err(Error::Store(m)) if m.contains("panicked")),
+        "{panicking_read:?}"
+    );
+    // One write of a batch panics: the writes around it still commit.
+    store.write(insert("before")).await.unwrap();
+    store
+        .write(|_| -> rusqlite::Result<()> { panic!("a write job panics") })
+        .await
+        .unwrap();
+    store.write(insert("after")).await.unwrap();
+    store.flush().await.unwrap();
+    let keys: Vec<String> = store
+        .call(|c| {
+            let mut stmt = c.prepare("SELECT key FROM settings ORDER BY key")?;
+            stmt.query_map([], |r| r.get(0))?.collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys, ["after", "before"]);
+    let health = store.health();
+    assert!(health.alive);
+    assert_eq!((health.panicked, health.failed), (2, 1));
+}

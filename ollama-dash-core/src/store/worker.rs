@@ -1,5 +1,6 @@
 //! The store thread: owns the `rusqlite::Connection`, batches writes into transactions.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -36,7 +37,13 @@ pub(super) fn run(
                 other => {
                     commit(&mut conn, &mut writes, counters);
                     match other {
-                        Command::Read(job) => job(&mut conn),
+                        Command::Read(job) => {
+                            // A panicking job loses its own answer, never the thread: the
+                            // caller gets an error, every later job runs as usual.
+                            if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+                                counters.panicked.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         Command::Flush(done) => {
                             let _ = done.send(());
                         }
@@ -58,9 +65,21 @@ pub(super) fn run(
     close(conn);
 }
 
-/// Commits the queued writes in one transaction; if that fails, retries each on its own so
-/// one bad write never takes the others down with it.
+/// [`commit_batch`], surviving a panic: the batch's transaction rolls back as the panic
+/// unwinds, its writes count as failed, and the thread goes on.
 fn commit(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Counters) {
+    let count = writes.len() as u64;
+    if catch_unwind(AssertUnwindSafe(|| commit_batch(conn, writes, counters))).is_err() {
+        writes.clear();
+        counters.set_write_error(Some("a store write panicked".to_owned()));
+        counters.panicked.fetch_add(1, Ordering::Relaxed);
+        counters.failed.fetch_add(count, Ordering::Relaxed);
+    }
+}
+
+/// Commits the queued writes in one transaction; a failing (or panicking) write rolls back
+/// alone, so one bad write never takes the others down with it.
+fn commit_batch(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Counters) {
     if writes.is_empty() {
         return;
     }
@@ -69,22 +88,34 @@ fn commit(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Counters
     let batch = (|| {
         let mut tx = conn.transaction()?;
         let mut failed = Vec::new();
+        let mut storage_error = None;
         for (index, job) in jobs.into_iter().enumerate() {
             // A savepoint per job lets a failing job roll back alone.
             let sp = tx.savepoint_with_name(format!("w{index}"))?;
-            match job(&sp) {
-                Ok(()) => sp.commit()?,
-                Err(e) => failed.push(e),
+            match catch_unwind(AssertUnwindSafe(|| job(&sp))) {
+                Ok(Ok(())) => sp.commit()?,
+                Ok(Err(e)) => {
+                    if is_storage_failure(&e) {
+                        storage_error = Some(e.to_string());
+                    }
+                    failed.push(e.to_string());
+                }
+                Err(_) => {
+                    counters.panicked.fetch_add(1, Ordering::Relaxed);
+                    failed.push("the write panicked".to_owned());
+                }
             }
         }
         tx.commit()?;
-        Ok::<_, rusqlite::Error>(failed)
+        Ok::<_, rusqlite::Error>((failed, storage_error))
     })();
     match batch {
-        Ok(failed) => {
+        Ok((failed, storage_error)) => {
             for e in &failed {
                 tracing::error!(error = %e, "store write failed");
             }
+            // A bad write (a constraint) is that write's problem; a full disk is everyone's.
+            counters.set_write_error(storage_error);
             counters
                 .failed
                 .fetch_add(failed.len() as u64, Ordering::Relaxed);
@@ -95,9 +126,19 @@ fn commit(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Counters
         }
         Err(e) => {
             tracing::error!(error = %e, writes = count, "store transaction failed");
+            counters.set_write_error(Some(e.to_string()));
             counters.failed.fetch_add(count, Ordering::Relaxed);
         }
     }
+}
+
+/// The disk is full or failing, as opposed to one write being wrong.
+fn is_storage_failure(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen)
+    )
 }
 
 fn close(conn: Connection) {

@@ -1,10 +1,11 @@
-//! [`TraceHandle`]: collects a trace while a request runs and records it when dropped.
+//! [`TraceHandle`]: collects a trace while a request runs and records it when dropped (or, with
+//! a future for its commit, when told how it ended).
 
 use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{TraceRecord, TraceStatus, clip};
+use super::{TraceCommit, TraceRecord, TraceStatus, clip};
 use crate::dashboard::{Dashboard, now_ms};
 use crate::ollama::types::{Metrics, ToolCall};
 
@@ -36,6 +37,8 @@ pub struct TraceHandle {
     thinking: String,
     output: String,
     tool_calls: Vec<ToolCall>,
+    /// Already handed to the store (by a `*_committed` method): dropping records nothing.
+    recorded: bool,
 }
 
 impl Dashboard {
@@ -58,6 +61,7 @@ impl Dashboard {
             thinking: String::new(),
             output: String::new(),
             tool_calls: Vec::new(),
+            recorded: false,
         }
     }
 }
@@ -134,13 +138,40 @@ impl TraceHandle {
         self.record.error = Some(error.to_string());
     }
 
+    /// Ended well with this HTTP status: records the trace now and returns a future that
+    /// resolves once it is committed. An answer awaits it before its last byte goes out, so the
+    /// end a client sees is never ahead of the trace (even across a `kill -9`).
+    pub fn succeed_committed(mut self, http_status: u16) -> TraceCommit {
+        self.record.status = TraceStatus::Ok;
+        self.record.http_status = Some(http_status);
+        self.commit()
+    }
+
+    /// Failed with this HTTP status and error, like [`Self::fail`], but returns a future that
+    /// resolves once the trace is committed (see [`Self::succeed_committed`]).
+    pub fn fail_committed(
+        mut self,
+        http_status: u16,
+        error: impl std::fmt::Display,
+    ) -> TraceCommit {
+        self.record.status = TraceStatus::Error;
+        self.record.http_status = Some(http_status);
+        self.record.error = Some(error.to_string());
+        self.commit()
+    }
+
+    fn commit(mut self) -> TraceCommit {
+        self.recorded = true;
+        let record = self.take_record();
+        self.dashboard.record_trace_committed(record)
+    }
+
     fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
-}
 
-impl Drop for TraceHandle {
-    fn drop(&mut self) {
+    /// The finished record (duration, output, tool calls, totals); leaves an empty one behind.
+    fn take_record(&mut self) -> TraceRecord {
         let duration = self.elapsed_ms();
         let r = &mut self.record;
         r.duration_ms = Some(duration);
@@ -166,8 +197,16 @@ impl Drop for TraceHandle {
         if r.prompt_tokens.is_some() || r.completion_tokens.is_some() {
             r.total_tokens = Some(r.prompt_tokens.unwrap_or(0) + r.completion_tokens.unwrap_or(0));
         }
-        let record = std::mem::replace(r, empty_record());
-        self.dashboard.record_trace(record);
+        std::mem::replace(r, empty_record())
+    }
+}
+
+impl Drop for TraceHandle {
+    fn drop(&mut self) {
+        if !self.recorded {
+            let record = self.take_record();
+            self.dashboard.record_trace(record);
+        }
     }
 }
 

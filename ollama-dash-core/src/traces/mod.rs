@@ -1,7 +1,9 @@
 //! Traces: one row per generation (OpenAI gateway, Ollama passthrough, web chat).
 //!
 //! Writes go through the store's batched writer and never wait on SQLite ([`TraceHandle`]
-//! records itself when dropped, so a cancelled stream still leaves its trace). Reads use keyset
+//! records itself when dropped, so a cancelled stream still leaves its trace); an answer that
+//! ends well awaits its trace's commit ([`TraceHandle::succeed_committed`]) before its last
+//! byte, sharing that commit with the traces queued alongside. Reads use keyset
 //! pagination on an integer key, filters on indexed columns and FTS5 for text search.
 //! [`retention`] keeps the table bounded by rows, age and file size.
 
@@ -25,6 +27,16 @@ use crate::error::Result;
 
 /// Longest input or output text kept in a trace, in bytes; longer text is cut with a marker.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Resolves once a trace is committed to the store (see [`Dashboard::record_trace_committed`]);
+/// an error says it was not stored (the store is closing, or its insert failed).
+pub type TraceCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
+/// Told by the batch write, inside its transaction, whether the insert of one trace went well.
+type Inserted = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
+
+/// A trace waiting for the batch write, with whoever waits for its commit.
+pub(crate) type Pending = (TraceRecord, Option<Inserted>);
 
 /// How a traced request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -114,6 +126,30 @@ impl Dashboard {
     /// savepoint, one full-text flush per batch, not per trace). If the store's queue is full the
     /// wait is counted (`queue_full` in health) and handed to a task: a trace is never dropped.
     pub fn record_trace(&self, trace: TraceRecord) {
+        self.enqueue_trace(trace, None);
+    }
+
+    /// Queues a trace like [`Dashboard::record_trace`] (at once, in the same batches) and
+    /// returns a future that resolves once the transaction holding it is committed: what an
+    /// answer awaits before its last byte, so a client that saw the end finds the trace even if
+    /// the process dies right after. Concurrent traces still share one commit.
+    ///
+    /// Dropping the future does not cancel the write.
+    pub fn record_trace_committed(&self, trace: TraceRecord) -> TraceCommit {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.enqueue_trace(trace, Some(tx));
+        let store = self.store().clone();
+        Box::pin(async move {
+            // Fired by the batch write on the store thread, inside its transaction…
+            rx.await
+                .map_err(|_| crate::Error::ShuttingDown)?
+                .map_err(crate::Error::Store)?;
+            // …which the store thread commits before it answers any later command.
+            store.flush().await
+        })
+    }
+
+    fn enqueue_trace(&self, trace: TraceRecord, inserted: Option<Inserted>) {
         // The generation may have loaded a model: the running list is worth a look.
         self.refresh_soon(crate::Probe::Running);
         self.traces_state().recent.add(now_ms(), &trace);
@@ -125,7 +161,7 @@ impl Dashboard {
         let pending = &self.traces_state().pending;
         let first = {
             let mut waiting = pending.lock().unwrap_or_else(|p| p.into_inner());
-            waiting.push(trace);
+            waiting.push((trace, inserted));
             waiting.len() == 1
         };
         if !first {
@@ -134,10 +170,14 @@ impl Dashboard {
         let pending = std::sync::Arc::clone(pending);
         let result = self.store().write_detached(move |c| {
             let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
-            for t in &batch {
+            for (t, inserted) in batch {
                 // A failing statement rolls back only itself: the rest of the batch stays.
-                if let Err(e) = query::insert(c, t) {
+                let result = query::insert(c, &t).map_err(|e| {
                     tracing::error!(error = %e, id = %t.id, "trace not stored");
+                    e.to_string()
+                });
+                if let Some(inserted) = inserted {
+                    let _ = inserted.send(result);
                 }
             }
             Ok(())

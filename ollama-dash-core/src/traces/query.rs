@@ -201,9 +201,15 @@ pub(super) fn list(c: &Connection, q: &TraceQuery) -> rusqlite::Result<TracePage
 
 /// Turns free text into an FTS5 query: every word must appear, quoted so that no character is
 /// taken for FTS syntax; a word ending in `*` matches as a prefix. `None` when there is no word.
+///
+/// Control characters separate words like whitespace does: the index's tokenizer (`unicode61`)
+/// splits stored text at them, so `a\0b` is stored as the words `a` and `b` and is found by
+/// searching for both. They must not reach the FTS5 query either way: its parser stops a quoted
+/// string at a NUL ("unterminated string").
 fn fts_query(text: &str) -> Option<String> {
     let words: Vec<String> = text
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
         .filter_map(|w| {
             let (word, prefix) = match w.strip_suffix('*') {
                 Some(stem) => (stem, "*"),
@@ -259,5 +265,7 @@ mod tests {
             fts_query("weath* \"Paris\" OR *"),
             Some("\"weath\"* \"\"\"Paris\"\"\" \"OR\"".into())
         );
+        assert_eq!(fts_query("a\0b\u{7}c*"), Some("\"a\" \"b\" \"c\"*".into()));
+        assert_eq!(fts_query("\0\u{1b}"), None);
     }
 }

@@ -70,7 +70,7 @@ pub(crate) struct TraceState {
     pub(crate) policy: RetentionPolicy,
     pub(crate) last: Mutex<Option<RetentionReport>>,
     /// Traces waiting for the store thread; one queued write inserts all of them.
-    pub(crate) pending: std::sync::Arc<Mutex<Vec<super::TraceRecord>>>,
+    pub(crate) pending: std::sync::Arc<Mutex<Vec<super::Pending>>>,
     /// Per-second totals of the last hour, for [`Dashboard::recent_trace_totals`].
     pub(crate) recent: super::RecentTraces,
 }

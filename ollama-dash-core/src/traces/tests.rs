@@ -113,6 +113,83 @@ async fn handle_records_what_was_produced_with_its_status() {
     assert!(d.trace("nope").await.unwrap_err().is_not_found());
 }
 
+/// Whether a trace row is in the database file, read on a connection of its own (what a
+/// process started after a `kill -9` would see).
+fn committed_on_disk(dir: &std::path::Path, id: &str) -> bool {
+    let conn = rusqlite::Connection::open(dir.join(crate::DB_FILE_NAME)).unwrap();
+    conn.query_row("SELECT count(*) FROM traces WHERE id = ?1", [id], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap()
+        == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_end_resolves_only_once_the_row_is_in_the_file_and_batches_stay_shared() {
+    let (dir, d) = open(|_| {}).await;
+    let start = |i: usize| TraceStart {
+        endpoint: "/v1/chat/completions".into(),
+        model: "m".into(),
+        stream: true,
+        input: Some(format!("question {i}")),
+        ..TraceStart::default()
+    };
+    // One at a time: each end waits for its own commit.
+    let rounds = 50;
+    let mut waited = std::time::Duration::ZERO;
+    for i in 0..rounds {
+        let mut t = d.start_trace(start(i));
+        t.push_output("answer");
+        let id = t.id().to_owned();
+        let began = std::time::Instant::now();
+        t.succeed_committed(200).await.unwrap();
+        waited += began.elapsed();
+        assert!(committed_on_disk(dir.path(), &id), "trace {i} committed");
+    }
+    let one = waited / rounds as u32;
+    // Many at once: they share transactions (far fewer batches than traces).
+    let batches = d.store().health().batches;
+    let many = 200;
+    let began = std::time::Instant::now();
+    let ends: Vec<_> = (0..many)
+        .map(|i| {
+            let t = d.start_trace(start(i));
+            let id = t.id().to_owned();
+            let commit = if i % 2 == 0 {
+                t.succeed_committed(200)
+            } else {
+                t.fail_committed(200, "broke off")
+            };
+            tokio::spawn(async move { commit.await.map(|()| id) })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for end in ends {
+        ids.push(end.await.unwrap().unwrap());
+    }
+    let concurrent = began.elapsed();
+    for id in &ids {
+        assert!(committed_on_disk(dir.path(), id));
+    }
+    let used = d.store().health().batches - batches;
+    eprintln!(
+        "committed end: {one:?} per trace one at a time; {many} at once in {concurrent:?}, \
+         {used} transactions"
+    );
+    assert!(
+        used < many as u64 / 2,
+        "{used} transactions for {many} traces"
+    );
+    // A handle ended that way records nothing more when dropped.
+    d.flush_writes().await.unwrap();
+    let all = TraceQuery {
+        page: Some(1),
+        ..TraceQuery::default()
+    };
+    let total = d.traces(all).await.unwrap().total;
+    assert_eq!(total, Some(rounds as u64 + many as u64));
+}
+
 #[tokio::test]
 async fn lists_newest_first_with_filters_cursor_pages_and_search() {
     let (_dir, d) = open(|_| {}).await;
@@ -233,6 +310,34 @@ async fn lists_newest_first_with_filters_cursor_pages_and_search() {
     ] {
         assert!(d.traces(bad).await.unwrap_err().is_bad_request());
     }
+}
+
+#[tokio::test]
+async fn control_characters_in_search_text_separate_words_as_in_the_index() {
+    let (_dir, d) = open(|_| {}).await;
+    d.record_trace(trace(1, "m", "k", TraceStatus::Ok, "alpha\0beta gamma"));
+    d.record_trace(trace(2, "m", "k", TraceStatus::Ok, "alpha only"));
+    d.flush_writes().await.unwrap();
+    let search = |text: &str| {
+        let d = d.clone();
+        let text = text.to_owned();
+        async move {
+            d.traces(TraceQuery {
+                search: Some(text),
+                ..TraceQuery::default()
+            })
+            .await
+            .map(|page| page.traces.into_iter().map(|t| t.id).collect::<Vec<_>>())
+        }
+    };
+    // The index's tokenizer splits stored text at control characters, so the search does too:
+    // a NUL (or a bell, an escape…) between two words means both words.
+    for text in ["alpha\0beta", "\u{7}alpha\u{1b}beta\u{7f}", "alp*\0bet*"] {
+        assert_eq!(search(text).await.unwrap(), ["id-00000001"], "{text:?}");
+    }
+    // Nothing but control characters is no search at all.
+    assert_eq!(search("\0").await.unwrap().len(), 2);
+    assert_eq!(search("a\0b").await.unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test]

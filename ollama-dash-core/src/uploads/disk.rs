@@ -51,10 +51,17 @@ impl Checkpoint {
 pub(crate) fn save_checkpoint(path: &Path, checkpoint: &Checkpoint) -> std::io::Result<()> {
     let tmp = path.with_extension("ckpt.tmp");
     let json = serde_json::to_vec(checkpoint).map_err(std::io::Error::other)?;
-    let mut file = File::create(&tmp)?;
-    file.write_all(&json)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    let written = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(&json)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // A full disk fails the write: leave no half-written temp file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     sync_dir(path)
 }
 

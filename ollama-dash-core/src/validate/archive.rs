@@ -56,6 +56,19 @@ fn open(path: &Path, file_name: &str) -> Result<zip::ZipArchive<File>> {
 /// caps the sum of their declared sizes.
 pub(crate) fn check(path: &Path, file_name: &str, max_total: u64) -> Result<Vec<Entry>> {
     let mut archive = open(path, file_name)?;
+    // The `zip` crate keeps one entry per name (the last one wins), so a name written twice is
+    // invisible to the loop below; it counts the central directory's headers, though.
+    if archive.has_duplicate_names() {
+        let first = archive.central_directory_start();
+        return Err(invalid(match duplicate_in_directory(path, first) {
+            Some(name) => format!(
+                "ZIP entry {name:?} appears twice in the central directory; refusing the archive"
+            ),
+            None => {
+                "the ZIP's central directory names one entry twice; refusing the archive".to_owned()
+            }
+        }));
+    }
     if archive.len() > MAX_ENTRIES {
         return Err(invalid(format!(
             "the ZIP has {} entries, over the limit of {MAX_ENTRIES}",
@@ -134,6 +147,43 @@ pub(crate) fn check(path: &Path, file_name: &str, max_total: u64) -> Result<Vec<
     Ok(entries)
 }
 
+/// Signature of a central directory file header.
+const CENTRAL_HEADER: [u8; 4] = *b"PK\x01\x02";
+/// Bytes of a central directory file header before its name.
+const CENTRAL_HEADER_LEN: usize = 46;
+
+/// Walks the central directory from `start` (the offset the `zip` crate found) and returns the
+/// first name that appears twice, for the error message; `None` if the walk fails first.
+fn duplicate_in_directory(path: &Path, start: u64) -> Option<String> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    let mut reader = BufReader::new(File::open(path).ok()?);
+    reader.seek(SeekFrom::Start(start)).ok()?;
+    let mut seen = HashSet::new();
+    let mut header = [0u8; CENTRAL_HEADER_LEN];
+    // One more header than any archive that passes the entry cap may hold.
+    for _ in 0..=MAX_ENTRIES {
+        reader.read_exact(&mut header).ok()?;
+        if header.get(..4)? != CENTRAL_HEADER {
+            return None;
+        }
+        let field = |at: usize| {
+            let bytes = header.get(at..at + 2)?;
+            Some(i64::from(u16::from_le_bytes([
+                *bytes.first()?,
+                *bytes.get(1)?,
+            ])))
+        };
+        let (name_len, extra_len, comment_len) = (field(28)?, field(30)?, field(32)?);
+        let mut name = vec![0u8; usize::try_from(name_len).ok()?];
+        reader.read_exact(&mut name).ok()?;
+        if !seen.insert(name.clone()) {
+            return Some(String::from_utf8_lossy(&name).into_owned());
+        }
+        reader.seek_relative(extra_len + comment_len).ok()?;
+    }
+    None
+}
+
 /// `model/config.json`, `model/x.safetensors` → `config.json`, `x.safetensors`.
 fn strip_common_dir(entries: &mut [Entry]) {
     let first = |e: &Entry| e.name.split_once('/').map(|(d, _)| d.to_owned());
@@ -201,4 +251,69 @@ pub(crate) fn extract(
         });
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    /// A ZIP of `entries`, written by the `zip` crate.
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes) in entries {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// Replaces every `from` in `bytes` with `to` (same length), as a hand-edited archive would.
+    fn rename(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+        assert_eq!(from.len(), to.len());
+        let mut i = 0;
+        while i + from.len() <= bytes.len() {
+            if &bytes[i..i + from.len()] == from {
+                bytes[i..i + from.len()].copy_from_slice(to);
+            }
+            i += 1;
+        }
+    }
+
+    fn check_bytes(bytes: &[u8]) -> Result<Vec<Entry>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bundle.zip");
+        std::fs::write(&path, bytes).unwrap();
+        check(&path, "bundle.zip", u64::MAX)
+    }
+
+    #[test]
+    fn two_entries_with_the_same_name_are_refused() {
+        // `ZipWriter` refuses a second entry of one name, so write two names and make them one
+        // in both the local headers and the central directory.
+        let mut bytes = zip_of(&[
+            ("model/aaaa.gguf", b"first"),
+            ("model/bbbb.gguf", b"second"),
+        ]);
+        rename(&mut bytes, b"model/bbbb.gguf", b"model/aaaa.gguf");
+        // The `zip` crate keeps one entry per name, so its entry list alone shows no duplicate.
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        assert_eq!(archive.len(), 1);
+        let err = check_bytes(&bytes).unwrap_err();
+        assert!(matches!(err, Error::InvalidModel(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("\"model/aaaa.gguf\"") && message.contains("twice"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn names_differing_only_in_case_or_a_trailing_slash_are_refused() {
+        let err = check_bytes(&zip_of(&[("a.gguf", b"1"), ("A.GGUF", b"2")])).unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+        let fine = check_bytes(&zip_of(&[("a.gguf", b"1"), ("b.gguf", b"2")])).unwrap();
+        assert_eq!(fine.len(), 2);
+    }
 }

@@ -20,7 +20,7 @@ use super::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
-use super::sse::{self, EVENT_STREAM, Frames, NDJSON, Step};
+use super::sse::{self, EVENT_STREAM, Frames, Hold, NDJSON, Step};
 
 /// The chat routes.
 pub(super) fn router() -> Router<AppState> {
@@ -35,8 +35,9 @@ fn keepalive(state: &AppState) -> std::time::Duration {
     std::time::Duration::from_millis(state.dashboard.config().stream_keepalive_ms)
 }
 
-fn fail(trace: TraceHandle, error: ApiError) -> Response {
-    trace.fail(error.status().as_u16(), error.message());
+/// Ends the trace as failed and answers the error once the trace is committed.
+async fn fail(trace: TraceHandle, error: ApiError) -> Response {
+    sse::committed(trace.fail_committed(error.status().as_u16(), error.message())).await;
     error.into_response()
 }
 
@@ -72,7 +73,8 @@ async fn chat(
         return fail(
             trace,
             ApiError::bad_request("model is required").with_param("model"),
-        );
+        )
+        .await;
     }
     let mut request = ChatRequest {
         model: body.model.clone(),
@@ -87,19 +89,22 @@ async fn chat(
             Ok(answer) => {
                 record(&mut trace, &answer);
                 let body = prompt_line(&answer, trace.id());
-                trace.succeed(200);
+                sse::committed(trace.succeed_committed(200)).await;
                 Json(body).into_response()
             }
-            Err(e) => fail(trace, e.into()),
+            Err(e) => fail(trace, e.into()).await,
         };
     }
-    let frames = PromptFrames { trace: Some(trace) };
+    let frames = PromptFrames {
+        trace: Some(trace),
+        commit: None,
+    };
     let client = state.dashboard.ollama().clone();
     let connect = async move { client.chat_stream(&request).await };
     match sse::open(connect, keepalive(&state), NDJSON, b"\n", frames).await {
         Ok(response) => response,
         Err((e, mut frames)) => match frames.trace.take() {
-            Some(trace) => fail(trace, e.into()),
+            Some(trace) => fail(trace, e.into()).await,
             None => ApiError::from(e).into_response(),
         },
     }
@@ -132,6 +137,8 @@ fn prompt_line(line: &ChatResponse, trace_id: &str) -> Value {
 
 struct PromptFrames {
     trace: Option<TraceHandle>,
+    /// The ended trace's commit, which the last line waits for.
+    commit: Option<Hold>,
 }
 
 impl Frames<ChatResponse> for PromptFrames {
@@ -141,7 +148,7 @@ impl Frames<ChatResponse> for PromptFrames {
             Step::Line(Err(e)) => {
                 let message = e.to_string();
                 if let Some(trace) = self.trace.take() {
-                    trace.fail(200, &message);
+                    self.commit = Some(sse::committed(trace.fail_committed(200, &message)));
                 }
                 sse::line(&json!({ "error": message }))
             }
@@ -154,11 +161,15 @@ impl Frames<ChatResponse> for PromptFrames {
                 if line.done
                     && let Some(trace) = self.trace.take()
                 {
-                    trace.succeed(200);
+                    self.commit = Some(sse::committed(trace.succeed_committed(200)));
                 }
                 out
             }
         }
+    }
+
+    fn hold(&mut self) -> Option<Hold> {
+        self.commit.take()
     }
 }
 
@@ -402,9 +413,10 @@ impl Prepared {
             thinking: String::new(),
             user: Some(self.user),
             stored: false,
+            commit: None,
         };
         if !self.stream {
-            return match state.dashboard.ollama().chat(&self.request).await {
+            let response = match state.dashboard.ollama().chat(&self.request).await {
                 Ok(answer) => {
                     let user = frames.user.take();
                     let assistant = frames.finish(&answer);
@@ -417,6 +429,10 @@ impl Prepared {
                     error.into_response()
                 }
             };
+            if let Some(commit) = frames.hold() {
+                commit.await;
+            }
+            return response;
         }
         let client = state.dashboard.ollama().clone();
         let request = self.request;
@@ -434,6 +450,9 @@ impl Prepared {
             Err((e, mut frames)) => {
                 let error = ApiError::from(e);
                 frames.fail(&error);
+                if let Some(commit) = frames.hold() {
+                    commit.await;
+                }
                 error.into_response()
             }
         }
@@ -450,6 +469,9 @@ struct SessionFrames {
     thinking: String,
     user: Option<ollama_dash_core::ChatMessage>,
     stored: bool,
+    /// The ended trace's commit (which also commits the message queued before it), which the
+    /// last event waits for.
+    commit: Option<Hold>,
 }
 
 impl SessionFrames {
@@ -492,7 +514,7 @@ impl SessionFrames {
         let m = &line.metrics;
         let message = self.store(m.prompt_eval_count, m.eval_count);
         if let Some(trace) = self.trace.take() {
-            trace.succeed(200);
+            self.commit = Some(sse::committed(trace.succeed_committed(200)));
         }
         message
     }
@@ -503,7 +525,8 @@ impl SessionFrames {
         }
         self.stored = true;
         if let Some(trace) = self.trace.take() {
-            trace.fail(error.status().as_u16(), error.message());
+            let commit = trace.fail_committed(error.status().as_u16(), error.message());
+            self.commit = Some(sse::committed(commit));
         }
     }
 }
@@ -546,6 +569,10 @@ impl Frames<ChatResponse> for SessionFrames {
             }
         }
         out.concat().into()
+    }
+
+    fn hold(&mut self) -> Option<Hold> {
+        self.commit.take()
     }
 }
 

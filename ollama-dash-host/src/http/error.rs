@@ -88,7 +88,7 @@ impl ApiError {
     /// The `type` field, following OpenAI's names where they exist.
     fn kind(&self) -> &'static str {
         match self.status.as_u16() {
-            400 | 405 | 411 | 413 | 415 | 422 => "invalid_request_error",
+            400 | 405 | 411 | 413 | 415 | 422 | 431 => "invalid_request_error",
             401 => "authentication_error",
             403 => "permission_error",
             404 => "not_found_error",
@@ -99,6 +99,7 @@ impl ApiError {
             429 => "rate_limit_error",
             502 | 504 => "upstream_error",
             503 => "unavailable_error",
+            507 => "insufficient_storage_error",
             _ => "api_error",
         }
     }
@@ -116,8 +117,16 @@ impl From<ollama_dash_core::Error> for ApiError {
             502 | 504 => Some("upstream_unavailable"),
             _ => None,
         };
+        // One field at fault is OpenAI's `param`.
+        let param = match &e {
+            ollama_dash_core::Error::InvalidFields(fields) if fields.len() == 1 => {
+                fields.first().map(|(field, _)| field.clone())
+            }
+            _ => None,
+        };
         Self {
             code,
+            param,
             ..Self::new(status, e.to_string())
         }
     }

@@ -8,10 +8,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::json::Query;
 use crate::http::json::Path;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -212,12 +213,19 @@ fn required_name(q: NameQuery) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request("name is required, e.g. ?name=llama3.2:1b"))
 }
 
+/// [`required_name`], checked against Ollama's name grammar so a refusal names `name`.
+fn required_model_name(q: NameQuery) -> ApiResult<String> {
+    let name = required_name(q)?;
+    ollama_dash_core::lifecycle::check_named("name", &name)?;
+    Ok(name)
+}
+
 /// `GET /api/models/show?name=…`.
 async fn show_query(
     State(state): State<AppState>,
     Query(q): Query<NameQuery>,
 ) -> ApiResult<Json<Value>> {
-    let name = required_name(q)?;
+    let name = required_model_name(q)?;
     Ok(Json(json!(state.dashboard.show_model(&name).await?)))
 }
 
@@ -307,7 +315,7 @@ async fn delete_query(
     State(state): State<AppState>,
     Query(q): Query<NameQuery>,
 ) -> ApiResult<Response> {
-    let job = state.dashboard.delete_model(&required_name(q)?)?;
+    let job = state.dashboard.delete_model(&required_model_name(q)?)?;
     Ok(accepted(&job))
 }
 

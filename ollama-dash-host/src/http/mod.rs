@@ -10,6 +10,7 @@ mod live;
 mod metrics;
 mod openai;
 mod passthrough;
+mod path_guard;
 mod plugins;
 pub mod sse;
 mod system;
@@ -21,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -84,6 +85,9 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
             state.clone(),
             uploads::tus_discovery,
         ))
+        // Outermost: every decision below reads one canonical path, from a head of sane size.
+        .layer(middleware::from_fn(path_guard::refuse_non_canonical))
+        .layer(middleware::from_fn(refuse_huge_heads))
         .with_state(state)
 }
 
@@ -113,6 +117,35 @@ fn cors(origins: &[String]) -> CorsLayer {
         .expose_headers(uploads::TUS_RESPONSE_HEADERS.map(header::HeaderName::from_static))
 }
 
+/// Most header lines a request may carry.
+const MAX_HEADERS: usize = 100;
+/// Most bytes of header names and values a request may carry.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Answers 431 with the JSON error shape to a request with too many or too large headers
+/// (hyper itself reads up to `connections::MAX_HEAD_BYTES`, answering only past that, with no
+/// body).
+async fn refuse_huge_heads(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let message = format!(
+            "request headers too large: {} lines, {bytes} bytes (at most {MAX_HEADERS} lines, \
+             {MAX_HEADER_BYTES} bytes)",
+            headers.len()
+        );
+        return ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            message,
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Lets a request through only with the right bearer token.
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let addr = request
@@ -125,7 +158,13 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok());
     match state.auth.check(authorization, addr) {
         Verdict::Allowed(principal) => {
-            let needed = required_role(request.method(), request.uri().path());
+            // The router's own template decides; it runs after routing, so it is always there.
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or_default();
+            let needed = required_role(request.method(), route, request.uri().path());
             if !principal.role.allows(needed) {
                 let message = format!(
                     "the {} role cannot do this; it needs {needed}",

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::caller::Caller;
+use super::sse::Hold;
 
 /// Largest request body read for a traced call.
 const MAX_TRACED_REQUEST: usize = 64 * 1024 * 1024;
@@ -35,7 +36,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/ollama", any(proxy))
         .route("/ollama/", any(proxy))
-        .route("/ollama/{*path}", any(proxy))
+        .route(crate::auth::PASSTHROUGH_ROUTE, any(proxy))
 }
 
 fn native_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -64,7 +65,20 @@ fn forwarded(headers: &HeaderMap, drop: &[HeaderName]) -> HeaderMap {
 
 async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path().strip_prefix("/ollama").unwrap_or_default();
+    // The role was decided on this exact path (canonical: see `path_guard`), and this exact
+    // path is what Ollama gets. Escapes are refused too: Ollama decodes them, so `%63hat` would
+    // be `chat` to Ollama and something else to our role, trace and refresh decisions.
+    let raw = parts.uri.path();
+    if let Err(why) = super::path_guard::check(raw) {
+        return native_error(StatusCode::BAD_REQUEST, why);
+    }
+    if raw.contains('%') {
+        return native_error(
+            StatusCode::BAD_REQUEST,
+            "Ollama's API paths need no percent escapes; send the path in its plain form",
+        );
+    }
+    let path = raw.strip_prefix("/ollama").unwrap_or_default();
     let path = if path.is_empty() { "/" } else { path };
     let kind = (parts.method == axum::http::Method::POST)
         .then(|| Kind::of(path))
@@ -101,7 +115,7 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         Err(e) => {
             let message = format!("Ollama is unreachable at {}: {e}", client.base_url());
             if let Some((trace, _, _)) = trace {
-                trace.fail(502, &message);
+                super::sse::committed(trace.fail_committed(502, &message)).await;
             }
             return native_error(StatusCode::BAD_GATEWAY, message);
         }
@@ -156,6 +170,8 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             buf: BytesMut::new(),
             failed: None,
             done: false,
+            commit: None,
+            held: None,
         }),
     };
     let mut response = Response::new(body);
@@ -284,11 +300,16 @@ struct Watched {
     buf: BytesMut,
     failed: Option<String>,
     done: bool,
+    /// The ended trace's commit: what ended the answer waits for it.
+    commit: Option<Hold>,
+    /// What ended the answer (its last chunk, an error or the end), held until the commit.
+    held: Option<Option<std::io::Result<Bytes>>>,
 }
 
 impl Watched {
     /// Watches a chunk before it goes out; the trace is recorded as soon as the answer is
-    /// complete, so a client that reads the whole answer then asks for its trace finds it.
+    /// complete, and the chunk that completed it waits for the trace's commit, so a client that
+    /// reads the whole answer then asks for its trace finds it (even after a `kill -9`).
     fn watch_chunk(&mut self, chunk: &Bytes) {
         if let Some(remaining) = &mut self.remaining {
             *remaining = remaining.saturating_sub(chunk.len() as u64);
@@ -357,14 +378,15 @@ impl Watched {
         let Some(trace) = self.trace.take() else {
             return;
         };
-        match (&self.failed, self.status) {
-            (Some(error), status) => trace.fail(status, error),
+        let commit = match (&self.failed, self.status) {
+            (Some(error), status) => trace.fail_committed(status, error),
             (None, status) if !(200..300).contains(&status) => {
-                trace.fail(status, format!("Ollama answered {status}"));
+                trace.fail_committed(status, format!("Ollama answered {status}"))
             }
-            (None, status) if self.done => trace.succeed(status),
-            (None, status) => trace.fail(status, "the answer ended before it was done"),
-        }
+            (None, status) if self.done => trace.succeed_committed(status),
+            (None, status) => trace.fail_committed(status, "the answer ended before it was done"),
+        };
+        self.commit = Some(super::sse::committed(commit));
     }
 }
 
@@ -372,19 +394,32 @@ impl Stream for Watched {
     type Item = std::io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.inner.poll_next_unpin(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(chunk))) => {
-                let chunk = chunk.clone();
-                self.watch_chunk(&chunk);
+        loop {
+            if let Some(commit) = self.commit.as_mut() {
+                std::task::ready!(commit.as_mut().poll(cx));
+                self.commit = None;
+                if let Some(item) = self.held.take() {
+                    return Poll::Ready(item);
+                }
             }
-            Poll::Ready(Some(Err(e))) => {
-                self.failed = Some(format!("the answer from Ollama broke off: {e}"));
-                self.finish();
+            let polled = self.inner.poll_next_unpin(cx);
+            match &polled {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let chunk = chunk.clone();
+                    self.watch_chunk(&chunk);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.failed = Some(format!("the answer from Ollama broke off: {e}"));
+                    self.finish();
+                }
+                Poll::Ready(None) => self.finish(),
+                Poll::Pending => {}
             }
-            Poll::Ready(None) => self.finish(),
-            Poll::Pending => {}
+            match polled {
+                // The trace just ended: what ended it goes out once the trace is committed.
+                Poll::Ready(item) if self.commit.is_some() => self.held = Some(item),
+                other => return other,
+            }
         }
-        polled
     }
 }

@@ -38,10 +38,39 @@ pub enum Step<T> {
     End,
 }
 
+/// Something to wait for before a frame goes out.
+pub type Hold = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Turns upstream steps into bytes to send; an empty frame sends nothing.
 pub trait Frames<T>: Send + 'static {
     /// Bytes for this step.
     fn frame(&mut self, step: Step<T>) -> Bytes;
+
+    /// What the bytes of the last [`Frames::frame`] wait for before they go out: the commit of
+    /// the trace that frame ended (so the client never sees the end before it is stored).
+    fn hold(&mut self) -> Option<Hold> {
+        None
+    }
+}
+
+/// Longest an answer's end waits for its trace's commit (a wedged store must not wedge answers).
+const COMMIT_WAIT: Duration = Duration::from_secs(10);
+
+/// A trace's commit as a [`Hold`]: a failure (or a wait past [`COMMIT_WAIT`]) is logged, and
+/// the answer goes out anyway.
+pub fn committed(commit: ollama_dash_core::TraceCommit) -> Hold {
+    Box::pin(async move {
+        match tokio::time::timeout(COMMIT_WAIT, commit).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "trace not committed before the end of its answer");
+            }
+            Err(_) => tracing::warn!(
+                seconds = COMMIT_WAIT.as_secs(),
+                "trace not committed in time; the answer ends without waiting longer"
+            ),
+        }
+    })
 }
 
 enum Upstream<T> {
@@ -99,7 +128,11 @@ where
                     if matches!(step, Step::End | Step::Line(Err(_))) {
                         upstream = Upstream::Done;
                     }
-                    frames.frame(step)
+                    let bytes = frames.frame(step);
+                    if let Some(hold) = frames.hold() {
+                        hold.await;
+                    }
+                    bytes
                 }
             };
             if !bytes.is_empty() {

@@ -32,6 +32,8 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
             "batches": s.batches,
             "failed_writes": s.failed,
             "queue_full": s.queue_full,
+            "panicked": s.panicked,
+            "write_error": s.write_error,
         },
         "traces": { "retention": retention, "last_retention": last_retention },
         "ollama": {

@@ -4,11 +4,12 @@
 
 use std::convert::Infallible;
 
+use super::json::Query;
 use crate::http::json::Path;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 
+use super::json::Query;
 use crate::http::json::Path;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -430,10 +431,22 @@ struct StartRequest {
 /// Chunk size suggested to chunked clients.
 const CHUNK_SIZE: u64 = 16 << 20;
 
+/// Refuses a `chunk_size` of 0: a client stepping by it would never advance.
+fn check_chunk_size(chunk_size: Option<u64>) -> ApiResult<()> {
+    match chunk_size {
+        Some(0) => {
+            Err(ApiError::bad_request("chunk_size must be at least 1 byte")
+                .with_param("chunk_size"))
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn chunked_start(
     State(state): State<AppState>,
     JsonBody(start): JsonBody<StartRequest>,
 ) -> ApiResult<Response> {
+    check_chunk_size(start.chunk_size)?;
     let info = state
         .dashboard
         .create_upload(NewUpload {
@@ -489,6 +502,7 @@ async fn chunked_chunk(
         .clone()
         .or_else(|| header_str(headers, "x-upload-id").map(str::to_owned))
         .ok_or_else(|| ApiError::bad_request("upload_id is missing"))?;
+    check_chunk_size(query.chunk_size)?;
     let offset = match (query.offset, query.chunk_index, query.chunk_size) {
         (Some(offset), _, _) => offset,
         (None, Some(index), size) => index.saturating_mul(size.unwrap_or(CHUNK_SIZE)),

@@ -9,7 +9,7 @@ use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use ollama_dash_core::{Dashboard, DashboardConfig};
-use ollama_dash_host::auth::Authenticator;
+use ollama_dash_host::auth::{Authenticator, ConfiguredKey};
 use ollama_dash_host::http::{AppState, app};
 use ollama_dash_host::plugins::{PluginHost, PluginsConfig};
 use ollama_dash_host::sim::{SimConfig, SimHandle, Simulator};
@@ -70,8 +70,34 @@ impl TestHost {
 
     /// A host whose throttle allows `limit` failed sign-ins per address per minute.
     pub async fn with_auth_limit(ollama_url: &str, cors: &[&str], limit: u32) -> Self {
+        Self::build(ollama_url, cors, limit, &[]).await
+    }
+
+    /// A host with extra keys from the config file: `(name, key, role)`.
+    pub async fn with_keys(ollama_url: &str, keys: &[(&str, &str, &str)]) -> Self {
+        Self::build(ollama_url, &[], 1000, keys).await
+    }
+
+    async fn build(
+        ollama_url: &str,
+        cors: &[&str],
+        limit: u32,
+        keys: &[(&str, &str, &str)],
+    ) -> Self {
         let (dir, dashboard) = dashboard(ollama_url).await;
-        let auth = Arc::new(Authenticator::new(TOKEN.to_owned(), limit));
+        let keys: Vec<ConfiguredKey> = keys
+            .iter()
+            .map(|(name, key, role)| ConfiguredKey {
+                name: (*name).to_owned(),
+                key: (*key).to_owned(),
+                role: (*role).to_owned(),
+            })
+            .collect();
+        let auth = Arc::new(
+            Authenticator::new(TOKEN.to_owned(), limit)
+                .with_configured_keys(&keys)
+                .expect("test keys are valid"),
+        );
         let origins: Vec<String> = cors.iter().map(|o| (*o).to_owned()).collect();
         let plugins = PluginHost::new(PluginsConfig::under(dir.path(), None)).expect("plugin host");
         let router = app(

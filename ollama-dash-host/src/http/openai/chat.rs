@@ -14,6 +14,7 @@ use super::{completion_id, created, fail, upstream_error, usage};
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
+use crate::http::sse;
 
 const ENDPOINT: &str = "/v1/chat/completions";
 
@@ -50,10 +51,10 @@ pub(super) async fn completions(
                 let calls = message.tool_calls.as_deref().unwrap_or_default();
                 trace.push_tool_calls(calls);
                 trace.set_metrics(&answer.metrics);
-                trace.succeed(200);
+                sse::committed(trace.succeed_committed(200)).await;
                 Json(whole(&id, &req.model, &answer)).into_response()
             }
-            Err(e) => fail(trace, upstream_error(e)),
+            Err(e) => fail(trace, upstream_error(e)).await,
         };
     }
     let head = Head::new(

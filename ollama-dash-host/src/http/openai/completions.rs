@@ -16,6 +16,7 @@ use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
+use crate::http::sse;
 
 const ENDPOINT: &str = "/v1/completions";
 
@@ -56,7 +57,7 @@ impl CompletionRequest {
             suffix: self.suffix.clone(),
             stream: Some(self.stream),
             format: format(self.response_format.as_ref())?,
-            options: self.sampling.options(),
+            options: self.sampling.options()?,
             keep_alive: self.keep_alive.clone(),
             ..GenerateRequest::default()
         })
@@ -75,7 +76,7 @@ pub(super) async fn completions(
         .start_trace(caller.trace(ENDPOINT, &req.model, req.stream, input));
     let mut upstream = match req.to_ollama() {
         Ok(upstream) => upstream,
-        Err(e) => return fail(trace, e),
+        Err(e) => return fail(trace, e).await,
     };
     let defaults = state.dashboard.generation_defaults(&req.model).await;
     defaults.apply(&mut upstream.options, &mut upstream.keep_alive);
@@ -87,7 +88,7 @@ pub(super) async fn completions(
                 trace.push_thinking(answer.thinking.as_deref().unwrap_or_default());
                 trace.push_output(&answer.response);
                 trace.set_metrics(&answer.metrics);
-                trace.succeed(200);
+                sse::committed(trace.succeed_committed(200)).await;
                 Json(json!({
                     "id": id,
                     "object": "text_completion",
@@ -104,7 +105,7 @@ pub(super) async fn completions(
                 }))
                 .into_response()
             }
-            Err(e) => fail(trace, upstream_error(e)),
+            Err(e) => fail(trace, upstream_error(e)).await,
         };
     }
     let head = Head::new(

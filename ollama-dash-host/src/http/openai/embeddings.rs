@@ -58,7 +58,7 @@ pub(super) async fn embeddings(
                 total_duration: answer.total_duration,
                 ..Metrics::default()
             });
-            trace.succeed(200);
+            crate::http::sse::committed(trace.succeed_committed(200)).await;
             let data: Vec<Value> = answer
                 .embeddings
                 .iter()
@@ -82,11 +82,7 @@ pub(super) async fn embeddings(
             }))
             .into_response()
         }
-        Err(e) => {
-            let error = upstream_error(e);
-            trace.fail(error.status().as_u16(), error.message());
-            error.into_response()
-        }
+        Err(e) => super::fail(trace, upstream_error(e)).await,
     }
 }
 

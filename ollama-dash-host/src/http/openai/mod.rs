@@ -68,8 +68,8 @@ fn usage(prompt: Option<u64>, completion: Option<u64>) -> serde_json::Value {
     serde_json::json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c })
 }
 
-/// Ends the trace as failed and answers the error.
-fn fail(trace: TraceHandle, error: ApiError) -> Response {
-    trace.fail(error.status().as_u16(), error.message());
+/// Ends the trace as failed and answers the error once the trace is committed.
+async fn fail(trace: TraceHandle, error: ApiError) -> Response {
+    super::sse::committed(trace.fail_committed(error.status().as_u16(), error.message())).await;
     error.into_response()
 }

@@ -42,8 +42,23 @@ pub(super) struct Sampling {
 }
 
 impl Sampling {
-    /// Ollama `options`; `None` when the request sets none.
-    pub(super) fn options(&self) -> Option<ModelOptions> {
+    /// Ollama `options`; `None` when the request sets none. Refuses a token limit below 1 as
+    /// OpenAI does (Ollama would take `-1` for "no limit").
+    pub(super) fn options(&self) -> Result<Option<ModelOptions>, ApiError> {
+        for (param, value) in [
+            ("max_tokens", self.max_tokens),
+            ("max_completion_tokens", self.max_completion_tokens),
+        ] {
+            if let Some(n) = value.filter(|n| *n < 1) {
+                return Err(invalid(
+                    param,
+                    format!(
+                        "Invalid '{param}': integer below minimum value. Expected a value >= 1, but got {n} instead."
+                    ),
+                )
+                .with_code("integer_below_min_value"));
+            }
+        }
         let mut o = self.options.clone().unwrap_or_default();
         let set = |slot: &mut Option<f64>, v: Option<f64>| {
             if v.is_some() {
@@ -65,7 +80,7 @@ impl Sampling {
             Some(Stop::Many(v)) => o.stop = Some(v.clone()),
             None => {}
         }
-        (o != ModelOptions::default()).then_some(o)
+        Ok((o != ModelOptions::default()).then_some(o))
     }
 }
 
@@ -168,7 +183,7 @@ impl ChatCompletionRequest {
             messages,
             tools: self.tools()?,
             format: format(self.response_format.as_ref())?,
-            options: self.sampling.options(),
+            options: self.sampling.options()?,
             stream: Some(self.stream),
             keep_alive: self.keep_alive.clone(),
             think: self.think()?,
@@ -469,6 +484,14 @@ mod tests {
             400
         );
         assert_eq!(with("n", json!(3)).status(), 400);
+        for param in ["max_tokens", "max_completion_tokens"] {
+            for n in [-1, 0] {
+                let e = with(param, json!(n));
+                assert_eq!(e.status(), 400, "{param}={n}");
+                assert_eq!(e.body()["error"]["param"], param);
+                assert_eq!(e.body()["error"]["code"], "integer_below_min_value");
+            }
+        }
         assert_eq!(
             parse(
                 json!({"model": "m", "messages": [{"role": "user", "content": "x"}],

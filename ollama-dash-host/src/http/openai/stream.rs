@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{created, fail, keepalive, upstream_error, usage};
 use crate::http::AppState;
-use crate::http::sse::{self, EVENT_STREAM, Frames, Step};
+use crate::http::sse::{self, EVENT_STREAM, Frames, Hold, Step};
 
 /// The fixed part of every chunk of one answer.
 #[derive(Debug)]
@@ -101,6 +101,8 @@ struct Translated<M> {
     head: Head,
     trace: Option<TraceHandle>,
     choices: M,
+    /// The ended trace's commit, which the last frame waits for.
+    commit: Option<Hold>,
 }
 
 impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
@@ -110,7 +112,7 @@ impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
             Step::Line(Err(e)) => {
                 let error = upstream_error(e);
                 if let Some(trace) = self.trace.take() {
-                    trace.fail(200, error.message());
+                    self.commit = Some(sse::committed(trace.fail_committed(200, error.message())));
                 }
                 return sse::event(&error.body());
             }
@@ -126,10 +128,14 @@ impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
             out.push(Bytes::from_static(b"data: [DONE]\n\n"));
             if let Some(mut trace) = self.trace.take() {
                 trace.set_metrics(metrics);
-                trace.succeed(200);
+                self.commit = Some(sse::committed(trace.succeed_committed(200)));
             }
         }
         out.concat().into()
+    }
+
+    fn hold(&mut self) -> Option<Hold> {
+        self.commit.take()
     }
 }
 
@@ -150,6 +156,7 @@ where
         head,
         trace: Some(trace),
         choices,
+        commit: None,
     };
     let keepalive = keepalive(state);
     match sse::open(
@@ -163,7 +170,7 @@ where
     {
         Ok(response) => response,
         Err((e, mut frames)) => match frames.trace.take() {
-            Some(trace) => fail(trace, upstream_error(e)),
+            Some(trace) => fail(trace, upstream_error(e)).await,
             None => upstream_error(e).into_response(),
         },
     }

@@ -1,0 +1,202 @@
+//! The real binary on a disk that fills up (issue #17, F6): `DATA_PATH` on a small tmpfs of its
+//! own. Needs root (mount), as the test command runs in CI.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "full-disk-token-0123456789";
+
+/// A tmpfs mounted on a temp dir; unmounted (after the server is gone) on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (the test command runs as root in CI)"
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk to the last byte; returns the filler file.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0x5a_u8; 64 * 1024];
+        loop {
+            match file.write(&block) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        loop {
+            match file.write(&block[..1]) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ollama-dash"))
+        .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
+        .env("DATA_PATH", data)
+        .env("AUTH_TOKEN", TOKEN)
+        .env_remove("OLLAMA_HOST")
+        .env("OLLAMA_DASH_UPLOAD_RESERVE_BYTES", "0")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = support::listening_address(child.stdout.take().unwrap());
+    Served { child, base }
+}
+
+async fn health(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    client
+        .get(format!("{base}/api/health"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn chat(client: &reqwest::Client, base: &str, text: &str) -> reqwest::StatusCode {
+    client
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "model": "llama3.2:1b",
+            "messages": [{"role": "user", "content": text}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Polls health until `done` says yes or the (generous) deadline passes.
+async fn health_until(
+    client: &reqwest::Client,
+    base: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let h = health(client, base).await;
+        if done(&h) || Instant::now() > deadline {
+            return h;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_507_leaves_no_temp_files_and_degrades_health_until_freed() {
+    let disk = SmallDisk::mount("24m");
+    let served = serve(disk.path());
+    let client = reqwest::Client::new();
+    let base = &served.base;
+    assert_eq!(health(&client, base).await["status"], "ok");
+
+    let created = client
+        .post(format!("{base}/v1/uploads"))
+        .bearer_auth(TOKEN)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", 8 * 1024 * 1024)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = format!("{base}{}", created.headers()["location"].to_str().unwrap());
+
+    let filler = disk.fill();
+    // A tus PATCH that cannot be stored: 507 with the JSON error shape, offset unchanged.
+    let patched = client
+        .patch(&location)
+        .bearer_auth(TOKEN)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", 0)
+        .body(vec![7u8; 4 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 507);
+    let body: serde_json::Value = patched.json().await.unwrap();
+    assert_eq!(
+        body["error"]["type"], "insufficient_storage_error",
+        "{body}"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(disk.path().join("uploads"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temp files left behind: {leftovers:?}"
+    );
+
+    // Generations still answer; their traces cannot be written, and health says so.
+    for i in 0..5 {
+        assert_eq!(chat(&client, base, &format!("while full {i}")).await, 200);
+    }
+    let degraded = health_until(&client, base, |h| h["status"] == "degraded").await;
+    assert_eq!(degraded["status"], "degraded", "{degraded}");
+    assert!(
+        degraded["store"]["write_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("full")),
+        "{degraded}"
+    );
+
+    // Space again: the next write commits and health recovers.
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(chat(&client, base, "after").await, 200);
+    let recovered = health_until(&client, base, |h| h["status"] == "ok").await;
+    assert_eq!(recovered["status"], "ok", "{recovered}");
+    assert!(recovered["store"]["write_error"].is_null(), "{recovered}");
+    drop(served);
+}
