@@ -6,8 +6,10 @@ mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
 use std::time::{Duration, Instant};
+use support::Served;
 
 const TOKEN: &str = "full-disk-token-0123456789";
 
@@ -62,32 +64,12 @@ impl Drop for SmallDisk {
     }
 }
 
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(data: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ollama-dash"))
-        .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
-        .env("DATA_PATH", data)
-        .env("AUTH_TOKEN", TOKEN)
-        .env_remove("OLLAMA_HOST")
-        .env("OLLAMA_DASH_UPLOAD_RESERVE_BYTES", "0")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = support::listening_address(child.stdout.take().unwrap());
-    Served { child, base }
+    let bin = Command::new(env!("CARGO_BIN_EXE_ollama-dash"));
+    support::serve_simulated(bin, data, TOKEN, |c| {
+        c.env("OLLAMA_DASH_UPLOAD_RESERVE_BYTES", "0")
+            .env("RUST_LOG", "error");
+    })
 }
 
 async fn health(client: &reqwest::Client, base: &str) -> serde_json::Value {

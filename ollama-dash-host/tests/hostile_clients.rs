@@ -5,33 +5,29 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
+use support::Served;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 const TOKEN: &str = "hostile-clients-token-0123";
 
-struct Served {
-    child: Child,
-    base: String,
+/// The served binary and its address; its data directory lives as long as it.
+struct Server {
+    served: Served,
     addr: SocketAddr,
     _data: tempfile::TempDir,
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `ollama-dash serve --simulate`, optionally under `prlimit`, with extra environment.
-fn serve(env: &[(&str, &str)], nofile: Option<&str>, stderr: Stdio) -> Served {
+/// `ollama-dash serve --simulate`, optionally under `prlimit --nofile=…`, with extra
+/// environment and where its log goes.
+fn serve(env: &[(&str, &str)], nofile: Option<&str>, stderr: Stdio) -> Server {
     let data = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_ollama-dash");
-    let mut command = match nofile {
+    let program = match nofile {
         Some(limit) => {
             let mut c = Command::new("prlimit");
             c.arg(format!("--nofile={limit}")).arg("--").arg(bin);
@@ -39,21 +35,12 @@ fn serve(env: &[(&str, &str)], nofile: Option<&str>, stderr: Stdio) -> Served {
         }
         None => Command::new(bin),
     };
-    command
-        .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
-        .env("DATA_PATH", data.path())
-        .env("AUTH_TOKEN", TOKEN)
-        .env_remove("OLLAMA_HOST")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(stderr);
-    let mut child = command.spawn().unwrap();
-    let base = support::listening_address(child.stdout.take().unwrap());
-    let addr = base.trim_start_matches("http://").parse().unwrap();
-    Served {
-        child,
-        base,
+    let served = support::serve_simulated(program, data.path(), TOKEN, |c| {
+        c.envs(env.iter().copied()).stderr(stderr);
+    });
+    let addr = served.base.trim_start_matches("http://").parse().unwrap();
+    Server {
+        served,
         addr,
         _data: data,
     }
@@ -142,7 +129,7 @@ async fn idle_slow_and_kept_alive_connections_are_closed_after_the_header_timeou
         slow_cut,
         "a slowloris client kept trickling headers for 8 s"
     );
-    assert_eq!(health(&served.base).await, 200);
+    assert_eq!(health(&served.served.base).await, 200);
 }
 
 /// F3: one address holds at most `max_connections_per_addr` connections, and under a low
@@ -158,7 +145,8 @@ async fn a_connection_flood_from_one_address_cannot_starve_the_others() {
         Some("256:512"),
         Stdio::inherit(),
     );
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", served.child.id())).unwrap();
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", served.served.child.id())).unwrap();
     let open_files = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
@@ -197,7 +185,7 @@ async fn a_connection_flood_from_one_address_cannot_starve_the_others() {
     );
     // Everyone else still gets in.
     for _ in 0..5 {
-        assert_eq!(health(&served.base).await, 200);
+        assert_eq!(health(&served.served.base).await, 200);
     }
     drop(flood);
 }
@@ -214,7 +202,7 @@ async fn a_log_that_cannot_be_written_never_stops_the_server() {
     let client = reqwest::Client::new();
     for round in 0..3 {
         let chat = client
-            .post(format!("{}/v1/chat/completions", served.base))
+            .post(format!("{}/v1/chat/completions", served.served.base))
             .bearer_auth(TOKEN)
             .json(&serde_json::json!({
                 "model": "llama3.2:1b",
@@ -225,14 +213,14 @@ async fn a_log_that_cannot_be_written_never_stops_the_server() {
             .unwrap();
         assert_eq!(chat.status(), 200);
         let missing = client
-            .get(format!("{}/v1/traces/no-such-trace", served.base))
+            .get(format!("{}/v1/traces/no-such-trace", served.served.base))
             .bearer_auth(TOKEN)
             .send()
             .await
             .unwrap();
         assert_eq!(missing.status(), 404);
         let key = client
-            .post(format!("{}/api/keys", served.base))
+            .post(format!("{}/api/keys", served.served.base))
             .bearer_auth(TOKEN)
             .json(&serde_json::json!({"name": format!("k{round}"), "role": "viewer"}))
             .send()
@@ -241,7 +229,7 @@ async fn a_log_that_cannot_be_written_never_stops_the_server() {
         assert!(key.status().is_success(), "{}", key.status());
     }
     let traces: serde_json::Value = client
-        .get(format!("{}/v1/traces", served.base))
+        .get(format!("{}/v1/traces", served.served.base))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -253,5 +241,5 @@ async fn a_log_that_cannot_be_written_never_stops_the_server() {
         traces["data"].as_array().is_some_and(|d| d.len() >= 3),
         "{traces}"
     );
-    assert_eq!(health(&served.base).await, 200);
+    assert_eq!(health(&served.served.base).await, 200);
 }

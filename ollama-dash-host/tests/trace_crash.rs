@@ -7,11 +7,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use support::Served;
 
 const TOKEN: &str = "trace-crash-token-0123456789";
 /// Rounds of start, concurrent answers, kill -9.
@@ -26,19 +27,11 @@ const ROUTES: [&str; 4] = [
     "/api/sessions/{id}/messages",
 ];
 
-fn serve(data: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ollama-dash"))
-        .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
-        .env("DATA_PATH", data)
-        .env("AUTH_TOKEN", TOKEN)
-        .env_remove("OLLAMA_HOST")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let url = support::listening_address(child.stdout.take().unwrap());
-    (Server(child), url)
+fn serve(data: &Path) -> (Served, String) {
+    let bin = Command::new(env!("CARGO_BIN_EXE_ollama-dash"));
+    let served = support::serve_simulated(bin, data, TOKEN, |_| {});
+    let url = served.base.clone();
+    (served, url)
 }
 
 /// `chatcmpl-<32 hex>` back to the trace's UUID.
@@ -58,25 +51,8 @@ fn trace_id(completion_id: &str) -> String {
 /// What the readers share: the process (until one of them kills it) and the traces of the
 /// answers whose end a reader saw while the process was alive.
 struct Round {
-    child: Option<Server>,
+    child: Option<Served>,
     seen_end: Vec<String>,
-}
-
-/// The process, killed (SIGKILL) when dropped: also when the test fails half-way.
-struct Server(Child);
-
-impl Server {
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Called by a reader the moment it has the end of an answer: the first one kills the process
