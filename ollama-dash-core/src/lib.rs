@@ -59,6 +59,8 @@ pub use keys::{ApiKey, Role, hash_secret};
 pub use live::{Cached, InstalledModel, Probe, REFRESH_SOON, RunningModel};
 pub use plugin_feed::{MetricKind, PluginMetric};
 pub use store::StoreHealth;
-pub use traces::{TraceCommit, TraceHandle, TraceQuery, TraceRecord, TraceStart, TraceStatus};
+pub use traces::{
+    TraceBacklog, TraceCommit, TraceHandle, TraceQuery, TraceRecord, TraceStart, TraceStatus,
+};
 pub use uploads::{Checksum, NewUpload, UPLOADS_DIR, UploadInfo, UploadState, clean_file_name};
 pub use validate::{FileReport, ModelReport, ProjectorReport};

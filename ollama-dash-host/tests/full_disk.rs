@@ -174,11 +174,35 @@ async fn a_full_disk_answers_507_leaves_no_temp_files_and_degrades_health_until_
         "{degraded}"
     );
 
-    // Space again: the next write commits and health recovers.
+    // The traces made while full are held in memory, not dropped.
+    let held = health(&client, base).await;
+    assert!(
+        held["traces"]["waiting"].as_u64().is_some_and(|n| n >= 5),
+        "{held}"
+    );
+    assert_eq!(held["traces"]["dropped"], 0);
+
+    // Space again: the next write commits the held traces too, and health recovers.
     std::fs::remove_file(filler).unwrap();
     assert_eq!(chat(&client, base, "after").await, 200);
     let recovered = health_until(&client, base, |h| h["status"] == "ok").await;
     assert_eq!(recovered["status"], "ok", "{recovered}");
     assert!(recovered["store"]["write_error"].is_null(), "{recovered}");
+    assert_eq!(recovered["traces"]["waiting"], 0, "{recovered}");
+    let page: serde_json::Value = client
+        .get(format!("{base}/v1/traces"))
+        .bearer_auth(TOKEN)
+        .query(&[("q", "while full"), ("limit", "100")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["data"].as_array().map(Vec::len),
+        Some(5),
+        "every trace made while the disk was full is stored once there is room: {page}"
+    );
     drop(served);
 }

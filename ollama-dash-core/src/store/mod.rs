@@ -21,14 +21,44 @@ const QUEUE_CAPACITY: usize = 8192;
 
 type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
 type WriteJob = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+/// Told on the store thread how a write ended, after its transaction (see [`Store::write_then`]).
+type Notify = Box<dyn FnOnce(WriteOutcome) + Send>;
 
-#[allow(
-    dead_code,
-    reason = "Read and Write gain callers with traces and settings"
-)]
+/// How a write ended: `Ok` once the transaction holding it is committed.
+pub(crate) type WriteOutcome = std::result::Result<(), WriteFailure>;
+
+/// Why a write is not in the file.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteFailure {
+    /// SQLite's message.
+    pub(crate) message: String,
+    /// The disk is full or failing (the write itself was fine: worth trying again later).
+    pub(crate) storage: bool,
+}
+
+impl WriteFailure {
+    pub(crate) fn of(e: &rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let storage = matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen)
+        );
+        Self {
+            message: e.to_string(),
+            storage,
+        }
+    }
+}
+
+/// A queued write and whoever wants to know how it ended.
+struct Write {
+    job: WriteJob,
+    notify: Option<Notify>,
+}
+
 enum Command {
     Read(ReadJob),
-    Write(WriteJob),
+    Write(Write),
     Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
@@ -93,10 +123,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-#[allow(
-    dead_code,
-    reason = "call and write gain callers with traces and settings"
-)]
 impl Store {
     /// Opens (creating if needed) the database at `path`: integrity check, WAL, migrations.
     pub(crate) async fn open(path: PathBuf) -> Result<Self> {
@@ -149,7 +175,10 @@ impl Store {
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
-        let command = Command::Write(Box::new(f));
+        let command = Command::Write(Write {
+            job: Box::new(f),
+            notify: None,
+        });
         match self.tx.try_send(command) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(command)) => {
@@ -168,7 +197,28 @@ impl Store {
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
-        match self.tx.try_send(Command::Write(Box::new(f))) {
+        self.queue_detached(Write {
+            job: Box::new(f),
+            notify: None,
+        })
+    }
+
+    /// Like [`Store::write_detached`], and `then` is told on the store thread how the write
+    /// ended once its transaction is over: `Ok` only when it is committed to the file. (If the
+    /// store closes first, `then` is dropped uncalled.)
+    pub(crate) fn write_then<F, T>(&self, f: F, then: T) -> Result<()>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+        T: FnOnce(WriteOutcome) + Send + 'static,
+    {
+        self.queue_detached(Write {
+            job: Box::new(f),
+            notify: Some(Box::new(then)),
+        })
+    }
+
+    fn queue_detached(&self, write: Write) -> Result<()> {
+        match self.tx.try_send(Command::Write(write)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(command)) => {
                 self.counters.queue_full.fetch_add(1, Ordering::Relaxed);

@@ -176,3 +176,55 @@ async fn a_panicking_job_never_takes_the_store_thread_down() {
     assert!(health.alive);
     assert_eq!((health.panicked, health.failed), (2, 1));
 }
+
+/// `write_then` tells each write how it ended, after its transaction: `Ok` only for one that is
+/// in the file, the failure (not marked as a storage failure) for one that was wrong.
+#[tokio::test]
+async fn write_then_tells_each_write_how_its_transaction_ended() {
+    let (_dir, store) = open_temp().await;
+    let (ok_tx, ok_rx) = oneshot::channel();
+    let (bad_tx, bad_rx) = oneshot::channel();
+    store
+        .write_then(
+            |c| {
+                c.execute(
+                    "INSERT INTO settings (scope, key, value, updated_at) VALUES ('global', 'told', '1', 0)",
+                    [],
+                )
+                .map(drop)
+            },
+            move |outcome| {
+                let _ = ok_tx.send(outcome);
+            },
+        )
+        .unwrap();
+    store
+        .write_then(
+            |c| {
+                c.execute("INSERT INTO no_such_table VALUES (1)", [])
+                    .map(drop)
+            },
+            move |outcome| {
+                let _ = bad_tx.send(outcome);
+            },
+        )
+        .unwrap();
+    assert!(ok_rx.await.unwrap().is_ok());
+    let failure = bad_rx.await.unwrap().unwrap_err();
+    assert!(failure.message.contains("no_such_table"), "{failure:?}");
+    assert!(!failure.storage);
+    // Told `Ok` means committed: a fresh connection to the file sees it.
+    let other = rusqlite::Connection::open(&*store.path).unwrap();
+    let n: i64 = other
+        .query_row(
+            "SELECT count(*) FROM settings WHERE key = 'told'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        store.health().write_error.is_none(),
+        "a bad write is not a storage failure"
+    );
+}

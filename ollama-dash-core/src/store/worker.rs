@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use super::migrations::{self, LATEST, MigrateError};
-use super::{Command, Counters, WriteJob};
+use super::{Command, Counters, Write, WriteFailure, WriteOutcome};
 use crate::error::{Error, Result};
 
 /// Most writes committed in one transaction.
@@ -28,12 +28,12 @@ pub(super) fn run(
         }
     };
     let _ = ready.send(Ok(()));
-    let mut writes: Vec<WriteJob> = Vec::new();
+    let mut writes: Vec<Write> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
-                Command::Write(job) => writes.push(job),
+                Command::Write(write) => writes.push(write),
                 other => {
                     commit(&mut conn, &mut writes, counters);
                     match other {
@@ -67,7 +67,7 @@ pub(super) fn run(
 
 /// [`commit_batch`], surviving a panic: the batch's transaction rolls back as the panic
 /// unwinds, its writes count as failed, and the thread goes on.
-fn commit(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Counters) {
+fn commit(conn: &mut Connection, writes: &mut Vec<Write>, counters: &Counters) {
     let count = writes.len() as u64;
     if catch_unwind(AssertUnwindSafe(|| commit_batch(conn, writes, counters))).is_err() {
         writes.clear();
@@ -78,44 +78,51 @@ fn commit(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Counters
 }
 
 /// Commits the queued writes in one transaction; a failing (or panicking) write rolls back
-/// alone, so one bad write never takes the others down with it.
-fn commit_batch(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Counters) {
+/// alone, so one bad write never takes the others down with it. Then each write that asked is
+/// told how it ended: `Ok` only once the transaction is committed.
+fn commit_batch(conn: &mut Connection, writes: &mut Vec<Write>, counters: &Counters) {
     if writes.is_empty() {
         return;
     }
-    let jobs = std::mem::take(writes);
+    let (jobs, notifies): (Vec<_>, Vec<_>) = std::mem::take(writes)
+        .into_iter()
+        .map(|Write { job, notify }| (job, notify))
+        .unzip();
     let count = jobs.len() as u64;
-    let batch = (|| {
+    let mut outcomes: Vec<WriteOutcome> = Vec::with_capacity(jobs.len());
+    let committed = (|| {
         let mut tx = conn.transaction()?;
-        let mut failed = Vec::new();
-        let mut storage_error = None;
         for (index, job) in jobs.into_iter().enumerate() {
             // A savepoint per job lets a failing job roll back alone.
             let sp = tx.savepoint_with_name(format!("w{index}"))?;
-            match catch_unwind(AssertUnwindSafe(|| job(&sp))) {
-                Ok(Ok(())) => sp.commit()?,
-                Ok(Err(e)) => {
-                    if is_storage_failure(&e) {
-                        storage_error = Some(e.to_string());
-                    }
-                    failed.push(e.to_string());
+            let outcome = match catch_unwind(AssertUnwindSafe(|| job(&sp))) {
+                Ok(Ok(())) => {
+                    sp.commit()?;
+                    Ok(())
                 }
+                Ok(Err(e)) => Err(WriteFailure::of(&e)),
                 Err(_) => {
                     counters.panicked.fetch_add(1, Ordering::Relaxed);
-                    failed.push("the write panicked".to_owned());
+                    Err(WriteFailure {
+                        message: "the write panicked".to_owned(),
+                        storage: false,
+                    })
                 }
-            }
+            };
+            outcomes.push(outcome);
         }
-        tx.commit()?;
-        Ok::<_, rusqlite::Error>((failed, storage_error))
+        tx.commit()
     })();
-    match batch {
-        Ok((failed, storage_error)) => {
-            for e in &failed {
-                tracing::error!(error = %e, "store write failed");
+    match committed {
+        Ok(()) => {
+            let failed: Vec<&WriteFailure> =
+                outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+            for f in &failed {
+                tracing::error!(error = %f.message, "store write failed");
             }
             // A bad write (a constraint) is that write's problem; a full disk is everyone's.
-            counters.set_write_error(storage_error);
+            let storage = failed.iter().find(|f| f.storage).map(|f| f.message.clone());
+            counters.set_write_error(storage);
             counters
                 .failed
                 .fetch_add(failed.len() as u64, Ordering::Relaxed);
@@ -125,20 +132,19 @@ fn commit_batch(conn: &mut Connection, writes: &mut Vec<WriteJob>, counters: &Co
             counters.batches.fetch_add(1, Ordering::Relaxed);
         }
         Err(e) => {
+            // Nothing of the batch is in the file, whatever each job said.
+            let failure = WriteFailure::of(&e);
             tracing::error!(error = %e, writes = count, "store transaction failed");
-            counters.set_write_error(Some(e.to_string()));
+            counters.set_write_error(Some(failure.message.clone()));
             counters.failed.fetch_add(count, Ordering::Relaxed);
+            outcomes = vec![Err(failure); notifies.len()];
         }
     }
-}
-
-/// The disk is full or failing, as opposed to one write being wrong.
-fn is_storage_failure(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode;
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen)
-    )
+    for (notify, outcome) in notifies.into_iter().zip(outcomes) {
+        if let Some(notify) = notify {
+            notify(outcome);
+        }
+    }
 }
 
 fn close(conn: Connection) {

@@ -22,8 +22,12 @@ pub(crate) use recent::RecentTraces;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use stats::{ModelTraceStats, TraceStats, TraceTotals};
 
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
 use crate::dashboard::{Dashboard, now_ms};
 use crate::error::Result;
+use crate::store::{WriteFailure, WriteOutcome};
 
 /// Longest input or output text kept in a trace, in bytes; longer text is cut with a marker.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -37,6 +41,41 @@ type Inserted = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
 
 /// A trace waiting for the batch write, with whoever waits for its commit.
 pub(crate) type Pending = (TraceRecord, Option<Inserted>);
+
+/// A trace of the batch being written, and how its own insert went.
+type Inserting = (TraceRecord, Option<Inserted>, WriteOutcome);
+
+/// Most traces kept in memory while the disk is full; past it the oldest are dropped (counted,
+/// logged and shown in health).
+const MAX_HELD: usize = 10_000;
+
+/// What [`Dashboard::trace_backlog`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TraceBacklog {
+    /// Traces not yet in the file: queued, or held back while the disk is full.
+    pub waiting: usize,
+    /// Traces dropped because the disk stayed full past the in-memory cap.
+    pub dropped: u64,
+}
+
+/// Traces held back for lack of room, and those dropped past [`MAX_HELD`].
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Held {
+    /// Puts `trace` back in front of the queue for the next batch; drops the oldest past the cap.
+    fn hold(&self, pending: &Mutex<Vec<Pending>>, trace: TraceRecord) {
+        let mut waiting = pending.lock().unwrap_or_else(|p| p.into_inner());
+        if waiting.len() >= MAX_HELD {
+            let lost = waiting.remove(0);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(id = %lost.0.id, "trace dropped: the disk stayed full for {MAX_HELD} traces");
+        }
+        waiting.insert(0, (trace, None));
+    }
+}
 
 /// How a traced request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,14 +177,11 @@ impl Dashboard {
     pub fn record_trace_committed(&self, trace: TraceRecord) -> TraceCommit {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.enqueue_trace(trace, Some(tx));
-        let store = self.store().clone();
         Box::pin(async move {
-            // Fired by the batch write on the store thread, inside its transaction…
+            // Told by the store thread once the transaction holding the trace is over.
             rx.await
                 .map_err(|_| crate::Error::ShuttingDown)?
-                .map_err(crate::Error::Store)?;
-            // …which the store thread commits before it answers any later command.
-            store.flush().await
+                .map_err(crate::Error::Store)
         })
     }
 
@@ -158,31 +194,56 @@ impl Dashboard {
             model: trace.model.clone(),
             status: trace.status.as_str().to_owned(),
         });
-        let pending = &self.traces_state().pending;
-        let first = {
-            let mut waiting = pending.lock().unwrap_or_else(|p| p.into_inner());
-            waiting.push((trace, inserted));
-            waiting.len() == 1
-        };
-        if !first {
-            return; // the write queued for the first one takes this one too
+        let state = self.traces_state();
+        state
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((trace, inserted));
+        if state.scheduled.swap(true, Ordering::AcqRel) {
+            return; // the write already queued takes this one too
         }
-        let pending = std::sync::Arc::clone(pending);
-        let result = self.store().write_detached(move |c| {
-            let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
-            for (t, inserted) in batch {
-                // A failing statement rolls back only itself: the rest of the batch stays.
-                let result = query::insert(c, &t).map_err(|e| {
-                    tracing::error!(error = %e, id = %t.id, "trace not stored");
-                    e.to_string()
-                });
-                if let Some(inserted) = inserted {
-                    let _ = inserted.send(result);
+        let (pending, scheduled) = (Arc::clone(&state.pending), Arc::clone(&state.scheduled));
+        let held = Arc::clone(&state.held);
+        // The batch, handed from the write (inside the transaction) to its outcome (after it).
+        let taken: Arc<Mutex<Vec<Inserting>>> = Arc::default();
+        let write = {
+            let taken = Arc::clone(&taken);
+            move |c: &rusqlite::Connection| {
+                // From here on a new trace queues a new write.
+                scheduled.store(false, Ordering::Release);
+                let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
+                let inserting = batch
+                    .into_iter()
+                    .map(|(trace, waiter)| {
+                        // A failing statement rolls back only itself: the rest of the batch stays.
+                        let result = query::insert(c, &trace).map_err(|e| WriteFailure::of(&e));
+                        (trace, waiter, result)
+                    })
+                    .collect();
+                *taken.lock().unwrap_or_else(|p| p.into_inner()) = inserting;
+                Ok(())
+            }
+        };
+        let pending = Arc::clone(&state.pending);
+        let outcome = move |outcome: WriteOutcome| {
+            let batch = std::mem::take(&mut *taken.lock().unwrap_or_else(|p| p.into_inner()));
+            for (trace, waiter, inserted) in batch {
+                let result = outcome.clone().and(inserted);
+                if let Err(failure) = &result {
+                    if failure.storage {
+                        // No room (a full disk): keep the trace and write it with the next batch.
+                        held.hold(&pending, trace);
+                    } else {
+                        tracing::error!(error = %failure.message, id = %trace.id, "trace not stored");
+                    }
+                }
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(result.map_err(|f| f.message));
                 }
             }
-            Ok(())
-        });
-        if let Err(e) = result {
+        };
+        if let Err(e) = self.store().write_then(write, outcome) {
             tracing::warn!(error = %e, "traces not recorded: the store is closed");
         }
     }
@@ -198,6 +259,20 @@ impl Dashboard {
                 tx.commit()
             })
             .await
+    }
+
+    /// Traces waiting to be written (held back while the disk is full, or just queued), and
+    /// traces dropped because the disk stayed full too long.
+    pub fn trace_backlog(&self) -> TraceBacklog {
+        let state = self.traces_state();
+        TraceBacklog {
+            waiting: state
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len(),
+            dropped: state.held.dropped.load(Ordering::Relaxed),
+        }
     }
 
     /// Waits until every trace (and other write) queued before this call is committed.

@@ -71,6 +71,10 @@ pub(crate) struct TraceState {
     pub(crate) last: Mutex<Option<RetentionReport>>,
     /// Traces waiting for the store thread; one queued write inserts all of them.
     pub(crate) pending: std::sync::Arc<Mutex<Vec<super::Pending>>>,
+    /// A write is queued that will take everything in `pending`.
+    pub(crate) scheduled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Traces held back while the disk is full, and those dropped.
+    pub(crate) held: std::sync::Arc<super::Held>,
     /// Per-second totals of the last hour, for [`Dashboard::recent_trace_totals`].
     pub(crate) recent: super::RecentTraces,
 }
@@ -81,6 +85,8 @@ impl TraceState {
             policy: RetentionPolicy::from_config(config),
             last: Mutex::new(None),
             pending: std::sync::Arc::default(),
+            scheduled: std::sync::Arc::default(),
+            held: std::sync::Arc::default(),
             recent: super::RecentTraces::default(),
         }
     }

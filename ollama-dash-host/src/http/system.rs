@@ -19,6 +19,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
     let h = state.dashboard.health().await;
     let s = &h.store;
     let (retention, last_retention) = state.dashboard.trace_retention();
+    let backlog = state.dashboard.trace_backlog();
     Json(json!({
         "status": if h.ok { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -35,7 +36,12 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
             "panicked": s.panicked,
             "write_error": s.write_error,
         },
-        "traces": { "retention": retention, "last_retention": last_retention },
+        "traces": {
+            "retention": retention,
+            "last_retention": last_retention,
+            "waiting": backlog.waiting,
+            "dropped": backlog.dropped,
+        },
         "ollama": {
             "ok": h.ollama.reachable,
             "url": h.ollama.url,
