@@ -33,7 +33,8 @@ mod dashboard;
 mod defaults;
 mod error;
 mod events;
-pub mod gguf;
+/// GGUF headers: the `ollama-dash-gguf` crate, a leaf of its own (fuzzed alone).
+pub use ollama_dash_gguf as gguf;
 mod imports;
 pub mod jobs;
 mod keys;

@@ -10,6 +10,8 @@ pub mod config;
 pub mod connections;
 pub mod http;
 pub mod logging;
-pub mod plugins;
+/// The WASM plugin host: the `ollama-dash-plugin-host` crate (the only wasmtime dependent).
+pub use ollama_dash_plugin_host as plugins;
 pub mod server;
-pub mod sim;
+/// The Ollama simulator: the `ollama-dash-sim` crate (`ollama-dash sim`, `serve --simulate`).
+pub use ollama_dash_sim as sim;

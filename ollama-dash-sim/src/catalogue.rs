@@ -2,7 +2,7 @@
 //! Values follow the real Ollama library entries (families, sizes, context lengths, templates).
 
 use chrono::{Local, TimeDelta};
-use ollama_dash_core::gguf;
+use ollama_dash_gguf as gguf;
 use serde_json::{Map, Value, json};
 
 use super::model::{

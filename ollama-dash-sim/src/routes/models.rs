@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Shared;
-use crate::sim::model::{Details, Model, Preset, Tensor};
-use crate::sim::names::Name;
-use crate::sim::wire::{ApiError, ApiResult, Req, empty, go_quote, go_time, json_response};
+use crate::model::{Details, Model, Preset, Tensor};
+use crate::names::Name;
+use crate::wire::{ApiError, ApiResult, Req, empty, go_quote, go_time, json_response};
 
 /// `details` in `/api/tags` (no `parent_model`, as in Ollama's list), with the fields very new
 /// builds add.

@@ -3,7 +3,7 @@
 //! insertions, deletions) must each give a header or an error, never a panic.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use ollama_dash_core::gguf::{Limits, read_header, sample_adapter, sample_model, sample_projector};
+use ollama_dash_gguf::{Limits, read_header, sample_adapter, sample_model, sample_projector};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

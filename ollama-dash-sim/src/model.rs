@@ -2,7 +2,7 @@
 //! metadata behind `/api/show`, template, parameters, and the capabilities derived from them.
 
 use chrono::{DateTime, Local};
-use ollama_dash_core::gguf;
+use ollama_dash_gguf as gguf;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};

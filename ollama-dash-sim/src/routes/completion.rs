@@ -12,13 +12,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::sim::keep_alive::KeepAlive;
-use crate::sim::model::Model;
-use crate::sim::names::Name;
-use crate::sim::state::{Lease, Sim};
-use crate::sim::text::{self, Rng};
-use crate::sim::version::Features;
-use crate::sim::wire::{
+use crate::keep_alive::KeepAlive;
+use crate::model::Model;
+use crate::names::Name;
+use crate::state::{Lease, Sim};
+use crate::text::{self, Rng};
+use crate::version::Features;
+use crate::wire::{
     ApiError, Item, Options, Req, aborted, go_json, go_quote, go_time, json_bytes, stream_response,
     think_value,
 };

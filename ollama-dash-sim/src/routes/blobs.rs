@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::Shared;
-use crate::sim::wire::{ApiError, ApiResult, empty, go_quote};
+use crate::wire::{ApiError, ApiResult, empty, go_quote};
 
 /// `^sha256[:-][0-9a-fA-F]{64}$`
 pub(super) fn valid_digest(digest: &str) -> bool {

@@ -10,6 +10,7 @@
 //!
 //! [`GgufHeader`] then answers what a dashboard shows: architecture, [`GgufKind`], quantization, parameter
 //! size, context length, capabilities inputs, and an Ollama-style `model_info` map.
+#![warn(missing_docs)]
 
 mod error;
 mod header;

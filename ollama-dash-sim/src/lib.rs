@@ -6,13 +6,14 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use ollama_dash_host::sim::{SimConfig, Simulator};
+//! use ollama_dash_sim::{SimConfig, Simulator};
 //! let sim = Simulator::start(SimConfig::default()).await?;
 //! let base_url = sim.url(); // "http://127.0.0.1:PORT", talk to it like Ollama
 //! sim.control().fail_next(1, 503, "server busy, please try again.  maximum pending requests exceeded");
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
 mod catalogue;
 mod keep_alive;

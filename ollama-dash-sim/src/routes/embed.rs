@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Shared, completion, not_found};
-use crate::sim::keep_alive::KeepAlive;
-use crate::sim::names::Name;
-use crate::sim::text::{self, Rng};
-use crate::sim::wire::{ApiError, ApiResult, Req, json_response};
+use crate::keep_alive::KeepAlive;
+use crate::names::Name;
+use crate::text::{self, Rng};
+use crate::wire::{ApiError, ApiResult, Req, json_response};
 
 #[derive(Serialize)]
 struct EmbedResponse<'a> {

@@ -1,7 +1,7 @@
 //! Writes the seed corpus: the sample model (v2, v3), projector and adapter files.
-//! `cargo run --manifest-path ollama-dash-core/fuzz/Cargo.toml --bin make_seeds`
+//! `cargo run --manifest-path ollama-dash-gguf/fuzz/Cargo.toml --bin make_seeds`
 
-use ollama_dash_core::gguf::{sample_adapter, sample_model, sample_projector};
+use ollama_dash_gguf::{sample_adapter, sample_model, sample_projector};
 
 fn main() -> std::io::Result<()> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/gguf_header");

@@ -7,6 +7,7 @@
 //! sandbox: a store of its own with a memory cap and a fuel budget, an empty WASI context, and
 //! the logger as the only import. A reload builds a new set next to the old one and swaps it in;
 //! unchanged files keep their loaded plugin (and its health).
+#![warn(missing_docs)]
 
 mod loaded;
 mod manifest;

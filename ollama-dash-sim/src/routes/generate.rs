@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use super::Shared;
 use super::completion::{self, Common, Shape, Turn};
-use crate::sim::text;
-use crate::sim::wire::{ApiError, ApiResult, Req};
+use crate::text;
+use crate::wire::{ApiError, ApiResult, Req};
 
 pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
     let started = Instant::now();

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ollama_dash_core::gguf::{Limits, read_header};
+use ollama_dash_gguf::{Limits, read_header};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();

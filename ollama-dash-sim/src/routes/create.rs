@@ -8,19 +8,19 @@ use std::sync::Arc;
 use axum::extract::State;
 use bytes::Bytes;
 use chrono::Local;
-use ollama_dash_core::gguf::GgufKind;
+use ollama_dash_gguf::GgufKind;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use super::Shared;
 use super::blobs::valid_digest;
 use super::pull::{Progress, run_pull, send, status, tick};
-use crate::sim::model::{
+use crate::model::{
     self, Gguf, Layer, MEDIA_ADAPTER, MEDIA_MODEL, MEDIA_PROJECTOR, Model, Parts, Preset,
 };
-use crate::sim::names::Name;
-use crate::sim::state::Sim;
-use crate::sim::wire::{
+use crate::names::Name;
+use crate::state::Sim;
+use crate::wire::{
     ApiError, ApiResult, Item, Options, Req, go_quote, line, stream_response, wait_for_stream,
 };
 

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::Shared;
 use super::completion::{self, Common, Shape, Turn};
-use crate::sim::text;
-use crate::sim::wire::{ApiError, ApiResult, Req};
+use crate::text;
+use crate::wire::{ApiError, ApiResult, Req};
 
 /// A decoded chat message.
 #[derive(Debug)]

@@ -10,11 +10,11 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::Shared;
-use crate::sim::catalogue;
-use crate::sim::model::Model;
-use crate::sim::names::Name;
-use crate::sim::state::Sim;
-use crate::sim::wire::{ApiError, ApiResult, Item, Req, line, stream_response, wait_for_stream};
+use crate::catalogue;
+use crate::model::Model;
+use crate::names::Name;
+use crate::state::Sim;
+use crate::wire::{ApiError, ApiResult, Item, Req, line, stream_response, wait_for_stream};
 
 /// Progress updates per downloaded layer.
 const UPDATES_PER_LAYER: u64 = 8;
