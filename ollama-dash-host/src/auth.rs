@@ -108,7 +108,7 @@ pub struct Authenticator {
     stored: RwLock<HashMap<String, Principal>>,
     limit: u32,
     window: Duration,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    failures: Mutex<HashMap<Subject, (u32, Instant)>>,
 }
 
 /// The outcome of checking a request's credentials.
@@ -202,13 +202,32 @@ impl Authenticator {
         {
             return Verdict::Allowed(principal);
         }
-        let Some(addr) = addr else {
-            return Verdict::Denied;
-        };
-        if let Some(wait) = self.throttled(addr, now) {
+        // Failures count against the address and against the credential presented (the hash
+        // of it), so one stale token is throttled from every address it comes from.
+        let presented = authorization.and_then(bearer_token).unwrap_or_default();
+        let subjects = [
+            addr.map(Subject::Addr),
+            (!presented.is_empty()).then(|| Subject::credential(presented)),
+        ];
+        let subjects = subjects.iter().flatten();
+        if let Some(wait) = subjects
+            .clone()
+            .filter_map(|s| self.throttled(s, now))
+            .max()
+        {
             return Verdict::Throttled(wait);
         }
-        self.record_failure(addr, now);
+        let mut failures_now = 0;
+        for subject in subjects {
+            failures_now = failures_now.max(self.record_failure(*subject, now));
+        }
+        let addr = addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        if failures_now <= self.limit {
+            tracing::warn!(%addr, failures = failures_now, "sign-in failed: missing or wrong token");
+        }
+        if failures_now == self.limit {
+            tracing::warn!(%addr, "sign-in failures throttled for the rest of the minute");
+        }
         Verdict::Denied
     }
 
@@ -232,24 +251,45 @@ impl Authenticator {
         stored.get(&hash_secret(presented)).cloned()
     }
 
-    fn throttled(&self, addr: IpAddr, now: Instant) -> Option<u64> {
+    fn throttled(&self, subject: &Subject, now: Instant) -> Option<u64> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (count, since) = failures.get(&addr)?;
+        let (count, since) = failures.get(subject)?;
         let elapsed = now.duration_since(*since);
         (*count >= self.limit && elapsed < self.window)
             .then(|| (self.window - elapsed).as_secs().max(1))
     }
 
-    fn record_failure(&self, addr: IpAddr, now: Instant) {
+    /// Counts one failure; returns how many this subject has in the current window.
+    fn record_failure(&self, subject: Subject, now: Instant) -> u32 {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() > 10_000 {
             failures.retain(|_, (_, since)| now.duration_since(*since) < self.window);
         }
-        let entry = failures.entry(addr).or_insert((0, now));
+        let entry = failures.entry(subject).or_insert((0, now));
         if now.duration_since(entry.1) >= self.window {
             *entry = (0, now);
         }
         entry.0 += 1;
+        entry.0
+    }
+}
+
+/// Who failures are counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Subject {
+    /// The client address.
+    Addr(IpAddr),
+    /// A presented (wrong) credential, by the first 16 bytes of its SHA-256.
+    Credential([u8; 16]),
+}
+
+impl Subject {
+    fn credential(presented: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(presented.as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        Self::Credential(first)
     }
 }
 
@@ -351,6 +391,28 @@ mod tests {
             auth.check(Some("Bearer a-long-enough-secret"), other),
             admin
         );
+    }
+
+    #[test]
+    fn a_wrong_credential_is_throttled_from_every_address_the_right_one_never() {
+        let auth = Authenticator::new("a-long-enough-secret".into(), 3);
+        let stale = Some("Bearer a-stale-token-from-a-job");
+        for last in 1..=3u8 {
+            let from: Option<IpAddr> = Some([10, 0, 1, last].into());
+            assert_eq!(auth.check(stale, from), Verdict::Denied);
+        }
+        // The same stale token from a fourth address: throttled, though that address is new.
+        let fresh: Option<IpAddr> = Some([10, 0, 1, 9].into());
+        assert!(matches!(auth.check(stale, fresh), Verdict::Throttled(_)));
+        // Another wrong token from that address is only denied; the right one gets through.
+        assert_eq!(
+            auth.check(Some("Bearer another-wrong-token"), fresh),
+            Verdict::Denied
+        );
+        assert!(matches!(
+            auth.check(Some("Bearer a-long-enough-secret"), fresh),
+            Verdict::Allowed(_)
+        ));
     }
 
     #[test]
