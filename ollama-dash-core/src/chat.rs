@@ -121,7 +121,7 @@ impl Dashboard {
         let session = ChatSession {
             id: uuid::Uuid::now_v7().to_string(),
             title: checked_title(new.title.as_deref().unwrap_or("New chat"))?,
-            model: new.model,
+            model: checked_model(new.model)?,
             system_prompt: new.system_prompt,
             options: checked_options(new.options)?,
             owner: new.owner,
@@ -186,6 +186,7 @@ impl Dashboard {
     ) -> Result<ChatSession> {
         let title = update.title.as_deref().map(checked_title).transpose()?;
         let options = checked_options(update.options)?.map(|v| v.to_string());
+        let model = checked_model(update.model)?;
         let owned = id.to_owned();
         let changed = self
             .store()
@@ -194,14 +195,7 @@ impl Dashboard {
                     "UPDATE chat_sessions SET title = coalesce(?2, title), \
                      model = coalesce(?3, model), system_prompt = coalesce(?4, system_prompt), \
                      options = coalesce(?5, options), updated_at = ?6 WHERE id = ?1",
-                    rusqlite::params![
-                        owned,
-                        title,
-                        update.model,
-                        update.system_prompt,
-                        options,
-                        now_ms()
-                    ],
+                    rusqlite::params![owned, title, model, update.system_prompt, options, now_ms()],
                 )
             })
             .await?;
@@ -312,11 +306,29 @@ fn checked_title(title: &str) -> Result<String> {
     Ok(title.to_owned())
 }
 
+/// Options are an object of Ollama's options with the right types (`temperature` a number…):
+/// a session keeps only what every one of its messages can send.
 fn checked_options(options: Option<Value>) -> Result<Option<Value>> {
     match options {
         Some(Value::Null) | None => Ok(None),
-        Some(v @ Value::Object(_)) => Ok(Some(v)),
+        Some(v @ Value::Object(_)) => {
+            serde_json::from_value::<crate::ollama::types::ModelOptions>(v.clone()).map_err(
+                |e| Error::InvalidFields(vec![("options".into(), format!("invalid options: {e}"))]),
+            )?;
+            Ok(Some(v))
+        }
         Some(_) => Err(Error::BadRequest("options must be a JSON object".into())),
+    }
+}
+
+/// A session's default model follows Ollama's name grammar; empty means none.
+fn checked_model(model: Option<String>) -> Result<Option<String>> {
+    match model {
+        Some(m) if !m.trim().is_empty() => {
+            crate::lifecycle::check_name(&m)?;
+            Ok(Some(m))
+        }
+        other => Ok(other),
     }
 }
 

@@ -190,6 +190,26 @@ fn check_id(id: &str) -> Result<()> {
     }
 }
 
+/// Refuses a client file name that is a path or holds control characters (`../x.gguf`,
+/// `/etc/passwd`, `C:\models\x.gguf`, `a\0.gguf`) with a 400 on `file_name`: a file name is a
+/// base name, and a client sending a path is broken or hostile. Other odd characters are
+/// merely replaced by [`clean_file_name`].
+fn check_file_name(raw: &str) -> Result<()> {
+    let why = if raw.contains(['/', '\\']) {
+        "it may not contain / or \\; send the file's base name"
+    } else if raw.chars().any(char::is_control) {
+        "it may not contain NUL or other control characters"
+    } else if raw == "." || raw == ".." {
+        "it may not be . or .."
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidFields(vec![(
+        "file_name".to_owned(),
+        format!("invalid file name {raw:?}: {why}"),
+    )]))
+}
+
 /// The client's file name reduced to a safe base name (`[A-Za-z0-9._-]`, at most 128 bytes,
 /// never starting with a dot); `upload.bin` when nothing is left.
 pub fn clean_file_name(raw: &str) -> String {
@@ -248,6 +268,7 @@ impl Dashboard {
     /// file and its checkpoint, and, when a model name is given, an import record waiting for
     /// the bytes. Refuses an existing model name unless `import.replace`.
     pub async fn create_upload(&self, new: NewUpload) -> Result<UploadInfo> {
+        check_file_name(&new.file_name)?;
         let config = self.config();
         if new.length > config.upload_max_bytes {
             return Err(Error::TooLarge(format!(

@@ -649,6 +649,50 @@ fn file_names_never_become_paths() {
 }
 
 #[test]
+fn file_names_that_are_paths_are_refused() {
+    for bad in [
+        "../x.gguf",
+        "/etc/passwd",
+        "C:\\models\\x.gguf",
+        "a\0.gguf",
+        "a\nb.gguf",
+        "..",
+    ] {
+        let e = check_file_name(bad).unwrap_err();
+        assert_eq!(e.http_status(), 400, "{bad}");
+    }
+    for ok in [
+        "model.gguf",
+        "a b.gguf",
+        "",
+        "...",
+        ".hidden.gguf",
+        "모델.gguf",
+    ] {
+        assert!(check_file_name(ok).is_ok(), "{ok}");
+    }
+}
+
+#[tokio::test]
+async fn an_upload_named_by_a_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dashboard(dir.path()).await;
+    let e = d
+        .create_upload(NewUpload {
+            file_name: "../../evil.gguf".into(),
+            length: 10,
+            ..NewUpload::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status(), 400);
+    assert!(
+        d.list_uploads().await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+}
+
+#[test]
 fn only_server_made_ids_are_accepted() {
     assert!(check_id("0123456789abcdef0123456789abcdef").is_ok());
     for bad in [

@@ -139,13 +139,15 @@ fn parse_window(raw: &str) -> Result<Duration, ApiError> {
     let bad = || ApiError::bad_request(format!("window {raw:?}: use e.g. 10m, 1h, 24h or 7d"));
     let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
     let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(bad()),
     };
+    // Checked: `9999999999999999999d` is a number of days past u64 seconds.
+    let secs = n.checked_mul(unit_secs).ok_or_else(bad)?;
     if secs == 0 || secs > 366 * 86_400 {
         return Err(bad());
     }
@@ -447,7 +449,8 @@ async fn put_model(
     Query(q): Query<NameQuery>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let name = required_name(q)?;
+    // Defaults for a name no model can have would never apply: refuse them (400 on `name`).
+    let name = required_model_name(q)?;
     let updated = state
         .dashboard
         .update_settings(Some(&name), object(body)?)

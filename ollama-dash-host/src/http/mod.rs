@@ -28,6 +28,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ollama_dash_core::Dashboard;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::{ApiError, ApiResult};
@@ -85,6 +86,8 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
             state.clone(),
             uploads::tus_discovery,
         ))
+        // A handler that panics answers 500 in the JSON shape instead of dropping the connection.
+        .layer(CatchPanicLayer::custom(panicked))
         // Outermost: every decision below reads one canonical path, from a head of sane size.
         .layer(middleware::from_fn(path_guard::refuse_non_canonical))
         .layer(middleware::from_fn(refuse_huge_heads))
@@ -115,6 +118,21 @@ fn cors(origins: &[String]) -> CorsLayer {
                 .collect::<Vec<_>>(),
         )
         .expose_headers(uploads::TUS_RESPONSE_HEADERS.map(header::HeaderName::from_static))
+}
+
+/// The answer to a request whose handler panicked (a bug): logged, and 500 in the JSON shape.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %what, "a request handler panicked");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error (a bug; it is in the server log)",
+    )
+    .into_response()
 }
 
 /// Most header lines a request may carry.
@@ -178,5 +196,36 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         }
         Verdict::Denied => ApiError::unauthorized().into_response(),
         Verdict::Throttled(seconds) => ApiError::throttled(seconds).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_json_shape() {
+        let router: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("a bug");
+                    }
+                    "never"
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panicked));
+        let request = axum::http::Request::get("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["type"], "api_error", "{json}");
     }
 }

@@ -43,6 +43,21 @@ fn native_error(status: StatusCode, message: impl std::fmt::Display) -> Response
     (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
+/// A traced request body that could not be read: 413 past [`MAX_TRACED_REQUEST`], else 400.
+fn body_error(error: axum::Error) -> Response {
+    let error = error.into_inner();
+    if error.is::<http_body_util::LengthLimitError>() {
+        return native_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over the limit of {MAX_TRACED_REQUEST} bytes"),
+        );
+    }
+    native_error(
+        StatusCode::BAD_REQUEST,
+        format!("reading the request body: {error}"),
+    )
+}
+
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
@@ -91,12 +106,21 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     }
     let mut drop = vec![header::HOST, header::AUTHORIZATION];
     let mut trace = None;
+    // Why the client's body broke off, if it did: then a failed call is the client's fault
+    // (400), not Ollama's (502).
+    let body_failed = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let body = match kind {
-        None => reqwest::Body::wrap_stream(body.into_data_stream()),
+        None => {
+            let failed = std::sync::Arc::clone(&body_failed);
+            let stream = body.into_data_stream().inspect_err(move |e| {
+                let _ = failed.set(e.to_string());
+            });
+            reqwest::Body::wrap_stream(stream)
+        }
         Some(kind) => {
             let bytes = match axum::body::to_bytes(body, MAX_TRACED_REQUEST).await {
                 Ok(bytes) => bytes,
-                Err(e) => return native_error(StatusCode::BAD_REQUEST, e),
+                Err(e) => return body_error(e),
             };
             drop.push(header::CONTENT_LENGTH);
             trace = Some(kind.start(&state, &caller, path, &bytes));
@@ -112,6 +136,13 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         .await;
     let upstream = match upstream {
         Ok(upstream) => upstream,
+        Err(_) if body_failed.get().is_some() => {
+            let why = body_failed.get().map_or("", String::as_str);
+            return native_error(
+                StatusCode::BAD_REQUEST,
+                format!("reading the request body: {why}"),
+            );
+        }
         Err(e) => {
             let message = format!("Ollama is unreachable at {}: {e}", client.base_url());
             if let Some((trace, _, _)) = trace {

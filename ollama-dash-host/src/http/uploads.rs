@@ -57,8 +57,10 @@ pub(super) const TUS_RESPONSE_HEADERS: [&str; 9] = [
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 
 /// The upload routes (mounted behind the token check; the role policy makes changes admin-only).
+/// Only the routes that stream a file's bytes lift axum's body limit; the JSON ones (`start`,
+/// `complete`) keep it, so a huge JSON body is refused with 413 instead of being read.
 pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+    let raw = Router::new()
         .route("/v1/uploads", get(list).post(tus_create))
         .route(
             "/v1/uploads/{id}",
@@ -68,11 +70,13 @@ pub(super) fn routes() -> Router<AppState> {
                 .delete(tus_delete)
                 .post(tus_override),
         )
-        .route("/v1/chunked-upload/start", post(chunked_start))
         .route("/v1/chunked-upload/chunk", post(chunked_chunk))
-        .route("/v1/chunked-upload/complete", post(chunked_complete))
         .route("/v1/models/upload", post(single))
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    Router::new()
+        .route("/v1/chunked-upload/start", post(chunked_start))
+        .route("/v1/chunked-upload/complete", post(chunked_complete))
+        .merge(raw)
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: impl ToString) {
@@ -518,10 +522,13 @@ async fn chunked_chunk(
         .map(Checksum::Sha256);
     let declared = parse_u64(headers, "content-length")?;
     let current = state.dashboard.upload(&id).await?;
-    // A retried chunk that was already stored is acknowledged, not refused.
+    // A retried chunk that was already stored is acknowledged, not refused. (The sum is
+    // checked: offset and length are the client's, and may add up past u64.)
     if let Some(len) = declared
         && offset < current.offset
-        && offset + len <= current.offset
+        && offset
+            .checked_add(len)
+            .is_some_and(|end| end <= current.offset)
     {
         return Ok(Json(chunk_answer(&current)));
     }
@@ -630,9 +637,15 @@ async fn single(
     let id = info.id.clone();
     let outcome = async {
         let body: Body = request.into_body();
-        let info = dashboard
-            .append_upload(&id, 0, body.into_data_stream(), None)
-            .await?;
+        // An empty file is complete as created: nothing to append, and validation says why it
+        // is not a model.
+        let info = if info.length == 0 {
+            info
+        } else {
+            dashboard
+                .append_upload(&id, 0, body.into_data_stream(), None)
+                .await?
+        };
         let sha = info.sha256.clone().unwrap_or_default();
         if let Some(expected) = expected
             && hex::encode(expected) != sha

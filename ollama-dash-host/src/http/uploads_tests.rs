@@ -229,8 +229,28 @@ async fn tus_discovery_version_and_creation_errors() {
 async fn tus_core_checksum_termination_and_override() {
     let h = host(1 << 30).await;
     let file: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect(); // over axum's 2 MB default
-    let meta = format!("filename {},flag", b64("../../evil.gguf"));
     let len = file.len().to_string();
+    let path_named = h
+        .tus(
+            "POST",
+            "/v1/uploads",
+            &[
+                ("upload-length", &len),
+                (
+                    "upload-metadata",
+                    &format!("filename {}", b64("../../evil.gguf")),
+                ),
+            ],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        path_named.status,
+        StatusCode::BAD_REQUEST,
+        "a path is no file name"
+    );
+    assert_eq!(path_named.json["error"]["param"], "file_name");
+    let meta = format!("filename {},flag", b64("my evil?.gguf"));
     let created = h
         .tus(
             "POST",
@@ -257,8 +277,8 @@ async fn tus_core_checksum_termination_and_override() {
     assert_eq!(head.header("cache-control"), "no-store");
     let shown = h.send("GET", &location, &[], vec![]).await;
     assert_eq!(
-        shown.json["file_name"], "evil.gguf",
-        "the client's path never becomes ours"
+        shown.json["file_name"], "my_evil_.gguf",
+        "the client's odd characters never become ours"
     );
 
     let wrong_type = h

@@ -43,8 +43,39 @@ pub(super) struct Sampling {
 
 impl Sampling {
     /// Ollama `options`; `None` when the request sets none. Refuses a token limit below 1 as
-    /// OpenAI does (Ollama would take `-1` for "no limit").
+    /// OpenAI does (Ollama would take `-1` for "no limit"), and sampling values outside
+    /// OpenAI's ranges (`temperature` 0–2, `top_p` 0–1, penalties −2–2).
     pub(super) fn options(&self) -> Result<Option<ModelOptions>, ApiError> {
+        for (param, value, min, max) in [
+            ("temperature", self.temperature, 0.0, 2.0),
+            ("top_p", self.top_p, 0.0, 1.0),
+            ("presence_penalty", self.presence_penalty, -2.0, 2.0),
+            ("frequency_penalty", self.frequency_penalty, -2.0, 2.0),
+        ] {
+            let Some(v) = value else { continue };
+            let (what, bound, code) = if v < min {
+                (
+                    "below minimum",
+                    format!(">= {min}"),
+                    "decimal_below_min_value",
+                )
+            } else if v > max {
+                (
+                    "above maximum",
+                    format!("<= {max}"),
+                    "decimal_above_max_value",
+                )
+            } else {
+                continue;
+            };
+            return Err(invalid(
+                param,
+                format!(
+                    "Invalid '{param}': decimal {what} value. Expected a value {bound}, but got {v} instead."
+                ),
+            )
+            .with_code(code));
+        }
         for (param, value) in [
             ("max_tokens", self.max_tokens),
             ("max_completion_tokens", self.max_completion_tokens),
@@ -491,6 +522,28 @@ mod tests {
                 assert_eq!(e.body()["error"]["param"], param);
                 assert_eq!(e.body()["error"]["code"], "integer_below_min_value");
             }
+        }
+        for (param, low, high) in [
+            ("temperature", -0.1, 2.1),
+            ("top_p", -0.5, 1.5),
+            ("presence_penalty", -2.5, 2.5),
+            ("frequency_penalty", -3.0, 3.0),
+        ] {
+            let e = with(param, json!(low));
+            assert_eq!(e.status(), 400, "{param}={low}");
+            assert_eq!(e.body()["error"]["param"], param);
+            assert_eq!(e.body()["error"]["code"], "decimal_below_min_value");
+            let e = with(param, json!(high));
+            assert_eq!(
+                e.body()["error"]["code"],
+                "decimal_above_max_value",
+                "{param}={high}"
+            );
+        }
+        for (param, edge) in [("temperature", 2.0), ("temperature", 0.0), ("top_p", 1.0)] {
+            let mut b = base.clone();
+            b[param] = json!(edge);
+            assert!(parse(b).to_ollama().is_ok(), "{param}={edge} is in range");
         }
         assert_eq!(
             parse(
