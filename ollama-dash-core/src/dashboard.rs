@@ -85,6 +85,8 @@ impl Dashboard {
             .map_err(|e| Error::io(format!("creating DATA_PATH {}", data.display()), e))?;
         let ollama = OllamaClient::new(&config)?;
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
+        // Before anything else writes: the traces a killed process had only in its spool.
+        Self::replay_trace_spool(&store, data).await?;
         let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
         let events = crate::events::channel();
         let live =

@@ -210,7 +210,7 @@ impl Drop for TraceHandle {
     }
 }
 
-fn empty_record() -> TraceRecord {
+pub(super) fn empty_record() -> TraceRecord {
     TraceRecord {
         id: String::new(),
         created_at: 0,

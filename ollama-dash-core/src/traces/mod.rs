@@ -11,6 +11,7 @@ mod handle;
 mod query;
 mod recent;
 pub(crate) mod retention;
+mod spool;
 mod stats;
 
 use serde::Serialize;
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::dashboard::{Dashboard, now_ms};
 use crate::error::Result;
-use crate::store::{WriteFailure, WriteOutcome};
+use crate::store::{Store, WriteFailure, WriteOutcome};
 
 /// Longest input or output text kept in a trace, in bytes; longer text is cut with a marker.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -39,11 +40,22 @@ pub type TraceCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result
 /// Told by the batch write, inside its transaction, whether the insert of one trace went well.
 type Inserted = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
 
-/// A trace waiting for the batch write, with whoever waits for its commit.
-pub(crate) type Pending = (TraceRecord, Option<Inserted>);
+/// Who hears that a trace is in the file.
+#[derive(Debug)]
+pub(crate) enum Ack {
+    /// Nobody (a trace recorded on drop).
+    None,
+    /// An answer waiting for the commit.
+    Waiter(Inserted),
+    /// The spool holds it: the answer has ended; the spool is told once it is committed.
+    Spooled,
+}
+
+/// A trace waiting for the batch write, with who hears that it is in the file.
+pub(crate) type Pending = (TraceRecord, Ack);
 
 /// A trace of the batch being written, and how its own insert went.
-type Inserting = (TraceRecord, Option<Inserted>, WriteOutcome);
+type Inserting = (TraceRecord, Ack, WriteOutcome);
 
 /// Most traces kept in memory while the disk is full; past it the oldest are dropped (counted,
 /// logged and shown in health).
@@ -66,19 +78,22 @@ pub(crate) struct Held {
 
 impl Held {
     /// Puts `trace` back in front of the queue for the next batch; drops the oldest past the cap.
-    fn hold(&self, pending: &Mutex<Vec<Pending>>, trace: TraceRecord) {
+    fn hold(&self, pending: &Mutex<Vec<Pending>>, spool: Option<&spool::Spool>, trace: Pending) {
         let mut waiting = pending.lock().unwrap_or_else(|p| p.into_inner());
         if waiting.len() >= MAX_HELD {
-            let lost = waiting.remove(0);
+            let (lost, ack) = waiting.remove(0);
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(id = %lost.0.id, "trace dropped: the disk stayed full for {MAX_HELD} traces");
+            tracing::error!(id = %lost.id, "trace dropped: the disk stayed full for {MAX_HELD} traces");
+            if let (Ack::Spooled, Some(spool)) = (ack, spool) {
+                spool.settled(1);
+            }
         }
-        waiting.insert(0, (trace, None));
+        waiting.insert(0, trace);
     }
 }
 
 /// How a traced request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TraceStatus {
     /// Answered in full.
@@ -109,7 +124,7 @@ impl TraceStatus {
 }
 
 /// One traced generation. Times are Unix milliseconds; Ollama's durations are nanoseconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TraceRecord {
     /// UUIDv7, sorts by start time.
     pub id: String,
@@ -165,7 +180,7 @@ impl Dashboard {
     /// savepoint, one full-text flush per batch, not per trace). If the store's queue is full the
     /// wait is counted (`queue_full` in health) and handed to a task: a trace is never dropped.
     pub fn record_trace(&self, trace: TraceRecord) {
-        self.enqueue_trace(trace, None);
+        self.enqueue_trace(trace, Ack::None);
     }
 
     /// Queues a trace like [`Dashboard::record_trace`] (at once, in the same batches) and
@@ -175,8 +190,21 @@ impl Dashboard {
     ///
     /// Dropping the future does not cancel the write.
     pub fn record_trace_committed(&self, trace: TraceRecord) -> TraceCommit {
+        // In the spool (one append), the trace survives a kill: the answer need not wait.
+        if let Some(spool) = &self.traces_state().spool {
+            match spool.append(&trace) {
+                Ok(true) => {
+                    self.enqueue_trace(trace, Ack::Spooled);
+                    return Box::pin(std::future::ready(Ok(())));
+                }
+                Ok(false) => {} // full of uncommitted traces: wait for the commit
+                Err(e) => {
+                    tracing::warn!(error = %e, "trace spool append failed; waiting for the commit")
+                }
+            }
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue_trace(trace, Some(tx));
+        self.enqueue_trace(trace, Ack::Waiter(tx));
         Box::pin(async move {
             // Told by the store thread once the transaction holding the trace is over.
             rx.await
@@ -185,7 +213,7 @@ impl Dashboard {
         })
     }
 
-    fn enqueue_trace(&self, trace: TraceRecord, inserted: Option<Inserted>) {
+    fn enqueue_trace(&self, trace: TraceRecord, ack: Ack) {
         // The generation may have loaded a model: the running list is worth a look.
         self.refresh_soon(crate::Probe::Running);
         self.traces_state().recent.add(now_ms(), &trace);
@@ -199,12 +227,12 @@ impl Dashboard {
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((trace, inserted));
+            .push((trace, ack));
         if state.scheduled.swap(true, Ordering::AcqRel) {
             return; // the write already queued takes this one too
         }
         let (pending, scheduled) = (Arc::clone(&state.pending), Arc::clone(&state.scheduled));
-        let held = Arc::clone(&state.held);
+        let (held, spool) = (Arc::clone(&state.held), state.spool.clone());
         // The batch, handed from the write (inside the transaction) to its outcome (after it).
         let taken: Arc<Mutex<Vec<Inserting>>> = Arc::default();
         let write = {
@@ -215,10 +243,10 @@ impl Dashboard {
                 let batch = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
                 let inserting = batch
                     .into_iter()
-                    .map(|(trace, waiter)| {
+                    .map(|(trace, ack)| {
                         // A failing statement rolls back only itself: the rest of the batch stays.
                         let result = query::insert(c, &trace).map_err(|e| WriteFailure::of(&e));
-                        (trace, waiter, result)
+                        (trace, ack, result)
                     })
                     .collect();
                 *taken.lock().unwrap_or_else(|p| p.into_inner()) = inserting;
@@ -228,24 +256,76 @@ impl Dashboard {
         let pending = Arc::clone(&state.pending);
         let outcome = move |outcome: WriteOutcome| {
             let batch = std::mem::take(&mut *taken.lock().unwrap_or_else(|p| p.into_inner()));
-            for (trace, waiter, inserted) in batch {
+            let mut settled = 0;
+            for (trace, ack, inserted) in batch {
                 let result = outcome.clone().and(inserted);
-                if let Err(failure) = &result {
-                    if failure.storage {
-                        // No room (a full disk): keep the trace and write it with the next batch.
-                        held.hold(&pending, trace);
-                    } else {
-                        tracing::error!(error = %failure.message, id = %trace.id, "trace not stored");
+                match (&result, ack) {
+                    // No room (a full disk): keep the trace and write it with the next batch.
+                    (Err(failure), ack) if failure.storage => {
+                        let ack = match ack {
+                            Ack::Waiter(waiter) => {
+                                let _ = waiter.send(Err(failure.message.clone()));
+                                Ack::None
+                            }
+                            other => other,
+                        };
+                        held.hold(&pending, spool.as_deref(), (trace, ack));
+                    }
+                    (result, ack) => {
+                        if let Err(failure) = result {
+                            tracing::error!(error = %failure.message, id = %trace.id, "trace not stored");
+                        }
+                        match ack {
+                            Ack::Waiter(waiter) => {
+                                let _ = waiter.send(result.clone().map_err(|f| f.message));
+                            }
+                            Ack::Spooled => settled += 1,
+                            Ack::None => {}
+                        }
                     }
                 }
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send(result.map_err(|f| f.message));
-                }
+            }
+            if let Some(spool) = &spool {
+                spool.settled(settled);
             }
         };
         if let Err(e) = self.store().write_then(write, outcome) {
             tracing::warn!(error = %e, "traces not recorded: the store is closed");
         }
+    }
+
+    /// Inserts the traces a killed process left in the spool (most are in the table already),
+    /// then empties it; returns how many were missing from the table.
+    pub(crate) async fn replay_trace_spool(
+        store: &Store,
+        data_path: &std::path::Path,
+    ) -> Result<usize> {
+        let path = data_path.join(spool::SPOOL_FILE_NAME);
+        let traces = spool::read_spool(&path)
+            .map_err(|e| crate::Error::io(format!("reading {}", path.display()), e))?;
+        if traces.is_empty() {
+            return Ok(0);
+        }
+        let added = store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut added = 0;
+                for t in &traces {
+                    added += query::insert_or_ignore(&tx, t)?;
+                }
+                tx.commit()?;
+                Ok(added)
+            })
+            .await?;
+        std::fs::File::create(&path)
+            .map_err(|e| crate::Error::io(format!("emptying {}", path.display()), e))?;
+        if added > 0 {
+            tracing::info!(
+                added,
+                "traces recovered from the spool of a process that did not stop cleanly"
+            );
+        }
+        Ok(added)
     }
 
     /// Writes many traces in one transaction (imports, benchmarks); waits for the commit.

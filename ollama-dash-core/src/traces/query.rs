@@ -88,13 +88,22 @@ const COLUMNS: &str = "t.seq, t.id, t.created_at, t.endpoint, t.model, t.api_key
 const BODIES: &str = ", t.input, t.output, t.tool_calls";
 
 pub(super) fn insert(c: &Connection, t: &TraceRecord) -> rusqlite::Result<()> {
-    let mut st = c.prepare_cached(
-        "INSERT INTO traces (id, created_at, endpoint, model, api_key, client_addr, stream, status, \
+    insert_as(c, t, "INSERT").map(drop)
+}
+
+/// Inserts unless a trace with this id is there already; 1 if it was inserted.
+pub(super) fn insert_or_ignore(c: &Connection, t: &TraceRecord) -> rusqlite::Result<usize> {
+    insert_as(c, t, "INSERT OR IGNORE")
+}
+
+fn insert_as(c: &Connection, t: &TraceRecord, verb: &str) -> rusqlite::Result<usize> {
+    let mut st = c.prepare_cached(&format!(
+        "{verb} INTO traces (id, created_at, endpoint, model, api_key, client_addr, stream, status, \
          http_status, error, input, output, tool_calls, prompt_tokens, completion_tokens, \
          total_tokens, duration_ms, ttft_ms, load_ns, prompt_eval_ns, eval_ns, total_ns) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-         ?19, ?20, ?21, ?22)",
-    )?;
+         ?19, ?20, ?21, ?22)"
+    ))?;
     let int = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
     st.execute(rusqlite::params![
         t.id,
@@ -120,7 +129,6 @@ pub(super) fn insert(c: &Connection, t: &TraceRecord) -> rusqlite::Result<()> {
         int(t.eval_ns),
         int(t.total_ns),
     ])
-    .map(drop)
 }
 
 pub(super) fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<TraceRecord>> {

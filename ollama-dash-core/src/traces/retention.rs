@@ -75,6 +75,9 @@ pub(crate) struct TraceState {
     pub(crate) scheduled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Traces held back while the disk is full, and those dropped.
     pub(crate) held: std::sync::Arc<super::Held>,
+    /// Where ended answers put their traces first (`None` if it could not be opened: then
+    /// answers wait for the commit).
+    pub(crate) spool: Option<std::sync::Arc<super::spool::Spool>>,
     /// Per-second totals of the last hour, for [`Dashboard::recent_trace_totals`].
     pub(crate) recent: super::RecentTraces,
 }
@@ -87,6 +90,12 @@ impl TraceState {
             pending: std::sync::Arc::default(),
             scheduled: std::sync::Arc::default(),
             held: std::sync::Arc::default(),
+            spool: super::spool::Spool::open(&config.data_path.join(super::spool::SPOOL_FILE_NAME))
+                .map_err(
+                    |e| tracing::warn!(error = %e, "no trace spool; answers wait for the commit"),
+                )
+                .ok()
+                .map(std::sync::Arc::new),
             recent: super::RecentTraces::default(),
         }
     }

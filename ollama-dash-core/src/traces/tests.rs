@@ -124,8 +124,16 @@ fn committed_on_disk(dir: &std::path::Path, id: &str) -> bool {
         == 1
 }
 
+/// In the store file, or in the spool a restart replays: what "durable" means for an ended trace.
+/// (The spool first: it is emptied only after a commit, so a trace gone from it is in the file.)
+fn durable(dir: &std::path::Path, id: &str) -> bool {
+    std::fs::read_to_string(dir.join(super::spool::SPOOL_FILE_NAME))
+        .is_ok_and(|spool| spool.contains(&format!("\"id\":\"{id}\"")))
+        || committed_on_disk(dir, id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_committed_end_resolves_only_once_the_row_is_in_the_file_and_batches_stay_shared() {
+async fn an_ended_trace_is_durable_when_its_end_resolves_and_batches_stay_shared() {
     let (dir, d) = open(|_| {}).await;
     let start = |i: usize| TraceStart {
         endpoint: "/v1/chat/completions".into(),
@@ -144,7 +152,10 @@ async fn a_committed_end_resolves_only_once_the_row_is_in_the_file_and_batches_s
         let began = std::time::Instant::now();
         t.succeed_committed(200).await.unwrap();
         waited += began.elapsed();
-        assert!(committed_on_disk(dir.path(), &id), "trace {i} committed");
+        assert!(
+            durable(dir.path(), &id),
+            "trace {i} in the file or the spool"
+        );
     }
     let one = waited / rounds as u32;
     // Many at once: they share transactions (far fewer batches than traces).
@@ -169,7 +180,7 @@ async fn a_committed_end_resolves_only_once_the_row_is_in_the_file_and_batches_s
     }
     let concurrent = began.elapsed();
     for id in &ids {
-        assert!(committed_on_disk(dir.path(), id));
+        assert!(durable(dir.path(), id));
     }
     let used = d.store().health().batches - batches;
     eprintln!(
@@ -188,6 +199,55 @@ async fn a_committed_end_resolves_only_once_the_row_is_in_the_file_and_batches_s
     };
     let total = d.traces(all).await.unwrap().total;
     assert_eq!(total, Some(rounds as u64 + many as u64));
+    // Once all are committed the spool is emptied.
+    for id in &ids {
+        assert!(committed_on_disk(dir.path(), id));
+    }
+    let spool = std::fs::metadata(dir.path().join(super::spool::SPOOL_FILE_NAME)).unwrap();
+    assert_eq!(spool.len(), 0);
+}
+
+/// A process killed after answering but before the store committed leaves the trace only in
+/// the spool: the next start inserts it (once), then empties the spool.
+#[tokio::test]
+async fn the_next_start_inserts_what_only_the_spool_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, committed_id) = {
+        let d = Dashboard::new(DashboardConfig::with_data_path(dir.path()))
+            .await
+            .unwrap();
+        let committed = d.start_trace(TraceStart::default());
+        let committed_id = committed.id().to_owned();
+        committed.succeed_committed(200).await.unwrap();
+        d.flush_writes().await.unwrap();
+        d.shutdown().await.unwrap();
+        (uuid::Uuid::now_v7().to_string(), committed_id)
+    };
+    // As if killed: one trace in the spool only, one in both, and a torn last line.
+    let mut only_spooled = super::handle::empty_record();
+    only_spooled.id = id.clone();
+    only_spooled.output = Some("spooled, never committed".into());
+    let mut both = super::handle::empty_record();
+    both.id = committed_id.clone();
+    let mut spool = serde_json::to_string(&only_spooled).unwrap();
+    spool.push('\n');
+    spool.push_str(&serde_json::to_string(&both).unwrap());
+    spool.push_str("\n{\"id\":\"torn");
+    std::fs::write(dir.path().join(super::spool::SPOOL_FILE_NAME), spool).unwrap();
+
+    let d = Dashboard::new(DashboardConfig::with_data_path(dir.path()))
+        .await
+        .unwrap();
+    let back = d.trace(&id).await.unwrap();
+    assert_eq!(back.output.as_deref(), Some("spooled, never committed"));
+    assert!(d.trace(&committed_id).await.is_ok());
+    let all = TraceQuery {
+        page: Some(1),
+        ..TraceQuery::default()
+    };
+    assert_eq!(d.traces(all).await.unwrap().total, Some(2), "no duplicate");
+    let spool = std::fs::metadata(dir.path().join(super::spool::SPOOL_FILE_NAME)).unwrap();
+    assert_eq!(spool.len(), 0);
 }
 
 #[tokio::test]
