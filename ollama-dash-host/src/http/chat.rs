@@ -20,7 +20,7 @@ use super::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
-use super::sse::{self, EVENT_STREAM, Frames, Hold, NDJSON, Step};
+use super::sse::{self, EVENT_STREAM, Frames, Hold, NDJSON, Step, fail};
 
 /// The chat routes.
 pub(super) fn router() -> Router<AppState> {
@@ -33,12 +33,6 @@ pub(super) fn router() -> Router<AppState> {
 
 fn keepalive(state: &AppState) -> std::time::Duration {
     std::time::Duration::from_millis(state.dashboard.config().stream_keepalive_ms)
-}
-
-/// Ends the trace as failed and answers the error once the trace is committed.
-async fn fail(trace: TraceHandle, error: ApiError) -> Response {
-    sse::committed(trace.fail_committed(error.status().as_u16(), error.message())).await;
-    error.into_response()
 }
 
 // ---- POST /api/chat ----------------------------------------------------------------------

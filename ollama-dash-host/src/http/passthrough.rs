@@ -80,13 +80,11 @@ fn forwarded(headers: &HeaderMap, drop: &[HeaderName]) -> HeaderMap {
 
 async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    // The role was decided on this exact path (canonical: see `path_guard`), and this exact
-    // path is what Ollama gets. Escapes are refused too: Ollama decodes them, so `%63hat` would
-    // be `chat` to Ollama and something else to our role, trace and refresh decisions.
+    // The role was decided on this exact path (canonical: `path_guard`, the router's outermost
+    // layer, refused any other), and this exact path is what Ollama gets. Escapes are refused
+    // too: Ollama decodes them, so `%63hat` would be `chat` to Ollama and something else to our
+    // role, trace and refresh decisions.
     let raw = parts.uri.path();
-    if let Err(why) = super::path_guard::check(raw) {
-        return native_error(StatusCode::BAD_REQUEST, why);
-    }
     if raw.contains('%') {
         return native_error(
             StatusCode::BAD_REQUEST,

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::ApiError;
 
 /// Why a path is not canonical, or `Ok` when it is.
-pub(crate) fn check(path: &str) -> Result<(), &'static str> {
+fn check(path: &str) -> Result<(), &'static str> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err("the path must start with /");
     };

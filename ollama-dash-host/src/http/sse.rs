@@ -73,6 +73,12 @@ pub fn committed(commit: ollama_dash_core::TraceCommit) -> Hold {
     })
 }
 
+/// Ends the trace as failed and answers the error once the trace is durable.
+pub async fn fail(trace: ollama_dash_core::TraceHandle, error: super::ApiError) -> Response {
+    committed(trace.fail_committed(error.status().as_u16(), error.message())).await;
+    axum::response::IntoResponse::into_response(error)
+}
+
 enum Upstream<T> {
     Connecting(Connecting<T>),
     Streaming(Lines<T>),

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ollama_dash_core::{Error, TraceHandle};
+use ollama_dash_core::Error;
+
+use super::sse::fail;
 
 use super::AppState;
 use super::error::ApiError;
@@ -66,10 +67,4 @@ fn invalid(param: &str, message: impl Into<String>) -> ApiError {
 fn usage(prompt: Option<u64>, completion: Option<u64>) -> serde_json::Value {
     let (p, c) = (prompt.unwrap_or(0), completion.unwrap_or(0));
     serde_json::json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c })
-}
-
-/// Ends the trace as failed and answers the error once the trace is committed.
-async fn fail(trace: TraceHandle, error: ApiError) -> Response {
-    super::sse::committed(trace.fail_committed(error.status().as_u16(), error.message())).await;
-    error.into_response()
 }
