@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::dashboard::{Dashboard, now_ms};
 use crate::error::{Error, Result};
+use crate::generation::{Ending, Generation, Origin};
+use crate::ollama::types::{ChatRequest, Message, ModelOptions, Think};
 
 /// A chat session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -411,5 +413,129 @@ impl Dashboard {
         if let Err(e) = result {
             tracing::warn!(error = %e, "chat message not stored: the store is closed");
         }
+    }
+}
+
+/// What a user sends to a chat session.
+#[derive(Debug, Clone, Default)]
+pub struct Turn {
+    /// The message.
+    pub content: String,
+    /// Model for this turn; the session's when `None`.
+    pub model: Option<String>,
+    /// Options for this turn, over the session's.
+    pub options: Option<Value>,
+    /// Base64 images.
+    pub images: Option<Vec<String>>,
+    /// Reasoning switch.
+    pub think: Option<Think>,
+}
+
+/// A turn sent: the user's message (stored) and the generation of the answer, which stores the
+/// assistant's message as it ends (with what was produced, on an error or a drop too), in the
+/// same commit as its trace.
+#[derive(Debug)]
+pub struct SessionTurn {
+    /// The user's message as stored.
+    pub user: ChatMessage,
+    /// The answer, not sent yet.
+    pub generation: Generation<ChatRequest>,
+}
+
+impl Dashboard {
+    /// Stores the user's message and prepares the answer to the whole conversation: the
+    /// session's system prompt, its history, the turn, with the session's options under the
+    /// turn's. The caller checks that it may use the session.
+    pub async fn send_chat_message(
+        &self,
+        mut origin: Origin,
+        session_id: &str,
+        turn: Turn,
+    ) -> Result<SessionTurn> {
+        let session = self.chat_session(session_id).await?;
+        let model = turn
+            .model
+            .clone()
+            .or(session.model.clone())
+            .filter(|m| !m.trim().is_empty())
+            .ok_or_else(|| {
+                Error::invalid_field("model", "no model: give one or set the session's")
+            })?;
+        let mut merged = session
+            .options
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
+        if let (Some(Value::Object(extra)), Value::Object(base)) = (&turn.options, &mut merged) {
+            base.extend(extra.clone());
+        }
+        let options: Option<ModelOptions> =
+            match &merged {
+                Value::Object(o) if o.is_empty() => None,
+                other => Some(serde_json::from_value(other.clone()).map_err(|e| {
+                    Error::invalid_field("options", format!("invalid options: {e}"))
+                })?),
+            };
+        let history = self.chat_messages(session_id).await?;
+        let user = self
+            .add_chat_message(
+                session_id,
+                NewMessage {
+                    role: "user".into(),
+                    content: turn.content.clone(),
+                    images: turn.images.clone(),
+                    model: Some(model.clone()),
+                    options: turn.options.clone(),
+                    ..NewMessage::default()
+                },
+            )
+            .await?;
+        let system = session.system_prompt.iter().filter(|s| !s.is_empty());
+        let mut messages: Vec<Message> = system
+            .map(|s| Message {
+                role: "system".into(),
+                content: s.clone(),
+                ..Message::default()
+            })
+            .collect();
+        messages.extend(history.iter().chain([&user]).map(|m| Message {
+            role: m.role.clone(),
+            content: m.content.clone(),
+            images: m.images.clone(),
+            ..Message::default()
+        }));
+        let request = ChatRequest {
+            model: model.clone(),
+            messages,
+            options,
+            think: turn.think,
+            ..ChatRequest::default()
+        };
+        origin.input =
+            Some(serde_json::json!({ "session": session_id, "content": turn.content }).to_string());
+        let dashboard = self.clone();
+        let session_id = session_id.to_owned();
+        let turn_options = turn.options;
+        let store_reply = move |trace: &crate::TraceHandle, ending: Ending<'_>| {
+            let (prompt_tokens, completion_tokens) = match ending {
+                Ending::Done(m) => (m.prompt_eval_count, m.eval_count),
+                // Failed or cut off: keep what was produced, if anything.
+                _ if trace.output().is_empty() => return,
+                _ => (None, None),
+            };
+            let reply = NewMessage {
+                role: "assistant".into(),
+                content: trace.output().to_owned(),
+                thinking: Some(trace.thinking().to_owned()),
+                model: Some(model),
+                options: turn_options,
+                trace_id: Some(trace.id().to_owned()),
+                prompt_tokens,
+                completion_tokens,
+                ..NewMessage::default()
+            };
+            dashboard.queue_chat_message(&session_id, reply);
+        };
+        let generation = self.chat(origin, request).on_end(Box::new(store_reply));
+        Ok(SessionTurn { user, generation })
     }
 }

@@ -6,8 +6,14 @@ use std::time::{Duration, Instant};
 use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::generation::{Generation, Generations, Origin};
 use crate::ollama::OllamaClient;
+use crate::ollama::types::{ChatRequest, EmbedRequest, GenerateRequest};
 use crate::store::{Store, StoreHealth};
+use crate::traces::{
+    RetentionPolicy, RetentionReport, TraceBacklog, TraceCommit, TraceHandle, TracePage,
+    TraceQuery, TraceRecord, TraceStart, TraceStats, TraceTotals, Traces,
+};
 
 /// File name of the SQLite store inside `DATA_PATH`.
 pub const DB_FILE_NAME: &str = "ollama-dash.db";
@@ -25,7 +31,8 @@ struct Inner {
     store: Store,
     events: tokio::sync::broadcast::Sender<Event>,
     started: Instant,
-    traces: crate::traces::retention::TraceState,
+    traces: Traces,
+    generations: Generations,
     uploads: crate::uploads::UploadsState,
     live: crate::live::Live,
 }
@@ -86,15 +93,19 @@ impl Dashboard {
         let ollama = OllamaClient::new(&config)?;
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
         // Before anything else writes: the traces a killed process had only in its spool.
-        Self::replay_trace_spool(&store, data).await?;
+        Traces::replay_spool(&store, data).await?;
         let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
         let events = crate::events::channel();
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
+        let traces = Traces::new(&config, store.clone(), events.clone(), live.nudger());
+        let generations =
+            Generations::new(ollama.clone(), Arc::clone(&live.settings), traces.clone());
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {
-                traces: crate::traces::retention::TraceState::new(&config),
+                traces,
+                generations,
                 config,
                 ollama,
                 store,
@@ -104,7 +115,7 @@ impl Dashboard {
                 live,
             }),
         };
-        dashboard.spawn_trace_retention();
+        dashboard.inner.traces.spawn_retention();
         dashboard.start_uploads().await?;
         dashboard.start_live().await?;
         Ok(dashboard)
@@ -133,11 +144,6 @@ impl Dashboard {
     /// The store handle, for the modules that add methods to `Dashboard`.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    /// Trace retention state, for the `traces` module.
-    pub(crate) fn traces_state(&self) -> &crate::traces::retention::TraceState {
-        &self.inner.traces
     }
 
     /// The event channel, for the modules that announce changes.
@@ -197,6 +203,98 @@ impl Dashboard {
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");
         Ok(())
+    }
+}
+
+/// Generation: traced calls to Ollama with the settings' defaults (see [`crate::generation`]).
+impl Dashboard {
+    /// A traced `/api/chat` call: send it with [`Generation::answer`] or [`Generation::stream`].
+    pub fn chat(&self, origin: Origin, request: ChatRequest) -> Generation<ChatRequest> {
+        self.inner.generations.chat(origin, request)
+    }
+
+    /// A traced `/api/generate` call.
+    pub fn generate(
+        &self,
+        origin: Origin,
+        request: GenerateRequest,
+    ) -> Generation<GenerateRequest> {
+        self.inner.generations.generate(origin, request)
+    }
+
+    /// A traced `/api/embed` call.
+    pub fn embed(&self, origin: Origin, request: EmbedRequest) -> Generation<EmbedRequest> {
+        self.inner.generations.embed(origin, request)
+    }
+}
+
+/// Traces (see [`crate::traces`]).
+impl Dashboard {
+    /// Starts a trace now, for a traced call the dashboard does not make itself (the
+    /// passthrough); it gets a UUIDv7 id.
+    pub fn start_trace(&self, start: TraceStart) -> TraceHandle {
+        self.inner.traces.start(start)
+    }
+
+    /// Queues a trace for the store's batched writer; never waits on SQLite, never drops one.
+    pub fn record_trace(&self, trace: TraceRecord) {
+        self.inner.traces.record(trace)
+    }
+
+    /// Queues a trace and returns a future that resolves once it is durable.
+    pub fn record_trace_committed(&self, trace: TraceRecord) -> TraceCommit {
+        self.inner.traces.record_committed(trace)
+    }
+
+    /// Writes many traces in one transaction (imports, benchmarks); waits for the commit.
+    pub async fn import_traces(&self, traces: Vec<TraceRecord>) -> Result<()> {
+        self.inner.traces.import(traces).await
+    }
+
+    /// Traces not yet in the file, and those dropped because the disk stayed full.
+    pub fn trace_backlog(&self) -> TraceBacklog {
+        self.inner.traces.backlog()
+    }
+
+    /// Waits until every trace (and other write) queued before this call is committed.
+    pub async fn flush_writes(&self) -> Result<()> {
+        self.inner.store.flush().await
+    }
+
+    /// One trace with its bodies.
+    pub async fn trace(&self, id: &str) -> Result<TraceRecord> {
+        self.inner.traces.get(id).await
+    }
+
+    /// A page of traces, newest first, without bodies unless `query.with_bodies`.
+    pub async fn traces(&self, query: TraceQuery) -> Result<TracePage> {
+        self.inner.traces.list(query).await
+    }
+
+    /// Per-model counts, tokens, latency and TTFT percentiles, tokens/s between two times;
+    /// only the traces of `api_key` when given.
+    pub async fn trace_stats(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        api_key: Option<String>,
+    ) -> Result<TraceStats> {
+        self.inner.traces.stats(since_ms, until_ms, api_key).await
+    }
+
+    /// Totals of the traces this process recorded in the last `window`, from memory.
+    pub fn recent_trace_totals(&self, window: Duration) -> TraceTotals {
+        self.inner.traces.recent_totals(window)
+    }
+
+    /// Applies the retention policy now and returns what it did.
+    pub async fn apply_trace_retention(&self) -> Result<RetentionReport> {
+        self.inner.traces.apply_retention().await
+    }
+
+    /// The retention policy and what its last run did.
+    pub fn trace_retention(&self) -> (RetentionPolicy, Option<RetentionReport>) {
+        self.inner.traces.retention()
     }
 }
 

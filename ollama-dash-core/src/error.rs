@@ -108,6 +108,14 @@ pub enum Error {
         /// What Ollama said.
         message: String,
     },
+    /// One field of a request is invalid; the message says why on its own.
+    #[error("{message}")]
+    InvalidField {
+        /// The field at fault.
+        field: String,
+        /// Why.
+        message: String,
+    },
     /// One or more fields of a request are invalid; each entry is `(field, why)`.
     #[error("{}", invalid_fields(.0))]
     InvalidFields(Vec<(String, String)>),
@@ -149,7 +157,10 @@ impl Error {
     pub fn is_bad_request(&self) -> bool {
         matches!(
             self,
-            Error::BadRequest(_) | Error::Config { .. } | Error::InvalidFields(_)
+            Error::BadRequest(_)
+                | Error::Config { .. }
+                | Error::InvalidFields(_)
+                | Error::InvalidField { .. }
         ) || matches!(self, Error::Ollama { status: 400, .. })
     }
 
@@ -182,6 +193,13 @@ impl Error {
         match self {
             Error::Lifecycle { kind, .. } => Some(*kind),
             _ => None,
+        }
+    }
+
+    pub(crate) fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field: field.to_owned(),
+            message: message.into(),
         }
     }
 

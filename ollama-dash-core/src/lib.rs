@@ -30,9 +30,9 @@ pub mod catalogue;
 mod chat;
 pub mod config;
 mod dashboard;
-mod defaults;
 mod error;
 mod events;
+pub mod generation;
 /// GGUF headers: the `ollama-dash-gguf` crate, a leaf of its own (fuzzed alone).
 pub use ollama_dash_gguf as gguf;
 mod imports;
@@ -49,12 +49,14 @@ pub mod traces;
 mod uploads;
 mod validate;
 
-pub use chat::{ChatMessage, ChatSession, NewMessage, NewSession, SessionUpdate};
+pub use chat::{
+    ChatMessage, ChatSession, NewMessage, NewSession, SessionTurn, SessionUpdate, Turn,
+};
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
-pub use defaults::GenerationDefaults;
 pub use error::{Error, Result};
 pub use events::{EVENT_BUFFER, Event};
+pub use generation::{Generation, Lines, Origin};
 pub use imports::{ImportInfo, ImportOptions, ImportProgress, ImportRequest, ImportState};
 pub use keys::{ApiKey, Role, hash_secret};
 pub use live::{Cached, InstalledModel, Probe, REFRESH_SOON, RunningModel};

@@ -206,6 +206,46 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
+    /// Fills what a request left out, the model's defaults first, then the global ones; never
+    /// overrides a value the request set, and adds no options object when nothing is filled.
+    /// Memory only: called on every generation.
+    pub(crate) fn apply(
+        &self,
+        model: &str,
+        options: &mut Option<ModelOptions>,
+        keep_alive: &mut Option<KeepAlive>,
+    ) {
+        if keep_alive.is_none() {
+            *keep_alive = self.keep_alive(model);
+        }
+        let mut filled = options.take().unwrap_or_default();
+        let had = filled != ModelOptions::default();
+        if self.fill(model, &mut filled) || had {
+            *options = Some(filled);
+        }
+    }
+
+    /// Fills `options` from the model's defaults, then the global ones; whether any was filled.
+    fn fill(&self, model: &str, options: &mut ModelOptions) -> bool {
+        let view = self.read();
+        let mut filled = false;
+        if let Some(defaults) = name_keys(model).iter().find_map(|k| view.models.get(k)) {
+            filled |= defaults.fill(options);
+        }
+        filled | view.global.fill(options)
+    }
+
+    /// The keep-alive for `model` when a request gives none (model, then global).
+    fn keep_alive(&self, model: &str) -> Option<KeepAlive> {
+        let view = self.read();
+        name_keys(model)
+            .iter()
+            .find_map(|k| view.models.get(k))
+            .and_then(|d| d.keep_alive.clone())
+            .or_else(|| view.global.keep_alive.clone())
+            .and_then(|raw| parse_keep_alive(&raw).ok())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, SettingsView> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -436,23 +476,12 @@ impl Dashboard {
     /// global ones. Returns whether anything was filled. Quick (memory only): call it on every
     /// chat request.
     pub fn apply_defaults(&self, model: &str, options: &mut ModelOptions) -> bool {
-        let view = self.settings_state().read();
-        let mut filled = false;
-        if let Some(defaults) = name_keys(model).iter().find_map(|k| view.models.get(k)) {
-            filled |= defaults.fill(options);
-        }
-        filled | view.global.fill(options)
+        self.settings_state().fill(model, options)
     }
 
     /// The keep-alive to send for `model` when the request gives none (model, then global).
     pub fn default_keep_alive(&self, model: &str) -> Option<KeepAlive> {
-        let view = self.settings_state().read();
-        name_keys(model)
-            .iter()
-            .find_map(|k| view.models.get(k))
-            .and_then(|d| d.keep_alive.clone())
-            .or_else(|| view.global.keep_alive.clone())
-            .and_then(|raw| parse_keep_alive(&raw).ok())
+        self.settings_state().keep_alive(model)
     }
 
     /// The value a setting has for `model` and where it comes from (`model`, `global`).
@@ -540,6 +569,42 @@ mod tests {
         assert_eq!(
             name_keys("localhost:5000/org/model")[1],
             "localhost:5000/org/model:latest"
+        );
+    }
+
+    #[test]
+    fn apply_fills_options_and_keep_alive_only_where_the_request_left_them_out() {
+        let settings = Settings::default();
+        settings.write().models.insert(
+            "llama3.2:latest".into(),
+            GenerationDefaults {
+                temperature: Some(0.2),
+                num_ctx: Some(8192),
+                stop: Some(vec!["###".into()]),
+                keep_alive: Some("1h".into()),
+                ..Default::default()
+            },
+        );
+        let mut options = Some(ModelOptions {
+            temperature: Some(0.9),
+            ..ModelOptions::default()
+        });
+        let mut keep_alive = None;
+        settings.apply("llama3.2", &mut options, &mut keep_alive);
+        let o = options.unwrap_or_default();
+        assert_eq!(o.temperature, Some(0.9), "the request's value wins");
+        assert_eq!(o.num_ctx, Some(8192));
+        assert_eq!(o.stop, Some(vec!["###".to_owned()]));
+        assert_eq!(keep_alive, Some(KeepAlive::Duration("1h".into())));
+
+        let mut none = None;
+        let mut keep = Some(KeepAlive::Seconds(0.0));
+        settings.apply("other:7b", &mut none, &mut keep);
+        assert_eq!(none, None, "no defaults, no options object");
+        assert_eq!(
+            keep,
+            Some(KeepAlive::Seconds(0.0)),
+            "the request's keep-alive wins"
         );
     }
 }

@@ -95,7 +95,7 @@ pub(crate) struct Shared {
 pub(crate) struct Live {
     pub(crate) shared: Arc<Shared>,
     pub(crate) jobs: crate::jobs::Jobs,
-    pub(crate) settings: crate::settings::Settings,
+    pub(crate) settings: Arc<crate::settings::Settings>,
     pub(crate) service: crate::service::Service,
     /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
     closing: CancellationToken,
@@ -106,7 +106,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A handle that asks the collector for a probe soon (see [`Dashboard::refresh_soon`]); it does
+/// not keep the collector alive, and does nothing once it is gone.
+#[derive(Debug, Clone)]
+pub(crate) struct Nudger(std::sync::Weak<Shared>);
+
+impl Nudger {
+    /// Asks for `probe` within [`REFRESH_SOON`]; never waits.
+    pub(crate) fn nudge(&self, probe: Probe) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.nudge(probe);
+        }
+    }
+}
+
 impl Live {
+    /// A handle other services use to ask the collector for a probe.
+    pub(crate) fn nudger(&self) -> Nudger {
+        Nudger(Arc::downgrade(&self.shared))
+    }
+
     /// Starts the collector with the real sources.
     pub(crate) fn start(
         config: &crate::DashboardConfig,
@@ -185,7 +204,7 @@ impl Live {
         Self {
             shared,
             jobs: crate::jobs::Jobs::default(),
-            settings: crate::settings::Settings::default(),
+            settings: Arc::default(),
             service: crate::service::Service::unmanaged(&url),
             closing: CancellationToken::new(),
             _stop: stop.drop_guard(),

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{TraceCommit, TraceRecord, TraceStatus, clip};
-use crate::dashboard::{Dashboard, now_ms};
+use super::{TraceCommit, TraceRecord, TraceStatus, Traces, clip};
+use crate::dashboard::now_ms;
 use crate::ollama::types::{Metrics, ToolCall};
 
 /// What is known when a traced request starts.
@@ -31,7 +31,7 @@ pub struct TraceStart {
 /// what was produced so far.
 #[derive(Debug)]
 pub struct TraceHandle {
-    dashboard: Dashboard,
+    traces: Traces,
     record: TraceRecord,
     started: Instant,
     thinking: String,
@@ -41,11 +41,11 @@ pub struct TraceHandle {
     recorded: bool,
 }
 
-impl Dashboard {
+impl Traces {
     /// Starts a trace now; it gets a UUIDv7 id.
-    pub fn start_trace(&self, start: TraceStart) -> TraceHandle {
+    pub(crate) fn start(&self, start: TraceStart) -> TraceHandle {
         TraceHandle {
-            dashboard: self.clone(),
+            traces: self.clone(),
             record: TraceRecord {
                 id: uuid::Uuid::now_v7().to_string(),
                 created_at: now_ms(),
@@ -114,6 +114,16 @@ impl TraceHandle {
         &self.output
     }
 
+    /// Reasoning produced so far.
+    pub fn thinking(&self) -> &str {
+        &self.thinking
+    }
+
+    /// Whether the answer streams (only a stream has a time to first token).
+    pub(crate) fn set_stream(&mut self, stream: bool) {
+        self.record.stream = stream;
+    }
+
     /// Takes Ollama's counts and durations from a final line.
     pub fn set_metrics(&mut self, m: &Metrics) {
         let r = &mut self.record;
@@ -160,10 +170,23 @@ impl TraceHandle {
         self.commit()
     }
 
+    /// Failed with this error, like [`Self::fail_committed`]; `None` when no HTTP status was
+    /// answered (an embedder's own call).
+    pub(crate) fn fail_committed_with(
+        mut self,
+        http_status: Option<u16>,
+        error: impl std::fmt::Display,
+    ) -> TraceCommit {
+        self.record.status = TraceStatus::Error;
+        self.record.http_status = http_status;
+        self.record.error = Some(error.to_string());
+        self.commit()
+    }
+
     fn commit(mut self) -> TraceCommit {
         self.recorded = true;
         let record = self.take_record();
-        self.dashboard.record_trace_committed(record)
+        self.traces.record_committed(record)
     }
 
     fn elapsed_ms(&self) -> f64 {
@@ -205,7 +228,7 @@ impl Drop for TraceHandle {
     fn drop(&mut self) {
         if !self.recorded {
             let record = self.take_record();
-            self.dashboard.record_trace(record);
+            self.traces.record(record);
         }
     }
 }

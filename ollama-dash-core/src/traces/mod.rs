@@ -26,14 +26,17 @@ pub use stats::{ModelTraceStats, TraceStats, TraceTotals};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::Result;
+use crate::events::Event;
+use crate::live::Nudger;
 use crate::store::{Store, WriteFailure, WriteOutcome};
 
 /// Longest input or output text kept in a trace, in bytes; longer text is cut with a marker.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Resolves once a trace is committed to the store (see [`Dashboard::record_trace_committed`]);
+/// Resolves once a trace is committed to the store (see
+/// [`crate::Dashboard::record_trace_committed`]);
 /// an error says it was not stored (the store is closing, or its insert failed).
 pub type TraceCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
 
@@ -61,7 +64,7 @@ type Inserting = (TraceRecord, Ack, WriteOutcome);
 /// logged and shown in health).
 const MAX_HELD: usize = 10_000;
 
-/// What [`Dashboard::trace_backlog`] reports.
+/// What [`crate::Dashboard::trace_backlog`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TraceBacklog {
     /// Traces not yet in the file: queued, or held back while the disk is full.
@@ -173,28 +176,65 @@ pub struct TraceRecord {
     pub total_ns: Option<u64>,
 }
 
-impl Dashboard {
+/// The traces service: queues traces for the store's batched writer, reads them back, keeps
+/// retention. Cheap to clone; built from explicit handles, it never sees the facade.
+#[derive(Debug, Clone)]
+pub(crate) struct Traces(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    events: tokio::sync::broadcast::Sender<Event>,
+    /// A generation may have loaded a model: each trace asks the collector for the running list.
+    running: Nudger,
+    state: retention::TraceState,
+}
+
+impl Traces {
+    /// The service over `store`, with the retention policy and spool `config` asks for.
+    pub(crate) fn new(
+        config: &crate::DashboardConfig,
+        store: Store,
+        events: tokio::sync::broadcast::Sender<Event>,
+        running: Nudger,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            events,
+            running,
+            state: retention::TraceState::new(config),
+        }))
+    }
+
+    fn state(&self) -> &retention::TraceState {
+        &self.0.state
+    }
+
+    fn store(&self) -> &Store {
+        &self.0.store
+    }
+
     /// Queues a trace for the store's batched writer; never waits on SQLite.
     ///
     /// Traces gather in a buffer and one queued write inserts all that are waiting (one
     /// savepoint, one full-text flush per batch, not per trace). If the store's queue is full the
     /// wait is counted (`queue_full` in health) and handed to a task: a trace is never dropped.
-    pub fn record_trace(&self, trace: TraceRecord) {
-        self.enqueue_trace(trace, Ack::None);
+    pub(crate) fn record(&self, trace: TraceRecord) {
+        self.enqueue(trace, Ack::None);
     }
 
-    /// Queues a trace like [`Dashboard::record_trace`] (at once, in the same batches) and
+    /// Queues a trace like [`Traces::record`] (at once, in the same batches) and
     /// returns a future that resolves once the transaction holding it is committed: what an
     /// answer awaits before its last byte, so a client that saw the end finds the trace even if
     /// the process dies right after. Concurrent traces still share one commit.
     ///
     /// Dropping the future does not cancel the write.
-    pub fn record_trace_committed(&self, trace: TraceRecord) -> TraceCommit {
+    pub(crate) fn record_committed(&self, trace: TraceRecord) -> TraceCommit {
         // In the spool (one append), the trace survives a kill: the answer need not wait.
-        if let Some(spool) = &self.traces_state().spool {
+        if let Some(spool) = &self.state().spool {
             match spool.append(&trace) {
                 Ok(true) => {
-                    self.enqueue_trace(trace, Ack::Spooled);
+                    self.enqueue(trace, Ack::Spooled);
                     return Box::pin(std::future::ready(Ok(())));
                 }
                 Ok(false) => {} // full of uncommitted traces: wait for the commit
@@ -204,7 +244,7 @@ impl Dashboard {
             }
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue_trace(trace, Ack::Waiter(tx));
+        self.enqueue(trace, Ack::Waiter(tx));
         Box::pin(async move {
             // Told by the store thread once the transaction holding the trace is over.
             rx.await
@@ -213,16 +253,16 @@ impl Dashboard {
         })
     }
 
-    fn enqueue_trace(&self, trace: TraceRecord, ack: Ack) {
-        // The generation may have loaded a model: the running list is worth a look.
-        self.refresh_soon(crate::Probe::Running);
-        self.traces_state().recent.add(now_ms(), &trace);
-        self.emit(crate::Event::TraceRecorded {
+    fn enqueue(&self, trace: TraceRecord, ack: Ack) {
+        self.0.running.nudge(crate::Probe::Running);
+        self.state().recent.add(now_ms(), &trace);
+        // Nobody listening is fine.
+        let _ = self.0.events.send(Event::TraceRecorded {
             id: trace.id.clone(),
             model: trace.model.clone(),
             status: trace.status.as_str().to_owned(),
         });
-        let state = self.traces_state();
+        let state = self.state();
         state
             .pending
             .lock()
@@ -296,10 +336,7 @@ impl Dashboard {
 
     /// Inserts the traces a killed process left in the spool (most are in the table already),
     /// then empties it; returns how many were missing from the table.
-    pub(crate) async fn replay_trace_spool(
-        store: &Store,
-        data_path: &std::path::Path,
-    ) -> Result<usize> {
+    pub(crate) async fn replay_spool(store: &Store, data_path: &std::path::Path) -> Result<usize> {
         let path = data_path.join(spool::SPOOL_FILE_NAME);
         let traces = spool::read_spool(&path)
             .map_err(|e| crate::Error::io(format!("reading {}", path.display()), e))?;
@@ -329,7 +366,7 @@ impl Dashboard {
     }
 
     /// Writes many traces in one transaction (imports, benchmarks); waits for the commit.
-    pub async fn import_traces(&self, traces: Vec<TraceRecord>) -> Result<()> {
+    pub(crate) async fn import(&self, traces: Vec<TraceRecord>) -> Result<()> {
         self.store()
             .call(move |c| {
                 let tx = c.transaction()?;
@@ -343,8 +380,8 @@ impl Dashboard {
 
     /// Traces waiting to be written (held back while the disk is full, or just queued), and
     /// traces dropped because the disk stayed full too long.
-    pub fn trace_backlog(&self) -> TraceBacklog {
-        let state = self.traces_state();
+    pub(crate) fn backlog(&self) -> TraceBacklog {
+        let state = self.state();
         TraceBacklog {
             waiting: state
                 .pending
@@ -355,13 +392,8 @@ impl Dashboard {
         }
     }
 
-    /// Waits until every trace (and other write) queued before this call is committed.
-    pub async fn flush_writes(&self) -> Result<()> {
-        self.store().flush().await
-    }
-
     /// One trace with its bodies.
-    pub async fn trace(&self, id: &str) -> Result<TraceRecord> {
+    pub(crate) async fn get(&self, id: &str) -> Result<TraceRecord> {
         let owned = id.to_owned();
         self.store()
             .call(move |c| query::get(c, &owned))
@@ -370,14 +402,14 @@ impl Dashboard {
     }
 
     /// A page of traces, newest first, without bodies unless `query.with_bodies`.
-    pub async fn traces(&self, query: TraceQuery) -> Result<TracePage> {
+    pub(crate) async fn list(&self, query: TraceQuery) -> Result<TracePage> {
         query.validate()?;
         self.store().call(move |c| query::list(c, &query)).await
     }
 
     /// Per-model counts, tokens, latency and TTFT percentiles, tokens/s between two times;
     /// only the traces of `api_key` when given.
-    pub async fn trace_stats(
+    pub(crate) async fn stats(
         &self,
         since_ms: i64,
         until_ms: i64,
@@ -391,8 +423,8 @@ impl Dashboard {
     /// Totals of the traces recorded in the last `window` (at most [`RECENT_WINDOW_MAX`]), from
     /// memory: no SQL, so it is cheap enough for every collection round. Counts traces recorded
     /// by this process (imports and earlier runs are not in it).
-    pub fn recent_trace_totals(&self, window: std::time::Duration) -> TraceTotals {
-        self.traces_state().recent.totals(now_ms(), window)
+    pub(crate) fn recent_totals(&self, window: std::time::Duration) -> TraceTotals {
+        self.state().recent.totals(now_ms(), window)
     }
 }
 

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::config::DashboardConfig;
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 
 /// Rows deleted or cleared per store call.
@@ -78,7 +78,7 @@ pub(crate) struct TraceState {
     /// Where ended answers put their traces first (`None` if it could not be opened: then
     /// answers wait for the commit).
     pub(crate) spool: Option<std::sync::Arc<super::spool::Spool>>,
-    /// Per-second totals of the last hour, for [`Dashboard::recent_trace_totals`].
+    /// Per-second totals of the last hour, for [`super::Traces::recent_totals`].
     pub(crate) recent: super::RecentTraces,
 }
 
@@ -101,10 +101,10 @@ impl TraceState {
     }
 }
 
-impl Dashboard {
+impl super::Traces {
     /// Applies the retention policy now and returns what it did.
-    pub async fn apply_trace_retention(&self) -> Result<RetentionReport> {
-        let p = self.traces_state().policy;
+    pub(crate) async fn apply_retention(&self) -> Result<RetentionReport> {
+        let p = self.state().policy;
         let now = now_ms();
         let mut report = RetentionReport {
             ran_at: now,
@@ -180,17 +180,13 @@ impl Dashboard {
         if report.deleted_by_age + report.deleted_by_rows + report.deleted_by_size > 0 {
             tracing::info!(?report, "trace retention");
         }
-        *self
-            .traces_state()
-            .last
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
+        *self.state().last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         Ok(report)
     }
 
     /// The retention policy and what its last run did.
-    pub fn trace_retention(&self) -> (RetentionPolicy, Option<RetentionReport>) {
-        let state = self.traces_state();
+    pub(crate) fn retention(&self) -> (RetentionPolicy, Option<RetentionReport>) {
+        let state = self.state();
         let last = state.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
         (state.policy, last)
     }
@@ -212,17 +208,17 @@ impl Dashboard {
     }
 
     /// Starts the background task that applies retention every interval (the first run one
-    /// interval after start). It ends when the dashboard is dropped or its store closes.
-    pub(crate) fn spawn_trace_retention(&self) {
-        let weak = self.downgrade();
-        let interval = self.traces_state().policy.interval;
+    /// interval after start). It ends when the service is dropped or its store closes.
+    pub(crate) fn spawn_retention(&self) {
+        let weak = std::sync::Arc::downgrade(&self.0);
+        let interval = self.state().policy.interval;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                let Some(dashboard) = weak.upgrade() else {
+                let Some(inner) = weak.upgrade() else {
                     return;
                 };
-                match dashboard.apply_trace_retention().await {
+                match super::Traces(inner).apply_retention().await {
                     Err(Error::ShuttingDown) => return,
                     Err(e) => tracing::warn!(error = %e, "trace retention failed"),
                     Ok(_) => {}

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
-use crate::DashboardConfig;
+use crate::{Dashboard, DashboardConfig};
 use crate::ollama::types::{Metrics, ToolCall, ToolCallFunction};
 
 async fn open(configure: impl FnOnce(&mut DashboardConfig)) -> (tempfile::TempDir, Dashboard) {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use ollama_dash_core::{Role, TraceStart};
+use ollama_dash_core::{Origin, Role, TraceStart};
 
 use crate::auth::Principal;
 
@@ -31,6 +31,18 @@ impl Caller {
     /// Whether this caller may see or change something owned by `owner`.
     pub fn owns(&self, owner: Option<&str>) -> bool {
         self.role == Role::Admin || owner == self.key.as_deref()
+    }
+
+    /// The origin of a generation by this caller through `endpoint`; its trace records the
+    /// status each error is answered with.
+    pub fn origin(&self, endpoint: &str) -> Origin {
+        Origin {
+            endpoint: endpoint.to_owned(),
+            api_key: self.key.clone(),
+            client_addr: self.addr.clone(),
+            input: None,
+            status_of: Some(crate::http::error::status_of),
+        }
     }
 
     /// A trace start for a generation by this caller.

@@ -11,8 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use ollama_dash_core::ollama::types::{ChatRequest, ChatResponse, Message, ModelOptions, Think};
-use ollama_dash_core::{ChatSession, NewMessage, NewSession, SessionUpdate, TraceHandle};
+use ollama_dash_core::ollama::types::{
+    ChatRequest, ChatResponse, Message, Metrics, ModelOptions, Think,
+};
+use ollama_dash_core::{ChatSession, NewSession, SessionTurn, SessionUpdate, Turn};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,7 +22,7 @@ use super::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
-use super::sse::{self, EVENT_STREAM, Frames, Hold, NDJSON, Step, fail};
+use super::sse::{self, EVENT_STREAM, Frames, NDJSON, Step, fail};
 
 /// The chat routes.
 pub(super) fn router() -> Router<AppState> {
@@ -53,64 +55,42 @@ async fn chat(
     caller: Caller,
     JsonBody(body): JsonBody<PromptRequest>,
 ) -> Response {
-    let messages = vec![Message {
-        role: "user".into(),
-        content: body.prompt.clone(),
-        ..Message::default()
-    }];
-    let input = Value::from(vec![json!({"role": "user", "content": body.prompt})]).to_string();
-    let mut trace =
-        state
-            .dashboard
-            .start_trace(caller.trace("/api/chat", &body.model, body.stream, input));
     if body.model.trim().is_empty() {
-        return fail(
-            trace,
-            ApiError::bad_request("model is required").with_param("model"),
-        )
-        .await;
+        let input = Value::from(vec![json!({"role": "user", "content": body.prompt})]);
+        let start = caller.trace("/api/chat", &body.model, body.stream, input.to_string());
+        let error = ApiError::bad_request("model is required").with_param("model");
+        return fail(state.dashboard.start_trace(start), error).await;
     }
-    let mut request = ChatRequest {
+    let request = ChatRequest {
         model: body.model.clone(),
-        messages,
+        messages: vec![Message {
+            role: "user".into(),
+            content: body.prompt,
+            ..Message::default()
+        }],
         options: body.options,
         ..ChatRequest::default()
     };
-    let defaults = state.dashboard.generation_defaults(&body.model).await;
-    defaults.apply(&mut request.options, &mut request.keep_alive);
+    let generation = state.dashboard.chat(caller.origin("/api/chat"), request);
+    let trace_id = generation.trace_id().to_owned();
     if !body.stream {
-        return match state.dashboard.ollama().chat(&request).await {
-            Ok(answer) => {
-                record(&mut trace, &answer);
-                let body = prompt_line(&answer, trace.id());
-                sse::committed(trace.succeed_committed(200)).await;
-                Json(body).into_response()
-            }
-            Err(e) => fail(trace, e.into()).await,
+        return match generation.answer().await {
+            Ok(answer) => Json(prompt_line(&answer, &trace_id)).into_response(),
+            Err(e) => ApiError::from(e).into_response(),
         };
     }
-    let frames = PromptFrames {
-        trace: Some(trace),
-        commit: None,
-    };
-    let client = state.dashboard.ollama().clone();
-    let connect = async move { client.chat_stream(&request).await };
-    match sse::open(connect, keepalive(&state), NDJSON, b"\n", frames).await {
+    let frames = PromptFrames { trace_id };
+    match sse::open(
+        generation.stream(),
+        keepalive(&state),
+        NDJSON,
+        b"\n",
+        frames,
+    )
+    .await
+    {
         Ok(response) => response,
-        Err((e, mut frames)) => match frames.trace.take() {
-            Some(trace) => fail(trace, e.into()).await,
-            None => ApiError::from(e).into_response(),
-        },
-    }
-}
-
-fn record(trace: &mut TraceHandle, line: &ChatResponse) {
-    let m = &line.message;
-    trace.push_thinking(m.thinking.as_deref().unwrap_or_default());
-    trace.push_output(&m.content);
-    trace.push_tool_calls(m.tool_calls.as_deref().unwrap_or_default());
-    if line.done {
-        trace.set_metrics(&line.metrics);
+        Err((e, _)) => ApiError::from(e).into_response(),
     }
 }
 
@@ -129,41 +109,18 @@ fn prompt_line(line: &ChatResponse, trace_id: &str) -> Value {
     v
 }
 
+/// `/api/chat`'s NDJSON lines.
 struct PromptFrames {
-    trace: Option<TraceHandle>,
-    /// The ended trace's commit, which the last line waits for.
-    commit: Option<Hold>,
+    trace_id: String,
 }
 
 impl Frames<ChatResponse> for PromptFrames {
     fn frame(&mut self, step: Step<ChatResponse>) -> Bytes {
         match step {
             Step::End => Bytes::new(),
-            Step::Line(Err(e)) => {
-                let message = e.to_string();
-                if let Some(trace) = self.trace.take() {
-                    self.commit = Some(sse::committed(trace.fail_committed(200, &message)));
-                }
-                sse::line(&json!({ "error": message }))
-            }
-            Step::Line(Ok(line)) => {
-                let Some(trace) = &mut self.trace else {
-                    return Bytes::new();
-                };
-                record(trace, &line);
-                let out = sse::line(&prompt_line(&line, trace.id()));
-                if line.done
-                    && let Some(trace) = self.trace.take()
-                {
-                    self.commit = Some(sse::committed(trace.succeed_committed(200)));
-                }
-                out
-            }
+            Step::Line(Err(e)) => sse::line(&json!({ "error": e.to_string() })),
+            Step::Line(Ok(line)) => sse::line(&prompt_line(&line, &self.trace_id)),
         }
-    }
-
-    fn hold(&mut self) -> Option<Hold> {
-        self.commit.take()
     }
 }
 
@@ -297,231 +254,79 @@ async fn send(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<SendBody>,
 ) -> Response {
-    match prepare(&state, &caller, &id, body).await {
-        Ok(prepared) => prepared.run(&state).await,
-        Err(e) => e.into_response(),
+    if let Err(e) = owned(&state, &caller, &id).await {
+        return e.into_response();
     }
-}
-
-struct Prepared {
-    request: ChatRequest,
-    session: String,
-    user: ollama_dash_core::ChatMessage,
-    options: Option<Value>,
-    trace: TraceHandle,
-    stream: bool,
-}
-
-async fn prepare(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    body: SendBody,
-) -> ApiResult<Prepared> {
-    let session = owned(state, caller, id).await?;
-    let model = body
-        .model
-        .clone()
-        .or(session.model.clone())
-        .filter(|m| !m.trim().is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("no model: give one or set the session's").with_param("model")
-        })?;
-    let mut merged = session.options.clone().unwrap_or_else(|| json!({}));
-    if let (Some(Value::Object(extra)), Value::Object(base)) = (&body.options, &mut merged) {
-        base.extend(extra.clone());
-    }
-    let options: Option<ModelOptions> = match &merged {
-        Value::Object(o) if o.is_empty() => None,
-        other => Some(serde_json::from_value(other.clone()).map_err(|e| {
-            ApiError::bad_request(format!("invalid options: {e}")).with_param("options")
-        })?),
-    };
-    let history = state.dashboard.chat_messages(id).await?;
-    let user = state
-        .dashboard
-        .add_chat_message(
-            id,
-            NewMessage {
-                role: "user".into(),
-                content: body.content.clone(),
-                images: body.images.clone(),
-                model: Some(model.clone()),
-                options: body.options.clone(),
-                ..NewMessage::default()
-            },
-        )
-        .await?;
-    let mut messages: Vec<Message> = session
-        .system_prompt
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| Message {
-            role: "system".into(),
-            content: s.clone(),
-            ..Message::default()
-        })
-        .collect();
-    messages.extend(history.iter().chain([&user]).map(|m| Message {
-        role: m.role.clone(),
-        content: m.content.clone(),
-        thinking: None,
-        images: m.images.clone(),
-        ..Message::default()
-    }));
-    let mut request = ChatRequest {
-        model: model.clone(),
-        messages,
-        options,
-        think: body.think,
-        ..ChatRequest::default()
-    };
-    let defaults = state.dashboard.generation_defaults(&model).await;
-    defaults.apply(&mut request.options, &mut request.keep_alive);
-    let input = serde_json::to_string(&json!({ "session": id, "content": body.content }))
-        .unwrap_or_default();
-    let trace = state.dashboard.start_trace(caller.trace(
-        "/api/sessions/messages",
-        &model,
-        body.stream,
-        input,
-    ));
-    Ok(Prepared {
-        request,
-        session: id.to_owned(),
-        user,
+    let turn = Turn {
+        content: body.content,
+        model: body.model,
         options: body.options,
-        trace,
-        stream: body.stream,
-    })
-}
-
-impl Prepared {
-    async fn run(self, state: &AppState) -> Response {
-        let mut frames = SessionFrames {
-            dashboard: state.dashboard.clone(),
-            session: self.session,
-            model: self.request.model.clone(),
-            options: self.options,
-            trace: Some(self.trace),
-            thinking: String::new(),
-            user: Some(self.user),
-            stored: false,
-            commit: None,
+        images: body.images,
+        think: body.think,
+    };
+    let origin = caller.origin("/api/sessions/messages");
+    let SessionTurn { user, generation } =
+        match state.dashboard.send_chat_message(origin, &id, turn).await {
+            Ok(turn) => turn,
+            Err(e) => return ApiError::from(e).into_response(),
         };
-        if !self.stream {
-            let response = match state.dashboard.ollama().chat(&self.request).await {
-                Ok(answer) => {
-                    let user = frames.user.take();
-                    let assistant = frames.finish(&answer);
-                    Json(json!({ "user_message": user, "assistant_message": assistant }))
-                        .into_response()
-                }
-                Err(e) => {
-                    let error = ApiError::from(e);
-                    frames.fail(&error);
-                    error.into_response()
-                }
-            };
-            if let Some(commit) = frames.hold() {
-                commit.await;
+    let mut frames = SessionFrames {
+        user: Some(user),
+        model: generation.request().model.clone(),
+        trace_id: generation.trace_id().to_owned(),
+        content: String::new(),
+        thinking: String::new(),
+    };
+    if !body.stream {
+        return match generation.answer().await {
+            Ok(answer) => {
+                let user = frames.user.take();
+                frames.absorb(&answer);
+                let assistant = frames.reply(&answer.metrics);
+                Json(json!({ "user_message": user, "assistant_message": assistant }))
+                    .into_response()
             }
-            return response;
-        }
-        let client = state.dashboard.ollama().clone();
-        let request = self.request;
-        let connect = async move { client.chat_stream(&request).await };
-        match sse::open(
-            connect,
-            keepalive(state),
-            EVENT_STREAM,
-            b": keep-alive\n\n",
-            frames,
-        )
-        .await
-        {
-            Ok(response) => response,
-            Err((e, mut frames)) => {
-                let error = ApiError::from(e);
-                frames.fail(&error);
-                if let Some(commit) = frames.hold() {
-                    commit.await;
-                }
-                error.into_response()
-            }
-        }
+            Err(e) => ApiError::from(e).into_response(),
+        };
+    }
+    let keepalive = keepalive(&state);
+    match sse::open(
+        generation.stream(),
+        keepalive,
+        EVENT_STREAM,
+        b": keep-alive\n\n",
+        frames,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err((e, _)) => ApiError::from(e).into_response(),
     }
 }
 
-/// Streams a session's answer and stores it: at the end, on error, or (partial) when dropped.
+/// A session's answer as SSE events (core stores the reply and records the trace).
 struct SessionFrames {
-    dashboard: ollama_dash_core::Dashboard,
-    session: String,
-    model: String,
-    options: Option<Value>,
-    trace: Option<TraceHandle>,
-    thinking: String,
     user: Option<ollama_dash_core::ChatMessage>,
-    stored: bool,
-    /// The ended trace's commit (which also commits the message queued before it), which the
-    /// last event waits for.
-    commit: Option<Hold>,
+    model: String,
+    trace_id: String,
+    content: String,
+    thinking: String,
 }
 
 impl SessionFrames {
-    /// Stores the assistant's message (once) and returns it as sent in the `done` event.
-    fn store(&mut self, prompt: Option<u64>, completion: Option<u64>) -> Value {
-        self.stored = true;
-        let (content, trace_id) = match &self.trace {
-            Some(t) => (t.output().to_owned(), Some(t.id().to_owned())),
-            None => (String::new(), None),
-        };
-        let message = NewMessage {
-            role: "assistant".into(),
-            content: content.clone(),
-            thinking: Some(self.thinking.clone()),
-            model: Some(self.model.clone()),
-            options: self.options.clone(),
-            trace_id: trace_id.clone(),
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            ..NewMessage::default()
-        };
-        self.dashboard.queue_chat_message(&self.session, message);
-        json!({
-            "role": "assistant", "content": content, "thinking": self.thinking,
-            "model": self.model, "trace_id": trace_id,
-            "prompt_tokens": prompt, "completion_tokens": completion,
-        })
-    }
-
     fn absorb(&mut self, line: &ChatResponse) {
-        if let Some(trace) = &mut self.trace {
-            record(trace, line);
-        }
+        self.content.push_str(&line.message.content);
         self.thinking
             .push_str(line.message.thinking.as_deref().unwrap_or_default());
     }
 
-    fn finish(&mut self, line: &ChatResponse) -> Value {
-        self.absorb(line);
-        let m = &line.metrics;
-        let message = self.store(m.prompt_eval_count, m.eval_count);
-        if let Some(trace) = self.trace.take() {
-            self.commit = Some(sse::committed(trace.succeed_committed(200)));
-        }
-        message
-    }
-
-    fn fail(&mut self, error: &ApiError) {
-        if self.trace.as_ref().is_some_and(|t| !t.output().is_empty()) {
-            self.store(None, None);
-        }
-        self.stored = true;
-        if let Some(trace) = self.trace.take() {
-            let commit = trace.fail_committed(error.status().as_u16(), error.message());
-            self.commit = Some(sse::committed(commit));
-        }
+    /// The assistant's message as stored, for the `done` event.
+    fn reply(&self, metrics: &Metrics) -> Value {
+        json!({
+            "role": "assistant", "content": self.content, "thinking": self.thinking,
+            "model": self.model, "trace_id": self.trace_id,
+            "prompt_tokens": metrics.prompt_eval_count, "completion_tokens": metrics.eval_count,
+        })
     }
 }
 
@@ -535,7 +340,6 @@ impl Frames<ChatResponse> for SessionFrames {
             Step::End => {}
             Step::Line(Err(e)) => {
                 let error = ApiError::from(e);
-                self.fail(&error);
                 out.push(sse::event(
                     &json!({ "type": "error", "error": error.body()["error"] }),
                 ));
@@ -547,10 +351,9 @@ impl Frames<ChatResponse> for SessionFrames {
                         "type": "delta", "content": m.content, "thinking": m.thinking,
                     })));
                 }
-                let trace_id = self.trace.as_ref().map(|t| t.id().to_owned());
-                let message = self.finish(&line);
+                self.absorb(&line);
                 out.push(sse::event(&json!({
-                    "type": "done", "message": message, "trace_id": trace_id,
+                    "type": "done", "message": self.reply(&line.metrics), "trace_id": self.trace_id,
                     "done_reason": line.metrics.done_reason,
                 })));
             }
@@ -563,18 +366,5 @@ impl Frames<ChatResponse> for SessionFrames {
             }
         }
         out.concat().into()
-    }
-
-    fn hold(&mut self) -> Option<Hold> {
-        self.commit.take()
-    }
-}
-
-impl Drop for SessionFrames {
-    fn drop(&mut self) {
-        // The client went away mid-answer: keep what was produced.
-        if !self.stored && self.trace.as_ref().is_some_and(|t| !t.output().is_empty()) {
-            self.store(None, None);
-        }
     }
 }

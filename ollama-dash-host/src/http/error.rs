@@ -105,10 +105,15 @@ impl ApiError {
     }
 }
 
+/// The status an error of the library is answered with.
+pub(crate) fn status_of(e: &ollama_dash_core::Error) -> u16 {
+    e.http_status()
+}
+
 impl From<ollama_dash_core::Error> for ApiError {
     fn from(e: ollama_dash_core::Error) -> Self {
         let status =
-            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            StatusCode::from_u16(status_of(&e)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(error = %e, "request failed");
         }
@@ -122,6 +127,7 @@ impl From<ollama_dash_core::Error> for ApiError {
             ollama_dash_core::Error::InvalidFields(fields) if fields.len() == 1 => {
                 fields.first().map(|(field, _)| field.clone())
             }
+            ollama_dash_core::Error::InvalidField { field, .. } => Some(field.clone()),
             _ => None,
         };
         Self {

@@ -16,10 +16,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use ollama_dash_core::ollama::NdjsonStream;
-use ollama_dash_core::ollama::types::StreamItem;
 use ollama_dash_core::{Error, Result};
-use serde::de::DeserializeOwned;
 
 /// Content type of Server-Sent Events.
 pub const EVENT_STREAM: &str = "text/event-stream";
@@ -27,7 +24,7 @@ pub const EVENT_STREAM: &str = "text/event-stream";
 pub const NDJSON: &str = "application/x-ndjson";
 
 type Lines<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
-type Connecting<T> = Pin<Box<dyn Future<Output = Result<NdjsonStream<T>>> + Send>>;
+type Connecting<S> = Pin<Box<dyn Future<Output = Result<S>> + Send>>;
 
 /// What the frame builder is told.
 #[derive(Debug)]
@@ -53,24 +50,10 @@ pub trait Frames<T>: Send + 'static {
     }
 }
 
-/// Longest an answer's end waits for its trace's commit (a wedged store must not wedge answers).
-const COMMIT_WAIT: Duration = Duration::from_secs(10);
-
-/// A trace's commit as a [`Hold`]: a failure (or a wait past [`COMMIT_WAIT`]) is logged, and
-/// the answer goes out anyway.
+/// A trace's commit as a [`Hold`]: a failure (or a wait past
+/// [`ollama_dash_core::generation::COMMIT_WAIT`]) is logged, and the answer goes out anyway.
 pub fn committed(commit: ollama_dash_core::TraceCommit) -> Hold {
-    Box::pin(async move {
-        match tokio::time::timeout(COMMIT_WAIT, commit).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "trace not committed before the end of its answer");
-            }
-            Err(_) => tracing::warn!(
-                seconds = COMMIT_WAIT.as_secs(),
-                "trace not committed in time; the answer ends without waiting longer"
-            ),
-        }
-    })
+    Box::pin(ollama_dash_core::generation::settle(commit))
 }
 
 /// Ends the trace as failed and answers the error once the trace is durable.
@@ -79,8 +62,8 @@ pub async fn fail(trace: ollama_dash_core::TraceHandle, error: super::ApiError) 
     axum::response::IntoResponse::into_response(error)
 }
 
-enum Upstream<T> {
-    Connecting(Connecting<T>),
+enum Upstream<S, T> {
+    Connecting(Connecting<S>),
     Streaming(Lines<T>),
     Done,
 }
@@ -88,20 +71,21 @@ enum Upstream<T> {
 /// Starts an upstream stream: an error before the answer starts is returned as is (the caller
 /// answers it with its status); otherwise the streaming response, with `content_type`, frames
 /// from `frames` and `keepalive` bytes every `interval` of silence.
-pub async fn open<T, F>(
-    connect: impl Future<Output = Result<NdjsonStream<T>>> + Send + 'static,
+pub async fn open<S, T, F>(
+    connect: impl Future<Output = Result<S>> + Send + 'static,
     interval: Duration,
     content_type: &'static str,
     keepalive: &'static [u8],
     frames: F,
 ) -> Result<Response, (Error, F)>
 where
-    T: DeserializeOwned + StreamItem + Send + 'static,
+    S: Stream<Item = Result<T>> + Send + 'static,
+    T: Send + 'static,
     F: Frames<T>,
 {
-    let mut connect: Connecting<T> = Box::pin(connect);
+    let mut connect: Connecting<S> = Box::pin(connect);
     let upstream = match tokio::time::timeout(interval, &mut connect).await {
-        Ok(Ok(lines)) => Upstream::Streaming(Box::pin(lines.into_stream())),
+        Ok(Ok(lines)) => Upstream::Streaming(Box::pin(lines)),
         Ok(Err(e)) => return Err((e, frames)),
         Err(_) => Upstream::Connecting(connect),
     };
@@ -114,7 +98,7 @@ where
                     match tokio::time::timeout(interval, connect.as_mut()).await {
                         Err(_) => None,
                         Ok(Ok(lines)) => {
-                            upstream = Upstream::Streaming(Box::pin(lines.into_stream()));
+                            upstream = Upstream::Streaming(Box::pin(lines));
                             continue;
                         }
                         Ok(Err(e)) => Some(Step::Line(Err(e))),

@@ -4,17 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use ollama_dash_core::TraceHandle;
 use ollama_dash_core::ollama::types::{ChatResponse, Metrics, ToolCall};
 use serde_json::{Value, json};
 
-use super::request::{ChatCompletionRequest, trace_input};
+use super::request::ChatCompletionRequest;
 use super::stream::{self, Choices, Head};
-use super::{completion_id, created, fail, upstream_error, usage};
+use super::{completion_id, created, upstream_error, usage};
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
-use crate::http::sse;
 
 const ENDPOINT: &str = "/v1/chat/completions";
 
@@ -24,7 +22,7 @@ pub(super) async fn completions(
     caller: Caller,
     JsonBody(req): JsonBody<ChatCompletionRequest>,
 ) -> Response {
-    let mut upstream = match req.to_ollama() {
+    let upstream = match req.to_ollama() {
         Ok(upstream) => upstream,
         Err(e) => {
             let start = caller.trace(ENDPOINT, &req.model, req.stream, String::new());
@@ -35,26 +33,12 @@ pub(super) async fn completions(
             return e.into_response();
         }
     };
-    let defaults = state.dashboard.generation_defaults(&req.model).await;
-    defaults.apply(&mut upstream.options, &mut upstream.keep_alive);
-    let input = trace_input(&upstream.messages);
-    let mut trace = state
-        .dashboard
-        .start_trace(caller.trace(ENDPOINT, &req.model, req.stream, input));
-    let id = completion_id("chatcmpl", trace.id());
+    let generation = state.dashboard.chat(caller.origin(ENDPOINT), upstream);
+    let id = completion_id("chatcmpl", generation.trace_id());
     if !req.stream {
-        return match state.dashboard.ollama().chat(&upstream).await {
-            Ok(answer) => {
-                let message = &answer.message;
-                trace.push_thinking(message.thinking.as_deref().unwrap_or_default());
-                trace.push_output(&message.content);
-                let calls = message.tool_calls.as_deref().unwrap_or_default();
-                trace.push_tool_calls(calls);
-                trace.set_metrics(&answer.metrics);
-                sse::committed(trace.succeed_committed(200)).await;
-                Json(whole(&id, &req.model, &answer)).into_response()
-            }
-            Err(e) => fail(trace, upstream_error(e)).await,
+        return match generation.answer().await {
+            Ok(answer) => Json(whole(&id, &req.model, &answer)).into_response(),
+            Err(e) => upstream_error(e).into_response(),
         };
     }
     let head = Head::new(
@@ -63,9 +47,7 @@ pub(super) async fn completions(
         req.model.clone(),
         req.stream_options.is_some_and(|o| o.include_usage),
     );
-    let client = state.dashboard.ollama().clone();
-    let connect = async move { client.chat_stream(&upstream).await };
-    stream::respond(&state, connect, head, trace, ChatChoices::default()).await
+    stream::respond(&state, generation.stream(), head, ChatChoices::default()).await
 }
 
 /// The non-streamed answer.
@@ -143,12 +125,7 @@ fn choice(delta: Value, finish_reason: Option<&str>) -> Value {
 }
 
 impl Choices<ChatResponse> for ChatChoices {
-    fn line(
-        &mut self,
-        head: &Head,
-        line: &ChatResponse,
-        trace: Option<&mut TraceHandle>,
-    ) -> Vec<Bytes> {
+    fn line(&mut self, head: &Head, line: &ChatResponse) -> Vec<Bytes> {
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
@@ -174,11 +151,6 @@ impl Choices<ChatResponse> for ChatChoices {
                 .map(|(i, c)| tool_call(c, first + i, true))
                 .collect();
             delta.insert("tool_calls".into(), calls.into());
-        }
-        if let Some(trace) = trace {
-            trace.push_thinking(m.thinking.as_deref().unwrap_or_default());
-            trace.push_output(&m.content);
-            trace.push_tool_calls(m.tool_calls.as_deref().unwrap_or_default());
         }
         if !delta.is_empty() {
             out.push(head.chunk(choice(Value::Object(delta), None), None));

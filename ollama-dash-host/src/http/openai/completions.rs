@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use ollama_dash_core::TraceHandle;
+use ollama_dash_core::Origin;
 use ollama_dash_core::ollama::types::{GenerateRequest, GenerateResponse, Metrics};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,7 +16,6 @@ use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
-use crate::http::sse;
 
 const ENDPOINT: &str = "/v1/completions";
 
@@ -71,41 +70,37 @@ pub(super) async fn completions(
     JsonBody(req): JsonBody<CompletionRequest>,
 ) -> Response {
     let input = req.prompt.to_string();
-    let trace = state
-        .dashboard
-        .start_trace(caller.trace(ENDPOINT, &req.model, req.stream, input));
-    let mut upstream = match req.to_ollama() {
+    let upstream = match req.to_ollama() {
         Ok(upstream) => upstream,
-        Err(e) => return fail(trace, e).await,
+        Err(e) => {
+            let start = caller.trace(ENDPOINT, &req.model, req.stream, input);
+            return fail(state.dashboard.start_trace(start), e).await;
+        }
     };
-    let defaults = state.dashboard.generation_defaults(&req.model).await;
-    defaults.apply(&mut upstream.options, &mut upstream.keep_alive);
-    let id = completion_id("cmpl", trace.id());
+    let origin = Origin {
+        input: Some(input),
+        ..caller.origin(ENDPOINT)
+    };
+    let generation = state.dashboard.generate(origin, upstream);
+    let id = completion_id("cmpl", generation.trace_id());
     if !req.stream {
-        let mut trace = trace;
-        return match state.dashboard.ollama().generate(&upstream).await {
-            Ok(answer) => {
-                trace.push_thinking(answer.thinking.as_deref().unwrap_or_default());
-                trace.push_output(&answer.response);
-                trace.set_metrics(&answer.metrics);
-                sse::committed(trace.succeed_committed(200)).await;
-                Json(json!({
-                    "id": id,
-                    "object": "text_completion",
-                    "created": created(),
-                    "model": req.model,
-                    "system_fingerprint": "fp_ollama",
-                    "choices": [{
-                        "text": answer.response,
-                        "index": 0,
-                        "finish_reason": finish_reason(&answer.metrics),
-                        "logprobs": null,
-                    }],
-                    "usage": usage(answer.metrics.prompt_eval_count, answer.metrics.eval_count),
-                }))
-                .into_response()
-            }
-            Err(e) => fail(trace, upstream_error(e)).await,
+        return match generation.answer().await {
+            Ok(answer) => Json(json!({
+                "id": id,
+                "object": "text_completion",
+                "created": created(),
+                "model": req.model,
+                "system_fingerprint": "fp_ollama",
+                "choices": [{
+                    "text": answer.response,
+                    "index": 0,
+                    "finish_reason": finish_reason(&answer.metrics),
+                    "logprobs": null,
+                }],
+                "usage": usage(answer.metrics.prompt_eval_count, answer.metrics.eval_count),
+            }))
+            .into_response(),
+            Err(e) => upstream_error(e).into_response(),
         };
     }
     let head = Head::new(
@@ -114,9 +109,7 @@ pub(super) async fn completions(
         req.model.clone(),
         req.stream_options.is_some_and(|o| o.include_usage),
     );
-    let client = state.dashboard.ollama().clone();
-    let connect = async move { client.generate_stream(&upstream).await };
-    stream::respond(&state, connect, head, trace, TextChoices).await
+    stream::respond(&state, generation.stream(), head, TextChoices).await
 }
 
 fn finish_reason(metrics: &Metrics) -> &'static str {
@@ -131,16 +124,7 @@ fn finish_reason(metrics: &Metrics) -> &'static str {
 struct TextChoices;
 
 impl Choices<GenerateResponse> for TextChoices {
-    fn line(
-        &mut self,
-        head: &Head,
-        line: &GenerateResponse,
-        trace: Option<&mut TraceHandle>,
-    ) -> Vec<Bytes> {
-        if let Some(trace) = trace {
-            trace.push_thinking(line.thinking.as_deref().unwrap_or_default());
-            trace.push_output(&line.response);
-        }
+    fn line(&mut self, head: &Head, line: &GenerateResponse) -> Vec<Bytes> {
         if line.response.is_empty() && !line.done {
             return Vec::new();
         }

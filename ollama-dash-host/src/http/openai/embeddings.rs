@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use ollama_dash_core::ollama::types::{EmbedRequest, Metrics};
+use ollama_dash_core::Origin;
+use ollama_dash_core::ollama::types::EmbedRequest;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -12,6 +13,8 @@ use super::{invalid, upstream_error};
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
+
+const ENDPOINT: &str = "/v1/embeddings";
 
 /// `POST /v1/embeddings` body.
 #[derive(Debug, Deserialize)]
@@ -30,12 +33,12 @@ pub(super) async fn embeddings(
     caller: Caller,
     JsonBody(req): JsonBody<EmbeddingsRequest>,
 ) -> Response {
-    let start = caller.trace("/v1/embeddings", &req.model, false, req.input.to_string());
-    let mut trace = state.dashboard.start_trace(start);
-    let checked = check(&req);
-    let input = match checked {
-        Ok(input) => input,
+    let input = req.input.to_string();
+    let checked = match check(&req) {
+        Ok(checked) => checked,
         Err(e) => {
+            let start = caller.trace(ENDPOINT, &req.model, false, input);
+            let trace = state.dashboard.start_trace(start);
             trace.fail(e.status().as_u16(), e.message());
             return e.into_response();
         }
@@ -43,47 +46,40 @@ pub(super) async fn embeddings(
     let base64 = req.encoding_format.as_deref() == Some("base64");
     let upstream = EmbedRequest {
         model: req.model.clone(),
-        input,
+        input: checked,
         dimensions: req.dimensions,
         ..EmbedRequest::default()
     };
-    match state.dashboard.ollama().embed(&upstream).await {
-        Ok(answer) => {
-            let count = answer.embeddings.len();
-            let dims = answer.embeddings.first().map_or(0, Vec::len);
-            trace.push_output(&format!("{count} embeddings of {dims} dimensions"));
-            trace.set_metrics(&Metrics {
-                prompt_eval_count: answer.prompt_eval_count,
-                load_duration: answer.load_duration,
-                total_duration: answer.total_duration,
-                ..Metrics::default()
-            });
-            crate::http::sse::committed(trace.succeed_committed(200)).await;
-            let data: Vec<Value> = answer
-                .embeddings
-                .iter()
-                .enumerate()
-                .map(|(index, v)| {
-                    let embedding = if base64 {
-                        let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
-                        Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
-                    } else {
-                        Value::from(v.clone())
-                    };
-                    json!({ "object": "embedding", "embedding": embedding, "index": index })
-                })
-                .collect();
-            let tokens = answer.prompt_eval_count.unwrap_or(0);
-            Json(json!({
-                "object": "list",
-                "data": data,
-                "model": req.model,
-                "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
-            }))
-            .into_response()
-        }
-        Err(e) => super::fail(trace, upstream_error(e)).await,
-    }
+    let origin = Origin {
+        input: Some(input),
+        ..caller.origin(ENDPOINT)
+    };
+    let answer = match state.dashboard.embed(origin, upstream).answer().await {
+        Ok(answer) => answer,
+        Err(e) => return upstream_error(e).into_response(),
+    };
+    let data: Vec<Value> = answer
+        .embeddings
+        .iter()
+        .enumerate()
+        .map(|(index, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+                Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                Value::from(v.clone())
+            };
+            json!({ "object": "embedding", "embedding": embedding, "index": index })
+        })
+        .collect();
+    let tokens = answer.prompt_eval_count.unwrap_or(0);
+    Json(json!({
+        "object": "list",
+        "data": data,
+        "model": req.model,
+        "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
+    }))
+    .into_response()
 }
 
 fn check(req: &EmbeddingsRequest) -> Result<Value, crate::http::ApiError> {

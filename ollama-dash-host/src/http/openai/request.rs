@@ -418,24 +418,6 @@ pub(super) fn format(response_format: Option<&Value>) -> Result<Option<Value>, A
     }
 }
 
-/// The messages for a trace's `input`, images replaced by their size.
-pub(super) fn trace_input(messages: &[Message]) -> String {
-    let shown: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-            if let Some(images) = &m.images {
-                v["images"] = images
-                    .iter()
-                    .map(|i| Value::from(format!("[image: {} base64 chars]", i.len())))
-                    .collect();
-            }
-            v
-        })
-        .collect();
-    Value::from(shown).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -1,20 +1,19 @@
 //! What the streamed `/v1` answers share: the chunk envelope, the error event, `usage` and
-//! `[DONE]` after the final line, and the end of the trace. Each endpoint only maps one upstream
-//! line to its chunks ([`Choices`]).
+//! `[DONE]` after the final line. Each endpoint only maps one upstream line to its chunks
+//! ([`Choices`]); the lines come from core's generation, which fills and records the trace.
 
 use std::future::Future;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use ollama_dash_core::ollama::NdjsonStream;
-use ollama_dash_core::ollama::types::{ChatResponse, GenerateResponse, Metrics, StreamItem};
-use ollama_dash_core::{Result, TraceHandle};
-use serde::de::DeserializeOwned;
+use ollama_dash_core::Lines;
+use ollama_dash_core::Result;
+use ollama_dash_core::ollama::types::{ChatResponse, GenerateResponse, Metrics};
 use serde_json::{Value, json};
 
-use super::{created, fail, keepalive, upstream_error, usage};
+use super::{created, keepalive, upstream_error, usage};
 use crate::http::AppState;
-use crate::http::sse::{self, EVENT_STREAM, Frames, Hold, Step};
+use crate::http::sse::{self, EVENT_STREAM, Frames, Step};
 
 /// The fixed part of every chunk of one answer.
 #[derive(Debug)]
@@ -90,35 +89,26 @@ impl Final for GenerateResponse {
     }
 }
 
-/// Maps one upstream line to the chunks of an endpoint, telling the trace what it carried.
+/// Maps one upstream line to the chunks of an endpoint.
 pub(super) trait Choices<T>: Send + 'static {
     /// Chunks for `line` (none is fine).
-    fn line(&mut self, head: &Head, line: &T, trace: Option<&mut TraceHandle>) -> Vec<Bytes>;
+    fn line(&mut self, head: &Head, line: &T) -> Vec<Bytes>;
 }
 
 /// An OpenAI stream over upstream lines: the endpoint's chunks, then `usage` and `[DONE]`.
 struct Translated<M> {
     head: Head,
-    trace: Option<TraceHandle>,
     choices: M,
-    /// The ended trace's commit, which the last frame waits for.
-    commit: Option<Hold>,
 }
 
 impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
     fn frame(&mut self, step: Step<T>) -> Bytes {
         let line = match step {
             Step::End => return Bytes::new(),
-            Step::Line(Err(e)) => {
-                let error = upstream_error(e);
-                if let Some(trace) = self.trace.take() {
-                    self.commit = Some(sse::committed(trace.fail_committed(200, error.message())));
-                }
-                return sse::event(&error.body());
-            }
+            Step::Line(Err(e)) => return sse::event(&upstream_error(e).body()),
             Step::Line(Ok(line)) => line,
         };
-        let mut out = self.choices.line(&self.head, &line, self.trace.as_mut());
+        let mut out = self.choices.line(&self.head, &line);
         if line.done() {
             let metrics = line.metrics();
             if self.head.include_usage {
@@ -126,38 +116,25 @@ impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
                 out.push(self.head.chunk(json!([]), Some(usage)));
             }
             out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-            if let Some(mut trace) = self.trace.take() {
-                trace.set_metrics(metrics);
-                self.commit = Some(sse::committed(trace.succeed_committed(200)));
-            }
         }
         out.concat().into()
-    }
-
-    fn hold(&mut self) -> Option<Hold> {
-        self.commit.take()
     }
 }
 
 /// Streams an upstream answer as OpenAI chunks. An error before the answer starts is a plain
-/// JSON error with its status (and a failed trace).
+/// JSON error with its status (its trace already recorded by the generation).
 pub(super) async fn respond<T, M>(
     state: &AppState,
-    connect: impl Future<Output = Result<NdjsonStream<T>>> + Send + 'static,
+    connect: impl Future<Output = Result<Lines<T>>> + Send + 'static,
     head: Head,
-    trace: TraceHandle,
     choices: M,
 ) -> Response
 where
-    T: DeserializeOwned + StreamItem + Final + Send + 'static,
+    T: Final + Send + 'static,
+    Lines<T>: futures_util::Stream<Item = Result<T>>,
     M: Choices<T>,
 {
-    let frames = Translated {
-        head,
-        trace: Some(trace),
-        choices,
-        commit: None,
-    };
+    let frames = Translated { head, choices };
     let keepalive = keepalive(state);
     match sse::open(
         connect,
@@ -169,9 +146,6 @@ where
     .await
     {
         Ok(response) => response,
-        Err((e, mut frames)) => match frames.trace.take() {
-            Some(trace) => fail(trace, upstream_error(e)).await,
-            None => upstream_error(e).into_response(),
-        },
+        Err((e, _)) => upstream_error(e).into_response(),
     }
 }
