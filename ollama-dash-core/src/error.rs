@@ -1,9 +1,97 @@
-//! The one error type of the library, with helpers the host uses to pick an HTTP status.
+//! The one error type of the library and its kinds: what went wrong in the caller's terms.
+//! Statuses are the host's business (its one table maps each [`ErrorKind`] to a status).
+//! This module imports nothing from the crate: it is the bottom of it.
 
 use std::path::PathBuf;
 
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is, in the caller's terms (see [`Error::kind`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request was wrong (a field, a value, the configuration).
+    Invalid,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The caller may not do this.
+    Forbidden,
+    /// It conflicts with what exists (a name taken, a job running).
+    Conflict,
+    /// It existed but is gone for good.
+    Gone,
+    /// Larger than allowed.
+    TooLarge,
+    /// An uploaded model is not what it claims to be.
+    InvalidModel,
+    /// Someone else is working on it right now.
+    Locked,
+    /// A checksum sent with data does not match the data.
+    ChecksumMismatch,
+    /// No room on the disk for what was being written.
+    StorageFull,
+    /// The model does not fit in (V)RAM.
+    DoesNotFit,
+    /// Ollama could not be reached.
+    Unreachable,
+    /// Ollama failed mid-way (a broken stream, a crashed runner, an answer that is not JSON).
+    UpstreamFailed,
+    /// Ollama did not answer in time.
+    Timeout,
+    /// Not available right now (not probed yet, shutting down); try again later.
+    Unavailable,
+    /// Ollama refused with this status (400 and 404 are [`Self::Invalid`] and
+    /// [`Self::NotFound`]).
+    Upstream(u16),
+    /// Anything else: a bug, or the store failing.
+    #[default]
+    Internal,
+}
+
+/// How a model action failed, in the user's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// No such model (locally, or in the registry when pulling).
+    NotFound,
+    /// Not enough (V)RAM to load it.
+    DoesNotFit,
+    /// Ollama's runner process died while loading or answering.
+    RunnerCrashed,
+    /// Ollama could not be reached.
+    Unreachable,
+    /// Asked to unload, but it was still loaded when we stopped waiting.
+    StillLoaded,
+}
+
+impl Failure {
+    /// Its name as shown (`not_found`, `does_not_fit`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::NotFound => "not_found",
+            Failure::DoesNotFit => "does_not_fit",
+            Failure::RunnerCrashed => "runner_crashed",
+            Failure::Unreachable => "unreachable",
+            Failure::StillLoaded => "still_loaded",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Failure::NotFound => "model not found",
+            Failure::DoesNotFit => "does not fit in memory",
+            Failure::RunnerCrashed => "the model runner crashed",
+            Failure::Unreachable => "Ollama is unreachable",
+            Failure::StillLoaded => "still loaded",
+        })
+    }
+}
 
 /// Everything that can go wrong in `ollama-dash-core`.
 ///
@@ -104,7 +192,7 @@ pub enum Error {
         /// The model.
         model: String,
         /// Which kind of failure.
-        kind: crate::lifecycle::Failure,
+        kind: Failure,
         /// What Ollama said.
         message: String,
     },
@@ -134,14 +222,14 @@ impl Error {
     /// Ollama could not be reached or did not answer in time (the host answers 502/503/504).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Error::Unreachable { .. } | Error::Timeout { .. })
-            || self.lifecycle_failure() == Some(crate::lifecycle::Failure::Unreachable)
+            || self.lifecycle_failure() == Some(Failure::Unreachable)
     }
 
     /// The thing asked for does not exist (404).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound(_))
             || matches!(self, Error::Ollama { status: 404, .. })
-            || self.lifecycle_failure() == Some(crate::lifecycle::Failure::NotFound)
+            || self.lifecycle_failure() == Some(Failure::NotFound)
     }
 
     /// A write failed because the disk (or the quota, or the file size limit) is full (507).
@@ -164,32 +252,44 @@ impl Error {
         ) || matches!(self, Error::Ollama { status: 400, .. })
     }
 
-    /// The HTTP status that best describes this error to a client of ollama-dash.
-    pub fn http_status(&self) -> u16 {
+    /// What kind of failure this is: what a caller branches on, and what the host maps to
+    /// a status.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Unreachable { .. } => 502,
-            Error::Timeout { .. } => 504,
-            Error::ShuttingDown | Error::Unavailable(_) => 503,
-            Error::Lifecycle { kind, .. } => kind.http_status(),
-            Error::InvalidFields(_) => 400,
-            Error::Ollama { status, .. } if (400..600).contains(status) => *status,
-            Error::StreamError(_) | Error::StreamTruncated | Error::Protocol(_) => 502,
-            Error::Conflict(_) => 409,
-            Error::Forbidden(_) => 403,
-            Error::Gone(_) => 410,
-            Error::TooLarge(_) => 413,
-            Error::InvalidModel(_) => 422,
-            e if e.is_storage_full() => 507,
-            Error::Locked(_) => 423,
-            Error::ChecksumMismatch(_) => 460,
-            e if e.is_not_found() => 404,
-            e if e.is_bad_request() => 400,
-            _ => 500,
+            Error::Unreachable { .. } => ErrorKind::Unreachable,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::ShuttingDown | Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Lifecycle { kind, .. } => match kind {
+                Failure::NotFound => ErrorKind::NotFound,
+                Failure::DoesNotFit => ErrorKind::DoesNotFit,
+                Failure::RunnerCrashed => ErrorKind::UpstreamFailed,
+                Failure::Unreachable => ErrorKind::Unreachable,
+                Failure::StillLoaded => ErrorKind::Timeout,
+            },
+            Error::Ollama { status: 400, .. } => ErrorKind::Invalid,
+            Error::Ollama { status: 404, .. } => ErrorKind::NotFound,
+            Error::Ollama { status, .. } if (400..600).contains(status) => {
+                ErrorKind::Upstream(*status)
+            }
+            Error::StreamError(_) | Error::StreamTruncated | Error::Protocol(_) => {
+                ErrorKind::UpstreamFailed
+            }
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::Gone(_) => ErrorKind::Gone,
+            Error::TooLarge(_) => ErrorKind::TooLarge,
+            Error::InvalidModel(_) => ErrorKind::InvalidModel,
+            e if e.is_storage_full() => ErrorKind::StorageFull,
+            Error::Locked(_) => ErrorKind::Locked,
+            Error::ChecksumMismatch(_) => ErrorKind::ChecksumMismatch,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            e if e.is_bad_request() => ErrorKind::Invalid,
+            _ => ErrorKind::Internal,
         }
     }
 
     /// The classified lifecycle failure, if this is one.
-    pub fn lifecycle_failure(&self) -> Option<crate::lifecycle::Failure> {
+    pub fn lifecycle_failure(&self) -> Option<Failure> {
         match self {
             Error::Lifecycle { kind, .. } => Some(*kind),
             _ => None,

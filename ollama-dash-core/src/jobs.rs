@@ -81,8 +81,9 @@ pub struct Progress {
 pub struct JobError {
     /// `not_found`, `does_not_fit`, `runner_crashed`, `unreachable`, `still_loaded` or `other`.
     pub kind: String,
-    /// The HTTP status that matches.
-    pub status: u16,
+    /// The error's kind, which the host answers with a status.
+    #[serde(default)]
+    pub error_kind: crate::ErrorKind,
     /// What happened.
     pub message: String,
 }
@@ -417,9 +418,9 @@ impl Dashboard {
                 job.error = Some(JobError {
                     kind: e
                         .lifecycle_failure()
-                        .map_or("other", crate::lifecycle::Failure::as_str)
+                        .map_or("other", crate::error::Failure::as_str)
                         .to_owned(),
-                    status: e.http_status(),
+                    error_kind: e.kind(),
                     message: e.to_string(),
                 });
             }

@@ -54,7 +54,7 @@ pub use chat::{
 };
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use events::{EVENT_BUFFER, Event};
 pub use generation::{Generation, Lines, Origin};
 pub use imports::{ImportInfo, ImportOptions, ImportProgress, ImportRequest, ImportState};

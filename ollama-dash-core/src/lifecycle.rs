@@ -1,7 +1,6 @@
 //! Lifecycle of models: start (warm), stop (unload and confirm), delete, copy, show, with
 //! errors classified the way users understand them.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -14,56 +13,7 @@ use crate::ollama::types::{
     CopyRequest, GenerateRequest, KeepAlive, ModelDetails, ShowRequest, ShowResponse,
 };
 
-/// How a model action failed, in the user's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Failure {
-    /// No such model (locally, or in the registry when pulling). 404.
-    NotFound,
-    /// Not enough (V)RAM to load it. 507.
-    DoesNotFit,
-    /// Ollama's runner process died while loading or answering. 502.
-    RunnerCrashed,
-    /// Ollama could not be reached. 502.
-    Unreachable,
-    /// Asked to unload, but it was still loaded when we stopped waiting. 504.
-    StillLoaded,
-}
-
-impl Failure {
-    /// The HTTP status that matches.
-    pub fn http_status(self) -> u16 {
-        match self {
-            Failure::NotFound => 404,
-            Failure::DoesNotFit => 507,
-            Failure::RunnerCrashed | Failure::Unreachable => 502,
-            Failure::StillLoaded => 504,
-        }
-    }
-
-    /// Its name as shown (`not_found`, `does_not_fit`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Failure::NotFound => "not_found",
-            Failure::DoesNotFit => "does_not_fit",
-            Failure::RunnerCrashed => "runner_crashed",
-            Failure::Unreachable => "unreachable",
-            Failure::StillLoaded => "still_loaded",
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Failure::NotFound => "model not found",
-            Failure::DoesNotFit => "does not fit in memory",
-            Failure::RunnerCrashed => "the model runner crashed",
-            Failure::Unreachable => "Ollama is unreachable",
-            Failure::StillLoaded => "still loaded",
-        })
-    }
-}
+pub use crate::error::Failure;
 
 const MEMORY: &[&str] = &[
     "requires more system memory",
@@ -405,7 +355,7 @@ mod tests {
                 message: cases[0].0.into(),
             },
         );
-        assert_eq!(e.http_status(), 507);
+        assert_eq!(e.kind(), crate::ErrorKind::DoesNotFit);
         let e = classify(
             "m",
             Error::Unreachable {
@@ -414,7 +364,7 @@ mod tests {
             },
         );
         assert!(e.is_unreachable());
-        assert_eq!(e.http_status(), 502);
+        assert_eq!(e.kind(), crate::ErrorKind::Unreachable);
         let e = classify(
             "m",
             Error::Ollama {
@@ -430,7 +380,11 @@ mod tests {
                 message: "server busy".into(),
             },
         );
-        assert_eq!(e.http_status(), 503, "unknown errors keep Ollama's status");
+        assert_eq!(
+            e.kind(),
+            crate::ErrorKind::Upstream(503),
+            "unknown errors keep Ollama's status"
+        );
     }
 
     #[test]
@@ -488,7 +442,7 @@ mod tests {
             long.as_str(),
         ] {
             let err = check_name(bad).expect_err(bad);
-            assert_eq!(err.http_status(), 400, "{bad}: {err}");
+            assert_eq!(err.kind(), crate::ErrorKind::Invalid, "{bad}: {err}");
             assert!(
                 matches!(&err, Error::InvalidFields(f) if f.len() == 1 && f[0].0 == "model"),
                 "{bad}: the error names the field: {err:?}"

@@ -63,7 +63,7 @@ async fn show_returns_capabilities_and_unknown_models_are_not_found() {
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
-    assert_eq!(err.http_status(), 404);
+    assert_eq!(err.kind(), ollama_dash_core::ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -236,7 +236,7 @@ async fn unreachable_ollama_is_classified() {
     let (_dir, dash) = dashboard(&format!("127.0.0.1:{port}")).await;
     let err = dash.version().await.unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
-    assert_eq!(err.http_status(), 502);
+    assert_eq!(err.kind(), ollama_dash_core::ErrorKind::Unreachable);
     let health = dash.health().await;
     assert!(!health.ok && !health.ollama.reachable && health.store.alive);
 }

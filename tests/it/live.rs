@@ -11,7 +11,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use ollama_dash_core::jobs::{Job, JobState};
 use ollama_dash_core::live::config::LiveConfig;
-use ollama_dash_core::{Dashboard, DashboardConfig, Event};
+use ollama_dash_core::{Dashboard, DashboardConfig, ErrorKind, Event};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -151,13 +151,13 @@ async fn start_of_a_model_not_installed_pulls_it_first_with_progress() {
 }
 
 #[tokio::test]
-async fn start_failures_are_classified_with_matching_statuses() {
+async fn start_failures_are_classified_with_matching_kinds() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();
     let d = quiet_dashboard(&sim.url(), dir.path()).await;
-    type Case<'a> = (Option<(u16, &'a str)>, &'a str, &'a str, u16);
+    type Case<'a> = (Option<(u16, &'a str)>, &'a str, &'a str, ErrorKind);
     let cases: [Case<'_>; 4] = [
-        (None, "ghost-model:1b", "not_found", 404),
+        (None, "ghost-model:1b", "not_found", ErrorKind::NotFound),
         (
             Some((
                 500,
@@ -165,13 +165,13 @@ async fn start_failures_are_classified_with_matching_statuses() {
             )),
             "llama3.2:1b",
             "does_not_fit",
-            507,
+            ErrorKind::DoesNotFit,
         ),
         (
             Some((500, "llama runner process has terminated: signal: killed")),
             "llama3.2:1b",
             "runner_crashed",
-            502,
+            ErrorKind::UpstreamFailed,
         ),
         (
             Some((
@@ -180,7 +180,7 @@ async fn start_failures_are_classified_with_matching_statuses() {
             )),
             "llama3.2:1b",
             "other",
-            503,
+            ErrorKind::Upstream(503),
         ),
     ];
     for (fail, model, kind, status) in cases {
@@ -193,7 +193,7 @@ async fn start_failures_are_classified_with_matching_statuses() {
         assert_eq!(done.state, JobState::Failed, "{model}: {done:?}");
         let error = done.error.expect("error");
         assert_eq!(
-            (error.kind.as_str(), error.status),
+            (error.kind.as_str(), error.error_kind),
             (kind, status),
             "{error:?}"
         );
@@ -203,7 +203,10 @@ async fn start_failures_are_classified_with_matching_statuses() {
     let job = d.start_model("llama3.2:1b", None).unwrap();
     let (done, _) = finished(&mut events, &job.id).await;
     let error = done.error.expect("error");
-    assert_eq!((error.kind.as_str(), error.status), ("unreachable", 502));
+    assert_eq!(
+        (error.kind.as_str(), error.error_kind),
+        ("unreachable", ErrorKind::Unreachable)
+    );
     let err = d.stop_model("llama3.2:1b").await.unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
 }
@@ -235,7 +238,7 @@ async fn delete_unloads_first_and_the_list_changes() {
     let mut events = d.subscribe();
     let job = d.delete_model("qwen3:0.6b").unwrap();
     let (done, _) = finished(&mut events, &job.id).await;
-    assert_eq!(done.error.map(|e| e.status), Some(404));
+    assert_eq!(done.error.map(|e| e.error_kind), Some(ErrorKind::NotFound));
 }
 
 #[tokio::test]
@@ -263,7 +266,7 @@ async fn a_pull_can_be_cancelled_and_resumed_and_survives_a_restart_as_interrupt
     let (done, _) = finished(&mut events, &job.id).await;
     assert_eq!(done.state, JobState::Cancelled);
     let err = d.cancel_job(&job.id).await.unwrap_err();
-    assert_eq!(err.http_status(), 409);
+    assert_eq!(err.kind(), ollama_dash_core::ErrorKind::Conflict);
 
     // Another pull, interrupted by a shutdown.
     let second = d.pull("gemma3:1b").unwrap();
@@ -293,8 +296,15 @@ async fn a_pull_can_be_cancelled_and_resumed_and_survives_a_restart_as_interrupt
     assert_eq!(done.state, JobState::Done);
     assert!(installed_names(&d).contains(&"gemma3:1b".to_owned()));
     let err = d.resume_job(&resumed.id).await.unwrap_err();
-    assert_eq!(err.http_status(), 409, "a finished job is not resumable");
-    assert_eq!(d.job("nope").await.unwrap_err().http_status(), 404);
+    assert_eq!(
+        err.kind(),
+        ollama_dash_core::ErrorKind::Conflict,
+        "a finished job is not resumable"
+    );
+    assert_eq!(
+        d.job("nope").await.unwrap_err().kind(),
+        ollama_dash_core::ErrorKind::NotFound
+    );
 }
 
 /// Sends a request to the host's router; returns status, content type and the raw body.
@@ -841,4 +851,31 @@ async fn a_recorded_generation_refreshes_the_running_models_soon() {
     .await
     .expect("the running list changes without waiting for its interval");
     assert_eq!(running_names(&d), ["llama3.2:1b"]);
+}
+
+#[tokio::test]
+async fn a_failed_job_answers_the_status_of_its_error_kind() {
+    let sim = sim().await;
+    let host = TestHost::new(&sim.url(), &[]).await;
+    let (status, json) = host
+        .call(
+            "POST",
+            "/api/models/start",
+            Some(json!({"model": "ghost-model:1b"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    let id = json["job"]["id"].as_str().unwrap().to_owned();
+    let mut events = host.dashboard.subscribe();
+    if host.dashboard.job(&id).await.unwrap().state == JobState::Running {
+        finished(&mut events, &id).await;
+    }
+    let (status, json) = host.call("GET", &format!("/api/jobs/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let error = &json["error"];
+    assert_eq!(
+        (&error["kind"], &error["error_kind"], &error["status"]),
+        (&json!("not_found"), &json!("not_found"), &json!(404)),
+        "{json}"
+    );
 }

@@ -412,7 +412,10 @@ mod tests {
             stale: true,
             error: None,
         };
-        assert_eq!(none.into_result("u").unwrap_err().http_status(), 503);
+        assert_eq!(
+            none.into_result("u").unwrap_err().kind(),
+            crate::ErrorKind::Unavailable
+        );
         let down: Cached<u8> = Cached {
             value: None,
             updated_at: None,
@@ -423,6 +426,9 @@ mod tests {
                 message: "refused".into(),
             })),
         };
-        assert_eq!(down.into_result("u").unwrap_err().http_status(), 502);
+        assert_eq!(
+            down.into_result("u").unwrap_err().kind(),
+            crate::ErrorKind::Unreachable
+        );
     }
 }

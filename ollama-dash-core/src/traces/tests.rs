@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
-use crate::{Dashboard, DashboardConfig};
 use crate::ollama::types::{Metrics, ToolCall, ToolCallFunction};
+use crate::{Dashboard, DashboardConfig};
 
 async fn open(configure: impl FnOnce(&mut DashboardConfig)) -> (tempfile::TempDir, Dashboard) {
     let dir = tempfile::tempdir().unwrap();

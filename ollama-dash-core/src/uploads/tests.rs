@@ -126,7 +126,7 @@ async fn a_checksum_mismatch_keeps_nothing_and_a_match_keeps_all() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ChecksumMismatch(_)), "{err}");
-    assert_eq!(err.http_status(), 460);
+    assert_eq!(err.kind(), crate::ErrorKind::ChecksumMismatch);
     assert_eq!(d.upload(&info.id).await.unwrap().offset, 0);
     assert_eq!(
         std::fs::metadata(data_file(dir.path(), &info.id))
@@ -158,7 +158,7 @@ async fn a_body_longer_than_the_upload_is_refused_past_its_length() {
         .append_upload(&info.id, 0, ok(&[b"abcdef"]), None)
         .await
         .unwrap_err();
-    assert_eq!(err.http_status(), 413, "{err}");
+    assert_eq!(err.kind(), crate::ErrorKind::TooLarge, "{err}");
     let now = d.upload(&info.id).await.unwrap();
     assert_eq!(
         (now.offset, now.state),
@@ -235,25 +235,22 @@ async fn the_janitor_removes_expired_uploads_and_they_answer_gone() {
     );
     assert!(!data_file(dir.path(), &old.id).exists());
     let err = d.upload(&old.id).await.unwrap_err();
-    assert_eq!(err.http_status(), 410, "{err}");
+    assert_eq!(err.kind(), crate::ErrorKind::Gone, "{err}");
     let err = d
         .append_upload(&old.id, 0, ok(&[b"x"]), None)
         .await
         .unwrap_err();
-    assert_eq!(err.http_status(), 410);
+    assert_eq!(err.kind(), crate::ErrorKind::Gone);
     assert_eq!(
         d.upload("ffffffffffffffffffffffffffffffff")
             .await
             .unwrap_err()
-            .http_status(),
-        404
+            .kind(),
+        crate::ErrorKind::NotFound
     );
     assert_eq!(
-        d.upload("../../etc/passwd")
-            .await
-            .unwrap_err()
-            .http_status(),
-        404
+        d.upload("../../etc/passwd").await.unwrap_err().kind(),
+        crate::ErrorKind::NotFound
     );
 }
 
@@ -264,7 +261,10 @@ async fn termination_removes_the_files() {
     let info = start(&d, "a.gguf", 10).await;
     d.delete_upload(&info.id).await.unwrap();
     assert!(!data_file(dir.path(), &info.id).exists());
-    assert_eq!(d.upload(&info.id).await.unwrap_err().http_status(), 410);
+    assert_eq!(
+        d.upload(&info.id).await.unwrap_err().kind(),
+        crate::ErrorKind::Gone
+    );
 }
 
 #[tokio::test]
@@ -281,7 +281,7 @@ async fn creation_refuses_what_cannot_fit() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.http_status(), 413);
+    assert_eq!(err.kind(), crate::ErrorKind::TooLarge);
     assert!(err.to_string().contains("upload_max_bytes"), "{err}");
     d.shutdown().await.unwrap();
 
@@ -296,7 +296,7 @@ async fn creation_refuses_what_cannot_fit() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.http_status(), 413);
+    assert_eq!(err.kind(), crate::ErrorKind::TooLarge);
     assert!(err.to_string().contains("disk space"), "{err}");
     // Space promised to an unfinished upload counts as used.
     d.create_upload(NewUpload {
@@ -312,7 +312,7 @@ async fn creation_refuses_what_cannot_fit() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.http_status(), 413);
+    assert_eq!(err.kind(), crate::ErrorKind::TooLarge);
     assert!(list_ids(&d).await.len() == 1);
     let err = d
         .create_upload(NewUpload {
@@ -322,7 +322,7 @@ async fn creation_refuses_what_cannot_fit() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.http_status(), 400);
+    assert_eq!(err.kind(), crate::ErrorKind::Invalid);
 }
 
 async fn list_ids(d: &Dashboard) -> Vec<String> {
@@ -342,7 +342,7 @@ async fn inspect(
 ) -> std::result::Result<Option<crate::ModelReport>, String> {
     let info = upload_bytes(d, name, bytes).await;
     d.inspect_upload(&info.id).await.map_err(|e| {
-        assert_eq!(e.http_status(), 422, "{e}");
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidModel, "{e}");
         e.to_string()
     })
 }
@@ -557,7 +557,7 @@ async fn zips_are_checked_before_extraction_and_classified() {
                 .await
                 .unwrap_err(),
         };
-        assert_eq!(err.http_status(), 422, "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidModel, "{err}");
         assert!(err.to_string().contains(expected), "{expected}: {err}");
         assert!(
             !dir.path().join("evil.gguf").exists()
@@ -659,7 +659,7 @@ fn file_names_that_are_paths_are_refused() {
         "..",
     ] {
         let e = check_file_name(bad).unwrap_err();
-        assert_eq!(e.http_status(), 400, "{bad}");
+        assert_eq!(e.kind(), crate::ErrorKind::Invalid, "{bad}");
     }
     for ok in [
         "model.gguf",
@@ -685,7 +685,7 @@ async fn an_upload_named_by_a_path_is_refused() {
         })
         .await
         .unwrap_err();
-    assert_eq!(e.http_status(), 400);
+    assert_eq!(e.kind(), crate::ErrorKind::Invalid);
     assert!(
         d.list_uploads().await.unwrap().is_empty(),
         "nothing recorded"

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ollama_dash_core::ErrorKind;
 use serde_json::json;
 
 /// An error answered to an HTTP client.
@@ -105,23 +106,51 @@ impl ApiError {
     }
 }
 
+/// How each kind of library error is answered: its status and OpenAI's `code`. The one table
+/// from core's error kinds to the wire (the `type` follows from the status, as for the host's
+/// own errors).
+fn answer(kind: ErrorKind) -> (u16, Option<&'static str>) {
+    const UPSTREAM: Option<&str> = Some("upstream_unavailable");
+    match kind {
+        ErrorKind::Invalid => (400, None),
+        ErrorKind::NotFound => (404, Some("not_found")),
+        ErrorKind::Forbidden => (403, None),
+        ErrorKind::Conflict => (409, None),
+        ErrorKind::Gone => (410, None),
+        ErrorKind::TooLarge => (413, None),
+        ErrorKind::InvalidModel => (422, None),
+        ErrorKind::Locked => (423, None),
+        // tus's own status for a checksum that does not match.
+        ErrorKind::ChecksumMismatch => (460, None),
+        ErrorKind::StorageFull | ErrorKind::DoesNotFit => (507, None),
+        ErrorKind::Unreachable | ErrorKind::UpstreamFailed => (502, UPSTREAM),
+        ErrorKind::Timeout => (504, UPSTREAM),
+        ErrorKind::Unavailable => (503, None),
+        ErrorKind::Upstream(status) => (
+            status,
+            matches!(status, 502 | 504).then_some("upstream_unavailable"),
+        ),
+        _ => (500, None),
+    }
+}
+
 /// The status an error of the library is answered with.
 pub(crate) fn status_of(e: &ollama_dash_core::Error) -> u16 {
-    e.http_status()
+    status_of_kind(e.kind())
+}
+
+/// The status an error of this kind is answered with.
+pub(crate) fn status_of_kind(kind: ErrorKind) -> u16 {
+    answer(kind).0
 }
 
 impl From<ollama_dash_core::Error> for ApiError {
     fn from(e: ollama_dash_core::Error) -> Self {
-        let status =
-            StatusCode::from_u16(status_of(&e)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, code) = answer(e.kind());
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(error = %e, "request failed");
         }
-        let code = match status.as_u16() {
-            404 => Some("not_found"),
-            502 | 504 => Some("upstream_unavailable"),
-            _ => None,
-        };
         // One field at fault is OpenAI's `param`.
         let param = match &e {
             ollama_dash_core::Error::InvalidFields(fields) if fields.len() == 1 => {

@@ -261,7 +261,15 @@ fn job_json(job: &Job) -> Value {
     let mut v = json!(job);
     v["resumable"] = json!(job.resumable());
     v["url"] = json!(format!("/api/jobs/{}", job.id));
+    with_error_status(job, &mut v);
     v
+}
+
+/// A failed job's error carries the status its failure is answered with.
+fn with_error_status(job: &Job, v: &mut Value) {
+    if let (Some(error), Some(shown)) = (&job.error, v.get_mut("error").filter(|e| e.is_object())) {
+        shown["status"] = json!(crate::http::error::status_of_kind(error.error_kind));
+    }
 }
 
 fn accepted(job: &Job) -> Response {
@@ -508,7 +516,10 @@ async fn events(
 }
 
 fn sse(event: &Event) -> SseEvent {
-    let data = serde_json::to_value(event).unwrap_or(Value::Null);
+    let mut data = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Event::Job(job) = event {
+        with_error_status(job, &mut data); // the job's fields sit beside `type`
+    }
     let name = data
         .get("type")
         .and_then(Value::as_str)
