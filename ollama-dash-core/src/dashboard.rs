@@ -206,6 +206,19 @@ impl Dashboard {
     }
 }
 
+/// Events (see [`crate::events`]).
+impl Dashboard {
+    /// Subscribes to live events from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Announces an event; having no subscriber is fine.
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.inner.events.send(event);
+    }
+}
+
 /// Generation: traced calls to Ollama with the settings' defaults (see [`crate::generation`]).
 impl Dashboard {
     /// A traced `/api/chat` call: send it with [`Generation::answer`] or [`Generation::stream`].

@@ -7,8 +7,6 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::dashboard::Dashboard;
-
 /// Events kept for a slow subscriber before it starts skipping.
 pub const EVENT_BUFFER: usize = 1024;
 
@@ -94,17 +92,4 @@ pub enum Event {
 
 pub(crate) fn channel() -> broadcast::Sender<Event> {
     broadcast::channel(EVENT_BUFFER).0
-}
-
-impl Dashboard {
-    /// Subscribes to live events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events().subscribe()
-    }
-
-    /// Announces an event; having no subscriber is fine.
-    #[allow(dead_code, reason = "the first emitters arrive with the live service")]
-    pub(crate) fn emit(&self, event: Event) {
-        let _ = self.events().send(event);
-    }
 }

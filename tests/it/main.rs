@@ -10,6 +10,7 @@ mod gateway;
 mod gateway_api;
 mod health;
 mod http_api;
+mod layers;
 mod live;
 mod plugins;
 mod security;
