@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dashboard::Dashboard;
 use crate::error::{Error, Result};
 use crate::lifecycle::same_model;
+use crate::live::InstalledModel;
 
 const CATALOGUE: &str = include_str!("../data/catalogue.json");
 
@@ -63,19 +63,19 @@ pub fn entries() -> Result<Vec<CatalogueEntry>> {
         .map_err(|e| Error::Protocol(format!("catalogue.json: {e}")))
 }
 
-impl Dashboard {
-    /// Downloadable models of a category, with the installed ones marked.
-    pub fn downloadable(&self, category: Category) -> Result<Vec<CatalogueEntry>> {
-        let installed = self.list_models().value;
-        let mut list = entries()?;
-        list.retain(|e| category == Category::All || e.best);
-        for entry in &mut list {
-            entry.installed = installed
-                .as_deref()
-                .is_some_and(|models| models.iter().any(|m| same_model(&m.name, &entry.name)));
-        }
-        Ok(list)
+/// Downloadable models of a category, marked installed when `installed` holds them (`None`:
+/// not known yet).
+pub(crate) fn downloadable(
+    category: Category,
+    installed: Option<&[InstalledModel]>,
+) -> Result<Vec<CatalogueEntry>> {
+    let mut list = entries()?;
+    list.retain(|e| category == Category::All || e.best);
+    for entry in &mut list {
+        entry.installed =
+            installed.is_some_and(|models| models.iter().any(|m| same_model(&m.name, &entry.name)));
     }
+    Ok(list)
 }
 
 #[cfg(test)]

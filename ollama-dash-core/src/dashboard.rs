@@ -33,6 +33,7 @@ struct Inner {
     started: Instant,
     traces: Traces,
     generations: Generations,
+    keys: crate::keys::Keys,
     uploads: crate::uploads::UploadsState,
     live: crate::live::Live,
 }
@@ -106,6 +107,7 @@ impl Dashboard {
             inner: Arc::new(Inner {
                 traces,
                 generations,
+                keys: crate::keys::Keys::new(store.clone()),
                 config,
                 ollama,
                 store,
@@ -144,11 +146,6 @@ impl Dashboard {
     /// The store handle, for the modules that add methods to `Dashboard`.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    /// The event channel, for the modules that announce changes.
-    pub(crate) fn events(&self) -> &tokio::sync::broadcast::Sender<Event> {
-        &self.inner.events
     }
 
     /// The live state (collector, caches, jobs, settings, managed Ollama).
@@ -216,6 +213,64 @@ impl Dashboard {
     /// Announces an event; having no subscriber is fine.
     pub(crate) fn emit(&self, event: Event) {
         let _ = self.inner.events.send(event);
+    }
+}
+
+/// What the plugin host reports back (see [`crate::plugin_feed`]).
+impl Dashboard {
+    /// Announces that plugins were loaded, replaced or removed.
+    pub fn announce_plugins_changed(&self, loaded: Vec<String>, failed: Vec<String>) {
+        self.emit(Event::PluginsChanged { loaded, failed });
+    }
+
+    /// Forgets every model's cached capabilities (a detector plugin was replaced); the next
+    /// probes run the chain again.
+    pub fn forget_capabilities(&self) {
+        self.live_shared().forget_capabilities();
+    }
+
+    /// Announces a collection round of plugin metrics.
+    pub fn publish_plugin_metrics(&self, metrics: Vec<crate::PluginMetric>) {
+        self.emit(Event::PluginMetrics { metrics });
+    }
+}
+
+/// API keys created over the API (see [`crate::keys`]).
+impl Dashboard {
+    /// Keys created over the API (configured keys are the host's business).
+    pub async fn api_keys(&self) -> Result<Vec<crate::ApiKey>> {
+        self.inner.keys.list().await
+    }
+
+    /// Creates a key and returns it with its secret, which is not stored and not shown again.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        role: crate::Role,
+    ) -> Result<(crate::ApiKey, String)> {
+        self.inner.keys.create(name, role).await
+    }
+
+    /// Deletes a key by name.
+    pub async fn delete_api_key(&self, name: &str) -> Result<()> {
+        self.inner.keys.delete(name).await
+    }
+
+    /// Finds a stored key by its secret.
+    pub async fn find_api_key(&self, secret: &str) -> Result<Option<crate::ApiKey>> {
+        self.inner.keys.find(secret).await
+    }
+}
+
+/// The model catalogue (see [`crate::catalogue`]).
+impl Dashboard {
+    /// Downloadable models of a category, with the installed ones marked.
+    pub fn downloadable(
+        &self,
+        category: crate::catalogue::Category,
+    ) -> Result<Vec<crate::catalogue::CatalogueEntry>> {
+        let installed = self.list_models().value;
+        crate::catalogue::downloadable(category, installed.as_deref().map(Vec::as_slice))
     }
 }
 

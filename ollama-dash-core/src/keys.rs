@@ -9,7 +9,7 @@ use std::str::FromStr;
 use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 
 /// What a key may do.
@@ -84,10 +84,21 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
 }
 
-impl Dashboard {
+/// The API keys service: keys created over the API, in the store.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    store: crate::store::Store,
+}
+
+impl Keys {
+    /// The service over `store`.
+    pub(crate) fn new(store: crate::store::Store) -> Self {
+        Self { store }
+    }
+
     /// Keys created over the API (configured keys are the host's business).
-    pub async fn api_keys(&self) -> Result<Vec<ApiKey>> {
-        self.store()
+    pub(crate) async fn list(&self) -> Result<Vec<ApiKey>> {
+        self.store
             .call(|c| {
                 let mut st =
                     c.prepare("SELECT name, role, hash, created_at FROM api_keys ORDER BY name")?;
@@ -115,7 +126,7 @@ impl Dashboard {
     }
 
     /// Creates a key and returns it with its secret, which is not stored and not shown again.
-    pub async fn create_api_key(&self, name: &str, role: Role) -> Result<(ApiKey, String)> {
+    pub(crate) async fn create(&self, name: &str, role: Role) -> Result<(ApiKey, String)> {
         if !valid_name(name) {
             return Err(Error::BadRequest(
                 "a key name is 1-64 characters of letters, digits, '-', '_', '.', '@'".into(),
@@ -130,7 +141,7 @@ impl Dashboard {
         };
         let row = key.clone();
         let inserted = self
-            .store()
+            .store
             .call(move |c| {
                 c.execute(
                     "INSERT INTO api_keys (name, hash, role, created_at) VALUES (?1, ?2, ?3, ?4) \
@@ -148,10 +159,10 @@ impl Dashboard {
     }
 
     /// Deletes a key by name.
-    pub async fn delete_api_key(&self, name: &str) -> Result<()> {
+    pub(crate) async fn delete(&self, name: &str) -> Result<()> {
         let owned = name.to_owned();
         let deleted = self
-            .store()
+            .store
             .call(move |c| c.execute("DELETE FROM api_keys WHERE name = ?1", [owned]))
             .await?;
         if deleted == 0 {
@@ -161,10 +172,10 @@ impl Dashboard {
     }
 
     /// Finds a stored key by its secret.
-    pub async fn find_api_key(&self, secret: &str) -> Result<Option<ApiKey>> {
+    pub(crate) async fn find(&self, secret: &str) -> Result<Option<ApiKey>> {
         let hash = hash_secret(secret);
         let row = self
-            .store()
+            .store
             .call(move |c| {
                 c.query_row(
                     "SELECT name, role, hash, created_at FROM api_keys WHERE hash = ?1",

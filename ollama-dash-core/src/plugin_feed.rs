@@ -3,9 +3,6 @@
 
 use serde::Serialize;
 
-use crate::dashboard::Dashboard;
-use crate::events::Event;
-
 /// Prometheus type of a [`PluginMetric`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,22 +28,4 @@ pub struct PluginMetric {
     pub labels: Vec<(String, String)>,
     /// Gauge or counter.
     pub kind: MetricKind,
-}
-
-impl Dashboard {
-    /// Announces that plugins were loaded, replaced or removed.
-    pub fn announce_plugins_changed(&self, loaded: Vec<String>, failed: Vec<String>) {
-        self.emit(Event::PluginsChanged { loaded, failed });
-    }
-
-    /// Forgets every model's cached capabilities (a detector plugin was replaced); the next
-    /// probes run the chain again.
-    pub fn forget_capabilities(&self) {
-        self.live_shared().forget_capabilities();
-    }
-
-    /// Announces a collection round of plugin metrics.
-    pub fn publish_plugin_metrics(&self, metrics: Vec<PluginMetric>) {
-        self.emit(Event::PluginMetrics { metrics });
-    }
 }
