@@ -39,7 +39,7 @@ impl Progress {
         let bar = (!hidden && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{msg:24} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                "{msg:24} [{wide_bar}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");

@@ -4,7 +4,8 @@
 //!
 //! The upload URL is kept in the client's state file until the upload is complete, so running
 //! the same command again after an interrupt (Ctrl-C, a lost connection, a killed process)
-//! asks the server for its durable `Upload-Offset` and sends only the rest.
+//! asks the server for its durable `Upload-Offset` and sends only the rest. Ctrl-C stops at
+//! once and says so.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -180,6 +181,8 @@ async fn send(
     let mut offset = offset;
     let mut sent = 0u64;
     let mut retries = 0;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     while offset < size {
         progress.update(&Step {
             status: "uploading".to_owned(),
@@ -189,7 +192,17 @@ async fn send(
         });
         let len = args.chunk_size.min(size - offset);
         let bytes = read_at(&mut file, path, offset, len)?;
-        match client.append_upload(location, offset, bytes).await {
+        let appended = tokio::select! {
+            appended = client.append_upload(location, offset, bytes) => appended,
+            _ = &mut ctrl_c => {
+                progress.finish();
+                return Err(Error::Interrupted(format!(
+                    "upload interrupted at byte {offset} of {size}; run the same command again \
+                     to resume"
+                )));
+            }
+        };
+        match appended {
             Ok(next) => {
                 sent += next.saturating_sub(offset);
                 offset = next;
