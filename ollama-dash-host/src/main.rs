@@ -1,12 +1,14 @@
-//! `ollama-dash`: run the dashboard server, or the Ollama simulator on its own.
+//! `ollama-dash`: run the dashboard server, or the Ollama simulator on its own, or talk to a
+//! running server as a client (`list`, `pull`, `run`, … from `ollama-dash-cli`).
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use ollama_dash_host::auth::TokenSource;
 use ollama_dash_host::config::Config;
 use ollama_dash_host::server::{Server, shutdown_signal};
@@ -55,22 +57,29 @@ enum Command {
         #[arg(long, value_name = "MODEL")]
         preload: Vec<String>,
     },
+    #[command(flatten)]
+    Client(ollama_dash_cli::Command),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    ollama_dash_host::logging::init();
+async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        // A client prints its own errors (the server's message, plainly) and logs nothing.
+        Command::Client(client) => return Ok(ollama_dash_cli::run(client, Cli::command).await),
         Command::Serve {
             config,
             listen,
             simulate,
-        } => serve(config, listen, simulate).await,
+        } => {
+            ollama_dash_host::logging::init();
+            serve(config, listen, simulate).await?;
+        }
         Command::Sim {
             listen,
             token_delay_ms,
             preload,
         } => {
+            ollama_dash_host::logging::init();
             let config = SimConfig {
                 listen,
                 token_delay: Duration::from_millis(token_delay_ms),
@@ -79,9 +88,10 @@ async fn main() -> anyhow::Result<()> {
             };
             run_standalone(config, shutdown_signal())
                 .await
-                .context("running the simulator")
+                .context("running the simulator")?;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(
