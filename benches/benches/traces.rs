@@ -62,6 +62,7 @@ fn trace(i: i64, now: i64) -> TraceRecord {
         prompt_eval_ns: Some(2_000_000),
         eval_ns: Some(100_000_000),
         total_ns: Some(110_000_000),
+        ..TraceRecord::new(String::new(), 0)
     }
 }
 

@@ -65,9 +65,27 @@ pub struct DashboardConfig {
     /// Imports running at once; more wait their turn (default 1).
     #[serde(default = "default_import_concurrency")]
     pub import_concurrency: usize,
+    /// The Ollama nodes of a fleet (`[[nodes]]`, or `OLLAMA_DASH_NODES="a=url,b=url"`); when
+    /// empty, the one at `ollama_host`, named `default`.
+    #[serde(default)]
+    pub nodes: Vec<crate::fleet::NodeConfig>,
+    /// Requests waiting for a node slot per model, at most; past it they get 429 (default 64).
+    #[serde(default = "default_max_queue")]
+    pub max_queue: usize,
+    /// Longest a request waits for a node slot, seconds (default 30).
+    #[serde(default = "default_queue_timeout_secs")]
+    pub queue_timeout_secs: u64,
     /// The live service: probe intervals, history, GPU fallback, managed Ollama.
     #[serde(flatten)]
     pub live: crate::live::config::LiveConfig,
+}
+
+fn default_max_queue() -> usize {
+    64
+}
+
+fn default_queue_timeout_secs() -> u64 {
+    30
 }
 
 /// Defaults of the trace and stream settings (serde needs functions).
@@ -129,6 +147,9 @@ impl DashboardConfig {
             upload_expiry_secs: default_upload_expiry_secs(),
             keep_uploads_after_import: false,
             import_concurrency: default_import_concurrency(),
+            nodes: Vec::new(),
+            max_queue: default_max_queue(),
+            queue_timeout_secs: default_queue_timeout_secs(),
             live: crate::live::config::LiveConfig::default(),
         }
     }
@@ -175,7 +196,26 @@ impl DashboardConfig {
         if self.import_concurrency == 0 {
             return Err(config_error("import_concurrency", "must be at least 1"));
         }
+        if self.queue_timeout_secs == 0 {
+            return Err(config_error(
+                "queue_timeout_secs",
+                "must be at least 1 second",
+            ));
+        }
+        crate::fleet::validate(&self.nodes)?;
         self.live.validate()
+    }
+
+    /// The nodes to route to: those listed, else the one at `ollama_host` named `default`.
+    pub fn node_configs(&self) -> Vec<crate::fleet::NodeConfig> {
+        if self.nodes.is_empty() {
+            vec![crate::fleet::NodeConfig::new(
+                crate::fleet::DEFAULT_NODE,
+                self.ollama_host.clone(),
+            )]
+        } else {
+            self.nodes.clone()
+        }
     }
 
     /// The Ollama base URL, e.g. `http://127.0.0.1:11434`.
@@ -208,10 +248,19 @@ pub fn figment(config_file: Option<&Path>) -> Result<Figment> {
     };
     let defaults = DashboardConfig::with_data_path(default_data_path());
     let well_known = Env::raw().only(&["OLLAMA_HOST", "DATA_PATH", "AUTH_TOKEN"]);
-    Ok(Figment::from(Serialized::defaults(defaults))
+    let mut figment = Figment::from(Serialized::defaults(defaults))
         .merge(Toml::file(file))
         .merge(well_known.map(|key| key.as_str().to_ascii_lowercase().into()))
-        .merge(Env::prefixed("OLLAMA_DASH_")))
+        .merge(Env::prefixed("OLLAMA_DASH_").ignore(&["nodes"]));
+    // `name=url,name=url`: a list of tables in the file, a string in the environment.
+    if let Some(raw) = std::env::var("OLLAMA_DASH_NODES")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let nodes = crate::fleet::parse_nodes_env(&raw)?;
+        figment = figment.merge(Serialized::default("nodes", nodes));
+    }
+    Ok(figment)
 }
 
 fn default_data_path() -> PathBuf {
@@ -303,6 +352,36 @@ mod tests {
                 err.contains("pull_timeout_secs") && err.contains("at least"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn nodes_come_from_the_file_or_the_environment_and_one_host_is_one_node() {
+        Jail::expect_with(|jail| {
+            let config = load_in(jail).unwrap();
+            let nodes = config.node_configs();
+            assert_eq!(
+                (nodes.len(), nodes[0].name.as_str(), nodes[0].url.as_str()),
+                (1, "default", "127.0.0.1:11434")
+            );
+            jail.create_file(
+                CONFIG_FILE_NAME,
+                "[[nodes]]\nname = 'a'\nurl = 'gpu-a:11434'\nmax_parallel = 2\n\n\
+                 [[nodes]]\nname = 'b'\nurl = 'gpu-b'\nweight = 2.0\n",
+            )?;
+            let config = load_in(jail).unwrap();
+            let names: Vec<_> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+            assert_eq!(names, ["a", "b"]);
+            assert_eq!(config.nodes[0].max_parallel, Some(2));
+            assert_eq!(config.nodes[1].weight, 2.0);
+            jail.set_env("OLLAMA_DASH_NODES", "x=127.0.0.1:1,y=127.0.0.1:2");
+            let config = load_in(jail).unwrap();
+            let names: Vec<_> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+            assert_eq!(names, ["x", "y"], "the environment wins over the file");
+            jail.set_env("OLLAMA_DASH_NODES", "x=127.0.0.1:1,x=127.0.0.1:2");
+            let err = load_in(jail).unwrap_err().to_string();
+            assert!(err.contains("nodes") && err.contains("twice"), "{err}");
             Ok(())
         });
     }

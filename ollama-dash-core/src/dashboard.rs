@@ -33,6 +33,7 @@ struct Inner {
     started: Instant,
     traces: Traces,
     generations: Generations,
+    fleet: crate::fleet::Fleet,
     keys: crate::keys::Keys,
     uploads: crate::uploads::UploadsState,
     live: crate::live::Live,
@@ -100,13 +101,31 @@ impl Dashboard {
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
         let traces = Traces::new(&config, store.clone(), events.clone(), live.nudger());
+        let fleet = crate::fleet::Fleet::new(
+            &config.node_configs(),
+            // One node at `ollama_host` shares the dashboard's own client (and its pool).
+            |url| match url == config.ollama_host {
+                true => Ok(ollama.clone()),
+                false => OllamaClient::with_host(&config, url),
+            },
+            crate::fleet::Admission {
+                max_queue: config.max_queue,
+                queue_timeout: Duration::from_secs(config.queue_timeout_secs),
+            },
+        )?;
+        let live_config = &config.live;
+        fleet.spawn_probes(
+            Duration::from_secs_f64(live_config.ps_interval_secs),
+            (live_config.tags_interval_secs / live_config.ps_interval_secs).ceil() as u32,
+        );
         let generations =
-            Generations::new(ollama.clone(), Arc::clone(&live.settings), traces.clone());
+            Generations::new(fleet.clone(), Arc::clone(&live.settings), traces.clone());
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {
                 traces,
                 generations,
+                fleet,
                 keys: crate::keys::Keys::new(store.clone()),
                 config,
                 ollama,
@@ -200,6 +219,14 @@ impl Dashboard {
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");
         Ok(())
+    }
+}
+
+/// The fleet of Ollama nodes (see [`crate::fleet`]).
+impl Dashboard {
+    /// The nodes, their state and the routing decisions so far.
+    pub fn fleet(&self) -> &crate::fleet::Fleet {
+        &self.inner.fleet
     }
 }
 

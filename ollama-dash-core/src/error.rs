@@ -44,6 +44,9 @@ pub enum ErrorKind {
     Timeout,
     /// Not available right now (not probed yet, shutting down); try again later.
     Unavailable,
+    /// Every node that could serve it is busy: try again after the time given
+    /// ([`Error::retry_after_secs`]).
+    Busy,
     /// Ollama refused with this status (400 and 404 are [`Self::Invalid`] and
     /// [`Self::NotFound`]).
     Upstream(u16),
@@ -196,6 +199,15 @@ pub enum Error {
         /// What Ollama said.
         message: String,
     },
+    /// Every node that could serve the request is busy and its queue is full (or the wait for a
+    /// slot timed out): try again after `retry_after_secs`.
+    #[error("{message}")]
+    Busy {
+        /// What is busy.
+        message: String,
+        /// When a retry is likely to be admitted, seconds.
+        retry_after_secs: u64,
+    },
     /// One field of a request is invalid; the message says why on its own.
     #[error("{message}")]
     InvalidField {
@@ -259,6 +271,7 @@ impl Error {
             Error::Unreachable { .. } => ErrorKind::Unreachable,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::ShuttingDown | Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Busy { .. } => ErrorKind::Busy,
             Error::Lifecycle { kind, .. } => match kind {
                 Failure::NotFound => ErrorKind::NotFound,
                 Failure::DoesNotFit => ErrorKind::DoesNotFit,
@@ -285,6 +298,16 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             e if e.is_bad_request() => ErrorKind::Invalid,
             _ => ErrorKind::Internal,
+        }
+    }
+
+    /// When to try again, seconds, for [`ErrorKind::Busy`].
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 

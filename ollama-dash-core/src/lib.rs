@@ -32,6 +32,7 @@ pub mod config;
 mod dashboard;
 mod error;
 mod events;
+pub mod fleet;
 pub mod generation;
 /// GGUF headers: the `ollama-dash-gguf` crate, a leaf of its own (fuzzed alone).
 pub use ollama_dash_gguf as gguf;

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Ending, OnEnd, Traced, settle};
 use crate::error::Result;
+use crate::fleet::Routed;
 use crate::ollama::NdjsonStream;
 use crate::ollama::types::StreamItem;
 use crate::traces::TraceHandle;
@@ -28,6 +29,8 @@ pub struct Lines<T> {
     commit: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The item that ended the answer, held until the commit.
     held: Option<Result<T>>,
+    /// The node's slot, held until the answer is over.
+    routed: Option<Routed>,
 }
 
 impl<T> std::fmt::Debug for Lines<T> {
@@ -43,8 +46,14 @@ impl<T> Lines<T>
 where
     T: DeserializeOwned + StreamItem + Traced + Send + 'static,
 {
-    pub(super) fn new(lines: NdjsonStream<T>, trace: TraceHandle, on_end: Option<OnEnd>) -> Self {
+    pub(super) fn new(
+        lines: NdjsonStream<T>,
+        trace: TraceHandle,
+        on_end: Option<OnEnd>,
+        routed: Routed,
+    ) -> Self {
         Self {
+            routed: Some(routed),
             upstream: Box::pin(lines.into_stream()),
             trace_id: trace.id().to_owned(),
             trace: Some(trace),
@@ -56,6 +65,11 @@ where
 }
 
 impl<T> Lines<T> {
+    /// The node these lines come from.
+    pub fn node(&self) -> Option<&str> {
+        self.routed.as_ref().map(|r| r.node().name())
+    }
+
     /// The id of the trace these lines fill.
     pub fn trace_id(&self) -> &str {
         &self.trace_id
@@ -78,6 +92,7 @@ impl<T> Lines<T> {
         };
         self.commit = Some(Box::pin(settle(commit)));
         self.held = Some(item);
+        self.routed = None; // the slot is free for the next request
     }
 }
 

@@ -9,8 +9,9 @@
 //! answer, the final line, the error) comes only once the trace is durable, so a client that saw
 //! the end always finds its trace, even across a `kill -9`.
 //!
-//! The upstream is chosen per call ([`Generations::upstream`]): the seam where routing across
-//! several Ollama nodes sits.
+//! The node is chosen per call by the [`crate::fleet`] when the call is sent: by residency,
+//! free slots, VRAM and conversation affinity, waiting in a bounded queue for a slot; a node
+//! that is unreachable or failing before the answer starts is left for the next candidate.
 
 mod lines;
 mod traced;
@@ -23,6 +24,7 @@ pub use lines::Lines;
 pub use traced::Traced;
 
 use crate::error::{Error, Result};
+use crate::fleet::{Fleet, Hints, Reason, Routed};
 use crate::ollama::NdjsonStream;
 use crate::ollama::OllamaClient;
 use crate::ollama::types::{
@@ -70,27 +72,23 @@ pub(crate) enum Ending<'a> {
     Cancelled,
 }
 
-/// The generation service: defaults from the settings, traces, and the upstream for each call.
+/// The generation service: defaults from the settings, traces, and the fleet that picks the
+/// node of each call.
 #[derive(Debug, Clone)]
 pub(crate) struct Generations {
-    ollama: OllamaClient,
+    fleet: Fleet,
     settings: Arc<Settings>,
     traces: Traces,
 }
 
 impl Generations {
     /// The service over these handles.
-    pub(crate) fn new(ollama: OllamaClient, settings: Arc<Settings>, traces: Traces) -> Self {
+    pub(crate) fn new(fleet: Fleet, settings: Arc<Settings>, traces: Traces) -> Self {
         Self {
-            ollama,
+            fleet,
             settings,
             traces,
         }
-    }
-
-    /// The Ollama that serves `model`: the one configured (routing across nodes comes here).
-    fn upstream(&self, _model: &str) -> OllamaClient {
-        self.ollama.clone()
     }
 
     /// A traced `/api/chat` call.
@@ -101,7 +99,13 @@ impl Generations {
             &mut request.keep_alive,
         );
         let input = messages_input(&request.messages);
-        self.start(origin, request, input)
+        let num_ctx = request
+            .options
+            .as_ref()
+            .and_then(|o| o.num_ctx)
+            .and_then(|n| u64::try_from(n).ok());
+        let hints = Hints::chat(&request.model, &request.messages, num_ctx);
+        self.start(origin, request, input, hints)
     }
 
     /// A traced `/api/generate` call.
@@ -116,27 +120,43 @@ impl Generations {
             &mut request.keep_alive,
         );
         let input = serde_json::Value::from(request.prompt.as_str()).to_string();
-        self.start(origin, request, input)
+        let hints = Hints {
+            num_ctx: request
+                .options
+                .as_ref()
+                .and_then(|o| o.num_ctx)
+                .and_then(|n| u64::try_from(n).ok()),
+            conversation: None,
+        };
+        self.start(origin, request, input, hints)
     }
 
     /// A traced `/api/embed` call, sent as given (generation defaults are for generations).
     pub(crate) fn embed(&self, origin: Origin, request: EmbedRequest) -> Generation<EmbedRequest> {
         let input = request.input.to_string();
-        self.start(origin, request, input)
+        self.start(origin, request, input, Hints::default())
     }
 
-    fn start<R: Request>(&self, origin: Origin, request: R, input: String) -> Generation<R> {
+    fn start<R: Request>(
+        &self,
+        origin: Origin,
+        request: R,
+        input: String,
+        hints: Hints,
+    ) -> Generation<R> {
         let model = request.model().to_owned();
         let trace = self.traces.start(TraceStart {
             endpoint: origin.endpoint,
-            model: model.clone(),
+            model,
             api_key: origin.api_key,
             client_addr: origin.client_addr,
             stream: false,
             input: Some(origin.input.unwrap_or(input)),
         });
         Generation {
-            ollama: self.upstream(&model),
+            fleet: self.fleet.clone(),
+            hints,
+            placement: Placement::default(),
             request,
             trace,
             status_of: origin.status_of,
@@ -166,7 +186,9 @@ pub(crate) fn messages_input(messages: &[Message]) -> String {
 /// One traced call, not sent yet: its trace id is known; [`Generation::answer`] or
 /// [`Generation::stream`] sends it. Dropping it unsent records a `cancelled` trace.
 pub struct Generation<R> {
-    ollama: OllamaClient,
+    fleet: Fleet,
+    hints: Hints,
+    placement: Placement,
     request: R,
     trace: TraceHandle,
     status_of: Option<fn(&Error) -> u16>,
@@ -176,7 +198,6 @@ pub struct Generation<R> {
 impl<R: std::fmt::Debug> std::fmt::Debug for Generation<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Generation")
-            .field("upstream", &self.ollama.base_url())
             .field("request", &self.request)
             .field("trace", &self.trace.id())
             .finish_non_exhaustive()
@@ -194,9 +215,10 @@ impl<R> Generation<R> {
         &self.request
     }
 
-    /// Base URL of the Ollama it goes to.
-    pub fn upstream_url(&self) -> &str {
-        self.ollama.base_url()
+    /// Where it runs, once sent: readable after [`Self::answer`] or [`Self::stream`] took the
+    /// generation (for the `X-Ollama-Dash-Node` header).
+    pub fn placement(&self) -> Placement {
+        self.placement.clone()
     }
 
     /// Runs `on_end` when the call ends, before the trace is committed.
@@ -210,14 +232,20 @@ impl<R: Request> Generation<R> {
     /// Sends the request and waits for the whole answer; returns once its trace is durable.
     pub async fn answer(self) -> Result<R::Answer> {
         let Generation {
-            ollama,
+            fleet,
+            hints,
+            placement,
             request,
             mut trace,
             status_of,
             on_end,
         } = self;
-        match R::whole(&ollama, &request).await {
-            Ok(answer) => {
+        let whole = |ollama: OllamaClient, request: Arc<R>| async move {
+            R::whole(&ollama, &request).await
+        };
+        let sent = send(&fleet, &hints, &placement, request, &mut trace, whole).await;
+        match sent {
+            Ok((answer, _routed)) => {
                 answer.record(&mut trace);
                 if let Some(on_end) = on_end {
                     on_end(&trace, Ending::Done(&answer.metrics()));
@@ -241,19 +269,81 @@ where
     /// already durable); after that, the [`Lines`] fill and record the trace.
     pub async fn stream(self) -> Result<Lines<R::Answer>> {
         let Generation {
-            ollama,
+            fleet,
+            hints,
+            placement,
             request,
             mut trace,
             status_of,
             on_end,
         } = self;
         trace.set_stream(true);
-        match R::lines(&ollama, &request).await {
-            Ok(lines) => Ok(Lines::new(lines, trace, on_end)),
+        let lines = |ollama: OllamaClient, request: Arc<R>| async move {
+            R::lines(&ollama, &request).await
+        };
+        match send(&fleet, &hints, &placement, request, &mut trace, lines).await {
+            Ok((lines, routed)) => Ok(Lines::new(lines, trace, on_end, routed)),
             Err(e) => {
                 fail(trace, &e, status_of, on_end).await;
                 Err(e)
             }
+        }
+    }
+}
+
+/// Where a generation runs: the node and why, once it is sent.
+#[derive(Debug, Clone, Default)]
+pub struct Placement(Arc<std::sync::Mutex<Option<(String, Reason)>>>);
+
+impl Placement {
+    /// The node's name and the routing reason, if it has been sent.
+    pub fn get(&self) -> Option<(String, Reason)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, node: &str, reason: Reason) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((node.to_owned(), reason));
+    }
+}
+
+/// Routes and sends a call, trying the next node when one is unreachable or failing before
+/// its answer starts; the trace learns the node it ran on.
+async fn send<R, T, F, Fut>(
+    fleet: &Fleet,
+    hints: &Hints,
+    placement: &Placement,
+    request: R,
+    trace: &mut TraceHandle,
+    call: F,
+) -> Result<(T, Routed)>
+where
+    R: Request,
+    F: Fn(OllamaClient, Arc<R>) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let request = Arc::new(request);
+    let mut tried = Vec::new();
+    let mut last: Option<Error> = None;
+    loop {
+        let mut routed = match fleet.route(request.model(), hints, &tried).await {
+            Ok(routed) => routed,
+            // Every node tried: the last node's own error says more than "none left".
+            Err(e) => return Err(last.unwrap_or(e)),
+        };
+        let node = routed.node().name().to_owned();
+        trace.set_route(&node, routed.reason().as_str(), routed.queue_ms());
+        placement.set(&node, routed.reason());
+        match call(routed.node().client().clone(), Arc::clone(&request)).await {
+            Ok(answer) => {
+                routed.answered();
+                return Ok((answer, routed));
+            }
+            Err(e) if fleet.failed(&routed, &e) => {
+                tracing::warn!(node, error = %e, "node failed before answering; trying the next");
+                tried.push(Fleet::index(&routed));
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
         }
     }
 }

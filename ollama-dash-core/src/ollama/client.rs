@@ -38,6 +38,12 @@ enum Budget {
 impl OllamaClient {
     /// Builds a client for the Ollama named in `config`.
     pub fn new(config: &DashboardConfig) -> Result<Self> {
+        Self::with_host(config, &config.ollama_host)
+    }
+
+    /// Builds a client for the Ollama at `host` (Ollama's `[scheme://]host[:port][/path]`
+    /// form), with the timeouts of `config`.
+    pub fn with_host(config: &DashboardConfig, host: &str) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout())
             .pool_idle_timeout(Duration::from_secs(90))
@@ -50,7 +56,7 @@ impl OllamaClient {
             })?;
         Ok(Self {
             http,
-            base: config.ollama_url()?.into(),
+            base: super::host::parse_ollama_host(host)?.into(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             idle_timeout: Duration::from_secs(config.stream_idle_timeout_secs),
             pull_timeout: Duration::from_secs(config.pull_timeout_secs),

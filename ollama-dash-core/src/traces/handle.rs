@@ -124,6 +124,13 @@ impl TraceHandle {
         self.record.stream = stream;
     }
 
+    /// Where it ran: the node, why routing chose it, and its wait for a slot.
+    pub fn set_route(&mut self, node: &str, reason: &str, queue_ms: f64) {
+        self.record.node = Some(node.to_owned());
+        self.record.route_reason = Some(reason.to_owned());
+        self.record.queue_ms = Some(queue_ms);
+    }
+
     /// Takes Ollama's counts and durations from a final line.
     pub fn set_metrics(&mut self, m: &Metrics) {
         let r = &mut self.record;
@@ -235,27 +242,7 @@ impl Drop for TraceHandle {
 
 pub(super) fn empty_record() -> TraceRecord {
     TraceRecord {
-        id: String::new(),
-        created_at: 0,
-        endpoint: String::new(),
-        model: String::new(),
-        api_key: None,
-        client_addr: None,
-        stream: false,
         status: TraceStatus::Cancelled,
-        http_status: None,
-        error: None,
-        input: None,
-        output: None,
-        tool_calls: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        total_tokens: None,
-        duration_ms: None,
-        ttft_ms: None,
-        load_ns: None,
-        prompt_eval_ns: None,
-        eval_ns: None,
-        total_ns: None,
+        ..TraceRecord::new(String::new(), 0)
     }
 }

@@ -174,6 +174,48 @@ pub struct TraceRecord {
     pub eval_ns: Option<u64>,
     /// Ollama's whole-request time, ns.
     pub total_ns: Option<u64>,
+    /// The node that served it.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Why routing chose that node (`resident`, `fits`, `affinity`, …).
+    #[serde(default)]
+    pub route_reason: Option<String>,
+    /// Time it waited for a slot on that node, ms.
+    #[serde(default)]
+    pub queue_ms: Option<f64>,
+}
+
+impl TraceRecord {
+    /// A record with this id and start time and nothing else known yet (status `ok`).
+    pub fn new(id: impl Into<String>, created_at: i64) -> Self {
+        Self {
+            id: id.into(),
+            created_at,
+            endpoint: String::new(),
+            model: String::new(),
+            api_key: None,
+            client_addr: None,
+            stream: false,
+            status: TraceStatus::Ok,
+            http_status: None,
+            error: None,
+            input: None,
+            output: None,
+            tool_calls: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            total_tokens: None,
+            duration_ms: None,
+            ttft_ms: None,
+            load_ns: None,
+            prompt_eval_ns: None,
+            eval_ns: None,
+            total_ns: None,
+            node: None,
+            route_reason: None,
+            queue_ms: None,
+        }
+    }
 }
 
 /// The traces service: queues traces for the store's batched writer, reads them back, keeps

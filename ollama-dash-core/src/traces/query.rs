@@ -84,7 +84,8 @@ impl TraceQuery {
 
 const COLUMNS: &str = "t.seq, t.id, t.created_at, t.endpoint, t.model, t.api_key, t.client_addr, \
     t.stream, t.status, t.http_status, t.error, t.prompt_tokens, t.completion_tokens, \
-    t.total_tokens, t.duration_ms, t.ttft_ms, t.load_ns, t.prompt_eval_ns, t.eval_ns, t.total_ns";
+    t.total_tokens, t.duration_ms, t.ttft_ms, t.load_ns, t.prompt_eval_ns, t.eval_ns, t.total_ns, \
+    t.node, t.route_reason, t.queue_ms";
 const BODIES: &str = ", t.input, t.output, t.tool_calls";
 
 pub(super) fn insert(c: &Connection, t: &TraceRecord) -> rusqlite::Result<()> {
@@ -100,9 +101,10 @@ fn insert_as(c: &Connection, t: &TraceRecord, verb: &str) -> rusqlite::Result<us
     let mut st = c.prepare_cached(&format!(
         "{verb} INTO traces (id, created_at, endpoint, model, api_key, client_addr, stream, status, \
          http_status, error, input, output, tool_calls, prompt_tokens, completion_tokens, \
-         total_tokens, duration_ms, ttft_ms, load_ns, prompt_eval_ns, eval_ns, total_ns) \
+         total_tokens, duration_ms, ttft_ms, load_ns, prompt_eval_ns, eval_ns, total_ns, node, \
+         route_reason, queue_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-         ?19, ?20, ?21, ?22)"
+         ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
     ))?;
     let int = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
     st.execute(rusqlite::params![
@@ -128,6 +130,9 @@ fn insert_as(c: &Connection, t: &TraceRecord, verb: &str) -> rusqlite::Result<us
         int(t.prompt_eval_ns),
         int(t.eval_ns),
         int(t.total_ns),
+        t.node,
+        t.route_reason,
+        t.queue_ms,
     ])
 }
 
@@ -255,9 +260,12 @@ fn row(r: &Row<'_>, bodies: bool) -> rusqlite::Result<(i64, TraceRecord)> {
         prompt_eval_ns: uint(17)?,
         eval_ns: uint(18)?,
         total_ns: uint(19)?,
-        input: if bodies { r.get(20)? } else { None },
-        output: if bodies { r.get(21)? } else { None },
-        tool_calls: if bodies { r.get(22)? } else { None },
+        node: r.get(20)?,
+        route_reason: r.get(21)?,
+        queue_ms: r.get(22)?,
+        input: if bodies { r.get(23)? } else { None },
+        output: if bodies { r.get(24)? } else { None },
+        tool_calls: if bodies { r.get(25)? } else { None },
     };
     Ok((r.get(0)?, trace))
 }

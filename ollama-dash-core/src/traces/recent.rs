@@ -63,28 +63,11 @@ mod tests {
 
     fn trace(status: TraceStatus, tokens: u64) -> TraceRecord {
         TraceRecord {
-            id: String::new(),
-            created_at: 0,
-            endpoint: String::new(),
             model: "m".into(),
-            api_key: None,
-            client_addr: None,
-            stream: false,
             status,
-            http_status: None,
-            error: None,
-            input: None,
-            output: None,
-            tool_calls: None,
-            prompt_tokens: None,
             completion_tokens: Some(tokens),
-            total_tokens: None,
-            duration_ms: None,
-            ttft_ms: None,
-            load_ns: None,
-            prompt_eval_ns: None,
             eval_ns: Some(tokens * 10_000_000),
-            total_ns: None,
+            ..TraceRecord::new(String::new(), 0)
         }
     }
 

@@ -45,6 +45,7 @@ fn trace(i: i64, model: &str, key: &str, status: TraceStatus, output: &str) -> T
         prompt_eval_ns: Some(6),
         eval_ns: Some(1_000_000_000),
         total_ns: Some(7),
+        ..TraceRecord::new(String::new(), 0)
     }
 }
 

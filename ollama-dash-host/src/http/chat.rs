@@ -22,6 +22,7 @@ use super::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
+use super::nodes::with_node;
 use super::sse::{self, EVENT_STREAM, Frames, NDJSON, Step, fail};
 
 /// The chat routes.
@@ -72,26 +73,22 @@ async fn chat(
         ..ChatRequest::default()
     };
     let generation = state.dashboard.chat(caller.origin("/api/chat"), request);
+    let placement = generation.placement();
     let trace_id = generation.trace_id().to_owned();
-    if !body.stream {
-        return match generation.answer().await {
+    let response = if body.stream {
+        let frames = PromptFrames { trace_id };
+        let keepalive = keepalive(&state);
+        match sse::open(generation.stream(), keepalive, NDJSON, b"\n", frames).await {
+            Ok(response) => response,
+            Err((e, _)) => ApiError::from(e).into_response(),
+        }
+    } else {
+        match generation.answer().await {
             Ok(answer) => Json(prompt_line(&answer, &trace_id)).into_response(),
             Err(e) => ApiError::from(e).into_response(),
-        };
-    }
-    let frames = PromptFrames { trace_id };
-    match sse::open(
-        generation.stream(),
-        keepalive(&state),
-        NDJSON,
-        b"\n",
-        frames,
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err((e, _)) => ApiError::from(e).into_response(),
-    }
+        }
+    };
+    with_node(response, &placement)
 }
 
 /// A line of `/api/chat`: Ollama's generate shape, with the trace id and counts at the end.
@@ -270,6 +267,7 @@ async fn send(
             Ok(turn) => turn,
             Err(e) => return ApiError::from(e).into_response(),
         };
+    let placement = generation.placement();
     let mut frames = SessionFrames {
         user: Some(user),
         model: generation.request().model.clone(),
@@ -277,8 +275,15 @@ async fn send(
         content: String::new(),
         thinking: String::new(),
     };
-    if !body.stream {
-        return match generation.answer().await {
+    let response = if body.stream {
+        let keepalive = keepalive(&state);
+        let stream = generation.stream();
+        match sse::open(stream, keepalive, EVENT_STREAM, b": keep-alive\n\n", frames).await {
+            Ok(response) => response,
+            Err((e, _)) => ApiError::from(e).into_response(),
+        }
+    } else {
+        match generation.answer().await {
             Ok(answer) => {
                 let user = frames.user.take();
                 frames.absorb(&answer);
@@ -287,21 +292,9 @@ async fn send(
                     .into_response()
             }
             Err(e) => ApiError::from(e).into_response(),
-        };
-    }
-    let keepalive = keepalive(&state);
-    match sse::open(
-        generation.stream(),
-        keepalive,
-        EVENT_STREAM,
-        b": keep-alive\n\n",
-        frames,
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err((e, _)) => ApiError::from(e).into_response(),
-    }
+        }
+    };
+    with_node(response, &placement)
 }
 
 /// A session's answer as SSE events (core stores the reply and records the trace).

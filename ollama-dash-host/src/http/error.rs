@@ -126,6 +126,7 @@ fn answer(kind: ErrorKind) -> (u16, Option<&'static str>) {
         ErrorKind::Unreachable | ErrorKind::UpstreamFailed => (502, UPSTREAM),
         ErrorKind::Timeout => (504, UPSTREAM),
         ErrorKind::Unavailable => (503, None),
+        ErrorKind::Busy => (429, Some("busy")),
         ErrorKind::Upstream(status) => (
             status,
             matches!(status, 502 | 504).then_some("upstream_unavailable"),
@@ -162,6 +163,7 @@ impl From<ollama_dash_core::Error> for ApiError {
         Self {
             code,
             param,
+            retry_after: e.retry_after_secs(),
             ..Self::new(status, e.to_string())
         }
     }

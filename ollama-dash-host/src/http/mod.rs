@@ -8,6 +8,7 @@ mod json;
 mod keys;
 mod live;
 mod metrics;
+mod nodes;
 mod openai;
 mod passthrough;
 mod path_guard;
@@ -56,6 +57,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/version", get(system::version))
         .route("/api/auth/verify", post(system::verify))
         .merge(live::routes())
+        .merge(nodes::routes())
         .route("/metrics", get(move || metrics::scrape(scrape_metrics)))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))

@@ -96,13 +96,33 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     let kind = (parts.method == axum::http::Method::POST)
         .then(|| Kind::of(path))
         .flatten();
-    let client = state.dashboard.ollama();
-    let mut url = format!("{}{path}", client.base_url());
-    if let Some(query) = parts.uri.query() {
-        url.push('?');
-        url.push_str(query);
-    }
     let mut drop = vec![header::HOST, header::AUTHORIZATION];
+    // Which node: the one named, the only one, or (a generation) the one routing picks.
+    let named = node_named(&parts);
+    let fleet = state.dashboard.fleet();
+    let client = match (&named, fleet.nodes()) {
+        (Some(name), _) => match fleet.client(name) {
+            Ok(client) => client,
+            Err(e) => return native_error(StatusCode::NOT_FOUND, e),
+        },
+        (None, [only]) => only.client().clone(),
+        (None, _) if kind.is_some() => state.dashboard.ollama().clone(), // replaced by routing below
+        (None, nodes) => {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
+            return native_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "this Ollama call needs a node when there are several: add the {} header or \
+                     ?node=<name> (nodes: {})",
+                    super::nodes::NODE_HEADER,
+                    names.join(", ")
+                ),
+            );
+        }
+    };
+    drop.push(header::HeaderName::from_static(super::nodes::NODE_HEADER));
+    let mut client = client;
+    let mut routed = None;
     let mut trace = None;
     // Why the client's body broke off, if it did: then a failed call is the client's fault
     // (400), not Ollama's (502).
@@ -121,10 +141,35 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
                 Err(e) => return body_error(e),
             };
             drop.push(header::CONTENT_LENGTH);
-            trace = Some(kind.start(&state, &caller, path, &bytes));
+            let (mut handle, kind, stream) = kind.start(&state, &caller, path, &bytes);
+            if named.is_none() && fleet.nodes().len() > 1 {
+                let model = model_of(&bytes);
+                match fleet.route(&model, &Default::default(), &[]).await {
+                    Ok(r) => {
+                        handle.set_route(r.node().name(), r.reason().as_str(), r.queue_ms());
+                        client = r.node().client().clone();
+                        routed = Some(r);
+                    }
+                    Err(e) => {
+                        let error = super::ApiError::from(e);
+                        let status = error.status();
+                        super::sse::committed(
+                            handle.fail_committed(status.as_u16(), error.message()),
+                        )
+                        .await;
+                        return error.into_response();
+                    }
+                }
+            }
+            trace = Some((handle, kind, stream));
             reqwest::Body::from(bytes)
         }
     };
+    let mut url = format!("{}{path}", client.base_url());
+    if let Some(query) = parts.uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
     let upstream = client
         .http()
         .request(parts.method.clone(), url)
@@ -187,6 +232,12 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         }
         None => Box::pin(bytes),
     };
+    let served_by = match (&routed, &named, fleet.nodes()) {
+        (Some(r), _, _) => Some(r.node().name().to_owned()),
+        (None, Some(name), _) => Some(name.clone()),
+        (None, None, [only]) => Some(only.name().to_owned()),
+        _ => None,
+    };
     let body = match trace {
         None => Body::from_stream(bytes),
         Some((trace, kind, stream)) => Body::from_stream(Watched {
@@ -201,12 +252,48 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             done: false,
             commit: None,
             held: None,
+            _routed: routed,
         }),
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    if let Some(value) = served_by.and_then(|n| axum::http::HeaderValue::from_str(&n).ok()) {
+        response
+            .headers_mut()
+            .insert(super::nodes::NODE_HEADER, value);
+    }
     response
+}
+
+/// The node a request names: `X-Ollama-Dash-Node`, else `?node=`.
+fn node_named(parts: &axum::http::request::Parts) -> Option<String> {
+    let header = parts
+        .headers
+        .get(super::nodes::NODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    header.or_else(|| {
+        parts.uri.query()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == "node" && !value.is_empty()).then(|| value.to_owned())
+        })
+    })
+}
+
+/// The model a generation's body names (`model`, or the older `name`).
+fn model_of(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        name: Option<String>,
+    }
+    serde_json::from_slice::<Named>(body)
+        .ok()
+        .and_then(|n| n.model.or(n.name))
+        .unwrap_or_default()
 }
 
 /// When a passthrough call changes what the live cache holds.
@@ -333,6 +420,8 @@ struct Watched {
     commit: Option<Hold>,
     /// What ended the answer (its last chunk, an error or the end), held until the commit.
     held: Option<Option<std::io::Result<Bytes>>>,
+    /// The node's slot, held while the answer streams.
+    _routed: Option<ollama_dash_core::fleet::Routed>,
 }
 
 impl Watched {

@@ -13,6 +13,7 @@ use super::{completion_id, created, upstream_error, usage};
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
+use crate::http::nodes::with_node;
 
 const ENDPOINT: &str = "/v1/chat/completions";
 
@@ -34,12 +35,14 @@ pub(super) async fn completions(
         }
     };
     let generation = state.dashboard.chat(caller.origin(ENDPOINT), upstream);
+    let placement = generation.placement();
     let id = completion_id("chatcmpl", generation.trace_id());
     if !req.stream {
-        return match generation.answer().await {
+        let response = match generation.answer().await {
             Ok(answer) => Json(whole(&id, &req.model, &answer)).into_response(),
             Err(e) => upstream_error(e).into_response(),
         };
+        return with_node(response, &placement);
     }
     let head = Head::new(
         id,
@@ -47,7 +50,8 @@ pub(super) async fn completions(
         req.model.clone(),
         req.stream_options.is_some_and(|o| o.include_usage),
     );
-    stream::respond(&state, generation.stream(), head, ChatChoices::default()).await
+    let response = stream::respond(&state, generation.stream(), head, ChatChoices::default()).await;
+    with_node(response, &placement)
 }
 
 /// The non-streamed answer.

@@ -16,6 +16,7 @@ use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
+use crate::http::nodes::with_node;
 
 const ENDPOINT: &str = "/v1/completions";
 
@@ -82,9 +83,10 @@ pub(super) async fn completions(
         ..caller.origin(ENDPOINT)
     };
     let generation = state.dashboard.generate(origin, upstream);
+    let placement = generation.placement();
     let id = completion_id("cmpl", generation.trace_id());
     if !req.stream {
-        return match generation.answer().await {
+        let response = match generation.answer().await {
             Ok(answer) => Json(json!({
                 "id": id,
                 "object": "text_completion",
@@ -102,6 +104,7 @@ pub(super) async fn completions(
             .into_response(),
             Err(e) => upstream_error(e).into_response(),
         };
+        return with_node(response, &placement);
     }
     let head = Head::new(
         id,
@@ -109,7 +112,8 @@ pub(super) async fn completions(
         req.model.clone(),
         req.stream_options.is_some_and(|o| o.include_usage),
     );
-    stream::respond(&state, generation.stream(), head, TextChoices).await
+    let response = stream::respond(&state, generation.stream(), head, TextChoices).await;
+    with_node(response, &placement)
 }
 
 fn finish_reason(metrics: &Metrics) -> &'static str {

@@ -13,6 +13,7 @@ use super::{invalid, upstream_error};
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
+use crate::http::nodes::with_node;
 
 const ENDPOINT: &str = "/v1/embeddings";
 
@@ -54,9 +55,11 @@ pub(super) async fn embeddings(
         input: Some(input),
         ..caller.origin(ENDPOINT)
     };
-    let answer = match state.dashboard.embed(origin, upstream).answer().await {
+    let generation = state.dashboard.embed(origin, upstream);
+    let placement = generation.placement();
+    let answer = match generation.answer().await {
         Ok(answer) => answer,
-        Err(e) => return upstream_error(e).into_response(),
+        Err(e) => return with_node(upstream_error(e).into_response(), &placement),
     };
     let data: Vec<Value> = answer
         .embeddings
@@ -73,13 +76,14 @@ pub(super) async fn embeddings(
         })
         .collect();
     let tokens = answer.prompt_eval_count.unwrap_or(0);
-    Json(json!({
+    let response = Json(json!({
         "object": "list",
         "data": data,
         "model": req.model,
         "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
     }))
-    .into_response()
+    .into_response();
+    with_node(response, &placement)
 }
 
 fn check(req: &EmbeddingsRequest) -> Result<Value, crate::http::ApiError> {

@@ -1,0 +1,607 @@
+//! The fleet: the Ollama nodes one ollama-dash fronts, what is known of each, and the choice of
+//! node for every generation.
+//!
+//! With one node (`OLLAMA_HOST`, named `default`) nothing changes: every call goes there, no
+//! gateway queue, no probes of its own (the live collector probes it). With several
+//! (`[[nodes]]` or `OLLAMA_DASH_NODES`) each node is probed on its own loop (`/api/ps`,
+//! `/api/tags`, with backoff: a slow node delays no other), and [`Fleet::route`] picks a node by
+//! residency, free slots, free VRAM and conversation affinity ([`pick`]), admits the request
+//! into that node's slots for the model (`max_parallel`) or a bounded per-model queue, and a
+//! full queue answers [`crate::Error::Busy`] with a retry estimate. A node that fails
+//! [`BREAKER_FAILURES`] times in a row is marked down until a probe answers again.
+
+mod config;
+mod pick;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use config::{DEFAULT_NODE, NodeConfig, parse_nodes_env, validate};
+pub use pick::{AFFINITY_SLACK, Affinity, Candidate, Reason, SPILL_AFTER, pick};
+
+use crate::error::{Error, Result};
+use crate::ollama::OllamaClient;
+use crate::ollama::types::Message;
+
+/// Failures in a row after which a node is marked down (until a probe answers).
+pub const BREAKER_FAILURES: u32 = 3;
+
+/// Conversations remembered for affinity.
+const AFFINITY_ENTRIES: usize = 4096;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The model name Ollama means: `:latest` added when no tag is given.
+pub fn canonical(model: &str) -> String {
+    let last = model.rsplit('/').next().unwrap_or(model);
+    if last.contains(':') {
+        model.to_owned()
+    } else {
+        format!("{model}:latest")
+    }
+}
+
+/// What routing needs to know of a request.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// The context window asked for (`num_ctx`), for the VRAM estimate.
+    pub num_ctx: Option<u64>,
+    /// A key for the conversation (its leading messages), for affinity.
+    pub conversation: Option<u64>,
+}
+
+impl Hints {
+    /// Hints for a chat: the conversation is keyed by its model and first two messages (the
+    /// system prompt and the first question stay the same over its turns).
+    pub fn chat(model: &str, messages: &[Message], num_ctx: Option<u64>) -> Self {
+        let conversation = (messages.len() > 1).then(|| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            canonical(model).hash(&mut h);
+            for m in messages.iter().take(2) {
+                m.role.hash(&mut h);
+                m.content.hash(&mut h);
+            }
+            h.finish()
+        });
+        Self {
+            num_ctx,
+            conversation,
+        }
+    }
+}
+
+/// What is known of one node.
+#[derive(Debug)]
+pub struct Node {
+    config: NodeConfig,
+    client: OllamaClient,
+    state: Mutex<NodeState>,
+    /// Slots per model, when `max_parallel` is set.
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    in_flight: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct NodeState {
+    down: bool,
+    draining: bool,
+    version: Option<String>,
+    latency_ms: Option<f64>,
+    /// Installed models and their sizes; `None` until the first tags probe.
+    installed: Option<HashMap<String, u64>>,
+    /// Loaded models and the VRAM each holds.
+    resident: HashMap<String, u64>,
+    failures: u32,
+    last_error: Option<String>,
+    served: u64,
+    errors: u64,
+    /// Requests waiting for a slot, per model.
+    queued: HashMap<String, usize>,
+}
+
+/// A node as `GET /api/nodes` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// Its name.
+    pub name: String,
+    /// Its base URL.
+    pub url: String,
+    /// `up`, `down` or `draining`.
+    pub state: &'static str,
+    /// Ollama's version, as last probed.
+    pub version: Option<String>,
+    /// How long its last probe took, ms.
+    pub latency_ms: Option<f64>,
+    /// Models loaded there.
+    pub loaded: Vec<String>,
+    /// VRAM configured (`vram_bytes`).
+    pub vram_total: Option<u64>,
+    /// VRAM held by loaded models (from `/api/ps`).
+    pub vram_used: u64,
+    /// Where the VRAM figures come from.
+    pub vram_source: &'static str,
+    /// Requests running there now.
+    pub in_flight: usize,
+    /// Requests waiting for a slot there.
+    pub queued: usize,
+    /// Requests it served.
+    pub served: u64,
+    /// Requests that failed there.
+    pub errors: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Node {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The client for it.
+    pub fn client(&self) -> &OllamaClient {
+        &self.client
+    }
+
+    fn status(&self) -> NodeStatus {
+        let s = lock(&self.state);
+        let mut loaded: Vec<String> = s.resident.keys().cloned().collect();
+        loaded.sort();
+        NodeStatus {
+            name: self.config.name.clone(),
+            url: self.client.base_url().to_owned(),
+            state: if s.down {
+                "down"
+            } else if s.draining {
+                "draining"
+            } else {
+                "up"
+            },
+            version: s.version.clone(),
+            latency_ms: s.latency_ms,
+            loaded,
+            vram_total: self.config.vram_bytes,
+            vram_used: s.resident.values().sum(),
+            vram_source: if self.config.vram_bytes.is_some() {
+                "config"
+            } else {
+                "ps"
+            },
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            queued: s.queued.values().sum(),
+            served: s.served,
+            errors: s.errors,
+            last_error: s.last_error.clone(),
+            labels: self.config.labels.clone(),
+        }
+    }
+
+    fn candidate(&self, model: &str, slots_used: usize) -> Candidate {
+        let s = lock(&self.state);
+        let used: u64 = s.resident.values().sum();
+        Candidate {
+            up: !s.down,
+            draining: s.draining,
+            installed: s.installed.as_ref().map(|m| m.contains_key(model)),
+            resident: s.resident.contains_key(model),
+            in_flight: slots_used,
+            queued: s.queued.get(model).copied().unwrap_or(0),
+            slots: self.config.max_parallel,
+            free_vram: self.config.vram_bytes.map(|t| t.saturating_sub(used)),
+            node_in_flight: self.in_flight.load(Ordering::Relaxed),
+            weight: self.config.weight,
+        }
+    }
+
+    fn slots_for(&self, model: &str) -> Option<Arc<Semaphore>> {
+        let max = self.config.max_parallel?;
+        let mut slots = lock(&self.slots);
+        Some(Arc::clone(
+            slots
+                .entry(model.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(max))),
+        ))
+    }
+
+    fn slots_used(&self, model: &str) -> usize {
+        match (self.config.max_parallel, lock(&self.slots).get(model)) {
+            (Some(max), Some(s)) => max.saturating_sub(s.available_permits()),
+            _ => 0,
+        }
+    }
+
+    /// A call failed before its answer started: counts toward the breaker.
+    fn failed(&self, error: &Error, alone: bool) {
+        let mut s = lock(&self.state);
+        s.failures += 1;
+        s.errors += 1;
+        s.last_error = Some(error.to_string());
+        if !alone && s.failures >= BREAKER_FAILURES && !s.down {
+            s.down = true;
+            tracing::warn!(node = %self.config.name, error = %error, "node marked down");
+        }
+    }
+
+    fn answered(&self, model: &str) {
+        let mut s = lock(&self.state);
+        s.failures = 0;
+        s.served += 1;
+        // It is loaded there now, whatever the last probe said.
+        let size = s
+            .installed
+            .as_ref()
+            .and_then(|m| m.get(model))
+            .copied()
+            .unwrap_or(0);
+        s.resident.entry(model.to_owned()).or_insert(size);
+    }
+}
+
+/// The fleet: every node, and the routing state shared by all requests.
+#[derive(Debug, Clone)]
+pub struct Fleet(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    nodes: Vec<Arc<Node>>,
+    max_queue: usize,
+    queue_timeout: Duration,
+    /// Conversation key → the node that served it last.
+    affinity: Mutex<HashMap<u64, usize>>,
+    /// Average service time per model, ms (for `Retry-After`).
+    service_ms: Mutex<HashMap<String, f64>>,
+    /// Routing decisions by node and reason.
+    decisions: Mutex<HashMap<(usize, Reason), u64>>,
+}
+
+/// How the fleet admits requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// Requests waiting for a slot per model, at most (`max_queue`).
+    pub max_queue: usize,
+    /// Longest a request waits for a slot (`queue_timeout_secs`).
+    pub queue_timeout: Duration,
+}
+
+/// Where a call runs: its node, why, and its slot (released when this is dropped).
+#[derive(Debug)]
+pub struct Routed {
+    node: Arc<Node>,
+    index: usize,
+    model: String,
+    reason: Reason,
+    queue_ms: f64,
+    started: Instant,
+    fleet: Weak<Inner>,
+    _slot: Option<OwnedSemaphorePermit>,
+    answered: bool,
+}
+
+impl Routed {
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Why routing chose it.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// Time spent waiting for a slot, ms.
+    pub fn queue_ms(&self) -> f64 {
+        self.queue_ms
+    }
+
+    /// The answer started: the node works (closes its breaker count) and holds the model.
+    pub(crate) fn answered(&mut self) {
+        self.answered = true;
+        self.node.answered(&self.model);
+    }
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        self.node.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.answered
+            && let Some(fleet) = self.fleet.upgrade()
+        {
+            let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            let mut times = lock(&fleet.service_ms);
+            let avg = times.entry(self.model.clone()).or_insert(ms);
+            *avg = 0.8 * *avg + 0.2 * ms;
+        }
+    }
+}
+
+impl Fleet {
+    /// The fleet over these nodes (validated), with one client each.
+    pub fn new(
+        nodes: &[NodeConfig],
+        client: impl Fn(&str) -> Result<OllamaClient>,
+        admission: Admission,
+    ) -> Result<Self> {
+        validate(nodes)?;
+        let nodes = nodes
+            .iter()
+            .map(|config| {
+                Ok(Arc::new(Node {
+                    client: client(&config.url)?,
+                    config: config.clone(),
+                    state: Mutex::default(),
+                    slots: Mutex::default(),
+                    in_flight: AtomicUsize::new(0),
+                }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self(Arc::new(Inner {
+            nodes,
+            max_queue: admission.max_queue,
+            queue_timeout: admission.queue_timeout,
+            affinity: Mutex::default(),
+            service_ms: Mutex::default(),
+            decisions: Mutex::default(),
+        })))
+    }
+
+    /// The nodes, in configuration order.
+    pub fn nodes(&self) -> &[Arc<Node>] {
+        &self.0.nodes
+    }
+
+    /// Every node's state.
+    pub fn status(&self) -> Vec<NodeStatus> {
+        self.0.nodes.iter().map(|n| n.status()).collect()
+    }
+
+    /// Routing decisions so far, by node name and reason.
+    pub fn decisions(&self) -> Vec<(String, Reason, u64)> {
+        let decisions = lock(&self.0.decisions);
+        let mut out: Vec<(String, Reason, u64)> = decisions
+            .iter()
+            .map(|((i, r), n)| (self.0.nodes[*i].config.name.clone(), *r, *n))
+            .collect();
+        out.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
+        out
+    }
+
+    /// Stops (or resumes) sending new requests to a node; running ones finish.
+    pub fn drain(&self, name: &str, draining: bool) -> Result<()> {
+        let node = self.find(name)?;
+        lock(&node.state).draining = draining;
+        Ok(())
+    }
+
+    fn find(&self, name: &str) -> Result<&Arc<Node>> {
+        self.0
+            .nodes
+            .iter()
+            .find(|n| n.config.name == name)
+            .ok_or_else(|| Error::NotFound(format!("node {name:?}")))
+    }
+
+    /// The node named `name`'s client, for calls made on one node (admin, passthrough).
+    pub fn client(&self, name: &str) -> Result<OllamaClient> {
+        Ok(self.find(name)?.client.clone())
+    }
+
+    /// Picks a node for `model` (not one of `tried`) and takes a slot there, waiting in the
+    /// model's queue when every slot is busy. A full queue, or a wait past the queue timeout,
+    /// is [`Error::Busy`] with an estimate of when to retry.
+    pub async fn route(&self, model: &str, hints: &Hints, tried: &[usize]) -> Result<Routed> {
+        let model = canonical(model);
+        let inner = &self.0;
+        let candidates: Vec<Candidate> = inner
+            .nodes
+            .iter()
+            .map(|n| n.candidate(&model, n.slots_used(&model)))
+            .collect();
+        let need = self.need(&model, hints.num_ctx);
+        let affinity = hints
+            .conversation
+            .and_then(|k| lock(&inner.affinity).get(&k).copied())
+            .map(|node| Affinity { node });
+        let Some((index, reason)) = pick(&candidates, need, affinity, tried) else {
+            return Err(Error::Unavailable(format!(
+                "no Ollama node can take {model} now: every node is down, draining or already tried"
+            )));
+        };
+        let node = Arc::clone(&inner.nodes[index]);
+        let started = Instant::now();
+        let slot = match node.slots_for(&model) {
+            None => None,
+            Some(slots) => Some(self.admit(&node, &model, slots).await?),
+        };
+        *lock(&inner.decisions).entry((index, reason)).or_default() += 1;
+        if let Some(key) = hints.conversation {
+            let mut affinity = lock(&inner.affinity);
+            if affinity.len() >= AFFINITY_ENTRIES {
+                affinity.clear(); // crude, bounded; a conversation loses its node at worst
+            }
+            affinity.insert(key, index);
+        }
+        node.in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(Routed {
+            node,
+            index,
+            model,
+            reason,
+            queue_ms: started.elapsed().as_secs_f64() * 1000.0,
+            started: Instant::now(),
+            fleet: Arc::downgrade(inner),
+            _slot: slot,
+            answered: false,
+        })
+    }
+
+    /// A slot on `node` for `model`: at once if one is free, else after a bounded wait.
+    async fn admit(
+        &self,
+        node: &Node,
+        model: &str,
+        slots: Arc<Semaphore>,
+    ) -> Result<OwnedSemaphorePermit> {
+        if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+            return Ok(slot);
+        }
+        let waiting: usize = self
+            .0
+            .nodes
+            .iter()
+            .map(|n| lock(&n.state).queued.get(model).copied().unwrap_or(0))
+            .sum();
+        if waiting >= self.0.max_queue {
+            return Err(self.busy(model, waiting, "the queue for it is full"));
+        }
+        *lock(&node.state)
+            .queued
+            .entry(model.to_owned())
+            .or_default() += 1;
+        let waited = tokio::time::timeout(self.0.queue_timeout, slots.acquire_owned()).await;
+        if let Some(q) = lock(&node.state).queued.get_mut(model) {
+            *q = q.saturating_sub(1);
+        }
+        match waited {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_)) => Err(Error::ShuttingDown),
+            Err(_) => Err(self.busy(model, waiting, "no slot freed up in time")),
+        }
+    }
+
+    fn busy(&self, model: &str, position: usize, why: &str) -> Error {
+        let slots: usize = self
+            .0
+            .nodes
+            .iter()
+            .filter_map(|n| n.config.max_parallel)
+            .sum::<usize>()
+            .max(1);
+        let each_ms = lock(&self.0.service_ms)
+            .get(model)
+            .copied()
+            .unwrap_or(1000.0);
+        let secs = (each_ms * (position + 1) as f64 / slots as f64 / 1000.0).ceil();
+        Error::Busy {
+            message: format!("every Ollama node serving {model} is busy: {why}"),
+            retry_after_secs: (secs as u64).clamp(1, 3600),
+        }
+    }
+
+    /// VRAM a model needs, bytes: its size from the tags (the largest any node lists), plus a
+    /// rough 10 % and 128 KiB per token of context for the KV cache.
+    fn need(&self, model: &str, num_ctx: Option<u64>) -> u64 {
+        let size = self
+            .0
+            .nodes
+            .iter()
+            .filter_map(|n| lock(&n.state).installed.as_ref()?.get(model).copied())
+            .max()
+            .unwrap_or(0);
+        size + size / 10 + num_ctx.unwrap_or(0) * 128 * 1024
+    }
+
+    /// A call through `routed` failed before its answer started. Whether another node may be
+    /// tried: the node was unreachable, busy or failing — not when the request itself was wrong.
+    pub(crate) fn failed(&self, routed: &Routed, error: &Error) -> bool {
+        let alone = self.0.nodes.len() == 1;
+        let retry = match error {
+            Error::Unreachable { .. } | Error::Timeout { .. } => true,
+            Error::Ollama { status, .. } => *status == 503 || *status >= 500,
+            _ => false,
+        };
+        if retry {
+            routed.node.failed(error, alone);
+        }
+        retry && !alone
+    }
+
+    /// Index of the node `routed` runs on (for the nodes to skip on a retry).
+    pub(crate) fn index(routed: &Routed) -> usize {
+        routed.index
+    }
+
+    /// Starts one probe loop per node (only for a fleet of several: one node is the live
+    /// collector's). Each ends when the fleet is dropped.
+    pub(crate) fn spawn_probes(&self, interval: Duration, tags_every: u32) {
+        if self.0.nodes.len() < 2 {
+            return;
+        }
+        for node in &self.0.nodes {
+            let weak = Arc::downgrade(node);
+            tokio::spawn(probe_loop(weak, interval, tags_every));
+        }
+    }
+}
+
+/// Probes one node: `/api/ps` every round, `/api/tags` and `/api/version` every `tags_every`
+/// rounds; after a failure, waits twice as long each time (at most 30 s).
+async fn probe_loop(node: Weak<Node>, interval: Duration, tags_every: u32) {
+    let mut round: u32 = 0;
+    let mut wait = interval;
+    loop {
+        tokio::time::sleep(wait).await;
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        let full = round.is_multiple_of(tags_every.max(1)) || lock(&node.state).installed.is_none();
+        round = round.wrapping_add(1);
+        let started = Instant::now();
+        let probed = probe(&node, full).await;
+        let mut s = lock(&node.state);
+        s.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        match probed {
+            Ok(()) => {
+                if s.down {
+                    tracing::info!(node = %node.config.name, "node is up again");
+                }
+                s.down = false;
+                s.failures = 0;
+                wait = interval;
+            }
+            Err(e) => {
+                if !s.down {
+                    tracing::warn!(node = %node.config.name, error = %e, "node probe failed; marked down");
+                }
+                s.down = true;
+                s.last_error = Some(e.to_string());
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn probe(node: &Node, full: bool) -> Result<()> {
+    let ps = node.client.ps().await?;
+    let resident = ps
+        .models
+        .iter()
+        .map(|m| (canonical(&m.name), m.size_vram.unwrap_or(m.size)))
+        .collect();
+    lock(&node.state).resident = resident;
+    if full {
+        let tags = node.client.tags().await?;
+        let installed = tags
+            .models
+            .iter()
+            .map(|m| (canonical(&m.name), m.size))
+            .collect();
+        let version = node.client.version().await?.version;
+        let mut s = lock(&node.state);
+        s.installed = Some(installed);
+        s.version = Some(version);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

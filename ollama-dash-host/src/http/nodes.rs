@@ -1,0 +1,65 @@
+//! `/api/nodes`: the fleet's nodes and their state; drain and undrain. And the
+//! `X-Ollama-Dash-Node` header every routed answer carries.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::Response;
+use axum::routing::{get, post};
+use ollama_dash_core::fleet::NodeStatus;
+use ollama_dash_core::generation::Placement;
+use serde::Serialize;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::json::Path;
+
+/// The header naming the node that served an answer.
+pub(super) const NODE_HEADER: &str = "x-ollama-dash-node";
+
+/// The node routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/nodes", get(list))
+        .route("/api/nodes/{name}/drain", post(drain))
+        .route("/api/nodes/{name}/undrain", post(undrain))
+}
+
+/// `GET /api/nodes` body.
+#[derive(Debug, Serialize)]
+struct Nodes {
+    nodes: Vec<NodeStatus>,
+}
+
+/// `GET /api/nodes`: every node's state, VRAM, load and counts.
+async fn list(State(state): State<AppState>) -> Json<Nodes> {
+    Json(Nodes {
+        nodes: state.dashboard.fleet().status(),
+    })
+}
+
+/// `POST /api/nodes/{name}/drain`: no new requests go there; running ones finish.
+async fn drain(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Nodes>> {
+    state.dashboard.fleet().drain(&name, true)?;
+    Ok(list(State(state)).await)
+}
+
+/// `POST /api/nodes/{name}/undrain`: the node takes requests again.
+async fn undrain(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Nodes>> {
+    state.dashboard.fleet().drain(&name, false)?;
+    Ok(list(State(state)).await)
+}
+
+/// Adds `X-Ollama-Dash-Node` once the generation was placed on a node.
+pub(super) fn with_node(mut response: Response, placement: &Placement) -> Response {
+    if let Some((node, _)) = placement.get()
+        && let Ok(value) = HeaderValue::from_str(&node)
+    {
+        response.headers_mut().insert(NODE_HEADER, value);
+    }
+    response
+}
