@@ -452,7 +452,10 @@ impl Sim {
                             Instant::now() + self.rules.load_time(model, self.knobs.load_delay());
                         self.load(&mut inner, model, context, keep_alive, size_vram, ready_at);
                         if let Some(claim) = claim(&mut inner, model, context, keep_alive, start) {
-                            return Ok(claim);
+                            return Ok(Claim {
+                                loading: true,
+                                ..claim
+                            });
                         }
                         continue;
                     }
