@@ -282,9 +282,9 @@ async fn a_full_queue_answers_ollamas_busy_error() {
     }
     let (status, content_type, body) = answers.recv().await.expect("first answer");
     assert_eq!(status, 503);
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
+    assert_eq!(
+        content_type, "application/json; charset=utf-8",
+        "gin's c.JSON"
     );
     assert_eq!(body, format!(r#"{{"error":"{BUSY}"}}"#));
     // A request for the loaded model skips the queue (GetRunner's fast path).
