@@ -56,6 +56,31 @@ enum Command {
         /// Models loaded at start (repeatable).
         #[arg(long, value_name = "MODEL")]
         preload: Vec<String>,
+        /// Fixed time a cold model load takes, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        load_delay_ms: u64,
+        /// The GPU's VRAM in MiB: models must fit (the first may spill into RAM), idle ones are
+        /// unloaded to make room. Default: an 8 GiB GPU that spills and never unloads.
+        #[arg(long, value_name = "MIB")]
+        vram_mib: Option<u64>,
+        /// Load speed in MiB/s: a cold load also takes the model's size over this rate.
+        #[arg(long, value_name = "MIB_PER_SEC")]
+        load_mib_per_sec: Option<u64>,
+        /// OLLAMA_MAX_LOADED_MODELS: most models loaded at once (0: Ollama's default, 3 per GPU).
+        /// Default: no limit.
+        #[arg(long, value_name = "N")]
+        max_loaded_models: Option<u32>,
+        /// OLLAMA_NUM_PARALLEL: requests each model runs at once (0 counts as 1, as in Ollama).
+        /// Default: no limit.
+        #[arg(long, value_name = "N")]
+        num_parallel: Option<u32>,
+        /// OLLAMA_MAX_QUEUE: requests waiting for a load beyond this get 503 "server busy"
+        /// (Ollama's default is 512). Default: no limit.
+        #[arg(long, value_name = "N")]
+        max_queue: Option<u32>,
+        /// Report a repeated prompt prefix as cached (shorter prompt evaluation).
+        #[arg(long)]
+        prompt_cache: bool,
     },
     #[command(flatten)]
     Client(ollama_dash_cli::Command),
@@ -78,12 +103,27 @@ async fn main() -> anyhow::Result<ExitCode> {
             listen,
             token_delay_ms,
             preload,
+            load_delay_ms,
+            vram_mib,
+            load_mib_per_sec,
+            max_loaded_models,
+            num_parallel,
+            max_queue,
+            prompt_cache,
         } => {
             ollama_dash_host::logging::init();
             let config = SimConfig {
                 listen,
                 token_delay: Duration::from_millis(token_delay_ms),
                 preload,
+                load_delay: Duration::from_millis(load_delay_ms),
+                vram_bytes: vram_mib.map(|mib| mib.saturating_mul(1 << 20)),
+                load_bytes_per_sec: load_mib_per_sec.map(|mib| mib.saturating_mul(1 << 20)),
+                // Ollama: 0 is the automatic default of 3 models per GPU (one pretend GPU).
+                max_loaded_models: max_loaded_models.map(|n| if n == 0 { 3 } else { n }),
+                num_parallel: num_parallel.map(|n| n.max(1)),
+                max_queue,
+                prompt_cache,
                 ..SimConfig::default()
             };
             run_standalone(config, shutdown_signal())

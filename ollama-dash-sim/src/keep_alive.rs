@@ -54,6 +54,15 @@ impl KeepAlive {
         self == KeepAlive::For(Duration::ZERO)
     }
 
+    /// The order Ollama's `ByDurationAndName` sorts runners in (`server/sched.go`): the Go
+    /// duration read as unsigned, so "forever" (a huge duration) sorts last.
+    pub(crate) fn sort_key(self) -> Duration {
+        match self {
+            KeepAlive::Forever => Duration::MAX,
+            KeepAlive::For(d) => d,
+        }
+    }
+
     /// When a model released now unloads: about 292 years ahead for "forever", as in Ollama.
     pub(crate) fn expires_at(self, now: DateTime<Local>) -> DateTime<Local> {
         let delta = match self {

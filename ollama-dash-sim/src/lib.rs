@@ -13,13 +13,22 @@
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! With the scheduler knobs of [`SimConfig`] (VRAM budget, load rate, `OLLAMA_MAX_LOADED_MODELS`,
+//! `OLLAMA_NUM_PARALLEL`, `OLLAMA_MAX_QUEUE`, prompt cache) it schedules requests like Ollama's
+//! `server/sched.go` (`docs/sim-scheduler.md`), and a [`Fleet`] runs several of them, each with
+//! its own configuration, for multi-node tests and benches.
 #![warn(missing_docs)]
 
 mod catalogue;
+mod fault;
+mod fleet;
 mod keep_alive;
 mod model;
 mod names;
+mod prompt_cache;
 mod routes;
+mod scheduler;
 mod server;
 mod state;
 mod text;
@@ -36,7 +45,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use fault::Fault;
+use scheduler::Rules;
 use state::Sim;
+
+pub use fleet::Fleet;
 
 /// How to run a simulator.
 #[derive(Clone, Debug)]
@@ -47,8 +60,30 @@ pub struct SimConfig {
     pub version: String,
     /// Delay between streamed tokens; 0 for tests, the CLI uses about 30 ms.
     pub token_delay: Duration,
-    /// Time to "load" a model that is not in memory.
+    /// Time to "load" a model that is not in memory (added to the time `load_bytes_per_sec`
+    /// gives).
     pub load_delay: Duration,
+    /// The GPU's VRAM. `None`: an 8 GiB pretend GPU; a model that does not fit spills into RAM
+    /// and nothing is ever unloaded to make room. `Some`: a model must fit next to the loaded
+    /// ones (the first one may spill), else idle models are unloaded, shortest keep-alive then
+    /// least recently used first; while every loaded model is busy the request waits.
+    pub vram_bytes: Option<u64>,
+    /// When set, a cold load also takes the model's weight bytes divided by this rate.
+    pub load_bytes_per_sec: Option<u64>,
+    /// `OLLAMA_MAX_LOADED_MODELS`: at most this many models loaded (one is unloaded to make
+    /// room, as for VRAM). `None`: no limit.
+    pub max_loaded_models: Option<u32>,
+    /// `OLLAMA_NUM_PARALLEL`: requests one loaded model runs at once (embedding models: 1);
+    /// more wait for a slot. The KV cache, and so the size, grows with it. `None`: no limit.
+    pub num_parallel: Option<u32>,
+    /// `OLLAMA_MAX_QUEUE`: requests waiting for the scheduler (to load a model or make room)
+    /// beyond this are answered 503 `server busy, please try again.  maximum pending requests
+    /// exceeded`. `None`: no limit.
+    pub max_queue: Option<u32>,
+    /// A request whose leading tokens repeat the last sequence of a free parallel slot reports
+    /// them as cached: a shorter `prompt_eval_duration` (and `prompt_eval_count` for the versions
+    /// that counted only evaluated tokens: before 0.4.0, and 0.30.0). Off: nothing is cached.
+    pub prompt_cache: bool,
     /// Models to load at start, with the default keep-alive.
     pub preload: Vec<String>,
     /// Where uploaded blobs are kept; `None` uses a temporary directory removed with the simulator.
@@ -62,6 +97,12 @@ impl Default for SimConfig {
             version: "0.12.6".to_owned(),
             token_delay: Duration::ZERO,
             load_delay: Duration::ZERO,
+            vram_bytes: None,
+            load_bytes_per_sec: None,
+            max_loaded_models: None,
+            num_parallel: None,
+            max_queue: None,
+            prompt_cache: false,
             preload: Vec::new(),
             data_dir: None,
         }
@@ -152,6 +193,14 @@ impl SimControl {
             &config.version,
             config.token_delay,
             config.load_delay,
+            Rules {
+                vram_bytes: config.vram_bytes,
+                load_bytes_per_sec: config.load_bytes_per_sec,
+                max_loaded_models: config.max_loaded_models,
+                num_parallel: config.num_parallel,
+                max_queue: config.max_queue,
+                prompt_cache: config.prompt_cache,
+            },
         )?;
         sim.preload(&config.preload)?;
         Ok(SimControl { sim: Arc::new(sim) })
@@ -192,6 +241,34 @@ impl SimControl {
     /// While true, new connections are reset at once and open ones are closed.
     pub fn set_refuse_connections(&self, refuse: bool) {
         self.sim.knobs.refuse.send_replace(refuse);
+    }
+
+    /// Kills the simulator as a crashed Ollama dies: the port is closed (new connections are
+    /// refused), open connections are dropped and loaded models are gone. [`SimControl::recover`]
+    /// listens again on the same address.
+    pub fn kill(&self) {
+        self.sim.unload_all();
+        self.sim.knobs.fault.send_replace(Fault::Killed);
+        tracing::info!("simulator killed");
+    }
+
+    /// Stalls the simulator: it accepts connections and reads requests but answers none, and
+    /// streams in progress stop between tokens, until [`SimControl::recover`].
+    pub fn stall(&self) {
+        self.sim.knobs.fault.send_replace(Fault::Stalled);
+    }
+
+    /// Slows generation down: the token delay and the reported eval and prompt-eval times are
+    /// multiplied by `factor` (1 is normal speed; 0 counts as 1).
+    pub fn slow(&self, factor: u32) {
+        self.sim.knobs.set_slowdown(factor);
+    }
+
+    /// Back to normal after [`SimControl::kill`], [`SimControl::stall`] or
+    /// [`SimControl::slow`]: listening, answering, full speed.
+    pub fn recover(&self) {
+        self.sim.knobs.set_slowdown(1);
+        self.sim.knobs.fault.send_replace(Fault::Normal);
     }
 
     /// Changes the reported version and the version-dependent behaviour.

@@ -1,5 +1,7 @@
-//! The connection loop: HTTP/1.1 over hyper, with the refuse-connections knob and graceful stop.
+//! The connection loop: HTTP/1.1 over hyper, with the refuse-connections and kill knobs and
+//! graceful stop.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,20 +14,46 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use super::fault::Fault;
 use super::state::Sim;
 
 /// Accepts connections until `stop` turns true (or its sender goes away), then waits up to 5 s
-/// for requests in flight.
+/// for requests in flight. While the simulator is killed the listener is closed and every
+/// connection dropped; when it recovers it listens on the same address again.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     sim: Arc<Sim>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let addr = listener.local_addr().ok();
+    let mut listener = Some(listener);
+    let mut fault = sim.knobs.fault.subscribe();
     let mut connections = JoinSet::new();
     loop {
+        let killed = *fault.borrow_and_update() == Fault::Killed;
+        if killed && listener.is_some() {
+            listener = None;
+            connections.abort_all();
+        }
+        if !killed
+            && listener.is_none()
+            && let Some(addr) = addr
+        {
+            match TcpListener::bind(addr).await {
+                Ok(bound) => {
+                    tracing::info!(%addr, "simulator listening again");
+                    listener = Some(bound);
+                }
+                Err(error) => {
+                    tracing::warn!(%addr, %error, "simulator cannot listen again yet");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            }
+        }
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = accept(listener.as_ref()), if listener.is_some() => match accepted {
                 Ok((stream, _)) if *sim.knobs.refuse.borrow() => {
                     let _ = stream.set_zero_linger();
                     drop(stream);
@@ -36,6 +64,7 @@ pub(crate) async fn serve(
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             },
+            _ = fault.changed() => {}
             changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -47,6 +76,14 @@ pub(crate) async fn serve(
         .is_err()
     {
         connections.abort_all();
+    }
+}
+
+/// Accepts on the listener (never resolves without one).
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,23 +1,25 @@
 //! The simulator's state: test knobs, installed models, loaded models (`/api/ps`), blobs on disk,
-//! and the tiny "scheduler" that loads models, splits them over a pretend GPU and expires them.
+//! and the scheduler that loads models (rules in `scheduler`), gives each a number of parallel
+//! slots and a prompt cache, unloads them to make room and expires them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::catalogue;
+use super::fault::Fault;
 use super::keep_alive::KeepAlive;
 use super::model::Model;
 use super::names::Name;
+use super::prompt_cache::PromptCache;
+use super::scheduler::{self, Plan, Rules};
 use super::version::Features;
-
-/// The pretend GPU: 8 GiB of VRAM.
-const GPU_BYTES: u64 = 8 << 30;
+use super::wire::ApiError;
 
 /// Test knobs; every one takes effect for the next request.
 #[derive(Debug)]
@@ -33,6 +35,10 @@ pub(crate) struct Knobs {
     /// Tokens before a stream's connection is cut; -1 is off.
     drop_after: AtomicI64,
     pub(crate) refuse: watch::Sender<bool>,
+    /// Killed, stalled or normal.
+    pub(crate) fault: watch::Sender<Fault>,
+    /// Token time is multiplied by this (1 = normal).
+    slow: AtomicU32,
     version: Mutex<String>,
     counts: Mutex<HashMap<String, u64>>,
 }
@@ -63,13 +69,25 @@ impl Knobs {
             die_after: AtomicI64::new(-1),
             drop_after: AtomicI64::new(-1),
             refuse: watch::Sender::new(false),
+            fault: watch::Sender::new(Fault::Normal),
+            slow: AtomicU32::new(1),
             version: Mutex::new(version.to_owned()),
             counts: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The delay between tokens, slowed down by the slow knob.
     pub(crate) fn token_delay(&self) -> Duration {
-        Duration::from_nanos(self.token_delay_ns.load(Ordering::Relaxed))
+        Duration::from_nanos(self.token_delay_ns.load(Ordering::Relaxed)) * self.slowdown()
+    }
+
+    /// The slow knob's factor (1 = normal).
+    pub(crate) fn slowdown(&self) -> u32 {
+        self.slow.load(Ordering::Relaxed).max(1)
+    }
+
+    pub(crate) fn set_slowdown(&self, factor: u32) {
+        self.slow.store(factor.max(1), Ordering::Relaxed);
     }
 
     pub(crate) fn set_token_delay(&self, d: Duration) {
@@ -154,9 +172,19 @@ pub(crate) struct Loaded {
     pub(crate) context_length: u64,
     pub(crate) expires_at: DateTime<Local>,
     ready_at: Instant,
-    in_flight: u32,
+    /// Requests holding it (running, waiting for a slot or for the load): Ollama's `refCount`.
+    pub(crate) in_flight: u32,
     /// Identifies one load, so a lease never touches a later reload of the same model.
     generation: u64,
+    /// The keep-alive of the latest request (Ollama's `sessionDuration`), for eviction order.
+    pub(crate) session: KeepAlive,
+    /// When a request last took it, for eviction order.
+    pub(crate) last_used: Instant,
+    /// Chosen to make room: unloaded as soon as no request holds it.
+    evicting: bool,
+    /// The parallel slots (`OLLAMA_NUM_PARALLEL`); `None` is unlimited.
+    slots: Option<Arc<Semaphore>>,
+    cache: PromptCache,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +192,15 @@ struct Inner {
     models: BTreeMap<String, Arc<Model>>,
     loaded: BTreeMap<String, Loaded>,
     generations: u64,
+}
+
+/// A request's claim on a loaded (or loading) model, before it waits for the load and a slot.
+#[derive(Debug)]
+struct Claim {
+    ready_at: Instant,
+    generation: u64,
+    slots: Option<Arc<Semaphore>>,
+    loading: bool,
 }
 
 /// Everything the routes share.
@@ -175,6 +212,13 @@ pub(crate) struct Sim {
     pub(crate) hostname: String,
     blobs: PathBuf,
     inner: Mutex<Inner>,
+    rules: Rules,
+    /// Ollama's `processPending` loop: one request at a time decides a load or an eviction.
+    pending: tokio::sync::Mutex<()>,
+    /// Requests waiting for `pending` (Ollama's `pendingReqCh`, bounded by `OLLAMA_MAX_QUEUE`).
+    queued: AtomicU32,
+    /// Bumped on every unload, for requests waiting for room.
+    unloads: watch::Sender<u64>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -185,6 +229,7 @@ impl Sim {
         version: &str,
         token_delay: Duration,
         load_delay: Duration,
+        rules: Rules,
     ) -> std::io::Result<Sim> {
         let temp = match data_dir {
             Some(_) => None,
@@ -217,6 +262,10 @@ impl Sim {
                 models,
                 ..Inner::default()
             }),
+            rules,
+            pending: tokio::sync::Mutex::new(()),
+            queued: AtomicU32::new(0),
+            unloads: watch::Sender::new(0),
             _temp: temp,
         })
     }
@@ -243,6 +292,7 @@ impl Sim {
             .is_some_and(|l| l.model.digest != model.digest)
         {
             inner.loaded.remove(&key);
+            self.unloaded();
         }
         inner.models.insert(key, Arc::new(model));
     }
@@ -252,7 +302,9 @@ impl Sim {
         let key = name.key();
         let mut inner = lock(&self.inner);
         let removed = inner.models.remove(&key)?;
-        inner.loaded.remove(&key);
+        if inner.loaded.remove(&key).is_some() {
+            self.unloaded();
+        }
         for digest in removed.blob_digests() {
             if !inner
                 .models
@@ -286,68 +338,145 @@ impl Sim {
 
     /// Unloads a model now (`keep_alive: 0` with no prompt, delete).
     pub(crate) fn unload(&self, name: &Name) {
-        lock(&self.inner).loaded.remove(&name.key());
+        if lock(&self.inner).loaded.remove(&name.key()).is_some() {
+            self.unloaded();
+        }
+    }
+
+    /// Unloads every model (the simulator was killed: its runners died with it).
+    pub(crate) fn unload_all(&self) {
+        let mut inner = lock(&self.inner);
+        if !inner.loaded.is_empty() {
+            inner.loaded.clear();
+            self.unloaded();
+        }
+    }
+
+    /// Tells requests waiting for room that a model was unloaded.
+    fn unloaded(&self) {
+        self.unloads.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// `/api/ps`: loaded models, most time left first; expired ones are dropped first.
     pub(crate) fn running(&self) -> Vec<Loaded> {
         let mut inner = lock(&self.inner);
-        prune(&mut inner.loaded);
+        self.prune(&mut inner.loaded);
         let mut loaded: Vec<Loaded> = inner.loaded.values().cloned().collect();
         loaded.sort_by_key(|l| std::cmp::Reverse(l.expires_at.timestamp()));
         loaded
     }
 
-    /// Schedules a request on a model: loads it (waiting the load delay) unless it is already
-    /// loaded with the same context, and holds it until the returned lease is dropped. The lease's
-    /// `load_duration` is non-zero when this request loaded the model or waited for its load.
+    /// Schedules a request on a model as Ollama's scheduler does: a model loaded with the same
+    /// settings is used at once (`GetRunner`); otherwise the request queues for the scheduler
+    /// (503 busy past `max_queue`), which loads the model when it fits and else unloads one and
+    /// waits. Then the request waits for the load and for one of the model's parallel slots, and
+    /// holds them until the returned lease is dropped. The lease's `load_duration` is non-zero
+    /// when this request loaded the model or waited for its load.
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         model: &Arc<Model>,
         context: u64,
         keep_alive: KeepAlive,
-    ) -> Lease {
+    ) -> Result<Lease, ApiError> {
         let start = Instant::now();
         let key = model.name.key();
-        let (ready_at, generation, loading) = {
+        let claim = {
             let mut inner = lock(&self.inner);
-            prune(&mut inner.loaded);
-            let reuse = inner
-                .loaded
-                .get(&key)
-                .is_some_and(|l| l.model.digest == model.digest && l.context_length == context);
-            if !reuse {
-                load(
-                    &mut inner,
-                    model,
-                    context,
-                    keep_alive,
-                    start + self.knobs.load_delay(),
-                );
-            }
-            match inner.loaded.get_mut(&key) {
-                Some(l) => {
-                    l.in_flight += 1;
-                    l.expires_at = keep_alive.expires_at(Local::now());
-                    (l.ready_at, l.generation, !reuse || l.ready_at > start)
-                }
-                None => (start, 0, false),
-            }
+            self.prune(&mut inner.loaded);
+            claim(&mut inner, model, context, keep_alive, start)
+        };
+        let claim = match claim {
+            Some(claim) => claim,
+            None => self.schedule(model, context, keep_alive, start).await?,
         };
         let mut lease = Lease {
             sim: self.clone(),
             key,
-            generation,
+            generation: claim.generation,
             keep_alive,
             load_duration: Duration::ZERO,
+            permit: None,
+            cache: None,
         };
-        if ready_at > Instant::now() {
-            tokio::time::sleep_until(ready_at.into()).await;
+        if claim.ready_at > Instant::now() {
+            tokio::time::sleep_until(claim.ready_at.into()).await;
         }
-        if loading {
+        if claim.loading {
             lease.load_duration = start.elapsed().max(Duration::from_nanos(1));
         }
-        lease
+        if let Some(slots) = claim.slots {
+            // `llamaServer.Completion`'s `sem.Acquire`: the semaphore is never closed.
+            lease.permit = slots.acquire_owned().await.ok();
+        }
+        Ok(lease)
+    }
+
+    /// The slow path: waits for the scheduler (bounded by `max_queue`), then loads, or unloads
+    /// another model and waits for room, until the model can be claimed.
+    async fn schedule(
+        &self,
+        model: &Arc<Model>,
+        context: u64,
+        keep_alive: KeepAlive,
+        start: Instant,
+    ) -> Result<Claim, ApiError> {
+        // An idle scheduler takes the request at once; otherwise it waits in the queue, which
+        // holds `max_queue` requests (Ollama's buffered `pendingReqCh`; a full one is busy).
+        let _turn = match self.pending.try_lock() {
+            Ok(turn) => turn,
+            Err(_) => {
+                let queued = self.queued.fetch_add(1, Ordering::SeqCst);
+                let in_queue = Queued(&self.queued);
+                if self.rules.max_queue.is_some_and(|max| queued >= max) {
+                    tracing::debug!(model = %model.name.display(), queued, "queue full, answering busy");
+                    return Err(ApiError::new(503, scheduler::BUSY));
+                }
+                let turn = self.pending.lock().await;
+                drop(in_queue);
+                turn
+            }
+        };
+        let key = model.name.key();
+        loop {
+            let mut unloads = self.unloads.subscribe();
+            {
+                let mut inner = lock(&self.inner);
+                self.prune(&mut inner.loaded);
+                if let Some(claim) = claim(&mut inner, model, context, keep_alive, start) {
+                    return Ok(claim);
+                }
+                let size = self.rules.memory(model, context);
+                match scheduler::plan(&inner.loaded, &key, size, &self.rules) {
+                    Plan::Load { size_vram } => {
+                        let ready_at =
+                            Instant::now() + self.rules.load_time(model, self.knobs.load_delay());
+                        self.load(&mut inner, model, context, keep_alive, size_vram, ready_at);
+                        if let Some(claim) = claim(&mut inner, model, context, keep_alive, start) {
+                            return Ok(Claim {
+                                loading: true,
+                                ..claim
+                            });
+                        }
+                        continue;
+                    }
+                    Plan::Evict(victim) => {
+                        let idle = inner.loaded.get(&victim).is_none_or(|l| l.in_flight == 0);
+                        tracing::debug!(model = %model.name.display(), victim, idle, "unloading to make room");
+                        if idle {
+                            inner.loaded.remove(&victim);
+                            self.unloaded();
+                            continue;
+                        }
+                        if let Some(loaded) = inner.loaded.get_mut(&victim) {
+                            loaded.evicting = true;
+                        }
+                    }
+                }
+            }
+            if unloads.changed().await.is_err() {
+                return Err(ApiError::internal("scheduler stopped"));
+            }
+        }
     }
 
     /// Loads the models named in the config, with the default keep-alive.
@@ -366,13 +495,28 @@ impl Sim {
                 .features()
                 .default_num_ctx
                 .min(model.trained_context());
-            load(
-                &mut lock(&self.inner),
-                &model,
-                context,
-                KeepAlive::DEFAULT,
-                Instant::now(),
-            );
+            let mut inner = lock(&self.inner);
+            let size = self.rules.memory(&model, context);
+            // Nothing is in use yet, so every model chosen to make room goes at once.
+            loop {
+                match scheduler::plan(&inner.loaded, &model.name.key(), size, &self.rules) {
+                    Plan::Load { size_vram } => {
+                        let now = Instant::now();
+                        self.load(
+                            &mut inner,
+                            &model,
+                            context,
+                            KeepAlive::DEFAULT,
+                            size_vram,
+                            now,
+                        );
+                        break;
+                    }
+                    Plan::Evict(victim) => {
+                        inner.loaded.remove(&victim);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -388,51 +532,113 @@ impl Sim {
         };
         loaded.in_flight = loaded.in_flight.saturating_sub(1);
         loaded.expires_at = keep_alive.expires_at(Local::now());
-        if keep_alive.is_zero() && loaded.in_flight == 0 {
+        if (keep_alive.is_zero() || loaded.evicting) && loaded.in_flight == 0 {
             inner.loaded.remove(key);
+            self.unloaded();
+        }
+    }
+
+    /// Takes a prompt-cache slot of the lease's model for `prompt`: the number of leading
+    /// tokens already cached (0 when the cache is off or every slot is busy).
+    fn take_cache(&self, key: &str, generation: u64, prompt: &[i64]) -> Option<(usize, usize)> {
+        if !self.rules.prompt_cache {
+            return None;
+        }
+        let mut inner = lock(&self.inner);
+        let loaded = inner
+            .loaded
+            .get_mut(key)
+            .filter(|l| l.generation == generation)?;
+        loaded.cache.take(prompt)
+    }
+
+    fn put_cache(&self, key: &str, generation: u64, slot: usize, tokens: Vec<i64>) {
+        let mut inner = lock(&self.inner);
+        if let Some(loaded) = inner
+            .loaded
+            .get_mut(key)
+            .filter(|l| l.generation == generation)
+        {
+            loaded.cache.put(slot, tokens);
+        }
+    }
+
+    /// Puts a model in memory with `size_vram` of it on the GPU, ready at `ready_at`.
+    fn load(
+        &self,
+        inner: &mut Inner,
+        model: &Arc<Model>,
+        context: u64,
+        keep_alive: KeepAlive,
+        size_vram: u64,
+        ready_at: Instant,
+    ) {
+        inner.generations += 1;
+        let parallel = self.rules.parallel(model);
+        let loaded = Loaded {
+            model: model.clone(),
+            size: self.rules.memory(model, context),
+            size_vram,
+            context_length: context,
+            expires_at: keep_alive.expires_at(Local::now()),
+            ready_at,
+            in_flight: 0,
+            generation: inner.generations,
+            session: keep_alive,
+            last_used: Instant::now(),
+            evicting: false,
+            slots: parallel.map(|n| Arc::new(Semaphore::new(n as usize))),
+            cache: PromptCache::new(parallel.unwrap_or(1)),
+        };
+        tracing::debug!(model = %model.name.display(), size = loaded.size, size_vram, "loading");
+        if inner.loaded.insert(model.name.key(), loaded).is_some() {
+            self.unloaded();
+        }
+    }
+
+    /// Drops loaded models whose time is up and that no request is using.
+    fn prune(&self, loaded: &mut BTreeMap<String, Loaded>) {
+        let now = Local::now();
+        let before = loaded.len();
+        loaded.retain(|_, l| l.in_flight > 0 || l.expires_at > now);
+        if loaded.len() != before {
+            self.unloaded();
         }
     }
 }
 
-/// Puts a model in memory: fully on the GPU while it fits, else split between GPU and RAM.
-fn load(
+/// Claims the model when it is loaded (or loading) with the same digest and context: the
+/// request holds it, and its keep-alive and last use are updated.
+fn claim(
     inner: &mut Inner,
     model: &Arc<Model>,
     context: u64,
     keep_alive: KeepAlive,
-    ready_at: Instant,
-) {
-    inner.generations += 1;
-    let size = model.memory(context);
-    let used: u64 = inner
+    start: Instant,
+) -> Option<Claim> {
+    let loaded = inner
         .loaded
-        .iter()
-        .filter(|(key, _)| **key != model.name.key())
-        .map(|(_, l)| l.size_vram)
-        .sum();
-    let free = GPU_BYTES.saturating_sub(used);
-    let size_vram = if size <= free {
-        size
-    } else {
-        free - free % (64 << 20)
-    };
-    let loaded = Loaded {
-        model: model.clone(),
-        size,
-        size_vram,
-        context_length: context,
-        expires_at: keep_alive.expires_at(Local::now()),
-        ready_at,
-        in_flight: 0,
-        generation: inner.generations,
-    };
-    inner.loaded.insert(model.name.key(), loaded);
+        .get_mut(&model.name.key())
+        .filter(|l| l.model.digest == model.digest && l.context_length == context)?;
+    loaded.in_flight += 1;
+    loaded.expires_at = keep_alive.expires_at(Local::now());
+    loaded.session = keep_alive;
+    loaded.last_used = Instant::now();
+    Some(Claim {
+        ready_at: loaded.ready_at,
+        generation: loaded.generation,
+        slots: loaded.slots.clone(),
+        loading: loaded.ready_at > start,
+    })
 }
 
-/// Drops loaded models whose time is up and that no request is using.
-fn prune(loaded: &mut BTreeMap<String, Loaded>) {
-    let now = Local::now();
-    loaded.retain(|_, l| l.in_flight > 0 || l.expires_at > now);
+/// One request counted in the scheduler's queue while it waits.
+struct Queued<'a>(&'a AtomicU32);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A request's hold on a loaded model; dropping it starts the keep-alive clock.
@@ -444,10 +650,39 @@ pub(crate) struct Lease {
     keep_alive: KeepAlive,
     /// How long this request waited for the model to load (zero if it was loaded).
     pub(crate) load_duration: Duration,
+    /// One of the model's parallel slots, when they are limited.
+    permit: Option<OwnedSemaphorePermit>,
+    /// The prompt-cache slot taken and the tokens it will hold.
+    cache: Option<(usize, Vec<i64>)>,
+}
+
+impl Lease {
+    /// Looks `prompt` up in the model's prompt cache and takes a slot for it: how many of its
+    /// leading tokens need no evaluation.
+    pub(crate) fn cache_prompt(&mut self, prompt: Vec<i64>) -> usize {
+        match self.sim.take_cache(&self.key, self.generation, &prompt) {
+            Some((slot, cached)) => {
+                self.cache = Some((slot, prompt));
+                cached
+            }
+            None => 0,
+        }
+    }
+
+    /// Adds the answer's tokens to the sequence the cache slot will hold.
+    pub(crate) fn cache_answer(&mut self, tokens: impl IntoIterator<Item = i64>) {
+        if let Some((_, sequence)) = &mut self.cache {
+            sequence.extend(tokens);
+        }
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        if let Some((slot, tokens)) = self.cache.take() {
+            self.sim.put_cache(&self.key, self.generation, slot, tokens);
+        }
+        self.permit = None;
         self.sim
             .release(&self.key, self.generation, self.keep_alive);
     }

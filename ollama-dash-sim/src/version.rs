@@ -39,6 +39,10 @@ pub(crate) struct Features {
     pub dimensions: bool,
     /// `capabilities` and `details.context_length`/`embedding_length` in /api/tags (about v0.30).
     pub tags_capabilities: bool,
+    /// `prompt_eval_count` counts the cached prefix too. It did from the Go runner (v0.4.0,
+    /// `numPromptInputs`) on; the C++ server before it counted only evaluated tokens
+    /// (`prompt_n`), and so did v0.30.0's llama-server until v0.30.1 added `cache_n` back.
+    pub prompt_count_includes_cache: bool,
     /// The default context length: 2048 through v0.6.x, then 4096 (an 8 GiB GPU in current builds).
     pub default_num_ctx: u64,
 }
@@ -57,6 +61,7 @@ impl Features {
             think_levels: since(0, 11, 0),
             dimensions: since(0, 11, 11),
             tags_capabilities: since(0, 30, 0),
+            prompt_count_includes_cache: since(0, 4, 0) && v != Version(0, 30, 0),
             default_num_ctx: if since(0, 7, 0) { 4096 } else { 2048 },
         }
     }

@@ -67,7 +67,7 @@ pub(super) async fn chat(State(sim): Shared, body: Bytes) -> ApiResult {
         .collect();
     completion::check_capabilities(&model, &requested_as, "chat", &needs)?;
     let options = completion::options(&model, &common.options)?;
-    let lease = completion::schedule(&sim, &model, &options, common.keep_alive, features).await;
+    let lease = completion::schedule(&sim, &model, &options, common.keep_alive, features).await?;
     if messages.is_empty() {
         return Ok(completion::single(
             Shape::Chat,
@@ -105,9 +105,20 @@ pub(super) async fn chat(State(sim): Shared, body: Bytes) -> ApiResult {
         .iter()
         .map(|m| format!("{}: {}", m.role, m.content))
         .collect();
+    let cache_tokens = text::split_tokens(&system)
+        .into_iter()
+        .chain(text::split_tokens(&tools_text))
+        .map(completion::piece_id)
+        .chain(
+            messages
+                .iter()
+                .flat_map(|m| completion::message_ids(&m.role, &m.content)),
+        )
+        .collect();
     let turn = Turn {
         shape: Shape::Chat,
         prompt_tokens,
+        cache_tokens,
         input: format!("{system}\n{tools_text}\n{}", input.join("\n")),
         topic: text::topic_words(last_user),
         think,

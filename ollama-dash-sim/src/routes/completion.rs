@@ -73,17 +73,30 @@ pub(super) fn find(sim: &Sim, requested_as: &str) -> Result<(Name, Arc<Model>), 
     Ok((name, model))
 }
 
-/// Loads the model (or waits for it) with the request's context length and keep-alive.
+/// Loads the model (or waits for it) with the request's context length and keep-alive; the
+/// error is the scheduler's busy answer.
 pub(super) async fn schedule(
     sim: &Arc<Sim>,
     model: &Arc<Model>,
     options: &Options,
     keep_alive: Option<KeepAlive>,
     features: Features,
-) -> Lease {
+) -> Result<Lease, ApiError> {
     let context = context_length(model, options, features);
     sim.acquire(model, context, keep_alive.unwrap_or(KeepAlive::DEFAULT))
         .await
+}
+
+/// The prompt-cache token of a piece of chat text.
+pub(super) fn piece_id(piece: &str) -> i64 {
+    text::token_id(piece, i64::MAX as u64)
+}
+
+/// Chat's cache tokens for one message: a role marker, the content's pieces, an end marker.
+pub(super) fn message_ids(role: &str, content: &str) -> impl Iterator<Item = i64> {
+    std::iter::once(piece_id(&format!("<|{role}|>")))
+        .chain(text::split_tokens(content).into_iter().map(piece_id))
+        .chain(std::iter::once(piece_id("<|end|>")))
 }
 
 /// Which response shape to write.
@@ -201,6 +214,9 @@ pub(super) struct Turn {
     pub(super) stream: bool,
     pub(super) started: Instant,
     pub(super) features: Features,
+    /// The prompt as the prompt cache sees it (generate: token ids as in `context`; chat: the
+    /// pieces of every message).
+    pub(super) cache_tokens: Vec<i64>,
 }
 
 /// A streamed chunk: some thinking, some content or a whole tool call, and the tokens it took.
@@ -480,11 +496,12 @@ fn nanos_per_token(model: &Model) -> u64 {
 
 /// Runs a turn: streams NDJSON chunks (or one object with `stream:false`) and releases the
 /// model when done, honouring the die/drop knobs.
-pub(super) async fn respond(sim: Arc<Sim>, turn: Turn, lease: Lease) -> Response {
+pub(super) async fn respond(sim: Arc<Sim>, mut turn: Turn, mut lease: Lease) -> Response {
     let (steps, reason) = plan(&turn);
+    let cached = lease.cache_prompt(std::mem::take(&mut turn.cache_tokens));
     let stream = turn.stream;
     let (sender, mut items) = mpsc::channel(16);
-    tokio::spawn(produce(sim, turn, steps, reason, lease, sender));
+    tokio::spawn(produce(sim, turn, steps, reason, cached, lease, sender));
     if stream {
         return stream_response(items).await;
     }
@@ -500,15 +517,18 @@ async fn produce(
     turn: Turn,
     steps: Vec<Step>,
     reason: &'static str,
-    lease: Lease,
+    cached: usize,
+    mut lease: Lease,
     out: mpsc::Sender<Item>,
 ) {
+    let slowdown = u64::from(sim.knobs.slowdown());
     let delay = sim.knobs.token_delay();
     let (die, cut) = (sim.knobs.die_after(), sim.knobs.drop_after());
     let eval_started = Instant::now();
     let mut emitted = 0u32;
     let mut whole = Step::default();
     let mut output = String::new();
+    let mut content = String::new();
     for step in steps.iter().map(Some).chain([None]) {
         let cost = step.map_or(0, |s| s.tokens);
         let over = |limit: Option<u32>| {
@@ -525,6 +545,7 @@ async fn produce(
             return;
         }
         let Some(step) = step else { break };
+        crate::fault::wait_while_stalled(&sim.knobs.fault).await;
         if out.is_closed() {
             return;
         }
@@ -534,6 +555,7 @@ async fn produce(
         emitted += step.tokens;
         output.push_str(&step.thinking);
         output.push_str(&step.content);
+        content.push_str(&step.content);
         if turn.stream {
             let line = chunk(turn.shape, &turn.requested_as, step, None, turn.features);
             if out.send(Item::Line(line)).await.is_err() {
@@ -545,19 +567,36 @@ async fn produce(
             whole.tool_calls.extend(step.tool_calls.iter().cloned());
         }
     }
-    let per_token = nanos_per_token(&turn.model);
+    let per_token = nanos_per_token(&turn.model) * slowdown;
     let eval_duration = nanos(eval_started.elapsed()).max(u64::from(emitted) * per_token);
-    let prompt_eval_duration = (turn.prompt_tokens as u64 * per_token / 8).max(1);
+    let prompt_tokens = turn.prompt_tokens as u64;
+    let evaluated = prompt_tokens.saturating_sub(cached as u64).max(1);
+    let prompt_eval_duration = (evaluated * per_token / 8).max(1);
     let load_duration = nanos(lease.load_duration);
     let metrics = Metrics {
         total_duration: nanos(turn.started.elapsed())
             .max(load_duration + prompt_eval_duration + eval_duration),
         load_duration,
-        prompt_eval_count: turn.prompt_tokens as u64,
+        prompt_eval_count: if turn.features.prompt_count_includes_cache {
+            prompt_tokens
+        } else {
+            evaluated.min(prompt_tokens)
+        },
         prompt_eval_duration,
         eval_count: u64::from(emitted),
         eval_duration: if emitted == 0 { 0 } else { eval_duration },
     };
+    match turn.shape {
+        Shape::Chat => lease.cache_answer(message_ids("assistant", &content)),
+        Shape::Generate => {
+            let vocab = turn.model.vocab_size();
+            lease.cache_answer(
+                text::split_tokens(&output)
+                    .into_iter()
+                    .map(|piece| text::token_id(piece, vocab)),
+            );
+        }
+    }
     let context = turn.context.as_ref().map(|earlier| {
         let vocab = turn.model.vocab_size();
         let prompt =

@@ -78,7 +78,7 @@ pub(super) async fn embed(State(sim): Shared, body: Bytes) -> ApiResult {
             limit as u64,
             keep_alive.unwrap_or(KeepAlive::DEFAULT),
         )
-        .await;
+        .await?;
     if inputs.is_empty() {
         return Ok(json_response(
             StatusCode::OK,
@@ -136,7 +136,7 @@ pub(super) async fn embeddings(State(sim): Shared, body: Bytes) -> ApiResult {
     let limit = completion::context_length(&model, &options, features);
     let _lease = sim
         .acquire(&model, limit, keep_alive.unwrap_or(KeepAlive::DEFAULT))
-        .await;
+        .await?;
     if prompt.is_empty() {
         return Ok(json_response(StatusCode::OK, &json!({ "embedding": [] })));
     }

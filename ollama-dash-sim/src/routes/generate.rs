@@ -49,7 +49,7 @@ pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
     .collect();
     completion::check_capabilities(&model, &requested_as, "generate", &needs)?;
     let options = completion::options(&model, &common.options)?;
-    let lease = completion::schedule(&sim, &model, &options, common.keep_alive, features).await;
+    let lease = completion::schedule(&sim, &model, &options, common.keep_alive, features).await?;
     if prompt.is_empty() {
         return Ok(completion::single(
             Shape::Generate,
@@ -70,12 +70,22 @@ pub(super) async fn generate(State(sim): Shared, body: Bytes) -> ApiResult {
     } else {
         text::count_tokens(&system) + text::count_tokens(&suffix) + 8 + context.len()
     };
+    let prompt_tokens =
+        text::count_tokens(&prompt) + templated + images.len() * completion::IMAGE_TOKENS;
+    let input = format!("{system}\n{prompt}\n{suffix}");
+    let vocab = model.vocab_size();
+    // As `context` will hold them: the earlier context, then this prompt's ids.
+    let cache_tokens = context
+        .iter()
+        .copied()
+        .filter(|_| !raw)
+        .chain((0..prompt_tokens).map(|i| text::token_id(&format!("{input}#{i}"), vocab)))
+        .collect();
     let turn = Turn {
         shape: Shape::Generate,
-        prompt_tokens: text::count_tokens(&prompt)
-            + templated
-            + images.len() * completion::IMAGE_TOKENS,
-        input: format!("{system}\n{prompt}\n{suffix}"),
+        prompt_tokens,
+        input,
+        cache_tokens,
         topic: text::topic_words(&prompt),
         think,
         think_inline: !features.think && model.has("thinking"),

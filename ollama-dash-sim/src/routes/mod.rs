@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::json;
 
+use super::fault;
 use super::state::Sim;
 use super::wire::{ApiError, json_response};
 
@@ -53,6 +54,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .layer(middleware::from_fn_with_state(sim.clone(), fail_next))
         .layer(middleware::from_fn_with_state(sim.clone(), host_guard))
         .layer(middleware::from_fn_with_state(sim.clone(), count))
+        .layer(middleware::from_fn_with_state(sim.clone(), stall))
         .with_state(sim)
 }
 
@@ -86,6 +88,12 @@ async fn status() -> Response {
         StatusCode::OK,
         &json!({ "cloud": { "disabled": false, "source": "none" } }),
     )
+}
+
+/// `SimControl::stall`: a stalled simulator reads the request and answers only once it recovers.
+async fn stall(State(sim): Shared, request: Request, next: Next) -> Response {
+    fault::wait_while_stalled(&sim.knobs.fault).await;
+    next.run(request).await
 }
 
 /// Counts every request by path, for `SimControl::request_count`.
