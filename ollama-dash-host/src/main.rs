@@ -12,7 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use ollama_dash_host::auth::TokenSource;
 use ollama_dash_host::config::Config;
 use ollama_dash_host::server::{Server, shutdown_signal};
-use ollama_dash_host::sim::{SimConfig, Simulator, run_standalone};
+use ollama_dash_host::sim::{SimConfig, run_standalone};
 
 const ENV_HELP: &str = "\
 Environment (overrides the config file):
@@ -44,6 +44,10 @@ enum Command {
         /// OLLAMA_HOST: a working product with no Ollama installed.
         #[arg(long)]
         simulate: bool,
+        /// With --simulate: a fleet of this many simulated Ollamas (8, 16 and 24 GiB of VRAM in
+        /// turn, 2 slots per model, loads at 2 GB/s), routed as `[[nodes]]` would be.
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "simulate")]
+        nodes: usize,
     },
     /// Run only the Ollama simulator (speaks Ollama's HTTP API; for tests and demos).
     Sim {
@@ -95,9 +99,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             config,
             listen,
             simulate,
+            nodes,
         } => {
             ollama_dash_host::logging::init();
-            serve(config, listen, simulate).await?;
+            serve(config, listen, simulate, nodes).await?;
         }
         Command::Sim {
             listen,
@@ -138,23 +143,29 @@ async fn serve(
     config: Option<PathBuf>,
     listen: Option<SocketAddr>,
     simulate: bool,
+    nodes: usize,
 ) -> anyhow::Result<()> {
     let mut config = Config::load(config.as_deref())?;
     if let Some(listen) = listen {
         config.host.listen = listen;
     }
     let simulator = if simulate {
-        let sim = Simulator::start(SimConfig {
-            token_delay: Duration::from_millis(30),
-            load_delay: Duration::from_millis(400),
-            preload: vec!["llama3.2:1b".to_owned()],
-            ..SimConfig::default()
-        })
-        .await
-        .context("starting the simulator")?;
-        tracing::info!(url = %sim.url(), "simulated Ollama running (--simulate)");
-        config.dashboard.ollama_host = sim.url();
-        Some(sim)
+        let fleet = simulated_fleet(nodes.max(1)).await?;
+        let urls = fleet.urls();
+        tracing::info!(urls = ?urls, "simulated Ollama running (--simulate)");
+        config.dashboard.ollama_host = urls[0].clone();
+        if urls.len() > 1 {
+            config.dashboard.nodes = urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| ollama_dash_core::fleet::NodeConfig {
+                    vram_bytes: Some(sim_vram(i)),
+                    max_parallel: Some(2),
+                    ..ollama_dash_core::fleet::NodeConfig::new(format!("sim-{}", i + 1), url)
+                })
+                .collect();
+        }
+        Some(fleet)
     } else {
         None
     };
@@ -180,4 +191,42 @@ async fn serve(
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// VRAM of simulated node `i`: 8, 16, 24 GiB in turn.
+fn sim_vram(i: usize) -> u64 {
+    (8 << 30) * (i as u64 % 3 + 1)
+}
+
+/// `--simulate`: one simulated Ollama as before, or a fleet of `nodes` that schedule as
+/// Ollama does (VRAM, slots, loads proportional to size).
+async fn simulated_fleet(nodes: usize) -> anyhow::Result<ollama_dash_host::sim::Fleet> {
+    let one = SimConfig {
+        token_delay: Duration::from_millis(30),
+        load_delay: Duration::from_millis(400),
+        ..SimConfig::default()
+    };
+    let configs = if nodes == 1 {
+        vec![SimConfig {
+            preload: vec!["llama3.2:1b".to_owned()],
+            ..one
+        }]
+    } else {
+        (0..nodes)
+            .map(|i| SimConfig {
+                preload: if i == 0 {
+                    vec!["llama3.2:1b".to_owned()]
+                } else {
+                    Vec::new()
+                },
+                vram_bytes: Some(sim_vram(i)),
+                load_bytes_per_sec: Some(2_000_000_000),
+                num_parallel: Some(2),
+                ..one.clone()
+            })
+            .collect()
+    };
+    ollama_dash_host::sim::Fleet::start(configs)
+        .await
+        .context("starting the simulator")
 }

@@ -43,13 +43,25 @@ def binary() -> str:
     return path
 
 
-def start_server(extra_env: dict | None = None, simulate: bool = True, listen: str = "127.0.0.1:0") -> tuple[subprocess.Popen, Server]:
+def start_server(
+    extra_env: dict | None = None,
+    simulate: bool = True,
+    listen: str = "127.0.0.1:0",
+    config: Path | None = None,
+) -> tuple[subprocess.Popen, Server]:
     data = Path(tempfile.mkdtemp(prefix="ollama-dash-e2e-"))
     env = {k: v for k, v in os.environ.items() if k not in ("OLLAMA_HOST", "RUST_LOG")}
     env.update({"DATA_PATH": str(data), "AUTH_TOKEN": TOKEN, "RUST_LOG": "warn"})
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [binary(), "serve", *(["--simulate"] if simulate else []), "--listen", listen],
+        [
+            binary(),
+            "serve",
+            *(["--simulate"] if simulate else []),
+            *(["--config", str(config)] if config else []),
+            "--listen",
+            listen,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

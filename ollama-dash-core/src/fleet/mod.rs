@@ -304,7 +304,7 @@ impl Routed {
     }
 
     /// The answer started: the node works (closes its breaker count) and holds the model.
-    pub(crate) fn answered(&mut self) {
+    pub fn answered(&mut self) {
         self.answered = true;
         self.node.answered(&self.model);
     }

@@ -195,6 +195,9 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         }
     };
     let status = upstream.status();
+    if let Some(routed) = routed.as_mut().filter(|_| status.is_success()) {
+        routed.answered();
+    }
     let upstream_length = upstream.content_length();
     let changes = status
         .is_success()

@@ -20,8 +20,21 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
     let s = &h.store;
     let (retention, last_retention) = state.dashboard.trace_retention();
     let backlog = state.dashboard.trace_backlog();
+    // A fleet of several is degraded while any node is down; one node is `ollama` below.
+    let fleet = state.dashboard.fleet().status();
+    let nodes_ok = fleet.len() < 2 || fleet.iter().all(|n| n.state != "down");
+    let nodes: serde_json::Map<String, Value> = fleet
+        .iter()
+        .map(|n| {
+            (
+                n.name.clone(),
+                json!({ "status": n.state, "last_error": n.last_error }),
+            )
+        })
+        .collect();
     Json(json!({
-        "status": if h.ok { "ok" } else { "degraded" },
+        "status": if h.ok && nodes_ok { "ok" } else { "degraded" },
+        "nodes": nodes,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": h.uptime.as_secs(),
         "store": {
