@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "tests may unwrap")]
 
 mod core_client;
+mod faults;
 mod gateway;
 mod gateway_api;
 mod health;

@@ -170,13 +170,31 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         url.push('?');
         url.push_str(query);
     }
-    let upstream = client
+    // A generation may take its time, but not in silence: the same idle bound as our own calls.
+    let idle = std::time::Duration::from_secs(state.dashboard.config().stream_idle_timeout_secs);
+    let sent = client
         .http()
         .request(parts.method.clone(), url)
         .headers(forwarded(&parts.headers, &drop))
         .body(body)
-        .send()
-        .await;
+        .send();
+    let upstream = match trace {
+        Some(_) => match tokio::time::timeout(idle, sent).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                let message = format!(
+                    "Ollama at {} did not answer within {} s",
+                    client.base_url(),
+                    idle.as_secs()
+                );
+                if let Some((trace, _, _)) = trace {
+                    super::sse::committed(trace.fail_committed(504, &message)).await;
+                }
+                return native_error(StatusCode::GATEWAY_TIMEOUT, message);
+            }
+        },
+        None => sent.await,
+    };
     let upstream = match upstream {
         Ok(upstream) => upstream,
         Err(_) if body_failed.get().is_some() => {
@@ -216,6 +234,17 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         },
     );
     let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
+    let bytes: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>> = if trace.is_some() {
+        let timed = tokio_stream::StreamExt::timeout(bytes, idle);
+        Box::pin(timed.map(move |item| {
+            item.unwrap_or_else(|_| {
+                let why = format!("Ollama sent nothing for {} s", idle.as_secs());
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why))
+            })
+        }))
+    } else {
+        Box::pin(bytes)
+    };
     let bytes: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>> = match changes {
         // Quick answers: refresh the live cache before answering, so the next read sees it.
         Some(Change::Now) => {

@@ -37,10 +37,19 @@ pub async fn sim_with_preload(models: &[&str]) -> SimHandle {
 
 /// A dashboard on a temp dir pointed at `ollama_url`.
 pub async fn dashboard(ollama_url: &str) -> (tempfile::TempDir, Dashboard) {
+    dashboard_with(ollama_url, |_| {}).await
+}
+
+/// A dashboard for `ollama_url` with its configuration changed by `configure`.
+pub async fn dashboard_with(
+    ollama_url: &str,
+    configure: impl FnOnce(&mut DashboardConfig),
+) -> (tempfile::TempDir, Dashboard) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = DashboardConfig::with_data_path(dir.path());
     config.ollama_host = ollama_url.to_owned();
     config.request_timeout_secs = 5;
+    configure(&mut config);
     let dashboard = Dashboard::new(config).await.expect("dashboard opens");
     // Wait for one round of probes, as `serve` does, so reads find data.
     dashboard.refresh_all().await;
@@ -78,13 +87,31 @@ impl TestHost {
         Self::build(ollama_url, &[], 1000, keys).await
     }
 
+    /// A host whose dashboard configuration `configure` changes.
+    pub async fn with_config(
+        ollama_url: &str,
+        configure: impl FnOnce(&mut DashboardConfig),
+    ) -> Self {
+        Self::build_with(ollama_url, &[], 1000, &[], configure).await
+    }
+
     async fn build(
         ollama_url: &str,
         cors: &[&str],
         limit: u32,
         keys: &[(&str, &str, &str)],
     ) -> Self {
-        let (dir, dashboard) = dashboard(ollama_url).await;
+        Self::build_with(ollama_url, cors, limit, keys, |_| {}).await
+    }
+
+    async fn build_with(
+        ollama_url: &str,
+        cors: &[&str],
+        limit: u32,
+        keys: &[(&str, &str, &str)],
+        configure: impl FnOnce(&mut DashboardConfig),
+    ) -> Self {
+        let (dir, dashboard) = dashboard_with(ollama_url, configure).await;
         let keys: Vec<ConfiguredKey> = keys
             .iter()
             .map(|(name, key, role)| ConfiguredKey {
@@ -114,6 +141,18 @@ impl TestHost {
             plugins,
             _dir: dir,
         }
+    }
+
+    /// Sends a request as if from `127.0.0.1:4242`; the response as it comes, body unread.
+    pub async fn open(&self, mut request: Request<Body>) -> axum::response::Response {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
+        self.router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible")
     }
 
     /// Sends a request as if from `127.0.0.1:4242`.
