@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::generation::{Ending, Generation, Origin};
 use crate::ollama::types::{ChatRequest, Message, ModelOptions, Think};
@@ -116,9 +116,25 @@ const SESSION_COLUMNS: &str =
 const MESSAGE_COLUMNS: &str = "id, session_id, role, content, thinking, images, model, options, \
     trace_id, prompt_tokens, completion_tokens, created_at";
 
-impl Dashboard {
+/// The chat service: sessions and messages in the store, and session turns through the
+/// generation service.
+#[derive(Debug, Clone)]
+pub(crate) struct Chats {
+    store: crate::store::Store,
+    generations: crate::generation::Generations,
+}
+
+impl Chats {
+    /// The service over these handles.
+    pub(crate) fn new(
+        store: crate::store::Store,
+        generations: crate::generation::Generations,
+    ) -> Self {
+        Self { store, generations }
+    }
+
     /// Creates a chat session.
-    pub async fn create_chat_session(&self, new: NewSession) -> Result<ChatSession> {
+    pub(crate) async fn create_chat_session(&self, new: NewSession) -> Result<ChatSession> {
         let now = now_ms();
         let session = ChatSession {
             id: uuid::Uuid::now_v7().to_string(),
@@ -131,7 +147,7 @@ impl Dashboard {
             updated_at: now,
         };
         let row = session.clone();
-        self.store()
+        self.store
             .call(move |c| {
                 c.execute(
                     &format!(
@@ -154,9 +170,9 @@ impl Dashboard {
     }
 
     /// Sessions, most recently changed first; only `owner`'s when given.
-    pub async fn chat_sessions(&self, owner: Option<&str>) -> Result<Vec<ChatSession>> {
+    pub(crate) async fn chat_sessions(&self, owner: Option<&str>) -> Result<Vec<ChatSession>> {
         let owner = owner.map(str::to_owned);
-        self.store()
+        self.store
             .call(move |c| {
                 let sql = format!(
                     "SELECT {SESSION_COLUMNS} FROM chat_sessions \
@@ -169,9 +185,9 @@ impl Dashboard {
     }
 
     /// One session.
-    pub async fn chat_session(&self, id: &str) -> Result<ChatSession> {
+    pub(crate) async fn chat_session(&self, id: &str) -> Result<ChatSession> {
         let owned = id.to_owned();
-        self.store()
+        self.store
             .call(move |c| {
                 let sql = format!("SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = ?1");
                 c.query_row(&sql, [owned], session_row).optional()
@@ -181,7 +197,7 @@ impl Dashboard {
     }
 
     /// Renames a session or changes its defaults.
-    pub async fn update_chat_session(
+    pub(crate) async fn update_chat_session(
         &self,
         id: &str,
         update: SessionUpdate,
@@ -191,7 +207,7 @@ impl Dashboard {
         let model = checked_model(update.model)?;
         let owned = id.to_owned();
         let changed = self
-            .store()
+            .store
             .call(move |c| {
                 c.execute(
                     "UPDATE chat_sessions SET title = coalesce(?2, title), \
@@ -208,10 +224,10 @@ impl Dashboard {
     }
 
     /// Deletes a session and its messages.
-    pub async fn delete_chat_session(&self, id: &str) -> Result<()> {
+    pub(crate) async fn delete_chat_session(&self, id: &str) -> Result<()> {
         let owned = id.to_owned();
         let deleted = self
-            .store()
+            .store
             .call(move |c| c.execute("DELETE FROM chat_sessions WHERE id = ?1", [owned]))
             .await?;
         if deleted == 0 {
@@ -221,10 +237,10 @@ impl Dashboard {
     }
 
     /// The messages of a session, oldest first.
-    pub async fn chat_messages(&self, session_id: &str) -> Result<Vec<ChatMessage>> {
+    pub(crate) async fn chat_messages(&self, session_id: &str) -> Result<Vec<ChatMessage>> {
         self.chat_session(session_id).await?;
         let owned = session_id.to_owned();
-        self.store()
+        self.store
             .call(move |c| {
                 let sql = format!(
                     "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = ?1 ORDER BY id"
@@ -236,7 +252,11 @@ impl Dashboard {
     }
 
     /// Appends a message to a session (and marks the session changed).
-    pub async fn add_chat_message(&self, session_id: &str, m: NewMessage) -> Result<ChatMessage> {
+    pub(crate) async fn add_chat_message(
+        &self,
+        session_id: &str,
+        m: NewMessage,
+    ) -> Result<ChatMessage> {
         if !matches!(m.role.as_str(), "user" | "assistant" | "system" | "tool") {
             return Err(Error::BadRequest(format!(
                 "role must be user, assistant, system or tool, not {:?}",
@@ -260,7 +280,7 @@ impl Dashboard {
         };
         let row = message.clone();
         let id = self
-            .store()
+            .store
             .call(move |c| {
                 let tx = c.transaction()?;
                 let touched = tx.execute(
@@ -373,10 +393,10 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessage> {
     })
 }
 
-impl Dashboard {
+impl Chats {
     /// Queues a message for the store's writer without waiting (for stream ends and drops, where
     /// nothing can await); the session is marked changed in the same write.
-    pub fn queue_chat_message(&self, session_id: &str, m: NewMessage) {
+    pub(crate) fn queue_chat_message(&self, session_id: &str, m: NewMessage) {
         let session_id = session_id.to_owned();
         let images = m
             .images
@@ -384,7 +404,7 @@ impl Dashboard {
             .map(|i| Value::from(i).to_string());
         let options = m.options.filter(Value::is_object).map(|o| o.to_string());
         let now = now_ms();
-        let result = self.store().write_detached(move |c| {
+        let result = self.store.write_detached(move |c| {
             c.execute(
                 "INSERT INTO chat_messages (session_id, role, content, thinking, images, model, \
                  options, trace_id, prompt_tokens, completion_tokens, created_at) \
@@ -442,11 +462,11 @@ pub struct SessionTurn {
     pub generation: Generation<ChatRequest>,
 }
 
-impl Dashboard {
+impl Chats {
     /// Stores the user's message and prepares the answer to the whole conversation: the
     /// session's system prompt, its history, the turn, with the session's options under the
     /// turn's. The caller checks that it may use the session.
-    pub async fn send_chat_message(
+    pub(crate) async fn send_chat_message(
         &self,
         mut origin: Origin,
         session_id: &str,
@@ -535,7 +555,10 @@ impl Dashboard {
             };
             dashboard.queue_chat_message(&session_id, reply);
         };
-        let generation = self.chat(origin, request).on_end(Box::new(store_reply));
+        let generation = self
+            .generations
+            .chat(origin, request)
+            .on_end(Box::new(store_reply));
         Ok(SessionTurn { user, generation })
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::chat::{ChatMessage, ChatSession, NewMessage, NewSession, SessionUpdate};
 use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -34,6 +35,7 @@ struct Inner {
     traces: Traces,
     generations: Generations,
     fleet: crate::fleet::Fleet,
+    chats: crate::chat::Chats,
     keys: crate::keys::Keys,
     uploads: crate::uploads::UploadsState,
     live: crate::live::Live,
@@ -124,6 +126,7 @@ impl Dashboard {
         let dashboard = Self {
             inner: Arc::new(Inner {
                 traces,
+                chats: crate::chat::Chats::new(store.clone(), generations.clone()),
                 generations,
                 fleet,
                 keys: crate::keys::Keys::new(store.clone()),
@@ -259,6 +262,116 @@ impl Dashboard {
     /// Announces a collection round of plugin metrics.
     pub fn publish_plugin_metrics(&self, metrics: Vec<crate::PluginMetric>) {
         self.emit(Event::PluginMetrics { metrics });
+    }
+}
+
+/// Generation defaults (see [`crate::settings`]).
+impl Dashboard {
+    fn settings_state(&self) -> &crate::settings::Settings {
+        &self.inner.live.settings
+    }
+
+    /// Every scope's generation defaults.
+    pub fn settings(&self) -> crate::settings::SettingsView {
+        self.settings_state().view()
+    }
+
+    /// Changes some fields of a scope (`None` = global, else a model name). A field set to
+    /// `null` goes back to "not set". Every field is checked first; if any is bad, nothing is
+    /// stored and the error names each bad field.
+    pub async fn update_settings(
+        &self,
+        model: Option<&str>,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<crate::settings::GenerationDefaults> {
+        self.settings_state()
+            .update(&self.inner.store, model, patch)
+            .await
+    }
+
+    /// Fills the generation options a request left out (the model's defaults, then the global
+    /// ones); whether anything was filled. Memory only.
+    pub fn apply_defaults(
+        &self,
+        model: &str,
+        options: &mut crate::ollama::types::ModelOptions,
+    ) -> bool {
+        self.settings_state().fill(model, options)
+    }
+
+    /// The keep-alive to send for `model` when the request gives none (model, then global).
+    pub fn default_keep_alive(&self, model: &str) -> Option<crate::ollama::types::KeepAlive> {
+        self.settings_state().keep_alive(model)
+    }
+
+    /// The value a setting has for `model` and where it comes from (`model`, `global`).
+    pub fn effective_setting(
+        &self,
+        model: &str,
+        key: &str,
+    ) -> Option<(serde_json::Value, &'static str)> {
+        self.settings_state().effective(model, key)
+    }
+}
+
+/// Chat sessions and their turns (see [`crate::chat`]).
+impl Dashboard {
+    /// Creates a chat session.
+    pub async fn create_chat_session(&self, new: NewSession) -> Result<ChatSession> {
+        self.inner.chats.create_chat_session(new).await
+    }
+
+    /// Sessions, latest first; only `owner`'s when given.
+    pub async fn chat_sessions(&self, owner: Option<&str>) -> Result<Vec<ChatSession>> {
+        self.inner.chats.chat_sessions(owner).await
+    }
+
+    /// One session.
+    pub async fn chat_session(&self, id: &str) -> Result<ChatSession> {
+        self.inner.chats.chat_session(id).await
+    }
+
+    /// Renames a session or changes its defaults.
+    pub async fn update_chat_session(
+        &self,
+        id: &str,
+        update: SessionUpdate,
+    ) -> Result<ChatSession> {
+        self.inner.chats.update_chat_session(id, update).await
+    }
+
+    /// Deletes a session and its messages.
+    pub async fn delete_chat_session(&self, id: &str) -> Result<()> {
+        self.inner.chats.delete_chat_session(id).await
+    }
+
+    /// A session's messages, oldest first.
+    pub async fn chat_messages(&self, session_id: &str) -> Result<Vec<ChatMessage>> {
+        self.inner.chats.chat_messages(session_id).await
+    }
+
+    /// Appends a message to a session (and marks the session changed).
+    pub async fn add_chat_message(&self, session_id: &str, m: NewMessage) -> Result<ChatMessage> {
+        self.inner.chats.add_chat_message(session_id, m).await
+    }
+
+    /// Queues a message for the store's writer without waiting (stream ends and drops).
+    pub fn queue_chat_message(&self, session_id: &str, m: NewMessage) {
+        self.inner.chats.queue_chat_message(session_id, m)
+    }
+
+    /// Stores the user's turn and prepares the answer to the whole conversation; the reply is
+    /// stored as the answer ends. The caller checks that it may use the session.
+    pub async fn send_chat_message(
+        &self,
+        origin: Origin,
+        session_id: &str,
+        turn: crate::Turn,
+    ) -> Result<crate::SessionTurn> {
+        self.inner
+            .chats
+            .send_chat_message(origin, session_id, turn)
+            .await
     }
 }
 

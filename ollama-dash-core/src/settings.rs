@@ -11,9 +11,10 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::ollama::types::{KeepAlive, ModelOptions};
+use crate::store::Store;
 
 /// The scope name of the global defaults in the `settings` table.
 pub const GLOBAL: &str = "global";
@@ -226,7 +227,7 @@ impl Settings {
     }
 
     /// Fills `options` from the model's defaults, then the global ones; whether any was filled.
-    fn fill(&self, model: &str, options: &mut ModelOptions) -> bool {
+    pub(crate) fn fill(&self, model: &str, options: &mut ModelOptions) -> bool {
         let view = self.read();
         let mut filled = false;
         if let Some(defaults) = name_keys(model).iter().find_map(|k| view.models.get(k)) {
@@ -236,7 +237,7 @@ impl Settings {
     }
 
     /// The keep-alive for `model` when a request gives none (model, then global).
-    fn keep_alive(&self, model: &str) -> Option<KeepAlive> {
+    pub(crate) fn keep_alive(&self, model: &str) -> Option<KeepAlive> {
         let view = self.read();
         name_keys(model)
             .iter()
@@ -350,15 +351,10 @@ fn name_keys(model: &str) -> [String; 2] {
     [model.to_owned(), tagged]
 }
 
-impl Dashboard {
-    fn settings_state(&self) -> &Settings {
-        &self.live_state().settings
-    }
-
+impl Settings {
     /// Loads the stored settings into memory (at start).
-    pub(crate) async fn load_settings(&self) -> Result<()> {
-        let rows: Vec<(String, String, String)> = self
-            .store()
+    pub(crate) async fn load(&self, store: &Store) -> Result<()> {
+        let rows: Vec<(String, String, String)> = store
             .call(|conn| {
                 let mut stmt = conn.prepare("SELECT scope, key, value FROM settings")?;
                 let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -383,20 +379,21 @@ impl Dashboard {
                 view.models.insert(scope, defaults);
             }
         }
-        *self.settings_state().write() = view;
+        *self.write() = view;
         Ok(())
     }
 
     /// Every scope's generation defaults.
-    pub fn settings(&self) -> SettingsView {
-        self.settings_state().read().clone()
+    pub(crate) fn view(&self) -> SettingsView {
+        self.read().clone()
     }
 
     /// Changes some fields of a scope (`None` = global, else a model name). A field set to
     /// `null` goes back to "not set". Every field is checked first; if any is bad, nothing is
     /// stored and the error names each bad field.
-    pub async fn update_settings(
+    pub(crate) async fn update(
         &self,
+        store: &Store,
         model: Option<&str>,
         patch: Map<String, Value>,
     ) -> Result<GenerationDefaults> {
@@ -429,7 +426,7 @@ impl Dashboard {
         let now = now_ms();
         let store_scope = scope.clone();
         let stored = changes.clone();
-        self.store()
+        store
             .call(move |conn| {
                 let tx = conn.transaction()?;
                 for (key, value) in &stored {
@@ -448,7 +445,7 @@ impl Dashboard {
                 tx.commit()
             })
             .await?;
-        let mut view = self.settings_state().write();
+        let mut view = self.write();
         let current = if scope == GLOBAL {
             &mut view.global
         } else {
@@ -472,21 +469,9 @@ impl Dashboard {
         Ok(result)
     }
 
-    /// Fills the generation options a request left out: the model's defaults first, then the
-    /// global ones. Returns whether anything was filled. Quick (memory only): call it on every
-    /// chat request.
-    pub fn apply_defaults(&self, model: &str, options: &mut ModelOptions) -> bool {
-        self.settings_state().fill(model, options)
-    }
-
-    /// The keep-alive to send for `model` when the request gives none (model, then global).
-    pub fn default_keep_alive(&self, model: &str) -> Option<KeepAlive> {
-        self.settings_state().keep_alive(model)
-    }
-
     /// The value a setting has for `model` and where it comes from (`model`, `global`).
-    pub fn effective_setting(&self, model: &str, key: &str) -> Option<(Value, &'static str)> {
-        let view = self.settings_state().read();
+    pub(crate) fn effective(&self, model: &str, key: &str) -> Option<(Value, &'static str)> {
+        let view = self.read();
         let from_model = name_keys(model)
             .iter()
             .find_map(|k| view.models.get(k))

@@ -747,7 +747,7 @@ impl Dashboard {
     /// At start: interrupted jobs marked, settings loaded.
     pub(crate) async fn start_live(&self) -> Result<()> {
         self.mark_interrupted_jobs().await?;
-        self.load_settings().await
+        self.live_state().settings.load(self.store()).await
     }
 
     /// At shutdown: running jobs end as interrupted, the managed Ollama stops, the collector
