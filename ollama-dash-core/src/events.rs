@@ -29,7 +29,20 @@ pub enum Event {
         /// Every metric of the round.
         metrics: Vec<crate::PluginMetric>,
     },
-    /// A generation was traced (queued for the store).
+    /// A traced generation started (what `/metrics` counts as in flight until its
+    /// [`Event::TraceRecorded`] with the same id).
+    TraceStarted {
+        /// Trace id.
+        id: String,
+        /// Model asked for.
+        model: String,
+        /// Route it came through, e.g. `/v1/chat/completions`.
+        endpoint: String,
+        /// Name of the API key used; kept off the event stream (in-process listeners only).
+        #[serde(skip)]
+        api_key: Option<String>,
+    },
+    /// A generation was traced (queued for the store), with the figures `/metrics` aggregates.
     TraceRecorded {
         /// Trace id.
         id: String,
@@ -37,6 +50,23 @@ pub enum Event {
         model: String,
         /// `ok`, `error` or `cancelled`.
         status: String,
+        /// Route it came through, e.g. `/v1/chat/completions`.
+        endpoint: String,
+        /// Name of the API key used; kept off the event stream (in-process listeners only).
+        #[serde(skip)]
+        api_key: Option<String>,
+        /// Prompt tokens (Ollama's `prompt_eval_count`).
+        prompt_tokens: Option<u64>,
+        /// Generated tokens (Ollama's `eval_count`).
+        completion_tokens: Option<u64>,
+        /// Time to the first token, ms (streams only).
+        ttft_ms: Option<f64>,
+        /// Whole request as seen by ollama-dash, ms.
+        duration_ms: Option<f64>,
+        /// Ollama's generation time, ns.
+        eval_ns: Option<u64>,
+        /// Ollama's whole-request time, ns.
+        total_ns: Option<u64>,
     },
     /// Bytes of an upload became durable.
     UploadProgress {

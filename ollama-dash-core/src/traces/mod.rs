@@ -261,6 +261,14 @@ impl Traces {
             id: trace.id.clone(),
             model: trace.model.clone(),
             status: trace.status.as_str().to_owned(),
+            endpoint: trace.endpoint.clone(),
+            api_key: trace.api_key.clone(),
+            prompt_tokens: trace.prompt_tokens,
+            completion_tokens: trace.completion_tokens,
+            ttft_ms: trace.ttft_ms,
+            duration_ms: trace.duration_ms,
+            eval_ns: trace.eval_ns,
+            total_ns: trace.total_ns,
         });
         let state = self.state();
         state

@@ -56,7 +56,10 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/version", get(system::version))
         .route("/api/auth/verify", post(system::verify))
         .merge(live::routes())
-        .route("/metrics", get(move || metrics::scrape(scrape_metrics)))
+        .route(
+            "/metrics",
+            get(move |headers: axum::http::HeaderMap| metrics::scrape(scrape_metrics, headers)),
+        )
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
         .merge(plugins::routes())
