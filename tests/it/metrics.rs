@@ -194,3 +194,59 @@ fn check_with_promtool(text: &str) {
         "promtool check metrics: {said}\n---\n{text}"
     );
 }
+
+/// `GET /v1/traces/usage`: a few chats show in the current bucket of their model; a user key
+/// sees only its own; nonsense windows and too many buckets are refused.
+#[tokio::test]
+async fn usage_buckets_the_traces_of_a_window_per_model() {
+    let sim = sim_with_preload(&[MODEL]).await;
+    let host =
+        TestHost::with_keys(&sim.url(), &[("team-a", "key-team-a-0123456789", "user")]).await;
+    for token in [TOKEN, TOKEN, "key-team-a-0123456789"] {
+        let (status, body) = send(&host, "/v1/chat/completions", token, Some(chat(true))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    host.dashboard.flush_writes().await.unwrap();
+    let (status, body) = send(&host, "/v1/traces/usage?window=10m", TOKEN, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let usage: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(usage["bucket_secs"], 10, "{usage}");
+    assert_eq!(usage["models"], json!([MODEL]), "{usage}");
+    let points = usage["points"].as_array().unwrap();
+    let requests: u64 = points.iter().map(|p| p["requests"].as_u64().unwrap()).sum();
+    assert_eq!(requests, 3, "{usage}");
+    assert!(
+        points
+            .iter()
+            .all(|p| p["p95_ttft_ms"].as_f64().is_some() && p["p50_latency_ms"].as_f64().is_some()),
+        "streams have a TTFT and a latency: {usage}"
+    );
+    let since = usage["since"].as_i64().unwrap();
+    assert!(
+        points
+            .iter()
+            .all(|p| (p["start"].as_i64().unwrap() - since) % 10_000 == 0),
+        "{usage}"
+    );
+
+    let (_, body) = send(
+        &host,
+        "/v1/traces/usage?window=1h&bucket=5m",
+        "key-team-a-0123456789",
+        None,
+    )
+    .await;
+    let own: Value = serde_json::from_str(&body).unwrap();
+    let requests: u64 = own["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(requests, 1, "a user sees its own: {own}");
+
+    for bad in ["window=soon", "window=7d&bucket=1s", "bucket=0s"] {
+        let (status, body) = send(&host, &format!("/v1/traces/usage?{bad}"), TOKEN, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}

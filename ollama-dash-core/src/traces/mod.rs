@@ -13,6 +13,7 @@ mod recent;
 pub(crate) mod retention;
 mod spool;
 mod stats;
+mod usage;
 
 use serde::Serialize;
 
@@ -22,6 +23,7 @@ pub use recent::RECENT_WINDOW_MAX;
 pub(crate) use recent::RecentTraces;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use stats::{ModelTraceStats, TraceStats, TraceTotals};
+pub use usage::{MAX_USAGE_BUCKETS, TraceUsage, UsagePoint, UsageQuery};
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

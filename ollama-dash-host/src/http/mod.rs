@@ -16,6 +16,7 @@ pub mod sse;
 mod system;
 mod traces;
 mod uploads;
+mod usage;
 mod web;
 
 use std::net::SocketAddr;
@@ -64,6 +65,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
         .merge(plugins::routes())
         .merge(openai::router())
+        .route("/v1/traces/usage", get(usage::usage))
         .merge(traces::router())
         .merge(passthrough::router())
         .merge(chat::router())
