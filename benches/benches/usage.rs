@@ -41,13 +41,13 @@ fn trace(i: i64, now: i64) -> TraceRecord {
         output: None,
         tool_calls: None,
         prompt_tokens: Some(12),
-        completion_tokens: Some(40 + i % 60),
-        total_tokens: Some(52 + i % 60),
+        completion_tokens: Some(40 + (i % 60) as u64),
+        total_tokens: Some(52 + (i % 60) as u64),
         duration_ms: Some(120.0 + (i % 1000) as f64),
         ttft_ms: Some(20.0 + (i % 100) as f64),
         load_ns: None,
         prompt_eval_ns: Some(2_000_000),
-        eval_ns: Some(100_000_000 + (i % 7) * 10_000_000),
+        eval_ns: Some(100_000_000 + (i % 7) as u64 * 10_000_000),
         total_ns: Some(110_000_000),
     }
 }
