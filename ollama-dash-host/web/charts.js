@@ -65,6 +65,17 @@ export function timeChart({ title, id, fmt = (v) => String(v), max = null, heigh
   let building = null;
   const observer = new ResizeObserver(() => { if (plot && box.clientWidth) plot.setSize({ width: box.clientWidth, height }); });
   observer.observe(box);
+  // The library loads, and the plot is made, only once the chart is near the screen: a chart
+  // below the fold costs nothing until it is scrolled to.
+  let near = false;
+  let waiting = null;
+  const seen = new IntersectionObserver((entries) => {
+    if (!entries.some((e) => e.isIntersecting)) return;
+    near = true;
+    seen.disconnect();
+    if (waiting) draw(waiting);
+  }, { rootMargin: "150px" });
+  seen.observe(card);
 
   async function build(series) {
     const uPlot = await loadUplot();
@@ -96,6 +107,7 @@ export function timeChart({ title, id, fmt = (v) => String(v), max = null, heigh
   function draw(series) {
     const key = JSON.stringify(series);
     empty.hidden = data[0].length > 0;
+    if (!near) { waiting = series; return Promise.resolve(); }
     if (key !== labels) {
       labels = key;
       // The plot is made with the data as it is once uPlot has loaded.
@@ -124,6 +136,6 @@ export function timeChart({ title, id, fmt = (v) => String(v), max = null, heigh
       empty.hidden = true;
       if (plot) plot.setData(data);
     },
-    destroy() { observer.disconnect(); plot?.destroy(); plot = null; },
+    destroy() { observer.disconnect(); seen.disconnect(); plot?.destroy(); plot = null; },
   };
 }

@@ -451,6 +451,17 @@ def test_dashboard_history_charts_draw_and_the_window_picker_asks_again(server, 
     cpu = browser.wait_for('#history [data-chart="cpu"] canvas')
     browser.wait_for('#history [data-chart="memory"] canvas')
     assert cpu.size["width"] > 200 and cpu.size["height"] > 100, cpu.size
+    # The chart library comes from our origin, compressed, and only after the first paint.
+    perf = browser.performance()
+    uplot = browser.js("""
+        const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+        return performance.getEntriesByType('resource').filter((r) => r.name.includes('/vendor/uplot/'))
+          .map((r) => ({ name: r.name, start: r.startTime, transfer: r.transferSize, decoded: r.decodedBodySize, fcp: fcp ? fcp.startTime : null }));""")
+    assert len(uplot) == 2 and all(u["name"].startswith(server.base_url) for u in uplot), uplot
+    assert all(u["fcp"] is not None and u["start"] >= u["fcp"] for u in uplot), uplot
+    assert all(0 < u["transfer"] < u["decoded"] for u in uplot if u["name"].endswith(".js")), uplot
+    (ROOT / "target").mkdir(exist_ok=True)
+    (ROOT / "target" / "web-perf-charts.json").write_text(json.dumps({"page": perf, "uplot": uplot}, indent=2))
     assert any("window=10m" in n for n in history_requests(browser))
     browser.wait(lambda d: int(d.execute_script("return document.querySelector('#history [data-chart=\"cpu\"]').dataset.points || 0")) > 0, message="CPU points")
     # The window picker asks the server for that window.
@@ -497,6 +508,7 @@ def test_usage_view_shows_the_chats_per_model(server, browser):
 def test_the_nav_at_390px_reaches_every_view(server, browser):
     browser.driver.set_window_size(390, 844)
     browser.sign_in(server.token)
+    browser.wait_for('[data-stat="cpu"] .spark-line')
     width = browser.js("return window.innerWidth")
     labels = browser.texts("#mainnav a")
     assert len(labels) == 6, labels
@@ -511,6 +523,7 @@ def test_the_nav_at_390px_reaches_every_view(server, browser):
     browser.wait_gone("#mainnav a")
     assert browser.attrs("#menu", "aria-expanded") == ["false"]
     browser.go("#/")
+    browser.js("document.querySelector('#history').scrollIntoView()")
     browser.wait_for('#history [data-chart="cpu"] canvas')
     assert browser.js("return document.documentElement.scrollWidth") <= width, "the dashboard fits 390 px"
     browser.screenshot("mobile-dashboard")
