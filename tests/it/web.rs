@@ -148,7 +148,7 @@ async fn every_module_the_page_imports_is_served() {
 #[test]
 fn web_sources_never_parse_strings_as_html_or_reach_other_origins() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ollama-dash-host/web");
-    let mut files = vec![dir.clone()];
+    let mut files = vec![dir];
     let mut checked = 0;
     let mut vendored = 0;
     while let Some(path) = files.pop() {
