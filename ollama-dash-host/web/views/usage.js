@@ -39,7 +39,12 @@ export function mount(root, ctx) {
   }
 
   function render(usage) {
-    const models = usage.models || [];
+    // The busiest models get a line each; the rest are one "other" line in the counts.
+    const totals = new Map();
+    for (const p of usage.points || []) totals.set(p.model, (totals.get(p.model) || 0) + p.requests);
+    const ranked = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || a.localeCompare(b));
+    const models = ranked.slice(0, MAX_MODELS);
+    const others = ranked.length - models.length;
     const step = usage.bucket_ms;
     const xs = [];
     for (let t = usage.since; t < usage.until; t += step) xs.push(t / 1000);
@@ -48,23 +53,27 @@ export function mount(root, ctx) {
     const requests = column(0), errors = column(0), tps = column(null);
     const ttft50 = column(null), ttft95 = column(null), lat50 = column(null), lat95 = column(null);
     let total = 0, failed = 0;
+    const other = xs.map(() => 0), otherErrors = xs.map(() => 0);
     for (const p of usage.points || []) {
       const m = models.indexOf(p.model), i = index(p.start);
-      if (m < 0 || i < 0 || i >= xs.length) continue;
+      if (i < 0 || i >= xs.length) continue;
+      if (m < 0) { other[i] += p.requests; otherErrors[i] += p.errors; total += p.requests; failed += p.errors; continue; }
       requests[m][i] = p.requests; errors[m][i] = p.errors; tps[m][i] = p.tokens_per_second;
       ttft50[m][i] = p.p50_ttft_ms; ttft95[m][i] = p.p95_ttft_ms;
       lat50[m][i] = p.p50_latency_ms; lat95[m][i] = p.p95_latency_ms;
       total += p.requests; failed += p.errors;
     }
-    container.dataset.models = models.join(",");
+    container.dataset.models = ranked.join(",");
     container.dataset.requests = String(total);
     summary.textContent = total
       ? `${number(total)} requests, ${number(failed)} errors in the last ${windowLabel(usage.window_secs)} · one point per ${windowLabel(usage.bucket_secs)}`
       : `No traced requests in the last ${windowLabel(usage.window_secs)}. Send a chat (Chat, /v1 or /ollama) and it shows here.`;
-    const plain = models.map((name, i) => ({ label: name, colour: colour(i) }));
-    const pairs = models.flatMap((name, i) => [{ label: `${name} p50`, colour: colour(i) }, { label: `${name} p95`, colour: colour(i), dash: [5, 3] }]);
-    charts.requests.set(xs, requests, plain);
-    charts.errors.set(xs, errors, plain);
+    const names = models.map(shortName);
+    const plain = names.map((name, i) => ({ label: name, colour: colour(i) }));
+    const pairs = names.flatMap((name, i) => [{ label: `${name} p50`, colour: colour(i) }, { label: `${name} p95`, colour: colour(i), dash: [5, 3] }]);
+    const withOther = others ? [...plain, { label: `${others} other models`, colour: "#8a94a3", dash: [2, 3] }] : plain;
+    charts.requests.set(xs, others ? [...requests, other] : requests, withOther);
+    charts.errors.set(xs, others ? [...errors, otherErrors] : errors, withOther);
     charts.tps.set(xs, tps, plain);
     charts.ttft.set(xs, models.flatMap((_, m) => [ttft50[m], ttft95[m]]), pairs);
     charts.latency.set(xs, models.flatMap((_, m) => [lat50[m], lat95[m]]), pairs);
@@ -79,6 +88,15 @@ export function mount(root, ctx) {
   const stopPoll = poll(load, 30000);
   return () => { off(); stopPoll(); clearTimeout(pending); for (const c of Object.values(charts)) c.destroy(); };
 }
+
+/** A model name short enough for a legend ("(no model)" for an empty one). */
+function shortName(name) {
+  if (!name) return "(no model)";
+  return name.length > 32 ? `${name.slice(0, 31)}…` : name;
+}
+
+/** Models drawn one by one; the rest are summed. */
+const MAX_MODELS = 6;
 
 function windowLabel(secs) {
   if (secs % 86400 === 0) return `${secs / 86400} d`;
