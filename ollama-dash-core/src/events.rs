@@ -123,3 +123,41 @@ pub enum Event {
 pub(crate) fn channel() -> broadcast::Sender<Event> {
     broadcast::channel(EVENT_BUFFER).0
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::Event;
+
+    #[test]
+    fn trace_events_keep_the_key_name_off_the_stream() {
+        let started = Event::TraceStarted {
+            id: "t".into(),
+            model: "m".into(),
+            endpoint: "/v1/chat/completions".into(),
+            api_key: Some("team-a".into()),
+        };
+        let json = serde_json::to_value(&started).unwrap();
+        assert_eq!(json["type"], "trace_started");
+        assert!(json.get("api_key").is_none(), "{json}");
+        let recorded = Event::TraceRecorded {
+            id: "t".into(),
+            model: "m".into(),
+            status: "ok".into(),
+            endpoint: "/v1/chat/completions".into(),
+            api_key: Some("team-a".into()),
+            prompt_tokens: Some(3),
+            completion_tokens: Some(5),
+            ttft_ms: Some(1.5),
+            duration_ms: Some(9.0),
+            eval_ns: None,
+            total_ns: None,
+        };
+        let json = serde_json::to_value(&recorded).unwrap();
+        assert_eq!(
+            (json["type"].as_str(), json["completion_tokens"].as_u64()),
+            (Some("trace_recorded"), Some(5))
+        );
+        assert!(json.get("api_key").is_none(), "{json}");
+    }
+}
