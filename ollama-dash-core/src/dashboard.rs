@@ -517,3 +517,14 @@ fn ignore_closed(e: Error) -> Result<()> {
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// Trace usage over time (see [`crate::traces::UsageQuery`]).
+impl Dashboard {
+    /// Per bucket and model: requests, errors, tokens, tokens/s, p50/p95 TTFT and latency.
+    pub async fn trace_usage(
+        &self,
+        query: crate::traces::UsageQuery,
+    ) -> Result<crate::traces::TraceUsage> {
+        self.inner.traces.usage(query).await
+    }
+}

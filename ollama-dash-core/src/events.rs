@@ -29,7 +29,20 @@ pub enum Event {
         /// Every metric of the round.
         metrics: Vec<crate::PluginMetric>,
     },
-    /// A generation was traced (queued for the store).
+    /// A traced generation started (what `/metrics` counts as in flight until its
+    /// [`Event::TraceRecorded`] with the same id).
+    TraceStarted {
+        /// Trace id.
+        id: String,
+        /// Model asked for.
+        model: String,
+        /// Route it came through, e.g. `/v1/chat/completions`.
+        endpoint: String,
+        /// Name of the API key used; kept off the event stream (in-process listeners only).
+        #[serde(skip)]
+        api_key: Option<String>,
+    },
+    /// A generation was traced (queued for the store), with the figures `/metrics` aggregates.
     TraceRecorded {
         /// Trace id.
         id: String,
@@ -37,6 +50,23 @@ pub enum Event {
         model: String,
         /// `ok`, `error` or `cancelled`.
         status: String,
+        /// Route it came through, e.g. `/v1/chat/completions`.
+        endpoint: String,
+        /// Name of the API key used; kept off the event stream (in-process listeners only).
+        #[serde(skip)]
+        api_key: Option<String>,
+        /// Prompt tokens (Ollama's `prompt_eval_count`).
+        prompt_tokens: Option<u64>,
+        /// Generated tokens (Ollama's `eval_count`).
+        completion_tokens: Option<u64>,
+        /// Time to the first token, ms (streams only).
+        ttft_ms: Option<f64>,
+        /// Whole request as seen by ollama-dash, ms.
+        duration_ms: Option<f64>,
+        /// Ollama's generation time, ns.
+        eval_ns: Option<u64>,
+        /// Ollama's whole-request time, ns.
+        total_ns: Option<u64>,
     },
     /// Bytes of an upload became durable.
     UploadProgress {
@@ -92,4 +122,42 @@ pub enum Event {
 
 pub(crate) fn channel() -> broadcast::Sender<Event> {
     broadcast::channel(EVENT_BUFFER).0
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::Event;
+
+    #[test]
+    fn trace_events_keep_the_key_name_off_the_stream() {
+        let started = Event::TraceStarted {
+            id: "t".into(),
+            model: "m".into(),
+            endpoint: "/v1/chat/completions".into(),
+            api_key: Some("team-a".into()),
+        };
+        let json = serde_json::to_value(&started).unwrap();
+        assert_eq!(json["type"], "trace_started");
+        assert!(json.get("api_key").is_none(), "{json}");
+        let recorded = Event::TraceRecorded {
+            id: "t".into(),
+            model: "m".into(),
+            status: "ok".into(),
+            endpoint: "/v1/chat/completions".into(),
+            api_key: Some("team-a".into()),
+            prompt_tokens: Some(3),
+            completion_tokens: Some(5),
+            ttft_ms: Some(1.5),
+            duration_ms: Some(9.0),
+            eval_ns: None,
+            total_ns: None,
+        };
+        let json = serde_json::to_value(&recorded).unwrap();
+        assert_eq!(
+            (json["type"].as_str(), json["completion_tokens"].as_u64()),
+            (Some("trace_recorded"), Some(5))
+        );
+        assert!(json.get("api_key").is_none(), "{json}");
+    }
 }

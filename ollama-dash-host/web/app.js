@@ -9,6 +9,7 @@ const views = {
   models: () => import("./views/models.js"),
   chat: () => import("./views/chat.js"),
   traces: () => import("./views/traces.js"),
+  usage: () => import("./views/usage.js"),
   settings: () => import("./views/settings.js"),
 };
 
@@ -119,7 +120,15 @@ document.getElementById("signin").addEventListener("cancel", (event) => event.pr
 
 document.getElementById("signout").addEventListener("click", () => { setToken(""); signIn("Signed out. Sign in again with a token or an API key."); });
 whenUnauthorized(() => { setToken(""); signIn("Your token was refused (it may have been revoked). Sign in again."); });
-window.addEventListener("hashchange", () => { if (token() && !document.getElementById("signin").open) route(); });
+window.addEventListener("hashchange", () => { setMenu(false); if (token() && !document.getElementById("signin").open) route(); });
+
+// Small screens: the nav folds into a menu button; choosing a view folds it again.
+function setMenu(open) {
+  document.querySelector(".topbar").classList.toggle("menu-open", open);
+  document.getElementById("menu").setAttribute("aria-expanded", String(open));
+}
+document.getElementById("menu").addEventListener("click", () => setMenu(!document.querySelector(".topbar").classList.contains("menu-open")));
+document.getElementById("mainnav").addEventListener("click", (event) => { if (event.target.closest("a")) setMenu(false); });
 
 adoptTokenFromUrl();
 if (token()) start(); else signIn();

@@ -437,3 +437,119 @@ def test_a_pull_interrupted_by_a_restart_is_resumed_from_the_page():
     finally:
         browser.quit()
         assert stop_server(proc) == 0, "".join(second.output)
+
+
+# --- charts, usage, small screens, Ollama down (issue 16) -------------------------------------
+
+
+def history_requests(browser) -> list[str]:
+    return browser.js("return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/api/stats/history'))")
+
+
+def test_dashboard_history_charts_draw_and_the_window_picker_asks_again(server, browser):
+    browser.sign_in(server.token)
+    cpu = browser.wait_for('#history [data-chart="cpu"] canvas')
+    browser.wait_for('#history [data-chart="memory"] canvas')
+    assert cpu.size["width"] > 200 and cpu.size["height"] > 100, cpu.size
+    # The chart library comes from our origin, compressed, and only after the first paint.
+    perf = browser.performance()
+    uplot = browser.js("""
+        const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+        return performance.getEntriesByType('resource').filter((r) => r.name.includes('/vendor/uplot/'))
+          .map((r) => ({ name: r.name, start: r.startTime, transfer: r.transferSize, decoded: r.decodedBodySize, fcp: fcp ? fcp.startTime : null }));""")
+    assert len(uplot) == 2 and all(u["name"].startswith(server.base_url) for u in uplot), uplot
+    assert all(u["fcp"] is not None and u["start"] >= u["fcp"] for u in uplot), uplot
+    assert all(0 < u["transfer"] < u["decoded"] for u in uplot if u["name"].endswith(".js")), uplot
+    (ROOT / "target").mkdir(exist_ok=True)
+    (ROOT / "target" / "web-perf-charts.json").write_text(json.dumps({"page": perf, "uplot": uplot}, indent=2))
+    assert any("window=10m" in n for n in history_requests(browser))
+    browser.wait(lambda d: int(d.execute_script("return document.querySelector('#history [data-chart=\"cpu\"]').dataset.points || 0")) > 0, message="CPU points")
+    # The window picker asks the server for that window.
+    browser.js("document.querySelector('#history [data-window=\"1h\"]').click()")
+    browser.wait(lambda d: any("window=1h" in n for n in history_requests(browser)), message="a 1 h request")
+    assert browser.attrs('#history [data-window="1h"]', "aria-pressed") == ["true"]
+    # Live samples are appended without moving the page: the chart's box keeps its height.
+    box = '#history [data-chart="cpu"] .chart-box'
+    height = browser.js(f"return document.querySelector('{box}').getBoundingClientRect().height")
+    before = int(browser.js("return document.querySelector('#history [data-chart=\"cpu\"]').dataset.points"))
+    browser.wait(lambda d: int(d.execute_script("return document.querySelector('#history [data-chart=\"cpu\"]').dataset.points")) != before, timeout=30, message="a live point")
+    assert browser.js(f"return document.querySelector('{box}').getBoundingClientRect().height") == height
+    # Hovering shows the values at the cursor in the legend.
+    from selenium.webdriver import ActionChains
+    over = browser.wait_for('#history [data-chart="cpu"] .u-over')
+    ActionChains(browser.driver).move_to_element(over).perform()
+    browser.wait(lambda d: any(v not in ("", "–", "--") for v in browser.texts('#history [data-chart="cpu"] .u-legend .u-value')), message="a value under the cursor")
+    browser.screenshot("dashboard-history")
+
+
+def test_usage_view_shows_the_chats_per_model(server, browser):
+    for _ in range(3):
+        answer = server.post("/v1/chat/completions", json={"model": "llama3.2:1b", "stream": True, "max_tokens": 8,
+                                                             "messages": [{"role": "user", "content": "hello"}]})
+        assert answer.status_code == 200, answer.text
+    browser.sign_in(server.token, "#/usage")
+    usage = browser.wait_for("#usage")
+    browser.wait(lambda d: "llama3.2:1b" in (d.execute_script("return document.querySelector('#usage').dataset.models") or ""), message="the model in the usage")
+    assert int(usage.get_attribute("data-requests")) >= 3
+    for chart in ("requests", "errors", "tokens-per-second", "ttft", "latency"):
+        browser.wait_for(f'#usage [data-chart="{chart}"] canvas')
+    assert "llama3.2:1b" in " ".join(browser.texts('#usage [data-chart="requests"] .u-legend'))
+    assert "requests" in browser.wait_for("#usage-summary").text
+    # Another window is asked of the server.
+    browser.js("document.querySelector('#usage [data-window=\"24h\"]').click()")
+    browser.wait(lambda d: d.execute_script("return performance.getEntriesByType('resource').some((e) => e.name.includes('/v1/traces/usage?window=24h'))"), message="a 24 h request")
+    # A new chat shows up by itself (the trace event refreshes the view).
+    before = int(usage.get_attribute("data-requests"))
+    assert server.post("/v1/chat/completions", json={"model": "llama3.2:1b", "max_tokens": 4, "messages": [{"role": "user", "content": "again"}]}).status_code == 200
+    browser.wait(lambda d: int(d.execute_script("return document.querySelector('#usage').dataset.requests")) > before, timeout=30, message="the new chat counted")
+    browser.screenshot("usage")
+
+
+def test_the_nav_at_390px_reaches_every_view(server, browser):
+    browser.driver.set_window_size(390, 844)
+    browser.sign_in(server.token)
+    browser.wait_for('[data-stat="cpu"] .spark-line')
+    width = browser.js("return window.innerWidth")
+    labels = browser.texts("#mainnav a")
+    assert len(labels) == 6, labels
+    browser.wait_for("#menu").click()
+    for link in browser.all("#mainnav a"):
+        assert link.is_displayed(), link.text
+        assert link.size["width"] >= 120 and link.text.strip() in labels, (link.text, link.size)
+    assert browser.js("return document.documentElement.scrollWidth") <= width, "nothing wider than the screen"
+    browser.screenshot("mobile-nav")
+    browser.js("[...document.querySelectorAll('#mainnav a')].find((a) => a.textContent === 'Usage').click()")
+    browser.wait(lambda d: d.execute_script("return document.body.dataset.view") == "usage", message="usage view")
+    browser.wait_gone("#mainnav a")
+    assert browser.attrs("#menu", "aria-expanded") == ["false"]
+    browser.go("#/")
+    browser.js("document.querySelector('#history').scrollIntoView()")
+    browser.wait_for('#history [data-chart="cpu"] canvas')
+    assert browser.js("return document.documentElement.scrollWidth") <= width, "the dashboard fits 390 px"
+    browser.screenshot("mobile-dashboard")
+
+
+def test_with_ollama_down_the_dashboard_says_it_once_with_a_hint():
+    """A server whose Ollama is nowhere: one banner, in words, with the next step; no
+    "[object Object]" and no message repeated."""
+    from test_embed_example import free_port
+
+    proc, srv = start_server(extra_env={"OLLAMA_HOST": f"127.0.0.1:{free_port()}"}, simulate=False)
+    b = Browser(srv.base_url)
+    try:
+        b.driver.set_window_size(1280, 900)
+        b.sign_in(srv.token)
+        banner = b.wait_for(".warning.bad", "Ollama is not answering", timeout=30)
+        assert "--simulate" in banner.text and "Start Ollama" in banner.text, banner.text
+        texts = b.texts(".warnings .warning .warning-text")
+        page = b.js("return document.body.innerText")
+        assert "[object Object]" not in page, page
+        assert len(texts) == len(set(texts)), texts
+        assert sum("Ollama is not answering" in t for t in texts) == 1, texts
+        assert not any("reading is" in t and ("installed" in t or "running" in t or "version" in t) for t in texts), texts
+        details = b.wait_for(".warning.bad details")
+        assert "Technical details" in details.text
+        b.screenshot("dashboard-ollama-down")
+    finally:
+        b.quit()
+        stop_server(proc)

@@ -13,6 +13,7 @@ mod health;
 mod http_api;
 mod layers;
 mod live;
+mod metrics;
 mod plugins;
 mod security;
 mod sim;

@@ -44,10 +44,18 @@ pub struct TraceHandle {
 impl Traces {
     /// Starts a trace now; it gets a UUIDv7 id.
     pub(crate) fn start(&self, start: TraceStart) -> TraceHandle {
+        let id = uuid::Uuid::now_v7().to_string();
+        // Nobody listening is fine.
+        let _ = self.0.events.send(crate::events::Event::TraceStarted {
+            id: id.clone(),
+            model: start.model.clone(),
+            endpoint: start.endpoint.clone(),
+            api_key: start.api_key.clone(),
+        });
         TraceHandle {
             traces: self.clone(),
             record: TraceRecord {
-                id: uuid::Uuid::now_v7().to_string(),
+                id,
                 created_at: now_ms(),
                 endpoint: start.endpoint,
                 model: start.model,

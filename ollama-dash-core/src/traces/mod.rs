@@ -13,6 +13,7 @@ mod recent;
 pub(crate) mod retention;
 mod spool;
 mod stats;
+mod usage;
 
 use serde::Serialize;
 
@@ -22,6 +23,7 @@ pub use recent::RECENT_WINDOW_MAX;
 pub(crate) use recent::RecentTraces;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use stats::{ModelTraceStats, TraceStats, TraceTotals};
+pub use usage::{MAX_USAGE_BUCKETS, TraceUsage, UsagePoint, UsageQuery};
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -303,6 +305,14 @@ impl Traces {
             id: trace.id.clone(),
             model: trace.model.clone(),
             status: trace.status.as_str().to_owned(),
+            endpoint: trace.endpoint.clone(),
+            api_key: trace.api_key.clone(),
+            prompt_tokens: trace.prompt_tokens,
+            completion_tokens: trace.completion_tokens,
+            ttft_ms: trace.ttft_ms,
+            duration_ms: trace.duration_ms,
+            eval_ns: trace.eval_ns,
+            total_ns: trace.total_ns,
         });
         let state = self.state();
         state

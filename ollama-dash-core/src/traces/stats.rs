@@ -125,7 +125,7 @@ pub(super) fn compute(
 }
 
 /// p50 and p95 by nearest rank.
-fn percentiles(values: &mut [f64]) -> (Option<f64>, Option<f64>) {
+pub(super) fn percentiles(values: &mut [f64]) -> (Option<f64>, Option<f64>) {
     if values.is_empty() {
         return (None, None);
     }

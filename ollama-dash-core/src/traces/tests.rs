@@ -532,3 +532,84 @@ fn clip_cuts_on_a_char_boundary() {
     assert!(clipped.len() < MAX_BODY_BYTES + 64);
     assert!(clipped.ends_with("more bytes not kept]"));
 }
+
+#[tokio::test]
+async fn usage_buckets_per_model_with_percentiles_and_bounds() {
+    let (_dir, d) = open(|_| {}).await;
+    // 0..10 s: "a" (even, i = 0, 2, .. 8, one error at 4) and "b" (odd); bucket of 5 s.
+    let traces = (0..10)
+        .map(|i| {
+            let model = if i % 2 == 0 { "a" } else { "b" };
+            let status = if i == 4 {
+                TraceStatus::Error
+            } else {
+                TraceStatus::Ok
+            };
+            trace(i, model, if i < 6 { "ci" } else { "bob" }, status, "x")
+        })
+        .collect();
+    d.import_traces(traces).await.unwrap();
+    let query = UsageQuery {
+        since_ms: base(),
+        until_ms: base() + 10_000,
+        bucket_ms: 5000,
+        api_key: None,
+    };
+    let usage = d.trace_usage(query.clone()).await.unwrap();
+    assert_eq!(usage.models, ["a", "b"]);
+    let shape: Vec<(i64, &str, u64, u64)> = usage
+        .points
+        .iter()
+        .map(|p| {
+            (
+                (p.start - base()) / 1000,
+                p.model.as_str(),
+                p.requests,
+                p.errors,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (0, "a", 3, 1),
+            (0, "b", 2, 0),
+            (5, "a", 2, 0),
+            (5, "b", 3, 0)
+        ]
+    );
+    // "a" in the first bucket: i = 0, 2, 4 → durations 0, 2, 4 ms; 6 tokens in 3 s.
+    let first = &usage.points[0];
+    assert_eq!(first.p50_latency_ms, Some(2.0));
+    assert_eq!(first.p95_latency_ms, Some(4.0));
+    assert_eq!(first.p95_ttft_ms, Some(0.4));
+    assert_eq!(first.completion_tokens, 6);
+    assert_eq!(first.tokens_per_second, Some(2.0));
+
+    let bob = d
+        .trace_usage(UsageQuery {
+            api_key: Some("bob".into()),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(bob.points.iter().map(|p| p.requests).sum::<u64>(), 4);
+
+    for bad in [
+        UsageQuery {
+            bucket_ms: 0,
+            ..query.clone()
+        },
+        UsageQuery {
+            until_ms: query.since_ms,
+            ..query.clone()
+        },
+        UsageQuery {
+            bucket_ms: 1,
+            ..query.clone()
+        },
+    ] {
+        let error = d.trace_usage(bad).await.unwrap_err();
+        assert!(matches!(error, crate::Error::BadRequest(_)), "{error}");
+    }
+}

@@ -20,7 +20,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(String, String)>;
@@ -33,10 +33,17 @@ pub(crate) struct Metrics {
     latency: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
+/// Buckets of [`HTTP_LATENCY_BUCKETS`]: 100 µs to 10 minutes, so a slow pull or a long
+/// non-streamed answer lands in a bucket of its own rather than in `+Inf`.
 fn latency_histogram() -> Histogram {
-    // 100 µs … ~3.3 s
-    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+    Histogram::new(HTTP_LATENCY_BUCKETS)
 }
+
+/// Upper bounds of `ollama_dash_http_request_duration_seconds`, seconds.
+const HTTP_LATENCY_BUCKETS: [f64; 21] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
 
 impl Metrics {
     pub(crate) fn new(dashboard: Dashboard, plugins: crate::plugins::PluginHost) -> Arc<Self> {
@@ -54,6 +61,7 @@ impl Metrics {
             "Time to answer an HTTP request (headers), by method and route",
             latency.clone(),
         );
+        llm::LlmMetrics::register(&mut registry, &dashboard);
         registry.register_collector(Box::new(DashboardCollector { dashboard }));
         registry.register_collector(Box::new(super::plugins::PluginsCollector(plugins)));
         Arc::new(Self {
@@ -100,17 +108,33 @@ pub(crate) async fn track(metrics: Arc<Metrics>, request: Request, next: Next) -
     response
 }
 
-/// `GET /metrics`.
-pub(crate) async fn scrape(metrics: Arc<Metrics>) -> Response {
+/// `GET /metrics`: OpenMetrics when the client asks for it (Prometheus does) or sends no
+/// `Accept`; otherwise (`curl`, `promtool`, older scrapers) the classic text format 0.0.4.
+pub(crate) async fn scrape(metrics: Arc<Metrics>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let openmetrics = accept
+        .as_deref()
+        .is_none_or(|a| a.contains("application/openmetrics-text"));
     match metrics.render() {
         Ok(body) => {
-            let mut response = body.into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
+            let (body, kind) = if openmetrics {
+                (
+                    body,
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
+                )
+            } else {
+                (
+                    classic_text(&body),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            };
+            let mut response = body.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
             response
         }
         Err(_) => super::ApiError::new(
@@ -119,6 +143,50 @@ pub(crate) async fn scrape(metrics: Arc<Metrics>) -> Response {
         )
         .into_response(),
     }
+}
+
+/// The same exposition in the classic Prometheus text format: a counter's `HELP` and `TYPE`
+/// lines name its samples (`x_total`, where OpenMetrics names the family `x`), and the
+/// `UNIT` and `EOF` lines, which that format has not, are left out.
+fn classic_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            if let Some(previous) = help.replace(line) {
+                out.push_str(previous);
+                out.push('\n');
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "unknown" => (name.to_owned(), "untyped"),
+                other => (name.to_owned(), other),
+            };
+            if let Some(help_line) = help.take() {
+                let text = help_line
+                    .strip_prefix("# HELP ")
+                    .and_then(|h| h.split_once(' '))
+                    .map_or("", |(_, text)| text);
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        if let Some(previous) = help.take() {
+            out.push_str(previous);
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Reads the dashboard's cache at scrape time.
@@ -290,6 +358,8 @@ impl Collector for DashboardCollector {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+mod llm;
+
 /// The dcgm-exporter series; a value the GPU does not report is left out, never sent as 0.
 fn encode_gpus(
     encoder: &mut DescriptorEncoder<'_>,
@@ -383,6 +453,17 @@ mod tests {
         fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
             encode_gpus(&mut encoder, &self.0, Some("gpu-box".to_owned()))
         }
+    }
+
+    #[test]
+    fn classic_text_names_counters_by_their_samples() {
+        let om = "# HELP reqs Requests.\n# TYPE reqs counter\nreqs_total{a=\"b\"} 3\n\
+                  # HELP up Up.\n# TYPE up gauge\n# UNIT up ratio\nup 1\n# EOF\n";
+        assert_eq!(
+            classic_text(om),
+            "# HELP reqs_total Requests.\n# TYPE reqs_total counter\nreqs_total{a=\"b\"} 3\n\
+             # HELP up Up.\n# TYPE up gauge\nup 1\n"
+        );
     }
 
     #[test]

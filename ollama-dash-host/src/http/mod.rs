@@ -17,6 +17,7 @@ pub mod sse;
 mod system;
 mod traces;
 mod uploads;
+mod usage;
 mod web;
 
 use std::net::SocketAddr;
@@ -58,11 +59,15 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/auth/verify", post(system::verify))
         .merge(live::routes())
         .merge(nodes::routes())
-        .route("/metrics", get(move || metrics::scrape(scrape_metrics)))
+        .route(
+            "/metrics",
+            get(move |headers: axum::http::HeaderMap| metrics::scrape(scrape_metrics, headers)),
+        )
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{name}", axum::routing::delete(keys::delete))
         .merge(plugins::routes())
         .merge(openai::router())
+        .route("/v1/traces/usage", get(usage::usage))
         .merge(traces::router())
         .merge(passthrough::router())
         .merge(chat::router())

@@ -4,9 +4,28 @@
 import { api, can, poll } from "../api.js";
 import { bytes, countdown, h, localTime, number, percent, relative, setText, sparkline } from "../format.js";
 import { capabilityBadges, confirmAction, toast } from "../ui.js";
+import { timeChart, windowPicker, windowSeconds } from "../charts.js";
 
 const HISTORY = 60;
-const PROBE_WORDS = { system: "CPU and memory", gpu: "GPU", ps: "running models", tags: "installed models", version: "Ollama version" };
+const PROBE_WORDS = { system: "CPU and memory", gpu: "GPU", running: "running models", installed: "installed models", version: "Ollama version", ps: "running models", tags: "installed models" };
+/** Probes that ask Ollama: when Ollama is down they are one cause, told once. */
+const OLLAMA_PROBES = new Set(["running", "installed", "version", "ps", "tags"]);
+
+/** Words for an error the API sent as a string or as `{kind, status, message}`. */
+export function errorText(error) {
+  if (error == null) return "";
+  if (typeof error === "string") return error;
+  if (typeof error.message === "string") return error.message;
+  try { return JSON.stringify(error); } catch { return String(error); }
+}
+
+/** A warning: the reason in plain words, what to do next, the technical detail folded away. */
+function banner(kind, text, { hint, detail } = {}) {
+  return h("div", { class: `warning ${kind}`, "data-cause": text },
+    h("p", { class: "warning-text" }, text),
+    hint ? h("p", { class: "warning-hint" }, hint) : null,
+    detail ? h("details", { class: "muted small" }, h("summary", {}, "Technical details"), h("pre", { class: "warning-detail" }, detail)) : null);
+}
 
 /** A stat card: title, big number, a line under it, an optional bar and a sparkline. */
 function statCard(title, { bar = false, spark = true, id } = {}) {
@@ -45,10 +64,12 @@ export function mount(root, ctx) {
   const running = h("div", { class: "grid wide", id: "running" });
   const runningCount = h("span", { class: "muted small" });
   const pluginMetrics = h("section", { id: "plugin-metrics", hidden: true }, h("h2", {}, "Plugin metrics"), h("div", { class: "table-wrap" }));
+  const charts = historyCharts();
   root.append(
     h("h1", {}, "Dashboard"),
     warnings,
     h("div", { class: "grid", id: "system" }, ollama.card, cpu.card, ram.card, disk.card),
+    charts.section,
     h("h2", {}, "GPUs"),
     gpus,
     h("h2", {}, "Running models ", runningCount),
@@ -64,20 +85,36 @@ export function mount(root, ctx) {
 
   function renderWarnings() {
     const items = [];
+    const seen = new Set();
+    const add = (kind, text, extra) => { if (!seen.has(text)) { seen.add(text); items.push(banner(kind, text, extra)); } };
     const health = state.health;
-    if (!ctx.connected) items.push(["bad", "Live updates are disconnected; the page keeps retrying. Numbers below may be old."]);
-    if (health && health.ollama && !health.ollama.ok) {
-      items.push(["bad", `Ollama is not answering at ${health.ollama.url}${health.ollama.error ? ` (${health.ollama.error})` : ""}. Models cannot be listed, loaded or used until it is back.`]);
+    const ollamaDown = !!(health?.ollama && !health.ollama.ok);
+    if (!ctx.connected) add("bad", "Live updates are disconnected; the page keeps retrying. Numbers below may be old.");
+    if (ollamaDown) {
+      // One banner for one cause: every Ollama probe and list fails with it.
+      const details = [errorText(health.ollama.error)];
+      for (const [name, probe] of Object.entries(health.collector?.probes || {})) {
+        if (OLLAMA_PROBES.has(name) && probe?.last_error) details.push(`${PROBE_WORDS[name] || name}: ${errorText(probe.last_error)}`);
+      }
+      add("bad", `Ollama is not answering at ${health.ollama.url}. Models cannot be listed, loaded or used until it is back.`, {
+        hint: "Start Ollama (ollama serve, or your system's Ollama service), or try the dashboard without it: ollama-dash serve --simulate.",
+        detail: [...new Set(details.filter(Boolean))].join("\n"),
+      });
     }
-    if (health?.collector && !health.collector.alive) items.push(["bad", "The background collector has stopped: the numbers below are not being refreshed."]);
+    if (health?.collector && !health.collector.alive) add("bad", "The background collector has stopped: the numbers below are not being refreshed.");
     for (const [name, probe] of Object.entries(health?.collector?.probes || {})) {
-      if (probe?.stale) items.push(["warn", `The ${PROBE_WORDS[name] || name} reading is ${probe.age_ms != null ? `${Math.round(probe.age_ms / 1000)} s` : "too"} old${probe.last_error ? `: ${probe.last_error}` : ""}.`]);
+      if (!probe?.stale || (ollamaDown && OLLAMA_PROBES.has(name))) continue;
+      const age = probe.age_ms != null ? `${Math.round(probe.age_ms / 1000)} s old` : "out of date";
+      add("warn", `The ${PROBE_WORDS[name] || name} reading is ${age}.`, { detail: errorText(probe.last_error) });
     }
-    if (state.runningStale) items.push(["warn", `The list of running models is ${Math.round(state.runningStale / 1000)} s old.`]);
-    if (health?.store && !health.store.ok) items.push(["bad", "The database is not working; new traces and settings are not being saved."]);
-    if (health?.store?.queue_full) items.push(["warn", `The database writer fell behind ${health.store.queue_full} times; writes are delayed, not lost.`]);
-    for (const text of Object.values(state.problems)) items.push(["warn", text]);
-    warnings.replaceChildren(...items.map(([kind, text]) => h("p", { class: `warning ${kind}` }, text)));
+    if (state.runningStale && !ollamaDown) add("warn", `The list of running models is ${Math.round(state.runningStale / 1000)} s old.`);
+    if (health?.store && !health.store.ok) add("bad", "The database is not working; new traces and settings are not being saved.");
+    if (health?.store?.queue_full) add("warn", `The database writer fell behind ${health.store.queue_full} times; writes are delayed, not lost.`);
+    for (const [what, problem] of Object.entries(state.problems)) {
+      if (ollamaDown && what === "running") continue; // the Ollama banner says it
+      add("warn", problem.text, { detail: problem.detail });
+    }
+    warnings.replaceChildren(...items);
   }
 
   function renderHealth(health) {
@@ -232,7 +269,7 @@ export function mount(root, ctx) {
   }
 
   async function refreshHealth() {
-    try { renderHealth(await api("/api/health")); delete state.problems.health; } catch (e) { state.problems.health = `Cannot read health: ${e.message}`; renderWarnings(); }
+    try { renderHealth(await api("/api/health")); delete state.problems.health; } catch (e) { state.problems.health = { text: "Cannot read the server's health.", detail: errorText(e.message) }; renderWarnings(); }
   }
   async function refreshRunning() {
     try {
@@ -241,7 +278,7 @@ export function mount(root, ctx) {
       renderRunning(answer.models || []);
       delete state.problems.running;
     }
-    catch (e) { state.problems.running = `Cannot list running models: ${e.message}`; renderWarnings(); }
+    catch (e) { state.problems.running = { text: "Cannot list the running models.", detail: errorText(e.message) }; renderWarnings(); }
   }
   async function refreshStats() {
     try {
@@ -259,8 +296,8 @@ export function mount(root, ctx) {
 
   const off = ctx.onEvent((event) => {
     switch (event.type) {
-      case "system_stats": renderSystem(event); renderWarnings(); break;
-      case "gpu_stats": renderGpus(event); break;
+      case "system_stats": renderSystem(event); renderWarnings(); charts.system(event); break;
+      case "gpu_stats": renderGpus(event); charts.gpu(event); break;
       case "running_models": renderRunning(event.models || []); break;
       case "plugin_metrics": renderPluginMetrics(event.metrics || []); break;
       case "probe_changed": refreshHealth(); break;
@@ -271,9 +308,91 @@ export function mount(root, ctx) {
   });
   refreshStats();
   refreshRunning();
+  charts.load();
   // Health and running models also come as events; a slow poll covers what has no event,
   // and it pauses while the tab is hidden.
   const stopPoll = poll(() => { refreshHealth(); if (!ctx.connected) refreshRunning(); }, 10000);
   const clock = setInterval(() => { for (const card of modelCards.values()) tickExpiry(card); }, 1000);
-  return () => { off(); stopPoll(); clearInterval(clock); };
+  return () => { off(); stopPoll(); clearInterval(clock); charts.destroy(); };
+}
+
+const GIB = 1024 ** 3;
+
+/**
+ * CPU, memory, GPU utilisation and VRAM over a chosen window: `/api/stats/history` when the
+ * window changes, then every live sample appended. The history keeps the GPUs' mean and their
+ * VRAM sum; each GPU's own line starts with the live samples this page has seen.
+ */
+function historyCharts() {
+  let windowValue = "10m";
+  let seq = 0;
+  let devices = [];
+  const pct = (v) => `${Math.round(v)} %`;
+  const gib = (v) => `${v.toFixed(v < 10 ? 1 : 0)} GiB`;
+  const span = () => windowSeconds(windowValue);
+  const cpuChart = timeChart({ title: "CPU", id: "cpu", fmt: pct, max: 100, span });
+  const memChart = timeChart({ title: "Memory", id: "memory", fmt: pct, max: 100, span });
+  const gpuChart = timeChart({ title: "GPU utilisation", id: "gpu-util", fmt: pct, max: 100, span });
+  const vramChart = timeChart({ title: "VRAM used", id: "vram", fmt: gib, span });
+  const gpuCharts = [gpuChart.card, vramChart.card];
+  for (const card of gpuCharts) card.hidden = true;
+  const status = h("span", { class: "muted small", role: "status" });
+  const picker = windowPicker(windowValue, (value) => { windowValue = value; load(); }, "History window");
+  const section = h("section", { id: "history", "aria-label": "History" },
+    h("div", { class: "section-head" }, h("h2", {}, "History"), picker, status),
+    h("div", { class: "charts" }, cpuChart.card, memChart.card, ...gpuCharts));
+
+  const gpuSeries = () => [{ label: devices.length > 1 ? "all GPUs (mean)" : "GPU" },
+    ...(devices.length > 1 ? devices.map((d) => ({ label: `GPU ${d.index}`, dash: [5, 3] })) : [])];
+  const vramSeries = () => [{ label: devices.length > 1 ? "all GPUs" : "used" },
+    ...(devices.length > 1 ? devices.map((d) => ({ label: `GPU ${d.index}`, dash: [5, 3] })) : [])];
+
+  async function load() {
+    const mine = ++seq;
+    status.textContent = "loading…";
+    let answer;
+    try { answer = await api(`/api/stats/history?window=${windowValue}`); } catch (e) { if (mine === seq) status.textContent = `History unavailable: ${e.message}`; return; }
+    if (mine !== seq) return;
+    status.textContent = "";
+    const points = answer?.points || [];
+    const xs = points.map((p) => p.ts / 1000);
+    cpuChart.set(xs, [points.map((p) => p.cpu_percent ?? null)], [{ label: "CPU" }]);
+    memChart.set(xs, [points.map((p) => (p.memory_total ? (p.memory_used / p.memory_total) * 100 : null))], [{ label: "used" }]);
+    const hasGpu = devices.length > 0 || points.some((p) => p.gpu_percent != null || p.vram_used != null);
+    for (const card of gpuCharts) card.hidden = !hasGpu;
+    if (!hasGpu) return;
+    const extra = devices.length > 1 ? devices.map(() => points.map(() => null)) : [];
+    gpuChart.set(xs, [points.map((p) => p.gpu_percent ?? null), ...extra], gpuSeries());
+    vramChart.set(xs, [points.map((p) => (p.vram_used == null ? null : p.vram_used / GIB)), ...extra], vramSeries());
+  }
+
+  return {
+    section,
+    /** A live `system_stats` sample. */
+    system(sample) {
+      const x = Date.parse(sample.taken_at) / 1000;
+      if (!Number.isFinite(x)) return;
+      const keep = windowSeconds(windowValue);
+      if (sample.cpu_percent != null) cpuChart.push(x, [sample.cpu_percent], keep);
+      if (sample.memory?.total) memChart.push(x, [(sample.memory.used / sample.memory.total) * 100], keep);
+    },
+    /** A live `gpu_stats` report. */
+    gpu(report) {
+      const list = report.devices || [];
+      if (!list.length) return;
+      const x = Date.parse(report.taken_at) / 1000;
+      if (list.length !== devices.length) { devices = list; load(); return; }
+      devices = list;
+      const keep = windowSeconds(windowValue);
+      const utils = list.map((d) => d.utilization_percent ?? null);
+      const known = utils.filter((u) => u != null);
+      const mean = known.length ? known.reduce((a, b) => a + b, 0) / known.length : null;
+      const used = list.map((d) => (d.memory_used == null ? null : d.memory_used / GIB));
+      const total = used.some((u) => u != null) ? used.reduce((a, b) => a + (b || 0), 0) : null;
+      gpuChart.push(x, list.length > 1 ? [mean, ...utils] : [mean], keep);
+      vramChart.push(x, list.length > 1 ? [total, ...used] : [total], keep);
+    },
+    load,
+    destroy() { for (const chart of [cpuChart, memChart, gpuChart, vramChart]) chart.destroy(); },
+  };
 }
