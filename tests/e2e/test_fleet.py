@@ -91,6 +91,11 @@ def test_requests_go_to_the_node_holding_the_model_and_say_so(fleet):
     assert answer.message.content
     nodes = {n["name"]: n for n in srv.get("/api/nodes").json()["nodes"]}
     assert nodes["b"]["served"] >= 2 and nodes["a"]["served"] == 0 == nodes["c"]["served"]
+    # /metrics counts the decisions by node and reason, and shows each node.
+    metrics = requests.get(srv.url("/metrics"), headers={**srv.headers(), "Accept": "text/plain"}, timeout=30).text
+    decided = [l for l in metrics.splitlines() if l.startswith("ollama_dash_route_decisions_total{")]
+    assert any('node="b"' in l and 'reason="resident"' in l for l in decided), decided
+    assert 'ollama_dash_node_up{node="c"} 1' in metrics
 
 
 def test_a_full_queue_answers_429_with_retry_after(fleet):

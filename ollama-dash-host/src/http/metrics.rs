@@ -233,6 +233,86 @@ fn gauge(
     Ok(())
 }
 
+/// A counter written straight from a value, one series per label set.
+fn counter(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: &[(Labels, u64)],
+) -> Result<(), std::fmt::Error> {
+    if series.is_empty() {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in series {
+        metric
+            .encode_family(labels)?
+            .encode_counter::<prometheus_client::encoding::NoLabelSet, u64, u64>(value, None)?;
+    }
+    Ok(())
+}
+
+/// The fleet's nodes and routing decisions.
+fn fleet(encoder: &mut DescriptorEncoder<'_>, d: &Dashboard) -> Result<(), std::fmt::Error> {
+    let nodes = d.fleet().status();
+    let per_node = |f: &dyn Fn(&ollama_dash_core::fleet::NodeStatus) -> f64| -> Vec<(Labels, f64)> {
+        nodes
+            .iter()
+            .map(|n| (vec![("node".to_owned(), n.name.clone())], f(n)))
+            .collect()
+    };
+    gauge(
+        encoder,
+        "ollama_dash_node_up",
+        "1 while a node is up (not down)",
+        &per_node(&|n| bool_value(n.state != "down")),
+    )?;
+    gauge(
+        encoder,
+        "ollama_dash_node_draining",
+        "1 while a node is drained",
+        &per_node(&|n| bool_value(n.state == "draining")),
+    )?;
+    gauge(
+        encoder,
+        "ollama_dash_node_in_flight",
+        "Generations running on a node",
+        &per_node(&|n| n.in_flight as f64),
+    )?;
+    gauge(
+        encoder,
+        "ollama_dash_node_queued",
+        "Generations waiting for a slot on a node",
+        &per_node(&|n| n.queued as f64),
+    )?;
+    gauge(
+        encoder,
+        "ollama_dash_node_vram_used_bytes",
+        "VRAM held by the models loaded on a node",
+        &per_node(&|n| n.vram_used as f64),
+    )?;
+    let decisions: Vec<(Labels, u64)> = d
+        .fleet()
+        .decisions()
+        .into_iter()
+        .map(|(node, reason, n)| {
+            (
+                vec![
+                    ("node".to_owned(), node),
+                    ("reason".to_owned(), reason.as_str().to_owned()),
+                ],
+                n,
+            )
+        })
+        .collect();
+    counter(
+        encoder,
+        "ollama_dash_route_decisions",
+        "Routing decisions by node and reason",
+        &decisions,
+    )
+}
+
 fn bool_value(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
@@ -291,6 +371,7 @@ impl Collector for DashboardCollector {
                 &[(none(), models.len() as f64)],
             )?;
         }
+        fleet(&mut encoder, d)?;
         let health = d.collector_health();
         gauge(
             &mut encoder,
