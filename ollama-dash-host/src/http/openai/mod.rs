@@ -8,6 +8,7 @@ mod completions;
 mod embeddings;
 mod models;
 mod request;
+mod responses;
 mod stream;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/responses", post(responses::create))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::one))

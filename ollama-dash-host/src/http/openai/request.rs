@@ -42,6 +42,20 @@ pub(super) struct Sampling {
 }
 
 impl Sampling {
+    /// The sampling fields of a request that has only these (the Responses API).
+    pub(super) fn new(
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        max_tokens: Option<i64>,
+    ) -> Self {
+        Self {
+            temperature,
+            top_p,
+            max_tokens,
+            ..Self::default()
+        }
+    }
+
     /// Ollama `options`; `None` when the request sets none. Refuses a token limit below 1 as
     /// OpenAI does (Ollama would take `-1` for "no limit"), and sampling values outside
     /// OpenAI's ranges (`temperature` 0–2, `top_p` 0–1, penalties −2–2).
@@ -372,7 +386,7 @@ impl ChatMessage {
 }
 
 /// The base64 bytes of a `data:` image URL (png, jpeg, webp or an empty media type).
-fn image_data(url: &str) -> Result<String, String> {
+pub(super) fn image_data(url: &str) -> Result<String, String> {
     let Some(rest) = url.strip_prefix("data:") else {
         return Err("only data: image URLs are supported (base64 png, jpeg or webp)".into());
     };
