@@ -6,6 +6,8 @@ import json
 import openai
 import pytest
 
+from node_sdk import run_node
+
 CHAT_MODEL = "llama3.2:1b"
 TOOLS_MODEL = "qwen3:0.6b"
 
@@ -160,3 +162,15 @@ def test_bad_requests_name_the_field(oai):
     with pytest.raises(openai.NotFoundError) as caught:
         oai.responses.create(model="no-such-model:latest", input="hi")
     assert caught.value.body["code"] == "model_not_found"
+
+
+def test_node_openai_sdk(server):
+    result = run_node(server, "openai_responses.cjs")
+    assert result["whole_text"] and result["whole_id"].startswith("resp_")
+    assert result["whole_usage"]["input_tokens"] > 0
+    assert result["types"][0] == "response.created" and result["types"][-1] == "response.completed"
+    assert result["deltas"] and result["deltas"] == result["final_text"]
+    assert result["helper_text"]
+    assert trace_of(server, result["final_id"])["output"] == result["deltas"]
+    call = result["call"]
+    assert call and call["name"] == "get_weather" and isinstance(json.loads(call["arguments"]), dict)

@@ -7,11 +7,14 @@ mod chat;
 mod completions;
 mod embeddings;
 mod models;
+mod prem;
 mod request;
 mod responses;
 mod stream;
 
 use std::time::Duration;
+
+pub(crate) use prem::alias;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -32,6 +35,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::one))
+        .merge(prem::router())
 }
 
 /// `chatcmpl-…`, `cmpl-…`: the trace id makes the answer easy to find in `/v1/traces`.

@@ -148,6 +148,12 @@ pub(super) struct ChatCompletionRequest {
     pub(super) n: Option<u32>,
     /// Extension: Ollama's `keep_alive`.
     pub(super) keep_alive: Option<ollama_dash_core::ollama::types::KeepAlive>,
+    /// Prem's `project_id`: unused, but it marks a Prem client (see `stream::Head::linger`).
+    #[serde(default)]
+    pub(super) project_id: Option<Value>,
+    /// Prem's `system_prompt`: a system message before `messages`.
+    #[serde(default)]
+    pub(super) system_prompt: Option<String>,
 }
 
 /// One OpenAI message.
@@ -219,7 +225,14 @@ impl ChatCompletionRequest {
             return Err(invalid("n", "only n = 1 is supported"));
         }
         let mut names: HashMap<String, String> = HashMap::new();
-        let mut messages = Vec::with_capacity(self.messages.len());
+        let mut messages = Vec::with_capacity(self.messages.len() + 1);
+        if let Some(system) = self.system_prompt.as_deref().filter(|s| !s.is_empty()) {
+            messages.push(Message {
+                role: "system".to_owned(),
+                content: system.to_owned(),
+                ..Message::default()
+            });
+        }
         for (i, m) in self.messages.iter().enumerate() {
             messages.push(m.to_ollama(i, &mut names)?);
         }
@@ -489,6 +502,20 @@ mod tests {
         assert_eq!(o.format, Some(json!({"type": "object"})));
         assert_eq!(o.tools.unwrap().len(), 1, "tool_choice narrows the tools");
         assert_eq!(o.think, Some(Think::Level("high".into())));
+    }
+
+    #[test]
+    fn system_prompt_comes_first() {
+        let req = parse(json!({
+            "model": "m", "system_prompt": "be kind", "project_id": 1,
+            "messages": [{"role": "user", "content": "hi"}]
+        }));
+        let o = req.to_ollama().unwrap();
+        assert_eq!(o.messages.len(), 2);
+        assert_eq!(
+            (o.messages[0].role.as_str(), o.messages[0].content.as_str()),
+            ("system", "be kind")
+        );
     }
 
     #[test]
