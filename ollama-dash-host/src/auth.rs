@@ -311,6 +311,7 @@ const USER_ROUTES: &[(http::Method, &str)] = &[
     (http::Method::POST, "/v1/chat/completions"),
     (http::Method::POST, "/v1/completions"),
     (http::Method::POST, "/v1/embeddings"),
+    (http::Method::POST, "/v1/responses"),
 ];
 
 /// Ollama's own calls a `user` key may POST through `/ollama`, as whole paths.

@@ -8,6 +8,8 @@ pub mod token;
 pub mod traces;
 pub mod upload;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::api::Job;
@@ -39,5 +41,22 @@ pub(crate) fn job_outcome(job: Job) -> Result<Job> {
             "{} of {} {state} (job {})",
             job.kind, job.model, job.id
         ))),
+    }
+}
+
+/// Ctrl-C, as a future that counts every Ctrl-C from the moment it is made.
+pub(crate) type Interrupt = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+/// Starts listening for Ctrl-C now. (Tokio installs its handler on the first poll, so a future
+/// first polled later, after a line was printed, would miss a Ctrl-C sent after that line.)
+pub(crate) fn interrupt() -> Interrupt {
+    let mut ctrl_c: Interrupt = Box::pin(tokio::signal::ctrl_c());
+    let waker = std::task::Waker::noop();
+    match ctrl_c
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+    {
+        std::task::Poll::Ready(done) => Box::pin(std::future::ready(done)),
+        std::task::Poll::Pending => ctrl_c,
     }
 }

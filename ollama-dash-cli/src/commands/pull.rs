@@ -32,6 +32,7 @@ const SAFETY_POLL: Duration = Duration::from_secs(1);
 
 /// `pull`.
 pub(crate) async fn pull(args: PullArgs) -> Result<()> {
+    let interrupt = super::interrupt();
     let client = args.connect.client()?;
     // Subscribe before starting the job, so none of its events can be missed.
     let events = if args.detach {
@@ -48,7 +49,7 @@ pub(crate) async fn pull(args: PullArgs) -> Result<()> {
         };
     }
     output::note(&format!("pulling {} (job {})", job.model, job.id));
-    let job = follow(&client, job, events).await?;
+    let job = follow(&client, job, events, interrupt).await?;
     let job = super::job_outcome(job)?;
     if args.json {
         output::json(&job)
@@ -58,13 +59,16 @@ pub(crate) async fn pull(args: PullArgs) -> Result<()> {
 }
 
 /// Shows the job's progress until it is no longer running; Ctrl-C cancels it.
-async fn follow(client: &Client, job: Job, events: Option<SseStream>) -> Result<Job> {
+async fn follow(
+    client: &Client,
+    job: Job,
+    events: Option<SseStream>,
+    mut ctrl_c: super::Interrupt,
+) -> Result<Job> {
     let mut job = job;
     let mut events = events;
     let mut progress = Progress::new(false);
     let mut poll = tokio::time::interval(SAFETY_POLL);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         progress.update(&step(&job));
         if !job.is_running() {

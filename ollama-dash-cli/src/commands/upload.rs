@@ -181,8 +181,7 @@ async fn send(
     let mut offset = offset;
     let mut sent = 0u64;
     let mut retries = 0;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut ctrl_c = super::interrupt();
     while offset < size {
         progress.update(&Step {
             status: "uploading".to_owned(),

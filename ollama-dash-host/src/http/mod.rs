@@ -74,7 +74,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .merge(uploads::routes())
         .merge(imports::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
+    let app = Router::new()
         .route("/ping", get(system::ping))
         .merge(web::routes())
         .merge(api)
@@ -98,7 +98,20 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         // Outermost: every decision below reads one canonical path, from a head of sane size.
         .layer(middleware::from_fn(path_guard::refuse_non_canonical))
         .layer(middleware::from_fn(refuse_huge_heads))
-        .with_state(state)
+        .with_state(state);
+    // Aliases (the Prem SDK's `/api/v1/…` paths, one trailing slash) become the served paths
+    // before routing, so the role table and the handlers see one path.
+    Router::new().fallback_service(tower::service_fn(
+        move |mut request: axum::extract::Request| {
+            let app = app.clone();
+            async move {
+                if let Some(uri) = openai::alias(request.uri()) {
+                    *request.uri_mut() = uri;
+                }
+                tower::ServiceExt::oneshot(app, request).await
+            }
+        },
+    ))
 }
 
 /// Same-origin only unless origins are configured.

@@ -16,7 +16,7 @@ use super::error::ApiResult;
 use super::json::Path;
 
 /// The header naming the node that served an answer.
-pub(super) const NODE_HEADER: &str = "x-ollama-dash-node";
+pub(crate) const NODE_HEADER: &str = "x-ollama-dash-node";
 
 /// The node routes.
 pub(super) fn routes() -> Router<AppState> {
@@ -55,7 +55,7 @@ async fn undrain(
 }
 
 /// Adds `X-Ollama-Dash-Node` once the generation was placed on a node.
-pub(super) fn with_node(mut response: Response, placement: &Placement) -> Response {
+pub(crate) fn with_node(mut response: Response, placement: &Placement) -> Response {
     if let Some((node, _)) = placement.get()
         && let Ok(value) = HeaderValue::from_str(&node)
     {

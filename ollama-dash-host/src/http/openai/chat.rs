@@ -44,12 +44,15 @@ pub(super) async fn completions(
         };
         return with_node(response, &placement);
     }
-    let head = Head::new(
+    let mut head = Head::new(
         id,
         "chat.completion.chunk",
         req.model.clone(),
         req.stream_options.is_some_and(|o| o.include_usage),
     );
+    if req.project_id.is_some() {
+        head.linger = Some(stream::PREM_LINGER);
+    }
     let response = stream::respond(&state, generation.stream(), head, ChatChoices::default()).await;
     with_node(response, &placement)
 }

@@ -7,10 +7,14 @@ mod chat;
 mod completions;
 mod embeddings;
 mod models;
+mod prem;
 mod request;
+mod responses;
 mod stream;
 
 use std::time::Duration;
+
+pub(crate) use prem::alias;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -27,9 +31,11 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/responses", post(responses::create))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::one))
+        .merge(prem::router())
 }
 
 /// `chatcmpl-…`, `cmpl-…`: the trace id makes the answer easy to find in `/v1/traces`.

@@ -42,6 +42,20 @@ pub(super) struct Sampling {
 }
 
 impl Sampling {
+    /// The sampling fields of a request that has only these (the Responses API).
+    pub(super) fn new(
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        max_tokens: Option<i64>,
+    ) -> Self {
+        Self {
+            temperature,
+            top_p,
+            max_tokens,
+            ..Self::default()
+        }
+    }
+
     /// Ollama `options`; `None` when the request sets none. Refuses a token limit below 1 as
     /// OpenAI does (Ollama would take `-1` for "no limit"), and sampling values outside
     /// OpenAI's ranges (`temperature` 0–2, `top_p` 0–1, penalties −2–2).
@@ -134,6 +148,12 @@ pub(super) struct ChatCompletionRequest {
     pub(super) n: Option<u32>,
     /// Extension: Ollama's `keep_alive`.
     pub(super) keep_alive: Option<ollama_dash_core::ollama::types::KeepAlive>,
+    /// Prem's `project_id`: unused, but it marks a Prem client (see `stream::Head::linger`).
+    #[serde(default)]
+    pub(super) project_id: Option<Value>,
+    /// Prem's `system_prompt`: a system message before `messages`.
+    #[serde(default)]
+    pub(super) system_prompt: Option<String>,
 }
 
 /// One OpenAI message.
@@ -205,7 +225,14 @@ impl ChatCompletionRequest {
             return Err(invalid("n", "only n = 1 is supported"));
         }
         let mut names: HashMap<String, String> = HashMap::new();
-        let mut messages = Vec::with_capacity(self.messages.len());
+        let mut messages = Vec::with_capacity(self.messages.len() + 1);
+        if let Some(system) = self.system_prompt.as_deref().filter(|s| !s.is_empty()) {
+            messages.push(Message {
+                role: "system".to_owned(),
+                content: system.to_owned(),
+                ..Message::default()
+            });
+        }
         for (i, m) in self.messages.iter().enumerate() {
             messages.push(m.to_ollama(i, &mut names)?);
         }
@@ -372,7 +399,7 @@ impl ChatMessage {
 }
 
 /// The base64 bytes of a `data:` image URL (png, jpeg, webp or an empty media type).
-fn image_data(url: &str) -> Result<String, String> {
+pub(super) fn image_data(url: &str) -> Result<String, String> {
     let Some(rest) = url.strip_prefix("data:") else {
         return Err("only data: image URLs are supported (base64 png, jpeg or webp)".into());
     };
@@ -475,6 +502,20 @@ mod tests {
         assert_eq!(o.format, Some(json!({"type": "object"})));
         assert_eq!(o.tools.unwrap().len(), 1, "tool_choice narrows the tools");
         assert_eq!(o.think, Some(Think::Level("high".into())));
+    }
+
+    #[test]
+    fn system_prompt_comes_first() {
+        let req = parse(json!({
+            "model": "m", "system_prompt": "be kind", "project_id": 1,
+            "messages": [{"role": "user", "content": "hi"}]
+        }));
+        let o = req.to_ollama().unwrap();
+        assert_eq!(o.messages.len(), 2);
+        assert_eq!(
+            (o.messages[0].role.as_str(), o.messages[0].content.as_str()),
+            ("system", "be kind")
+        );
     }
 
     #[test]

@@ -26,8 +26,15 @@ pub(super) struct Head {
     pub(super) model: String,
     /// `stream_options.include_usage`: a last chunk with `usage` and no choices.
     pub(super) include_usage: bool,
+    /// How long the body stays open after the `done` frame. The npm Prem SDK (0.3.100) loses
+    /// its `done` frame when the end of the body arrives in the same read — its stream then
+    /// never ends — so its requests (they carry `project_id`) get the frame well before the end.
+    pub(super) linger: Option<std::time::Duration>,
     created: i64,
 }
+
+/// [`Head::linger`] for Prem clients.
+pub(super) const PREM_LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Head {
     /// The envelope of one answer, created now.
@@ -42,6 +49,7 @@ impl Head {
             object,
             model,
             include_usage,
+            linger: None,
             created: created(),
         }
     }
@@ -59,7 +67,33 @@ impl Head {
         if let Some(usage) = usage {
             chunk["usage"] = usage;
         }
-        sse::event(&chunk)
+        // Named `completion`: the npm Prem SDK only reads named frames; OpenAI's clients and
+        // plain SSE readers read `data:` whatever the name.
+        [
+            Bytes::from_static(b"event: completion\n"),
+            sse::event(&chunk),
+        ]
+        .concat()
+        .into()
+    }
+
+    /// The last frame: `data: [DONE]`, named `done` with the trace id on a `trace_id:` line
+    /// (the npm Prem SDK ends its stream there; SSE readers ignore an unknown field).
+    fn done(&self) -> Bytes {
+        let hex = self.id.rsplit('-').next().unwrap_or_default();
+        let trace_id = if hex.len() == 32 {
+            format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            )
+        } else {
+            hex.to_owned()
+        };
+        format!("event: done\ntrace_id: {trace_id}\ndata: [DONE]\n\n").into()
     }
 }
 
@@ -99,12 +133,17 @@ pub(super) trait Choices<T>: Send + 'static {
 struct Translated<M> {
     head: Head,
     choices: M,
+    /// The upstream ended: the end of the body waits one turn of the scheduler (below).
+    ended: bool,
 }
 
 impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
     fn frame(&mut self, step: Step<T>) -> Bytes {
         let line = match step {
-            Step::End => return Bytes::new(),
+            Step::End => {
+                self.ended = true;
+                return Bytes::new();
+            }
             Step::Line(Err(e)) => return sse::event(&upstream_error(e).body()),
             Step::Line(Ok(line)) => line,
         };
@@ -115,9 +154,18 @@ impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
                 let usage = usage(metrics.prompt_eval_count, metrics.eval_count);
                 out.push(self.head.chunk(json!([]), Some(usage)));
             }
-            out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+            out.push(self.head.done());
         }
         out.concat().into()
+    }
+
+    /// For a Prem client ([`Head::linger`]) the body ends a moment after the `done` frame.
+    fn hold(&mut self) -> Option<sse::Hold> {
+        let linger = self
+            .head
+            .linger
+            .filter(|_| std::mem::take(&mut self.ended))?;
+        Some(Box::pin(tokio::time::sleep(linger)))
     }
 }
 
@@ -134,7 +182,11 @@ where
     Lines<T>: futures_util::Stream<Item = Result<T>>,
     M: Choices<T>,
 {
-    let frames = Translated { head, choices };
+    let frames = Translated {
+        head,
+        choices,
+        ended: false,
+    };
     let keepalive = keepalive(state);
     match sse::open(
         connect,
