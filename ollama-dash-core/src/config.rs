@@ -75,6 +75,10 @@ pub struct DashboardConfig {
     /// Longest a request waits for a node slot, seconds (default 30).
     #[serde(default = "default_queue_timeout_secs")]
     pub queue_timeout_secs: u64,
+    /// How a node is chosen: `resident` (ours), or `random`, `round_robin`,
+    /// `least_outstanding` (the baselines the routing benchmark compares).
+    #[serde(default)]
+    pub routing: crate::fleet::Policy,
     /// The live service: probe intervals, history, GPU fallback, managed Ollama.
     #[serde(flatten)]
     pub live: crate::live::config::LiveConfig,
@@ -150,6 +154,7 @@ impl DashboardConfig {
             nodes: Vec::new(),
             max_queue: default_max_queue(),
             queue_timeout_secs: default_queue_timeout_secs(),
+            routing: crate::fleet::Policy::default(),
             live: crate::live::config::LiveConfig::default(),
         }
     }

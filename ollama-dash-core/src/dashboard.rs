@@ -113,6 +113,7 @@ impl Dashboard {
             crate::fleet::Admission {
                 max_queue: config.max_queue,
                 queue_timeout: Duration::from_secs(config.queue_timeout_secs),
+                policy: config.routing,
             },
         )?;
         let live_config = &config.live;

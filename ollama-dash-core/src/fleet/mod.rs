@@ -262,6 +262,9 @@ struct Inner {
     service_ms: Mutex<HashMap<String, f64>>,
     /// Routing decisions by node and reason.
     decisions: Mutex<HashMap<(usize, Reason), u64>>,
+    policy: Policy,
+    /// The next node of [`Policy::RoundRobin`].
+    turn: AtomicUsize,
 }
 
 /// How the fleet admits requests.
@@ -271,6 +274,24 @@ pub struct Admission {
     pub max_queue: usize,
     /// Longest a request waits for a slot (`queue_timeout_secs`).
     pub queue_timeout: Duration,
+    /// How a node is chosen (`routing`).
+    pub policy: Policy,
+}
+
+/// How a node is chosen (config `routing`): ours, or the baselines the routing benchmark
+/// compares it with. Every policy skips nodes that are down, draining or lack the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Residency, free slots, VRAM and affinity ([`pick`]).
+    #[default]
+    Resident,
+    /// Any node at random (what Open WebUI does across its Ollama URLs).
+    Random,
+    /// Each node in turn.
+    RoundRobin,
+    /// The node with the fewest requests in flight (LiteLLM's least-busy).
+    LeastOutstanding,
 }
 
 /// Where a call runs: its node, why, and its slot (released when this is dropped).
@@ -351,6 +372,8 @@ impl Fleet {
             affinity: Mutex::default(),
             service_ms: Mutex::default(),
             decisions: Mutex::default(),
+            policy: admission.policy,
+            turn: AtomicUsize::new(0),
         })))
     }
 
@@ -411,7 +434,11 @@ impl Fleet {
             .conversation
             .and_then(|k| lock(&inner.affinity).get(&k).copied())
             .map(|node| Affinity { node });
-        let Some((index, reason)) = pick(&candidates, need, affinity, tried) else {
+        let picked = match inner.policy {
+            Policy::Resident => pick(&candidates, need, affinity, tried),
+            baseline => self.baseline(baseline, &candidates, tried),
+        };
+        let Some((index, reason)) = picked else {
             return Err(Error::Unavailable(format!(
                 "no Ollama node can take {model} now: every node is down, draining or already tried"
             )));
@@ -442,6 +469,33 @@ impl Fleet {
             _slot: slot,
             answered: false,
         })
+    }
+
+    /// A baseline policy's choice among the nodes that are up, open and list the model.
+    fn baseline(
+        &self,
+        policy: Policy,
+        candidates: &[Candidate],
+        tried: &[usize],
+    ) -> Option<(usize, Reason)> {
+        let open: Vec<usize> = (0..candidates.len())
+            .filter(|i| {
+                let c = &candidates[*i];
+                c.up && !c.draining && !tried.contains(i) && c.installed != Some(false)
+            })
+            .collect();
+        let chosen = match policy {
+            Policy::Random => open.get(rand::random_range(0..open.len().max(1))).copied(),
+            Policy::RoundRobin => {
+                let turn = self.0.turn.fetch_add(1, Ordering::Relaxed);
+                open.get(turn % open.len().max(1)).copied()
+            }
+            Policy::LeastOutstanding | Policy::Resident => open
+                .iter()
+                .copied()
+                .min_by_key(|i| candidates[*i].node_in_flight + candidates[*i].queued),
+        };
+        chosen.map(|i| (i, Reason::Policy))
     }
 
     /// A slot on `node` for `model`: at once if one is free, else after a bounded wait.

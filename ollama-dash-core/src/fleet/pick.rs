@@ -22,6 +22,8 @@ pub enum Reason {
     Evict,
     /// No node lists the model; the node asked answers (a pull, or "not found").
     NotInstalled,
+    /// A baseline policy chose it (`routing` other than `resident`).
+    Policy,
 }
 
 impl Reason {
@@ -35,6 +37,7 @@ impl Reason {
             Reason::Fits => "fits",
             Reason::Evict => "evict",
             Reason::NotInstalled => "not_installed",
+            Reason::Policy => "policy",
         }
     }
 }
