@@ -5,6 +5,7 @@
 )]
 #![allow(clippy::unwrap_used, reason = "tests may unwrap")]
 
+mod access;
 mod core_client;
 mod faults;
 mod gateway;
