@@ -223,9 +223,25 @@ impl DashboardConfig {
         }
     }
 
-    /// The Ollama base URL, e.g. `http://127.0.0.1:11434`.
+    /// The Ollama the dashboard's own views and jobs talk to (installed and running models,
+    /// pulls, imports, the managed service): `ollama_host`, unless nodes are listed and none of
+    /// them is at that address — then the first node, so a fleet configured without
+    /// `OLLAMA_HOST` never watches an Ollama it does not route to.
+    pub fn primary_host(&self) -> &str {
+        let Some(first) = self.nodes.first() else {
+            return &self.ollama_host;
+        };
+        let host = parse_ollama_host(&self.ollama_host).ok();
+        let listed = self
+            .nodes
+            .iter()
+            .any(|node| host.is_some() && parse_ollama_host(&node.url).ok() == host);
+        if listed { &self.ollama_host } else { &first.url }
+    }
+
+    /// The base URL of [`Self::primary_host`], e.g. `http://127.0.0.1:11434`.
     pub fn ollama_url(&self) -> Result<String> {
-        parse_ollama_host(&self.ollama_host)
+        parse_ollama_host(self.primary_host())
     }
 
     /// The connect timeout as a [`Duration`].
@@ -387,6 +403,21 @@ mod tests {
             jail.set_env("OLLAMA_DASH_NODES", "x=127.0.0.1:1,x=127.0.0.1:2");
             let err = load_in(jail).unwrap_err().to_string();
             assert!(err.contains("nodes") && err.contains("twice"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_primary_ollama_is_ollama_host_when_it_is_a_node_else_the_first_node() {
+        Jail::expect_with(|jail| {
+            assert_eq!(load_in(jail).unwrap().primary_host(), "127.0.0.1:11434");
+            jail.set_env("OLLAMA_DASH_NODES", "a=http://gpu-a:11434,b=gpu-b");
+            let config = load_in(jail).unwrap();
+            assert_eq!(config.primary_host(), "http://gpu-a:11434");
+            assert_eq!(config.ollama_url().unwrap(), "http://gpu-a:11434");
+            // OLLAMA_HOST names a node (in another spelling of the same address): that one.
+            jail.set_env("OLLAMA_HOST", "gpu-b:11434");
+            assert_eq!(load_in(jail).unwrap().primary_host(), "gpu-b:11434");
             Ok(())
         });
     }

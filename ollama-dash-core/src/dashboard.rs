@@ -105,8 +105,8 @@ impl Dashboard {
         let traces = Traces::new(&config, store.clone(), events.clone(), live.nudger());
         let fleet = crate::fleet::Fleet::new(
             &config.node_configs(),
-            // One node at `ollama_host` shares the dashboard's own client (and its pool).
-            |url| match url == config.ollama_host {
+            // The node at the primary host shares the dashboard's own client (and its pool).
+            |url| match url == config.primary_host() {
                 true => Ok(ollama.clone()),
                 false => OllamaClient::with_host(&config, url),
             },

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod connections;
+pub mod data_lock;
 pub mod http;
 pub mod logging;
 /// The WASM plugin host: the `ollama-dash-plugin-host` crate (the only wasmtime dependent).

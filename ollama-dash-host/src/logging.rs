@@ -6,13 +6,17 @@
 //! writer here swallows its own errors, the layer's internal error reports are off, and a log
 //! line that cannot be written is simply lost.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber: `RUST_LOG` (default `info`) to stderr, never failing.
+/// Installs the global subscriber: `RUST_LOG` (default `info`) to stderr, never failing; in
+/// colour only on a terminal without `NO_COLOR` (a log file or journal gets plain text).
 pub fn init() {
+    let colour =
+        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

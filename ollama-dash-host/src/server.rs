@@ -24,6 +24,7 @@ pub struct Server {
     token: String,
     token_source: TokenSource,
     nofile: Option<u64>,
+    _data_lock: crate::data_lock::DataLock,
 }
 
 impl Server {
@@ -31,6 +32,7 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         // First, before anything opens files: room for `max_connections` clients.
         let nofile = raise_nofile_limit();
+        let data_lock = crate::data_lock::acquire(&config.dashboard.data_path)?;
         let dashboard = Dashboard::new(config.dashboard.clone()).await?;
         // One round of probes before serving, so the first requests find data; bounded, since
         // the collector keeps trying on its own anyway.
@@ -68,6 +70,7 @@ impl Server {
             token,
             token_source,
             nofile,
+            _data_lock: data_lock,
         })
     }
 

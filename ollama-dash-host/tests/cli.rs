@@ -7,19 +7,30 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+fn serve_simulate(data: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ollama-dash"));
+    command
+        .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
+        .env("DATA_PATH", data)
+        .env_remove("AUTH_TOKEN")
+        .env_remove("OLLAMA_HOST")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 #[tokio::test]
 async fn serve_simulate_answers_with_a_token_and_stops_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ollama-dash"))
-        .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
-        .env("DATA_PATH", data.path())
-        .env_remove("AUTH_TOKEN")
-        .env_remove("OLLAMA_HOST")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = serve_simulate(data.path()).spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+        log
+    });
     let stdout = child.stdout.take().unwrap();
     let open_line = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
@@ -79,6 +90,22 @@ async fn serve_simulate_answers_with_a_token_and_stops_on_sigterm() {
         .unwrap();
     assert!(available["models"].as_array().unwrap().len() >= 4);
 
+    // A second server on the same DATA_PATH is refused, naming the directory and the holder.
+    let second = tokio::task::spawn_blocking({
+        let mut command = serve_simulate(data.path());
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!second.status.success(), "a second server started");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("is in use by another ollama-dash server")
+            && said.contains(&format!("pid {}", child.id()))
+            && said.contains(&data.path().display().to_string()),
+        "{said}"
+    );
+
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -93,4 +120,14 @@ async fn serve_simulate_answers_with_a_token_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     assert!(data.path().join("ollama-dash.db").exists());
+    // Logged in plain text: stderr is a pipe here, as under systemd or `2> file`.
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("INFO") && log.contains("dashboard ready"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\x1b'),
+        "colour codes in a log that is not a terminal: {log}"
+    );
 }

@@ -36,9 +36,9 @@ enum Budget {
 }
 
 impl OllamaClient {
-    /// Builds a client for the Ollama named in `config`.
+    /// Builds a client for the dashboard's own Ollama ([`DashboardConfig::primary_host`]).
     pub fn new(config: &DashboardConfig) -> Result<Self> {
-        Self::with_host(config, &config.ollama_host)
+        Self::with_host(config, config.primary_host())
     }
 
     /// Builds a client for the Ollama at `host` (Ollama's `[scheme://]host[:port][/path]`
