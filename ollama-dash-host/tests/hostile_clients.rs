@@ -243,3 +243,174 @@ async fn a_log_that_cannot_be_written_never_stops_the_server() {
     );
     assert_eq!(health(&served.served.base).await, 200);
 }
+
+/// `VmRSS` of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Generations in flight, summed over the gauge's label sets.
+async fn in_flight(client: &reqwest::Client, base: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("ollama_dash_gen_ai_requests_in_flight{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// A streamed chat sent by hand from a socket with a tiny receive buffer, whose answer is
+/// never read.
+async fn never_reading_stream(to: SocketAddr, i: usize) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let mut stream = socket.connect(to).await.unwrap();
+    let body = serde_json::json!({
+        "model": "llama3.2:1b",
+        "stream": true,
+        "messages": [{"role": "user", "content": format!("tell me a long story, reader {i}")}],
+    })
+    .to_string();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Clients that start a streamed chat and never read a byte of it: everyone else keeps getting
+/// answers (health, models, a whole chat) within a bound while they hang on, the server's memory
+/// stays bounded, and once they go away their generations end (none stays in flight) and the
+/// server is as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_stream_starve_no_one() {
+    const READERS: usize = 16;
+    /// Longest any answer to a well-behaved client may take meanwhile.
+    const BOUND: Duration = Duration::from_secs(5);
+    let served = serve(&[], None, Stdio::inherit());
+    let base = served.served.base.clone();
+    let pid = served.served.child.id();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    assert_eq!(health(&base).await, 200);
+    let rss_before = rss_kib(pid);
+
+    let mut hostile = Vec::new();
+    for i in 0..READERS {
+        hostile.push(never_reading_stream(served.addr, i).await);
+    }
+    // Their generations are under way.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while in_flight(&client, &base).await < READERS as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "the never-reading streams did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Meanwhile the others are served, each within the bound.
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    for round in 0..5 {
+        for (method, path) in [
+            ("GET", "/api/health"),
+            ("GET", "/v1/models"),
+            ("POST", "/v1/chat/completions"),
+        ] {
+            let t = Instant::now();
+            let request = match method {
+                "GET" => client.get(format!("{base}{path}")),
+                _ => client
+                    .post(format!("{base}{path}"))
+                    .json(&serde_json::json!({
+                        "model": "llama3.2:1b",
+                        "max_tokens": 8,
+                        "messages": [{"role": "user", "content": format!("hello {round}")}],
+                    })),
+            };
+            let answer = request.bearer_auth(TOKEN).send().await.unwrap();
+            let status = answer.status();
+            let body = answer.text().await.unwrap();
+            let took = t.elapsed();
+            assert_eq!(status, 200, "{path}: {body}");
+            assert!(took < BOUND, "{path} took {took:?} while streams hang");
+            slowest = slowest.max(took);
+        }
+    }
+    let held = in_flight(&client, &base).await;
+    let rss_during = rss_kib(pid);
+    println!(
+        "never-reading streams: {READERS} held, 15 answers to others in {:?} (slowest {slowest:?}), \
+         still in flight after {:?}: {held}, RSS {} → {} KiB",
+        started.elapsed(),
+        started.elapsed(),
+        rss_before,
+        rss_during
+    );
+    assert!(
+        rss_during < rss_before + 64 * 1024,
+        "memory grew by {} KiB",
+        rss_during - rss_before
+    );
+
+    // They go away (never having read): nothing of theirs stays in flight, and the server goes on.
+    drop(hostile);
+    let gone = Instant::now();
+    let deadline = gone + Duration::from_secs(8);
+    let mut left = in_flight(&client, &base).await;
+    while left > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = in_flight(&client, &base).await;
+    }
+    println!(
+        "never-reading streams: none in flight {:?} after they closed ({left} left)",
+        gone.elapsed()
+    );
+    assert_eq!(
+        left, 0,
+        "generations of the gone clients are still in flight"
+    );
+    let traces: serde_json::Value = client
+        .get(format!("{base}/v1/traces"))
+        .query(&[("q", "long story"), ("limit", "100")])
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stories = traces["data"].as_array().map_or(0, Vec::len);
+    let statuses: Vec<&str> = traces["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["status"].as_str())
+        .collect();
+    println!("never-reading streams: their traces: {statuses:?}");
+    assert_eq!(
+        stories, READERS,
+        "each abandoned stream left its trace: {traces}"
+    );
+    assert_eq!(health(&base).await, 200);
+}
