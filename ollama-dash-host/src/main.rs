@@ -169,7 +169,10 @@ async fn serve(
     } else {
         None
     };
-    let server = Server::bind(config).await?;
+    let data_path = config.dashboard.data_path.clone();
+    let server = Server::bind(config)
+        .await
+        .map_err(|e| explain_full_disk(e, &data_path))?;
     let addr = server.local_addr()?;
     let url = format!("http://{addr}/");
     // Written, not println!: a closed or full stdout must not panic the server.
@@ -191,6 +194,29 @@ async fn serve(
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// A start-up error that comes from a full disk says which disk: the store, the token and the
+/// uploads all live in `DATA_PATH` (the store's own message, "database or disk is full", names
+/// neither the path nor the setting).
+fn explain_full_disk(error: anyhow::Error, data_path: &std::path::Path) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let full = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<ollama_dash_core::Error>()
+            .is_some_and(ollama_dash_core::Error::is_storage_full)
+            || cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+                matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+            })
+    });
+    if !full {
+        return error;
+    }
+    error.context(format!(
+        "no space left on the disk of DATA_PATH ({}): free some space there or point DATA_PATH \
+         at another disk",
+        data_path.display()
+    ))
 }
 
 /// VRAM of simulated node `i`: 8, 16, 24 GiB in turn.

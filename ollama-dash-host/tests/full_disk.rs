@@ -206,3 +206,66 @@ async fn a_full_disk_answers_507_leaves_no_temp_files_and_degrades_health_until_
     );
     drop(served);
 }
+
+/// Start-up on a disk that is already full: the server cannot open its store, and it must say
+/// so plainly — exit non-zero (not a panic, not a hang) with a message that names `DATA_PATH`
+/// and the lack of space — instead of serving without one.
+#[test]
+fn a_full_disk_at_start_up_is_a_clear_error_naming_data_path() {
+    let disk = SmallDisk::mount("2m");
+    let data = disk.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    disk.fill();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ollama-dash"))
+        .args(["serve", "--simulate", "--listen", "127.0.0.1:0"])
+        .env("DATA_PATH", &data)
+        .env("AUTH_TOKEN", TOKEN)
+        .env_remove("OLLAMA_HOST")
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!(
+        "full disk at start: {:?} after {:?}: {}",
+        output.status.code(),
+        started.elapsed(),
+        stderr.trim()
+    );
+    let status = status
+        .unwrap_or_else(|| panic!("the server did not exit on a full disk: {stdout}\n{stderr}"));
+    assert!(
+        !stdout.contains("listening on"),
+        "it served without a store: {stdout}"
+    );
+    assert!(!status.success(), "{stderr}");
+    assert_ne!(status.code(), Some(101), "a panic, not an error: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.code().is_some(), "killed by a signal: {status:?}");
+    let lower = stderr.to_lowercase();
+    assert!(
+        stderr.contains("DATA_PATH") && stderr.contains(&*data.to_string_lossy()),
+        "the message names DATA_PATH and its value: {stderr}"
+    );
+    assert!(
+        lower.contains("no space") || lower.contains("disk is full") || lower.contains("full"),
+        "the message says the disk is full: {stderr}"
+    );
+}
