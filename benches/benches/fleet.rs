@@ -2,10 +2,14 @@
 //! three models of different sizes with skewed popularity, three-turn conversations, bursts —
 //! replayed once per policy against four simulated Ollamas that schedule as Ollama does (VRAM
 //! budgets of 3–6 GiB, loads at 4 GB/s, 2 slots per model, LRU eviction), each policy on a
-//! fresh fleet. Reports cold loads (traces whose load took over 50 ms), p50/p99 time to first
-//! token, p99 end to end, throughput, 429s and failures. Prints a Markdown table.
+//! fresh fleet, rounds interleaved (every policy once, then again). Then the same with one node
+//! killed a third of the way through. Reports cold loads (traces whose load took over 50 ms),
+//! p50/p99 time to first token, p99 end to end, throughput, 429s, requests lost before their
+//! first byte (the goal is 0: failover) and answers cut mid-stream. Prints Markdown tables and
+//! writes every TTFT sample to `target/bench-fleet/ttft.csv` (`benches/plot_fleet.py` draws it).
 //!
-//! Run: `cargo bench -p ollama-dash-benches --bench fleet` (`FLEET_CONVERSATIONS`, default 40).
+//! Run: `cargo bench -p ollama-dash-benches --bench fleet` (`FLEET_CONVERSATIONS`, default 40;
+//! `FLEET_ROUNDS`, default 2).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark")]
 
 use std::sync::{Arc, Mutex};
@@ -62,7 +66,10 @@ struct Outcome {
     e2e_ms: Vec<f64>,
     traces: Vec<String>,
     busy: usize,
-    failed: usize,
+    /// Failed before the client saw a byte of the answer: what failover must make 0.
+    lost: usize,
+    /// Failed after the first token (the node died under the stream).
+    cut: usize,
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -97,7 +104,7 @@ async fn turn(d: &Dashboard, model: &str, history: &mut Vec<Message>, out: &Mute
             if e.kind() == ErrorKind::Busy {
                 o.busy += 1;
             } else {
-                o.failed += 1;
+                o.lost += 1;
             }
             return;
         }
@@ -119,7 +126,10 @@ async fn turn(d: &Dashboard, model: &str, history: &mut Vec<Message>, out: &Mute
     }
     let mut o = out.lock().unwrap();
     if !ok {
-        o.failed += 1;
+        match first {
+            None => o.lost += 1,
+            Some(_) => o.cut += 1,
+        }
         return;
     }
     o.ttft_ms
@@ -134,7 +144,15 @@ async fn turn(d: &Dashboard, model: &str, history: &mut Vec<Message>, out: &Mute
     });
 }
 
-async fn run(policy: Policy, work: Vec<(&'static str, bool)>) -> String {
+/// The node killed in the failover scenario, and after how many conversations began.
+const KILLED: usize = 3;
+
+async fn run(
+    policy: Policy,
+    work: Vec<(&'static str, bool)>,
+    kill_after: Option<usize>,
+    samples: &mut Vec<f64>,
+) -> String {
     let sims = Fleet::start(
         VRAM.iter()
             .map(|&vram| SimConfig {
@@ -167,15 +185,22 @@ async fn run(policy: Policy, work: Vec<(&'static str, bool)>) -> String {
     let d = Dashboard::new(config).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await; // the first probes
     let out = Arc::new(Mutex::new(Outcome::default()));
-    let queue = Arc::new(Mutex::new(work.into_iter()));
+    let queue = Arc::new(Mutex::new(work.into_iter().enumerate()));
+    let killer = sims.node(KILLED).unwrap().control();
     let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let (d, out, queue) = (d.clone(), Arc::clone(&out), Arc::clone(&queue));
+            let killer = killer.clone();
             tokio::spawn(async move {
                 loop {
                     let next = queue.lock().unwrap().next();
-                    let Some((model, burst)) = next else { return };
+                    let Some((i, (model, burst))) = next else {
+                        return;
+                    };
+                    if Some(i) == kill_after {
+                        killer.kill();
+                    }
                     if !burst {
                         tokio::time::sleep(Duration::from_millis(40)).await;
                     }
@@ -201,14 +226,16 @@ async fn run(policy: Policy, work: Vec<(&'static str, bool)>) -> String {
         }
     }
     let served = o.traces.len();
+    samples.extend_from_slice(&o.ttft_ms);
     let row = format!(
-        "| {policy:?} | {served} | {cold} | {:.0} | {:.0} | {:.0} | {:.1} | {} | {} |",
+        "| {policy:?} | {served} | {cold} | {:.0} | {:.0} | {:.0} | {:.1} | {} | {} | {} |",
         percentile(&mut o.ttft_ms, 0.5),
         percentile(&mut o.ttft_ms, 0.99),
         percentile(&mut o.e2e_ms, 0.99),
         served as f64 / wall,
         o.busy,
-        o.failed,
+        o.lost,
+        o.cut,
     );
     d.shutdown().await.unwrap();
     sims.shutdown().await;
@@ -221,21 +248,46 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
+    let rounds: usize = std::env::var("FLEET_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let work = workload(conversations);
-    println!(
-        "{conversations} conversations × {TURNS} turns, concurrency {CONCURRENCY}, 4 nodes \
-         (VRAM 3/4/5/6 GiB, 2 slots per model, loads at 4 GB/s)\n"
-    );
-    println!(
-        "| policy | answered | cold loads | TTFT p50 (ms) | TTFT p99 (ms) | end-to-end p99 (ms) | answers/s | 429 | failed |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for policy in [
+    let policies = [
         Policy::Random,
         Policy::RoundRobin,
         Policy::LeastOutstanding,
         Policy::Resident,
-    ] {
-        println!("{}", run(policy, work.clone()).await);
+    ];
+    let mut csv = String::from("scenario,policy,round,ttft_ms\n");
+    for (scenario, kill_after) in [("steady", None), ("node killed", Some(conversations / 3))] {
+        println!(
+            "\n{scenario}: {conversations} conversations × {TURNS} turns, concurrency \
+             {CONCURRENCY}, 4 nodes (VRAM 3/4/5/6 GiB, 2 slots per model, loads at 4 GB/s){}\n",
+            match kill_after {
+                Some(n) => format!(", node n{KILLED} killed as conversation {n} begins"),
+                None => String::new(),
+            }
+        );
+        println!(
+            "| policy | answered | cold loads | TTFT p50 (ms) | TTFT p99 (ms) | end-to-end p99 (ms) | answers/s | 429 | lost before the first byte | cut mid-stream |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for round in 1..=rounds {
+            for policy in policies {
+                let mut samples = Vec::new();
+                println!(
+                    "{}",
+                    run(policy, work.clone(), kill_after, &mut samples).await
+                );
+                for ms in samples {
+                    csv.push_str(&format!("{scenario},{policy:?},{round},{ms:.3}\n"));
+                }
+            }
+        }
     }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-fleet");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ttft.csv"), csv).unwrap();
+    println!("\nTTFT samples: {}", dir.join("ttft.csv").display());
 }
