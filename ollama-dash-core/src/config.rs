@@ -75,6 +75,10 @@ pub struct DashboardConfig {
     /// Longest a request waits for a node slot, seconds (default 30).
     #[serde(default = "default_queue_timeout_secs")]
     pub queue_timeout_secs: u64,
+    /// Idle keep-alive connections kept to each Ollama node, at most (default 64): after a
+    /// burst, connections past it are closed as their requests end.
+    #[serde(default = "default_upstream_max_idle_per_node")]
+    pub upstream_max_idle_per_node: usize,
     /// How a node is chosen: `resident` (ours), or `random`, `round_robin`,
     /// `least_outstanding` (the baselines the routing benchmark compares).
     #[serde(default)]
@@ -90,6 +94,10 @@ fn default_max_queue() -> usize {
 
 fn default_queue_timeout_secs() -> u64 {
     30
+}
+
+fn default_upstream_max_idle_per_node() -> usize {
+    64
 }
 
 /// Defaults of the trace and stream settings (serde needs functions).
@@ -154,6 +162,7 @@ impl DashboardConfig {
             nodes: Vec::new(),
             max_queue: default_max_queue(),
             queue_timeout_secs: default_queue_timeout_secs(),
+            upstream_max_idle_per_node: default_upstream_max_idle_per_node(),
             routing: crate::fleet::Policy::default(),
             live: crate::live::config::LiveConfig::default(),
         }

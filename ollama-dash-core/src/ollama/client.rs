@@ -44,9 +44,12 @@ impl OllamaClient {
     /// Builds a client for the Ollama at `host` (Ollama's `[scheme://]host[:port][/path]`
     /// form), with the timeouts of `config`.
     pub fn with_host(config: &DashboardConfig, host: &str) -> Result<Self> {
+        // One client (one pool) per node: a burst of N requests may open N connections, but
+        // no more than `upstream_max_idle_per_node` stay open once it is over.
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout())
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(config.upstream_max_idle_per_node)
             .tcp_nodelay(true)
             .user_agent(concat!("ollama-dash/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -363,3 +366,6 @@ fn reason(status: StatusCode) -> String {
         .unwrap_or("error")
         .to_ascii_lowercase()
 }
+
+#[cfg(test)]
+mod tests;
