@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ollama::host::parse_ollama_host;
 
+pub mod keys;
+
 /// Name of the configuration file looked up in `DATA_PATH` when no `--config` is given.
 pub const CONFIG_FILE_NAME: &str = "ollama-dash.toml";
 
@@ -179,7 +181,9 @@ impl DashboardConfig {
     /// Extracts and validates the library's part of an already built figment.
     pub fn from_figment(figment: &Figment) -> Result<Self> {
         let config: Self = figment.extract().map_err(figment_error)?;
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|error| with_origin(figment, error))?;
         Ok(config)
     }
 
@@ -245,7 +249,11 @@ impl DashboardConfig {
             .nodes
             .iter()
             .any(|node| host.is_some() && parse_ollama_host(&node.url).ok() == host);
-        if listed { &self.ollama_host } else { &first.url }
+        if listed {
+            &self.ollama_host
+        } else {
+            &first.url
+        }
     }
 
     /// The base URL of [`Self::primary_host`], e.g. `http://127.0.0.1:11434`.
@@ -305,14 +313,52 @@ fn default_data_path() -> PathBuf {
     }
 }
 
-/// Turns a figment extraction error into [`Error::Config`] naming the key the user wrote.
+/// Turns a figment extraction error into [`Error::Config`] naming the key the user wrote and
+/// where it was set: the file's path or the variable's name, e.g. ``invalid configuration for
+/// `pull_timeout_secs`: invalid type: found string "soon", expected u64 (set by the environment
+/// variable OLLAMA_DASH_PULL_TIMEOUT_SECS)``.
 pub fn figment_error(error: figment::Error) -> Error {
-    let key = match error.path.last() {
-        Some(last) => env_name(last),
-        None => "configuration".to_owned(),
+    let key = match error.path.as_slice() {
+        [] => "configuration".to_owned(),
+        [only] => env_name(only),
+        [first, rest @ ..] => rest.iter().fold(first.clone(), |key, part| {
+            if part.bytes().all(|b| b.is_ascii_digit()) {
+                format!("{key}[{part}]")
+            } else {
+                format!("{key}.{part}")
+            }
+        }),
     };
-    let message = error.kind.to_string();
+    let profile = error.profile.clone().unwrap_or_default();
+    let origin = error
+        .metadata
+        .as_ref()
+        .and_then(|metadata| keys::origin(metadata, &profile, &error.path));
+    let message = match origin {
+        Some(origin) => format!("{} ({origin})", error.kind),
+        None => error.kind.to_string(),
+    };
     Error::Config { key, message }
+}
+
+/// Adds where the value was set (the file or the variable) to a validation error about a
+/// top-level key of `figment`; other errors are returned as they are.
+pub fn with_origin(figment: &Figment, error: Error) -> Error {
+    let Error::Config { key, message } = error else {
+        return error;
+    };
+    let origin = figment
+        .find_metadata(&key.to_ascii_lowercase())
+        .and_then(|metadata| {
+            keys::origin(metadata, figment.profile(), &[key.to_ascii_lowercase()])
+        });
+    match origin {
+        Some(origin) => Error::Config {
+            message: format!("{message} ({origin})"),
+            key,
+        },
+        None => Error::Config { key, message },
+    }
 }
 
 /// The name a user would write for a config key: the env var for the well-known ones.
@@ -371,17 +417,64 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("OLLAMA_HOST", "ftp://nope");
             let err = load_in(jail).unwrap_err().to_string();
-            assert!(err.contains("OLLAMA_HOST"), "{err}");
+            assert!(
+                err.contains("OLLAMA_HOST") && err.contains("environment variable OLLAMA_HOST"),
+                "{err}"
+            );
             jail.set_env("OLLAMA_HOST", "localhost");
             jail.set_env("OLLAMA_DASH_PULL_TIMEOUT_SECS", "soon");
             let err = load_in(jail).unwrap_err().to_string();
             assert!(err.contains("pull_timeout_secs"), "{err}");
+            assert!(
+                err.contains("environment variable OLLAMA_DASH_PULL_TIMEOUT_SECS"),
+                "the variable is named: {err}"
+            );
             jail.set_env("OLLAMA_DASH_PULL_TIMEOUT_SECS", "0");
             let err = load_in(jail).unwrap_err().to_string();
             assert!(
-                err.contains("pull_timeout_secs") && err.contains("at least"),
+                err.contains("pull_timeout_secs")
+                    && err.contains("at least")
+                    && err.contains("OLLAMA_DASH_PULL_TIMEOUT_SECS"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_in_the_file_name_the_key_and_the_file() {
+        Jail::expect_with(|jail| {
+            let file = jail.directory().join(CONFIG_FILE_NAME);
+            let file = file.display().to_string();
+            jail.create_file(CONFIG_FILE_NAME, "request_timeout_secs = 'soon'\n")?;
+            let err = load_in(jail).unwrap_err().to_string();
+            assert!(
+                err.contains("`request_timeout_secs`") && err.contains(&format!("set in {file}")),
+                "{err}"
+            );
+            jail.create_file(CONFIG_FILE_NAME, "ollama_host = 'ftp://nope'\n")?;
+            let err = load_in(jail).unwrap_err().to_string();
+            assert!(
+                err.contains("OLLAMA_HOST") && err.contains(&format!("set in {file}")),
+                "a validation error names the file too: {err}"
+            );
+            jail.create_file(
+                CONFIG_FILE_NAME,
+                "[[nodes]]\nname = 'a'\nurl = 'h:1'\n\n[[nodes]]\nname = 'b'\nurl = 'h:2'\nweight = 'heavy'\n",
+            )?;
+            let err = load_in(jail).unwrap_err().to_string();
+            assert!(
+                err.contains("`nodes[1].weight`") && err.contains(&format!("set in {file}")),
+                "{err}"
+            );
+            // A value left at its default names no source.
+            jail.create_file(CONFIG_FILE_NAME, "")?;
+            let err = with_origin(
+                &figment(None).unwrap(),
+                config_error("pull_timeout_secs", "bad"),
+            )
+            .to_string();
+            assert!(err.ends_with(": bad"), "{err}");
             Ok(())
         });
     }

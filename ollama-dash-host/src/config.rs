@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use ollama_dash_core::config::{figment, figment_error};
+use ollama_dash_core::config::keys::{KnownKeys, warn_unknown};
+use ollama_dash_core::config::{figment, figment_error, with_origin};
 use ollama_dash_core::{DashboardConfig, Error};
 use serde::Deserialize;
 
@@ -92,13 +93,43 @@ pub struct Config {
 
 impl Config {
     /// Loads both parts from defaults < file < environment, validating every value.
+    ///
+    /// Keys that nothing reads (a misspelt key in the file, an unknown `OLLAMA_DASH_*`
+    /// variable) are logged as warnings naming the nearest known key.
     pub fn load(config_file: Option<&Path>) -> Result<Self, Error> {
         let figment = figment(config_file)?;
+        warn_unknown(&figment, &known_keys());
         let dashboard = DashboardConfig::from_figment(&figment)?;
         let host: HostConfig = figment.extract().map_err(figment_error)?;
-        host.validate()?;
+        host.validate()
+            .map_err(|error| with_origin(&figment, error))?;
         Ok(Self { dashboard, host })
     }
+}
+
+/// Every key the server reads: the library's, the server's own (`[[api_keys]]` entries
+/// included), and the client's `OLLAMA_DASH_*` variables (read by the client commands, not
+/// unknown), all derived from the structs and the clap definitions.
+pub fn known_keys() -> KnownKeys {
+    let client = <ollama_dash_cli::Command as clap::Subcommand>::augment_subcommands(
+        clap::Command::new("ollama-dash"),
+    );
+    let mut client_env = Vec::new();
+    let mut commands = vec![&client];
+    while let Some(command) = commands.pop() {
+        commands.extend(command.get_subcommands());
+        client_env.extend(
+            command
+                .get_arguments()
+                .filter_map(clap::Arg::get_env)
+                .filter_map(|name| name.to_str())
+                .map(str::to_owned),
+        );
+    }
+    KnownKeys::dashboard()
+        .with_fields::<HostConfig>()
+        .with_table::<crate::auth::ConfiguredKey>("api_keys")
+        .with_other_env(client_env)
 }
 
 impl HostConfig {
@@ -142,5 +173,79 @@ impl HostConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(
+        clippy::result_large_err,
+        reason = "figment::Jail's closures return figment::Error"
+    )]
+    use super::*;
+    use figment::Jail;
+    use ollama_dash_core::config::CONFIG_FILE_NAME;
+
+    #[test]
+    fn host_keys_are_known_and_the_clients_variables_are_not_unknown() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATA_PATH", jail.directory().display().to_string());
+            jail.create_file(
+                CONFIG_FILE_NAME,
+                "listen = '127.0.0.1:9'\nmax_conections = 3\n\
+                 [[api_keys]]\nname = 'ci'\nkey = 'a-long-enough-secret'\nrol = 'user'\n",
+            )?;
+            jail.set_env("OLLAMA_DASH_URL", "http://127.0.0.1:8700");
+            jail.set_env("OLLAMA_DASH_TOKEN", "a-long-enough-secret");
+            jail.set_env("OLLAMA_DASH_UPLOAD_CHUNK", "1");
+            jail.set_env("OLLAMA_DASH_LISTN", "127.0.0.1:1");
+            let found: Vec<(String, Option<String>)> = known_keys()
+                .unknown(&figment(None).unwrap())
+                .into_iter()
+                .map(|u| (u.key, u.nearest))
+                .collect();
+            let some = |k: &str, n: &str| (k.to_owned(), Some(n.to_owned()));
+            assert_eq!(
+                found,
+                [
+                    some("api_keys[0].rol", "api_keys[0].role"),
+                    some("OLLAMA_DASH_LISTN", "OLLAMA_DASH_LISTEN"),
+                    some("max_conections", "max_connections"),
+                ]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn load_warns_about_unknown_keys_and_bad_host_values_name_their_source() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATA_PATH", jail.directory().display().to_string());
+            jail.create_file(CONFIG_FILE_NAME, "shutdown_grace_sec = 3\n")?;
+            let (config, logs) = crate::logging::capture(|| Config::load(None));
+            config.unwrap();
+            assert!(
+                logs.contains("WARN")
+                    && logs.contains("unknown configuration key `shutdown_grace_sec`")
+                    && logs.contains("did you mean `shutdown_grace_secs`?"),
+                "{logs}"
+            );
+            jail.set_env("OLLAMA_DASH_MAX_CONNECTIONS", "lots");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("`max_connections`")
+                    && err.contains("environment variable OLLAMA_DASH_MAX_CONNECTIONS"),
+                "{err}"
+            );
+            jail.set_env("OLLAMA_DASH_MAX_CONNECTIONS", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("at least 1")
+                    && err.contains("environment variable OLLAMA_DASH_MAX_CONNECTIONS"),
+                "a validation error names the variable too: {err}"
+            );
+            Ok(())
+        });
     }
 }
