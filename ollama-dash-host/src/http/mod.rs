@@ -1,5 +1,6 @@
 //! The HTTP API: [`app`] builds the whole router from an [`AppState`].
 
+pub mod access_log;
 pub mod caller;
 mod chat;
 mod error;
@@ -101,17 +102,20 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .with_state(state);
     // Aliases (the Prem SDK's `/api/v1/…` paths, one trailing slash) become the served paths
     // before routing, so the role table and the handlers see one path.
-    Router::new().fallback_service(tower::service_fn(
-        move |mut request: axum::extract::Request| {
-            let app = app.clone();
-            async move {
-                if let Some(uri) = openai::alias(request.uri()) {
-                    *request.uri_mut() = uri;
+    Router::new()
+        .fallback_service(tower::service_fn(
+            move |mut request: axum::extract::Request| {
+                let app = app.clone();
+                async move {
+                    if let Some(uri) = openai::alias(request.uri()) {
+                        *request.uri_mut() = uri;
+                    }
+                    tower::ServiceExt::oneshot(app, request).await
                 }
-                tower::ServiceExt::oneshot(app, request).await
-            }
-        },
-    ))
+            },
+        ))
+        // Outermost of all: it sees the final status and the path as the client sent it.
+        .layer(middleware::from_fn(access_log::log))
 }
 
 /// Same-origin only unless origins are configured.
@@ -196,6 +200,8 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok());
     match state.auth.check(authorization, addr) {
         Verdict::Allowed(principal) => {
+            // For the access log, which sees the response only (the request is gone by then).
+            let key = access_log::enabled().then(|| access_log::KeyName(principal.name.clone()));
             // The router's own template decides; it runs after routing, so it is always there.
             let route = request
                 .extensions()
@@ -208,11 +214,20 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
                     "the {} role cannot do this; it needs {needed}",
                     principal.role
                 );
-                return ApiError::new(axum::http::StatusCode::FORBIDDEN, message).into_response();
+                let mut response =
+                    ApiError::new(axum::http::StatusCode::FORBIDDEN, message).into_response();
+                if let Some(key) = key {
+                    response.extensions_mut().insert(key);
+                }
+                return response;
             }
             let mut request = request;
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            let mut response = next.run(request).await;
+            if let Some(key) = key {
+                response.extensions_mut().insert(key);
+            }
+            response
         }
         Verdict::Denied => ApiError::unauthorized().into_response(),
         Verdict::Throttled(seconds) => ApiError::throttled(seconds).into_response(),
