@@ -23,6 +23,40 @@ pub struct Model {
     pub rest: Map<String, Value>,
 }
 
+/// A node of the fleet (`GET /api/nodes`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Node {
+    /// Its name (`default` for the one Ollama at `OLLAMA_HOST`).
+    pub name: String,
+    /// Its base URL.
+    #[serde(default)]
+    pub url: String,
+    /// `up`, `down` or `draining`.
+    #[serde(default)]
+    pub state: String,
+    /// Ollama's version, as last probed.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Models loaded there.
+    #[serde(default)]
+    pub loaded: Vec<String>,
+    /// VRAM held by loaded models, bytes.
+    #[serde(default)]
+    pub vram_used: u64,
+    /// VRAM it has, bytes, when known.
+    #[serde(default)]
+    pub vram_total: Option<u64>,
+    /// Requests running there now.
+    #[serde(default)]
+    pub in_flight: u64,
+    /// Requests waiting for a slot there.
+    #[serde(default)]
+    pub queued: u64,
+    /// Everything else the server said.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
 /// When a loaded model is unloaded.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Expires {

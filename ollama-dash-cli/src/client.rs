@@ -7,7 +7,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::api::{Import, Job, Message, Model, RunningModel, TracePage, TraceQuery};
+use crate::api::{Import, Job, Message, Model, Node, RunningModel, TracePage, TraceQuery};
 use crate::error::{Error, Result};
 use crate::sse::SseStream;
 
@@ -142,10 +142,9 @@ impl Client {
         serde_json::from_value(inner).map_err(|e| Error::Protocol(format!("`{key}`: {e}")))
     }
 
-    /// `POST /api/auth/verify`: `Ok` when the token is right.
-    pub async fn verify(&self) -> Result<()> {
-        let _: Value = self.post("/api/auth/verify", &json!({})).await?;
-        Ok(())
+    /// `POST /api/auth/verify`: the key's name and role when the token is right.
+    pub async fn verify(&self) -> Result<Value> {
+        self.post("/api/auth/verify", &json!({})).await
     }
 
     /// `GET /api/models/available`: installed models.
@@ -156,6 +155,11 @@ impl Client {
     /// `GET /api/models/running`: loaded models.
     pub async fn running(&self) -> Result<Vec<RunningModel>> {
         Self::field(self.get("/api/models/running", &[]).await?, "models")
+    }
+
+    /// `GET /api/nodes`: the fleet's nodes (one, `default`, without a fleet).
+    pub async fn nodes(&self) -> Result<Vec<Node>> {
+        Self::field(self.get("/api/nodes", &[]).await?, "nodes")
     }
 
     /// `GET /api/models/show?name=`: details, parameters, capabilities, template, `model_info`.
@@ -172,11 +176,10 @@ impl Client {
         Self::field(answer, "job")
     }
 
-    /// `POST /api/models/copy`.
-    pub async fn copy(&self, source: &str, destination: &str) -> Result<()> {
+    /// `POST /api/models/copy`: the server's answer (`source`, `destination`).
+    pub async fn copy(&self, source: &str, destination: &str) -> Result<Value> {
         let body = json!({ "source": source, "destination": destination });
-        let _: Value = self.post("/api/models/copy", &body).await?;
-        Ok(())
+        self.post("/api/models/copy", &body).await
     }
 
     /// `POST /api/models/pull`: the pull job, started.

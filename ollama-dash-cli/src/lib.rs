@@ -1,5 +1,5 @@
 //! The `ollama-dash` command-line client: `list`, `ps`, `show`, `rm`, `cp`, `pull`, `upload`,
-//! `run`, `traces`, `token` and `completions`, talking to a running ollama-dash server over its
+//! `run`, `traces`, `nodes`, `token` and `completions`, talking to a running ollama-dash server over its
 //! HTTP API only (named as the `ollama` CLI's commands, with the same tables).
 //!
 //! The host binary adds [`Command`] to its own subcommands (beside `serve` and `sim`) and hands
@@ -42,7 +42,7 @@ pub use client::Client;
 pub use connect::ConnectArgs;
 pub use error::{Error, Result};
 
-use commands::{completions, models, pull, run as chat, token, traces, upload};
+use commands::{completions, models, nodes, pull, run as chat, token, traces, upload};
 
 /// The client's subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -65,6 +65,8 @@ pub enum Command {
     Run(chat::RunArgs),
     /// Show recent traces (generations), optionally following new ones.
     Traces(traces::TracesArgs),
+    /// List the Ollama nodes the server routes to: state, version, loaded models, VRAM, load.
+    Nodes(nodes::NodesArgs),
     /// Print the sign-in link for the web page again.
     Token(token::TokenArgs),
     /// Write a shell completion script.
@@ -84,6 +86,7 @@ pub async fn run(command: Command, app: impl FnOnce() -> clap::Command) -> ExitC
         Command::Upload(args) => upload::upload(args).await,
         Command::Run(args) => chat::run(args).await,
         Command::Traces(args) => traces::traces(args).await,
+        Command::Nodes(args) => nodes::nodes(args).await,
         Command::Token(args) => token::token(args).await,
         Command::Completions(args) => completions::completions(&args, app()),
     };

@@ -180,6 +180,19 @@ fn list_ps_show_cp_rm_print_ollamas_tables() {
     assert!(names(&served).contains(&"mine:copy".to_owned()));
     assert_eq!(ok(&served, &["rm", "mine:copy"]), "deleted 'mine:copy'\n");
     assert!(!names(&served).contains(&"mine:copy".to_owned()));
+    // The same with --json: the server's answer, and the finished delete jobs.
+    assert_eq!(
+        json(&served, &["cp", "llama3.2:1b", "mine:json", "--json"]),
+        serde_json::json!({ "source": "llama3.2:1b", "destination": "mine:json" })
+    );
+    let jobs = json(&served, &["rm", "mine:json", "--json"]);
+    assert_eq!(
+        (&jobs[0]["kind"], &jobs[0]["model"], &jobs[0]["state"]),
+        (&"delete".into(), &"mine:json".into(), &"done".into()),
+        "{jobs}"
+    );
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
+    assert!(!names(&served).contains(&"mine:json".to_owned()));
 
     let missing = output(client(&served, &["show", "nope:1b"]));
     assert_eq!(missing.status.code(), Some(1));
@@ -385,6 +398,79 @@ async fn run_answers_and_traces_show_the_runs() {
     assert_eq!(next["model"], "llama3.2:1b");
     ids.push(next["id"].as_str().unwrap().to_owned());
     kill(follower);
+}
+
+#[test]
+fn nodes_lists_the_fleet_and_token_prints_json() {
+    let data = tempfile::tempdir().unwrap();
+    let served = serve_simulated(Command::new(BIN), data.path(), TOKEN, |c| {
+        c.args(["--nodes", "2"]);
+    });
+    let nodes = json(&served, &["nodes", "--json"]);
+    let nodes = nodes.as_array().unwrap();
+    let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sim-1", "sim-2"], "{nodes:?}");
+    for key in [
+        "url",
+        "state",
+        "loaded",
+        "vram_used",
+        "in_flight",
+        "queued",
+        "served",
+    ] {
+        assert!(
+            nodes[0].get(key).is_some(),
+            "the server's JSON, whole: {key}"
+        );
+    }
+
+    let table = ok(&served, &["nodes"]);
+    assert_eq!(
+        columns(table.lines().next().unwrap()),
+        [
+            "NAME",
+            "URL",
+            "STATE",
+            "VERSION",
+            "LOADED",
+            "VRAM",
+            "IN-FLIGHT",
+            "QUEUED"
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        table.lines().count(),
+        3,
+        "a header and one row per node:\n{table}"
+    );
+    for node in nodes {
+        let name = node["name"].as_str().unwrap();
+        let cells = columns(row(&table, name));
+        assert_eq!(cells.len(), 8, "{table}");
+        assert_eq!(cells[1], node["url"].as_str().unwrap(), "{table}");
+        assert!(["up", "down", "draining"].contains(&cells[2]), "{table}");
+        // The simulated nodes have a VRAM size: used / total, in bytes made human.
+        let total = node["vram_total"].as_u64().unwrap();
+        assert!(
+            cells[5].contains(" / ") && cells[5].ends_with("GB") && total > 0,
+            "{table}"
+        );
+        assert!(cells[6].parse::<u64>().is_ok() && cells[7].parse::<u64>().is_ok());
+    }
+
+    let token = json(&served, &["token", "--json"]);
+    assert_eq!(
+        token,
+        serde_json::json!({
+            "url": served.base,
+            "link": format!("{}/#token={TOKEN}", served.base),
+            "token": TOKEN,
+            "name": "admin",
+            "role": "admin",
+        })
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod models;
+pub mod nodes;
 pub mod pull;
 pub mod run;
 pub mod token;

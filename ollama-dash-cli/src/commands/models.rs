@@ -48,6 +48,9 @@ pub struct RmArgs {
     /// The models to delete (each is unloaded first).
     #[arg(required = true)]
     models: Vec<String>,
+    /// Print the finished delete jobs as JSON (a list, one per model).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `cp`.
@@ -59,6 +62,9 @@ pub struct CpArgs {
     source: String,
     /// The new name.
     destination: String,
+    /// Print the server's JSON answer.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The short id `ollama list` shows: the digest's first 12 hex digits.
@@ -235,10 +241,18 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
 /// `rm MODEL…`: each delete job, waited for.
 pub(crate) async fn rm(args: RmArgs) -> Result<()> {
     let client = args.connect.client()?;
+    let mut jobs = Vec::new();
     for model in &args.models {
         let job = client.delete(model).await?;
-        super::wait_for_job(&client, job).await?;
-        output::line(&format!("deleted '{model}'"))?;
+        let job = super::wait_for_job(&client, job).await?;
+        if args.json {
+            jobs.push(job);
+        } else {
+            output::line(&format!("deleted '{model}'"))?;
+        }
+    }
+    if args.json {
+        return output::json(&jobs);
     }
     Ok(())
 }
@@ -246,7 +260,10 @@ pub(crate) async fn rm(args: RmArgs) -> Result<()> {
 /// `cp SOURCE DESTINATION`.
 pub(crate) async fn cp(args: CpArgs) -> Result<()> {
     let client = args.connect.client()?;
-    client.copy(&args.source, &args.destination).await?;
+    let answer = client.copy(&args.source, &args.destination).await?;
+    if args.json {
+        return output::json(&answer);
+    }
     output::line(&format!(
         "copied '{}' to '{}'",
         args.source, args.destination

@@ -9,9 +9,12 @@ use crate::output;
 pub struct TokenArgs {
     #[command(flatten)]
     connect: ConnectArgs,
+    /// Print JSON: `url`, `link`, `token`, and the key's `name` and `role`.
+    #[arg(long)]
+    json: bool,
 }
 
-/// `token`: checks the token with the server, then prints `Open <url>/#token=<token>`.
+/// `token`: checks the token with the server, then prints `Open <url>/#token=<token>` (or JSON).
 pub(crate) async fn token(args: TokenArgs) -> Result<()> {
     let client = args.connect.client()?;
     let Some(token) = client.token() else {
@@ -21,6 +24,16 @@ pub(crate) async fn token(args: TokenArgs) -> Result<()> {
                 .to_owned(),
         ));
     };
-    client.verify().await?;
-    output::line(&format!("Open {}/#token={token}", client.base()))
+    let verified = client.verify().await?;
+    let link = format!("{}/#token={token}", client.base());
+    if args.json {
+        return output::json(&serde_json::json!({
+            "url": client.base(),
+            "link": link,
+            "token": token,
+            "name": verified.get("name"),
+            "role": verified.get("role"),
+        }));
+    }
+    output::line(&format!("Open {link}"))
 }
