@@ -155,3 +155,24 @@ def test_a_killed_node_fails_over_before_the_first_byte_and_a_pull_lands_on_the_
     # Without a node, an admin call is refused with a message naming the nodes.
     refused = requests.get(srv.url("/ollama/api/tags"), headers=srv.headers(), timeout=30)
     assert refused.status_code == 400 and "a, b, c" in refused.json()["error"]
+
+
+def test_a_request_pins_its_node_with_the_header(fleet):
+    # Runs after the kill above: b is down; a and c are up.
+    srv, _ = fleet
+    for node in ("c", "a"):
+        raw = oai(srv).chat.completions.with_raw_response.create(
+            model=MODEL, messages=ask(f"on {node} please"), extra_headers={"X-Ollama-Dash-Node": node}
+        )
+        assert raw.headers["x-ollama-dash-node"] == node
+        assert raw.parse().choices[0].message.content
+        trace = srv.get("/v1/traces?limit=1").json()["data"][0]
+        assert (trace["node"], trace["route_reason"]) == (node, "pinned")
+    # Pinned to the node that is down: no failover to the ones that are up.
+    with pytest.raises(openai.APIStatusError) as down:
+        oai(srv).chat.completions.create(model=MODEL, messages=ask("x"), extra_headers={"X-Ollama-Dash-Node": "b"})
+    assert down.value.status_code == 503 and '"b"' in down.value.response.json()["error"]["message"]
+    # An unknown node is a 400 naming the nodes there are.
+    with pytest.raises(openai.BadRequestError) as unknown:
+        oai(srv).chat.completions.create(model=MODEL, messages=ask("x"), extra_headers={"X-Ollama-Dash-Node": "zz"})
+    assert "a, b, c" in unknown.value.response.json()["error"]["message"]

@@ -56,6 +56,8 @@ pub struct Hints {
     pub num_ctx: Option<u64>,
     /// A key for the conversation (its leading messages), for affinity.
     pub conversation: Option<u64>,
+    /// The node the caller pinned the call to, by name: that one or none.
+    pub node: Option<String>,
 }
 
 impl Hints {
@@ -74,6 +76,7 @@ impl Hints {
         Self {
             num_ctx,
             conversation,
+            node: None,
         }
     }
 }
@@ -405,6 +408,21 @@ impl Fleet {
         Ok(())
     }
 
+    /// The index of the node named `name`; an unknown name is bad input, naming the nodes.
+    fn position(&self, name: &str) -> Result<usize> {
+        self.0
+            .nodes
+            .iter()
+            .position(|n| n.config.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.0.nodes.iter().map(|n| n.name()).collect();
+                Error::BadRequest(format!(
+                    "no node named {name:?}; the nodes are {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
     fn find(&self, name: &str) -> Result<&Arc<Node>> {
         self.0
             .nodes
@@ -434,9 +452,22 @@ impl Fleet {
             .conversation
             .and_then(|k| lock(&inner.affinity).get(&k).copied())
             .map(|node| Affinity { node });
-        let picked = match inner.policy {
-            Policy::Resident => pick(&candidates, need, affinity, tried),
-            baseline => self.baseline(baseline, &candidates, tried),
+        let picked = match &hints.node {
+            Some(name) => {
+                let pinned = self.position(name)?;
+                let others: Vec<usize> = (0..inner.nodes.len()).filter(|&i| i != pinned).collect();
+                let excluded = [others.as_slice(), tried].concat();
+                let Some((index, _)) = pick(&candidates, need, None, &excluded) else {
+                    return Err(Error::Unavailable(format!(
+                        "node {name:?} cannot take {model} now: it is down or draining"
+                    )));
+                };
+                Some((index, Reason::Pinned))
+            }
+            None => match inner.policy {
+                Policy::Resident => pick(&candidates, need, affinity, tried),
+                baseline => self.baseline(baseline, &candidates, tried),
+            },
         };
         let Some((index, reason)) = picked else {
             return Err(Error::Unavailable(format!(

@@ -24,6 +24,8 @@ pub enum Reason {
     NotInstalled,
     /// A baseline policy chose it (`routing` other than `resident`).
     Policy,
+    /// The caller pinned the call to it (`X-Ollama-Dash-Node`).
+    Pinned,
 }
 
 impl Reason {
@@ -38,6 +40,7 @@ impl Reason {
             Reason::Evict => "evict",
             Reason::NotInstalled => "not_installed",
             Reason::Policy => "policy",
+            Reason::Pinned => "pinned",
         }
     }
 }

@@ -178,3 +178,56 @@ async fn past_every_slot_and_a_full_queue_the_answer_is_busy_with_a_retry_time()
     assert!(answer.done);
     drop(second);
 }
+
+#[tokio::test]
+async fn a_pinned_call_runs_on_its_node_or_nowhere() {
+    let cold = sim(&[], Duration::ZERO).await;
+    let warm = sim(&[MODEL], Duration::ZERO).await;
+    let nodes = vec![
+        NodeConfig::new("cold", cold.url()),
+        NodeConfig::new("warm", warm.url()),
+        NodeConfig::new("dead", dead_url()),
+    ];
+    let (_dir, d) = fleet(nodes, 0.1).await;
+    until(&d, "residency known, the dead node down", |s| {
+        s[1].loaded.iter().any(|m| m == MODEL) && s[0].version.is_some() && s[2].state == "down"
+    })
+    .await;
+    let pinned = |node: &str| Origin {
+        node: Some(node.to_owned()),
+        ..origin()
+    };
+    // Pinned to the node without the model loaded: it goes there anyway (and loads it), where
+    // unpinned routing would pick the warm node.
+    let generation = d.chat(pinned("cold"), chat("pinned"));
+    let placement = generation.placement();
+    let id = generation.trace_id().to_owned();
+    generation.answer().await.unwrap();
+    assert_eq!(placement.get(), Some(("cold".to_owned(), Reason::Pinned)));
+    d.flush_writes().await.unwrap();
+    let trace = d.trace(&id).await.unwrap();
+    assert_eq!(
+        (trace.node.as_deref(), trace.route_reason.as_deref()),
+        (Some("cold"), Some("pinned"))
+    );
+    // Pinned to a node that is down: refused, never failed over to a node that is up.
+    let refused = d
+        .chat(pinned("dead"), chat("x"))
+        .answer()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Unavailable, "{refused}");
+    assert!(refused.to_string().contains("\"dead\""), "{refused}");
+    assert_eq!(warm.control().request_count("/api/chat"), 0);
+    // An unknown node is the caller's mistake, and says which nodes there are.
+    let unknown = d
+        .chat(pinned("nope"), chat("x"))
+        .answer()
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::Invalid, "{unknown}");
+    assert!(
+        unknown.to_string().contains("cold, warm, dead"),
+        "{unknown}"
+    );
+}

@@ -50,6 +50,9 @@ pub struct Origin {
     /// The HTTP status the embedder answers an error with, recorded in the trace; `None` when
     /// there is no HTTP answer (the trace then has no status for an error before the answer).
     pub status_of: Option<fn(&Error) -> u16>,
+    /// The node the caller pinned this call to (`X-Ollama-Dash-Node`): routing takes that one
+    /// or none, with no failover.
+    pub node: Option<String>,
 }
 
 /// Longest the end of an answer waits for its trace's commit: a wedged store must not wedge
@@ -126,7 +129,7 @@ impl Generations {
                 .as_ref()
                 .and_then(|o| o.num_ctx)
                 .and_then(|n| u64::try_from(n).ok()),
-            conversation: None,
+            ..Hints::default()
         };
         self.start(origin, request, input, hints)
     }
@@ -142,8 +145,9 @@ impl Generations {
         origin: Origin,
         request: R,
         input: String,
-        hints: Hints,
+        mut hints: Hints,
     ) -> Generation<R> {
+        hints.node = origin.node;
         let model = request.model().to_owned();
         let trace = self.traces.start(TraceStart {
             endpoint: origin.endpoint,

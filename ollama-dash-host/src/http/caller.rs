@@ -18,6 +18,8 @@ pub struct Caller {
     pub role: Role,
     /// Client IP address.
     pub addr: Option<String>,
+    /// The node the request pins its generation to (`X-Ollama-Dash-Node`), if any.
+    pub node: Option<String>,
 }
 
 impl Caller {
@@ -42,6 +44,7 @@ impl Caller {
             client_addr: self.addr.clone(),
             input: None,
             status_of: Some(crate::http::error::status_of),
+            node: self.node.clone(),
         }
     }
 
@@ -70,6 +73,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip().to_string()),
+            node: parts
+                .headers
+                .get(crate::http::nodes::NODE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
         })
     }
 }
