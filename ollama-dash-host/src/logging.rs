@@ -41,55 +41,90 @@ impl<W: Write> Write for NeverFails<W> {
     }
 }
 
-/// Logs captured by [`capture_logs`].
 #[cfg(test)]
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) use capture::{capture, capture_logs};
 
+/// Log capture for unit tests. One global subscriber (set once, `info` and above, no colour)
+/// writes each line into the buffer of the thread that logged it, if that thread is capturing.
+/// Global rather than a per-thread default: tracing caches each call site's interest across
+/// all threads, and a call site first reached by another test while no thread-local subscriber
+/// lived would stay disabled for everyone (a flaky test).
 #[cfg(test)]
-impl Captured {
-    /// Everything logged so far.
-    pub(crate) fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
+mod capture {
+    use std::cell::RefCell;
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex, Once};
 
-#[cfg(test)]
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Ok(mut lines) = self.0.lock() {
-            lines.extend_from_slice(buf);
+    /// Logs captured by [`capture_logs`].
+    #[derive(Debug, Clone, Default)]
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        /// Everything this thread logged since the capture began.
+        pub(crate) fn text(&self) -> String {
+            let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
         }
-        Ok(buf.len())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    thread_local! {
+        static CAPTURING: RefCell<Option<Captured>> = const { RefCell::new(None) };
     }
-}
 
-/// Sends this thread's logs (`debug` and above, no colour) into a buffer while the guard
-/// lives.
-#[cfg(test)]
-pub(crate) fn capture_logs() -> (tracing::subscriber::DefaultGuard, Captured) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    (tracing::subscriber::set_default(subscriber), captured)
-}
+    /// Ends this thread's capture when dropped.
+    #[derive(Debug)]
+    pub(crate) struct Guard(());
 
-/// Runs `f` with [`capture_logs`]; its result and the lines logged.
-#[cfg(test)]
-pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
-    let (guard, captured) = capture_logs();
-    let result = f();
-    drop(guard);
-    (result, captured.text())
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            CAPTURING.with(|c| c.borrow_mut().take());
+        }
+    }
+
+    /// Writes into the capturing thread's buffer; elsewhere, nowhere.
+    struct ThisThread;
+
+    impl Write for ThisThread {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            CAPTURING.with(|c| {
+                if let Some(Captured(lines)) = &*c.borrow()
+                    && let Ok(mut lines) = lines.lock()
+                {
+                    lines.extend_from_slice(buf);
+                }
+            });
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Captures this thread's logs while the guard lives (a `#[tokio::test]` runs its tasks
+    /// on its own thread).
+    pub(crate) fn capture_logs() -> (Guard, Captured) {
+        static GLOBAL: Once = Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(|| ThisThread)
+                .finish();
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        });
+        let captured = Captured::default();
+        CAPTURING.with(|c| *c.borrow_mut() = Some(captured.clone()));
+        (Guard(()), captured)
+    }
+
+    /// Runs `f` with [`capture_logs`]; its result and the lines logged.
+    pub(crate) fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
+        let (guard, captured) = capture_logs();
+        let result = f();
+        drop(guard);
+        (result, captured.text())
+    }
 }
 
 #[cfg(test)]
