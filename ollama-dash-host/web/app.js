@@ -10,6 +10,7 @@ const views = {
   chat: () => import("./views/chat.js"),
   traces: () => import("./views/traces.js"),
   usage: () => import("./views/usage.js"),
+  nodes: () => import("./views/nodes.js"),
   settings: () => import("./views/settings.js"),
 };
 

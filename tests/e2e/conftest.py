@@ -48,6 +48,7 @@ def start_server(
     simulate: bool = True,
     listen: str = "127.0.0.1:0",
     config: Path | None = None,
+    args: list[str] | None = None,
 ) -> tuple[subprocess.Popen, Server]:
     data = Path(tempfile.mkdtemp(prefix="ollama-dash-e2e-"))
     env = {k: v for k, v in os.environ.items() if k not in ("OLLAMA_HOST", "RUST_LOG")}
@@ -61,6 +62,7 @@ def start_server(
             *(["--config", str(config)] if config else []),
             "--listen",
             listen,
+            *(args or []),
         ],
         env=env,
         stdout=subprocess.PIPE,

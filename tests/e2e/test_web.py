@@ -511,7 +511,7 @@ def test_the_nav_at_390px_reaches_every_view(server, browser):
     browser.wait_for('[data-stat="cpu"] .spark-line')
     width = browser.js("return window.innerWidth")
     labels = browser.texts("#mainnav a")
-    assert len(labels) == 6, labels
+    assert len(labels) == 7, labels
     browser.wait_for("#menu").click()
     for link in browser.all("#mainnav a"):
         assert link.is_displayed(), link.text
@@ -550,6 +550,49 @@ def test_with_ollama_down_the_dashboard_says_it_once_with_a_hint():
         details = b.wait_for(".warning.bad details")
         assert "Technical details" in details.text
         b.screenshot("dashboard-ollama-down")
+    finally:
+        b.quit()
+        stop_server(proc)
+
+
+def test_nodes_view_shows_every_node_live_and_an_admin_drains_one():
+    """`serve --simulate --nodes 3`: a card per node with its state, VRAM bar and loaded model;
+    a chat shows as served on its node; Drain turns the node to draining (and the API agrees),
+    Undrain back; a viewer gets no drain button."""
+    proc, srv = start_server(args=["--nodes", "3"])
+    b = Browser(srv.base_url)
+    try:
+        b.driver.set_window_size(1280, 900)
+        b.sign_in(srv.token, "#/nodes")
+        for name in ("sim-1", "sim-2", "sim-3"):
+            b.wait_for(f'#nodes [data-node="{name}"] .pill', "up")
+        assert "3 nodes, 3 up" in b.wait_for("#nodes-summary").text
+        vram = b.wait_for('#nodes [data-node="sim-1"] .muted.small:not(.node-url)').text
+        assert vram.startswith("VRAM") and "of 8.0 GB (config)" in vram, vram
+        # A chat goes to a node; its card counts it and shows the model loaded.
+        answer = srv.post("/v1/chat/completions", json={"model": "llama3.2:1b", "max_tokens": 4,
+                                                        "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.status_code == 200, answer.text
+        node = answer.headers["x-ollama-dash-node"]
+        b.wait_for(f'#nodes [data-node="{node}"]', "1 served", timeout=30)
+        b.wait_for(f'#nodes [data-node="{node}"] .badge', "llama3.2:1b", timeout=30)
+        # Drain and undrain from the page; the API agrees each time.
+        b.click_button('#nodes [data-node="sim-2"] button', "Drain")
+        b.wait_for('#nodes [data-node="sim-2"] .pill.warn', "draining")
+        states = {n["name"]: n["state"] for n in srv.get("/api/nodes").json()["nodes"]}
+        assert states["sim-2"] == "draining", states
+        b.screenshot("nodes")
+        b.click_button('#nodes [data-node="sim-2"] button', "Undrain")
+        b.wait_for('#nodes [data-node="sim-2"] .pill.ok', "up")
+        assert {n["name"]: n["state"] for n in srv.get("/api/nodes").json()["nodes"]}["sim-2"] == "up"
+        problems = b.console_problems()
+        assert not problems, problems
+        # A viewer (in a browser of its own) sees the nodes but no button.
+        b.quit()
+        b = Browser(srv.base_url)
+        b.sign_in(make_key(srv, "nodes-viewer", "viewer"), "#/nodes")
+        b.wait_for('#nodes [data-node="sim-3"] .pill', "up")
+        assert b.all("#nodes button") == []
     finally:
         b.quit()
         stop_server(proc)

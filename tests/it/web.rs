@@ -134,6 +134,7 @@ async fn every_module_the_page_imports_is_served() {
         "tus.js",
         "charts.js",
         "views/usage.js",
+        "views/nodes.js",
         "vendor/uplot/uPlot.iife.min.js",
     ] {
         assert!(
