@@ -33,6 +33,8 @@ struct Spec {
     pooling: bool,
     /// A separate CLIP projector: (bytes, parameters).
     projector: Option<(u64, u64)>,
+    /// A vision encoder inside the model file (`<arch>.vision.block_count`, Ollama's new engine).
+    vision: bool,
     template: &'static str,
     params_json: &'static str,
     license: &'static str,
@@ -182,6 +184,62 @@ You are provided with function signatures within <tools></tools> XML tags:
 {{ end }}<|im_start|>assistant
 {{ end }}{{ .Response }}{{ if .Response }}<|im_end|>{{ end }}"#;
 
+const QWEN25_CODER_TEMPLATE: &str = r#"{{- if .Suffix }}<|fim_prefix|>{{ .Prompt }}<|fim_suffix|>{{ .Suffix }}<|fim_middle|>
+{{- else if .Messages }}
+{{- if or .System .Tools }}<|im_start|>system
+{{- if .System }}
+{{ .System }}
+{{- end }}
+{{- if .Tools }}
+
+# Tools
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{{- range .Tools }}
+{"type": "function", "function": {{ .Function }}}
+{{- end }}
+</tools>
+{{- end }}<|im_end|>
+{{ end }}
+{{- range $i, $_ := .Messages }}
+{{- $last := eq (len (slice $.Messages $i)) 1 -}}
+<|im_start|>{{ .Role }}
+{{ .Content }}{{ if not $last }}<|im_end|>
+{{ end }}
+{{- if and (ne .Role "assistant") $last }}<|im_end|>
+<|im_start|>assistant
+{{ end }}
+{{- end }}
+{{- else }}<|im_start|>user
+{{ .Prompt }}<|im_end|>
+<|im_start|>assistant
+{{ end }}{{ .Response }}"#;
+
+const GPTOSS_TEMPLATE: &str = r#"<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.
+Reasoning: {{ if .ThinkLevel }}{{ .ThinkLevel }}{{ else }}medium{{ end }}
+{{- if .Tools }}
+
+# Tools
+
+## functions
+
+namespace functions {
+{{- range .Tools }}
+// {{ .Function.Description }}
+type {{ .Function.Name }} = (_: {{ .Function.Parameters }}) => any;
+{{- end }}
+} // namespace functions
+{{- end }}<|end|>
+{{- range $i, $msg := .Messages }}
+{{- if eq $msg.Role "user" }}<|start|>user<|message|>{{ $msg.Content }}<|end|>
+{{- else if eq $msg.Role "assistant" }}
+{{- if $msg.Thinking }}<|start|>assistant<|channel|>analysis<|message|>{{ $msg.Thinking }}<|end|>{{ end }}
+{{- if $msg.Content }}<|start|>assistant<|channel|>final<|message|>{{ $msg.Content }}<|end|>{{ end }}
+{{- else if eq $msg.Role "tool" }}<|start|>functions.{{ $msg.ToolName }} to=assistant<|channel|>commentary<|message|>{{ $msg.Content }}<|end|>
+{{- end }}
+{{- end }}<|start|>assistant"#;
+
 const CHATML_TEMPLATE: &str = r#"{{- if .System }}<|im_start|>system
 {{ .System }}<|im_end|>
 {{ end }}{{- range .Messages }}<|im_start|>{{ .Role }}
@@ -206,6 +264,9 @@ const PROMPT_TEMPLATE: &str = "{{ .Prompt }}";
 
 const LLAMA_LICENSE: &str = "LLAMA 3.2 COMMUNITY LICENSE AGREEMENT\nLlama 3.2 Version Release Date: September 25, 2024\n\n\u{201c}Agreement\u{201d} means the terms and conditions for use, reproduction, distribution and modification of the Llama Materials set forth herein.";
 const APACHE_LICENSE: &str = "                                 Apache License\n                           Version 2.0, January 2004\n                        http://www.apache.org/licenses/";
+const LLAMA31_LICENSE: &str =
+    "LLAMA 3.1 COMMUNITY LICENSE AGREEMENT\nLlama 3.1 Version Release Date: July 23, 2024";
+const MIT_LICENSE: &str = "MIT License\n\nCopyright (c) 2023 DeepSeek";
 const GEMMA_LICENSE: &str = "Gemma Terms of Use\n\nLast modified: March 24, 2025\n\nBy using, reproducing, modifying, distributing, performing or displaying any portion or element of Gemma, Model Derivatives including via any Hosted Service, you agree to be bound by this Agreement.";
 
 const SPECS: &[Spec] = &[
@@ -227,6 +288,7 @@ const SPECS: &[Spec] = &[
         tokenizer: "gpt2",
         pooling: false,
         projector: None,
+        vision: false,
         template: LLAMA32_TEMPLATE,
         params_json: r#"{"stop":["<|start_header_id|>","<|end_header_id|>","<|eot_id|>"]}"#,
         license: LLAMA_LICENSE,
@@ -249,6 +311,7 @@ const SPECS: &[Spec] = &[
         tokenizer: "llama",
         pooling: false,
         projector: Some((624_434_344, 311_891_456)),
+        vision: false,
         template: LLAVA_TEMPLATE,
         params_json: r#"{"stop":["[INST]","[/INST]"]}"#,
         license: APACHE_LICENSE,
@@ -271,6 +334,7 @@ const SPECS: &[Spec] = &[
         tokenizer: "gpt2",
         pooling: false,
         projector: None,
+        vision: false,
         template: QWEN3_TEMPLATE,
         params_json: r#"{"repeat_penalty":1,"stop":["<|im_start|>","<|im_end|>"],"temperature":0.6,"top_k":20,"top_p":0.95}"#,
         license: APACHE_LICENSE,
@@ -293,6 +357,7 @@ const SPECS: &[Spec] = &[
         tokenizer: "bert",
         pooling: true,
         projector: None,
+        vision: false,
         template: PROMPT_TEMPLATE,
         params_json: r#"{"num_ctx":8192}"#,
         license: APACHE_LICENSE,
@@ -315,6 +380,7 @@ const SPECS: &[Spec] = &[
         tokenizer: "gpt2",
         pooling: false,
         projector: None,
+        vision: false,
         template: CHATML_TEMPLATE,
         params_json: r#"{"stop":["<|im_start|>","<|im_end|>"]}"#,
         license: APACHE_LICENSE,
@@ -337,6 +403,7 @@ const SPECS: &[Spec] = &[
         tokenizer: "gpt2",
         pooling: false,
         projector: None,
+        vision: false,
         template: QWEN25_TEMPLATE,
         params_json: "",
         license: APACHE_LICENSE,
@@ -359,6 +426,7 @@ const SPECS: &[Spec] = &[
         tokenizer: "llama",
         pooling: false,
         projector: None,
+        vision: false,
         template: GEMMA3_TEMPLATE,
         params_json: r#"{"stop":["<end_of_turn>"],"temperature":1,"top_k":64,"top_p":0.95}"#,
         license: GEMMA_LICENSE,
@@ -381,8 +449,216 @@ const SPECS: &[Spec] = &[
         tokenizer: "bert",
         pooling: true,
         projector: None,
+        vision: false,
         template: PROMPT_TEMPLATE,
         params_json: "",
+        license: APACHE_LICENSE,
+    },
+    Spec {
+        name: "llama3.2:3b",
+        installed: false,
+        arch: "llama",
+        basename: "Llama-3.2",
+        params: 3_212_749_888,
+        file_type: 15,
+        size: 2_019_377_376,
+        context: 131_072,
+        embedding: 3072,
+        blocks: 28,
+        heads: 24,
+        heads_kv: 8,
+        ffn: 8192,
+        vocab: 128_256,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: false,
+        template: LLAMA32_TEMPLATE,
+        params_json: r#"{"stop":["<|start_header_id|>","<|end_header_id|>","<|eot_id|>"]}"#,
+        license: LLAMA_LICENSE,
+    },
+    Spec {
+        name: "llama3.1:8b",
+        installed: false,
+        arch: "llama",
+        basename: "Meta-Llama-3.1",
+        params: 8_030_261_248,
+        file_type: 15,
+        size: 4_920_734_016,
+        context: 131_072,
+        embedding: 4096,
+        blocks: 32,
+        heads: 32,
+        heads_kv: 8,
+        ffn: 14_336,
+        vocab: 128_256,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: false,
+        template: LLAMA32_TEMPLATE,
+        params_json: r#"{"stop":["<|start_header_id|>","<|end_header_id|>","<|eot_id|>"]}"#,
+        license: LLAMA31_LICENSE,
+    },
+    Spec {
+        name: "qwen3:4b",
+        installed: false,
+        arch: "qwen3",
+        basename: "Qwen3",
+        params: 4_022_468_096,
+        file_type: 15,
+        size: 2_497_280_256,
+        context: 40_960,
+        embedding: 2560,
+        blocks: 36,
+        heads: 32,
+        heads_kv: 8,
+        ffn: 9728,
+        vocab: 151_936,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: false,
+        template: QWEN3_TEMPLATE,
+        params_json: r#"{"repeat_penalty":1,"stop":["<|im_start|>","<|im_end|>"],"temperature":0.6,"top_k":20,"top_p":0.95}"#,
+        license: APACHE_LICENSE,
+    },
+    Spec {
+        name: "qwen3:8b",
+        installed: false,
+        arch: "qwen3",
+        basename: "Qwen3",
+        params: 8_190_735_360,
+        file_type: 15,
+        size: 5_225_376_256,
+        context: 40_960,
+        embedding: 4096,
+        blocks: 36,
+        heads: 32,
+        heads_kv: 8,
+        ffn: 12_288,
+        vocab: 151_936,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: false,
+        template: QWEN3_TEMPLATE,
+        params_json: r#"{"repeat_penalty":1,"stop":["<|im_start|>","<|im_end|>"],"temperature":0.6,"top_k":20,"top_p":0.95}"#,
+        license: APACHE_LICENSE,
+    },
+    Spec {
+        name: "qwen2.5-coder:7b",
+        installed: false,
+        arch: "qwen2",
+        basename: "Qwen2.5-Coder",
+        params: 7_615_616_512,
+        file_type: 15,
+        size: 4_683_073_184,
+        context: 32_768,
+        embedding: 3584,
+        blocks: 28,
+        heads: 28,
+        heads_kv: 4,
+        ffn: 18_944,
+        vocab: 152_064,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: false,
+        template: QWEN25_CODER_TEMPLATE,
+        params_json: "",
+        license: APACHE_LICENSE,
+    },
+    Spec {
+        name: "qwen2.5vl:7b",
+        installed: false,
+        arch: "qwen25vl",
+        basename: "Qwen2.5-VL",
+        params: 8_292_166_656,
+        file_type: 15,
+        size: 5_969_243_136,
+        context: 128_000,
+        embedding: 3584,
+        blocks: 28,
+        heads: 28,
+        heads_kv: 4,
+        ffn: 18_944,
+        vocab: 152_064,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: true,
+        template: CHATML_TEMPLATE,
+        params_json: "",
+        license: APACHE_LICENSE,
+    },
+    Spec {
+        name: "gemma3:4b",
+        installed: false,
+        arch: "gemma3",
+        basename: "gemma-3",
+        params: 4_300_079_472,
+        file_type: 15,
+        size: 3_338_792_448,
+        context: 131_072,
+        embedding: 2560,
+        blocks: 34,
+        heads: 8,
+        heads_kv: 4,
+        ffn: 10_240,
+        vocab: 262_144,
+        tokenizer: "llama",
+        pooling: false,
+        projector: None,
+        vision: true,
+        template: GEMMA3_TEMPLATE,
+        params_json: r#"{"stop":["<end_of_turn>"],"temperature":1,"top_k":64,"top_p":0.95}"#,
+        license: GEMMA_LICENSE,
+    },
+    Spec {
+        name: "deepseek-r1:8b",
+        installed: false,
+        arch: "qwen3",
+        basename: "DeepSeek-R1-0528-Qwen3",
+        params: 8_190_735_360,
+        file_type: 15,
+        size: 5_225_376_256,
+        context: 131_072,
+        embedding: 4096,
+        blocks: 36,
+        heads: 32,
+        heads_kv: 8,
+        ffn: 12_288,
+        vocab: 151_936,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: false,
+        template: QWEN3_TEMPLATE,
+        params_json: r#"{"repeat_penalty":1,"stop":["<|im_start|>","<|im_end|>"],"temperature":0.6,"top_k":20,"top_p":0.95}"#,
+        license: MIT_LICENSE,
+    },
+    Spec {
+        name: "gpt-oss:20b",
+        installed: false,
+        arch: "gptoss",
+        basename: "gpt-oss",
+        params: 20_914_757_184,
+        file_type: 38,
+        size: 13_780_154_624,
+        context: 131_072,
+        embedding: 2880,
+        blocks: 24,
+        heads: 64,
+        heads_kv: 8,
+        ffn: 2880,
+        vocab: 201_088,
+        tokenizer: "gpt2",
+        pooling: false,
+        projector: None,
+        vision: false,
+        template: GPTOSS_TEMPLATE,
+        params_json: r#"{"temperature":1}"#,
         license: APACHE_LICENSE,
     },
 ];
@@ -494,6 +770,9 @@ fn parts(spec: &Spec, seed: &str, resize: Option<(Option<u64>, u64)>) -> Parts {
         format!("{arch}.attention.layer_norm_rms_epsilon"),
         json!(1e-5),
     );
+    if spec.vision {
+        put(format!("{arch}.vision.block_count"), json!(27));
+    }
     if spec.pooling {
         put(format!("{arch}.pooling_type"), json!(1));
         put(format!("{arch}.attention.causal"), json!(false));
@@ -645,6 +924,51 @@ mod tests {
             .find(|m| m.name.model == "llava")
             .expect("valid");
         assert_eq!(llava.details.families, ["llama", "clip"]);
+    }
+
+    /// `serve --simulate` works from the first click: every model the dashboard's catalogue
+    /// recommends (`ollama-dash-core/data/catalogue.json`, `"best": true`) can be pulled here,
+    /// with the capabilities the catalogue promises and about the size it states.
+    #[test]
+    fn every_recommended_catalogue_model_is_pullable_with_its_capabilities_and_size() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ollama-dash-core/data/catalogue.json"
+        );
+        let catalogue: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("catalogue")).expect("json");
+        let best: Vec<&Value> = catalogue["models"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .filter(|m| m["best"] == true)
+            .collect();
+        assert!(best.len() >= 10, "{}", best.len());
+        for model in best {
+            let name = model["name"].as_str().expect("name");
+            let parts = pullable(&Name::parse(name).expect("valid"))
+                .unwrap_or_else(|| panic!("{name} cannot be pulled in the simulator"));
+            let mut caps: Vec<&str> = super::super::model::capabilities(&parts);
+            let mut promised: Vec<&str> = model["capabilities"]
+                .as_array()
+                .expect("capabilities")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            caps.sort_unstable();
+            promised.sort_unstable();
+            assert_eq!(caps, promised, "{name}");
+            let size = parts.weights_layer.as_ref().expect("weights").size as f64
+                + parts
+                    .projector
+                    .as_ref()
+                    .map_or(0.0, |(_, layer)| layer.size as f64);
+            let stated = model["size_bytes"].as_f64().expect("size");
+            assert!(
+                (size / stated - 1.0).abs() < 0.1,
+                "{name}: {size} bytes, the catalogue says {stated}"
+            );
+        }
     }
 
     #[test]

@@ -136,6 +136,31 @@ def test_pull_from_the_catalogue_shows_progress_until_done(server, browser):
     browser.wait_for(f'#installed tr[data-model="{model}"]')
 
 
+def test_a_failed_pull_ends_its_card_with_the_reason_and_any_name_can_be_pulled(server, browser):
+    """A catalogue model the registry does not have: the card goes back to Pull and says why (it
+    once stayed on "Pulling…" until a reload); and a name typed in (not in the catalogue) pulls."""
+    missing = "qwen3:14b"  # in the catalogue's "All", not in the simulator's registry
+    browser.sign_in(server.token, "#/models/catalogue")
+    browser.wait_for("#catalogue-grid section")
+    [b for b in browser.all("#catalogue button") if b.text == "All"][0].click()
+    browser.wait_for("#catalogue input[type=search]").send_keys(missing)
+    card = f'#catalogue-grid section[data-model="{missing}"]'
+    browser.wait_for(f'{card} [data-action="pull"]').click()
+    browser.wait_for(f'#jobs [data-model="{missing}"][data-state="failed"]', timeout=60)
+    reason = browser.wait_for(f"{card} .pull-error", "Pull failed:").text
+    assert "file does not exist" in reason or "not found" in reason, reason
+    assert browser.wait_for(f'{card} [data-action="pull"]').text == "Pull"
+    # Pull by name: a Hugging Face GGUF repository, which the catalogue does not list.
+    name = "hf.co/bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M"
+    browser.wait_for("#pull-name").send_keys(name)
+    browser.click_button("#pull-any button", "Pull")
+    job = browser.wait_for(f'#jobs [data-model="{name}"]')
+    browser.wait(lambda _: job.get_attribute("data-state") in ("done", "failed"), timeout=60, message="the pull ends")
+    assert job.get_attribute("data-state") == "done", job.text
+    browser.go("#/models/installed")
+    browser.wait_for(f'#installed tr[data-model="{name}"]')
+
+
 def test_dropped_gguf_uploads_and_becomes_a_ready_model(server, browser):
     from test_uploads import tiny_gguf
 

@@ -36,7 +36,7 @@ export function mount(root, ctx, params) {
     h("div", { class: "toolbar" }, h("h1", { style: "margin:0" }, "Models"), h("span", { class: "spacer" }), h("div", { class: "tabs", role: "group", "aria-label": "Model views" }, tabButtons)),
     jobsBox, ...Object.values(panels));
 
-  const state = { installed: [], running: new Set(), jobs: new Map(), category: "best", catalogue: [], imports: new Map() };
+  const state = { installed: [], running: new Set(), jobs: new Map(), category: "best", catalogue: [], imports: new Map(), failed: new Map(), filter: "" };
 
   // ---- jobs (pulls and other long actions) ------------------------------------------------
   const jobRows = new Map();
@@ -73,6 +73,12 @@ export function mount(root, ctx, params) {
     if (isFinal(st)) buttons.push(h("button", { type: "button", class: "ghost small", "aria-label": "Dismiss", onclick: () => { row.el.remove(); jobRows.delete(job.id); } }, "Dismiss"));
     row.buttons.replaceChildren(...buttons);
     if (isDone(st) && !row.announced) { row.announced = true; toast(`${verb(job.kind, true)} ${job.model}`, "ok"); refreshInstalled(); }
+    // A pull that ends puts its catalogue card back to Pull, saying why when it failed.
+    if (job.kind === "pull" && isFinal(st) && !row.settled) {
+      row.settled = true;
+      if (st === "failed") state.failed.set(job.model, job.error?.message || job.error || "the pull failed");
+      renderCatalogue(state.filter);
+    }
   }
   async function jobAction(path, word) {
     try { const answer = await api(path, { method: "POST" }); const job = answer?.job || answer; if (job?.id) renderJob(job); toast(word, "ok"); } catch (e) { toast(e.message, "error"); }
@@ -183,9 +189,17 @@ export function mount(root, ctx, params) {
   // ---- catalogue ---------------------------------------------------------------------------
   function cataloguePanel() {
     const toggle = [["best", "Recommended"], ["all", "All"]].map(([id, label]) => h("button", { type: "button", "aria-pressed": String(state.category === id), onclick: () => { state.category = id; cataloguePanel(); } }, label));
-    const filter = h("input", { type: "search", placeholder: "Filter by name or capability", "aria-label": "Filter the catalogue", style: "max-width:20rem", oninput: () => renderCatalogue(filter.value) });
+    const filter = h("input", { type: "search", placeholder: "Filter by name or capability", "aria-label": "Filter the catalogue", style: "max-width:20rem", value: state.filter, oninput: () => { state.filter = filter.value; renderCatalogue(filter.value); } });
     const grid = h("div", { class: "grid wide", id: "catalogue-grid" }, h("p", { class: "empty" }, "Loading the catalogue…"));
-    panels.catalogue.replaceChildren(h("div", { class: "toolbar" }, h("div", { class: "tabs", role: "group", "aria-label": "Catalogue" }, toggle), filter), grid);
+    // Any name Ollama can pull, not only the catalogue's: `qwen3:14b`, `hf.co/org/repo:Q4_K_M`.
+    const anyName = h("input", { id: "pull-name", placeholder: "any name, e.g. hf.co/org/repo:Q4_K_M", autocomplete: "off", spellcheck: "false", "aria-label": "Model to pull", style: "max-width:22rem" });
+    const pullAny = can("admin") ? h("form", { class: "toolbar", id: "pull-any", style: "margin:.2rem 0 .8rem", onsubmit: (e) => {
+      e.preventDefault();
+      const name = anyName.value.trim();
+      if (name) pull(name, pullAnyButton).then(() => { anyName.value = ""; });
+    } }, h("label", { for: "pull-name", style: "margin:0" }, "Pull by name"), anyName, h("button", { type: "submit", class: "small" }, "Pull")) : null;
+    const pullAnyButton = pullAny?.querySelector("button");
+    panels.catalogue.replaceChildren(h("div", { class: "toolbar" }, h("div", { class: "tabs", role: "group", "aria-label": "Catalogue" }, toggle), filter), pullAny, grid);
     panels.catalogue.grid = grid;
     api(ROUTES.catalogue(state.category)).then((answer) => { state.catalogue = answer.models || answer || []; renderCatalogue(); })
       .catch((e) => grid.replaceChildren(h("p", { class: "error" }, `Cannot load the catalogue: ${e.message}`)));
@@ -204,6 +218,7 @@ export function mount(root, ctx, params) {
         h("div", { class: "row" }, h("strong", {}, m.name), h("span", { class: "muted small num" }, m.size_bytes || m.size ? bytes(m.size_bytes || m.size) : "")),
         capabilityBadges(m.capabilities || []),
         m.description ? h("p", { class: "muted small", style: "margin:.3rem 0" }, m.description) : null,
+        !has && !pulling && state.failed.has(m.name) ? h("p", { class: "error small pull-error" }, `Pull failed: ${state.failed.get(m.name)}`) : null,
         h("div", { class: "actions" }, has ? h("span", { class: "status ok" }, "installed")
           : can("admin") ? h("button", { type: "button", class: "small", disabled: pulling, "data-action": "pull", onclick: (e) => pull(m.name, e.target) }, pulling ? "Pulling…" : "Pull") : null));
     }));
@@ -211,9 +226,11 @@ export function mount(root, ctx, params) {
   async function pull(name, button) {
     button.disabled = true;
     button.textContent = "Pulling…";
+    state.failed.delete(name);
     try {
       const answer = await api(ROUTES.pull, { method: "POST", body: { model: name } });
       renderJob(answer.job);
+      if (button.form) { button.disabled = false; button.textContent = "Pull"; }
     } catch (e) {
       toast(`Could not pull ${name}: ${e.message}`, "error");
       button.disabled = false;
