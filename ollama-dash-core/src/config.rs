@@ -236,6 +236,19 @@ impl DashboardConfig {
         }
     }
 
+    /// Where the nodes of [`Self::node_configs`] were set, as a person would look for them:
+    /// `OLLAMA_HOST` (one node), `OLLAMA_DASH_NODES` when that variable is set, else the
+    /// configuration's `[[nodes]]`.
+    pub fn nodes_source(&self) -> &'static str {
+        if self.nodes.is_empty() {
+            "OLLAMA_HOST"
+        } else if std::env::var_os("OLLAMA_DASH_NODES").is_some_and(|v| !v.is_empty()) {
+            "OLLAMA_DASH_NODES"
+        } else {
+            "the configuration's [[nodes]]"
+        }
+    }
+
     /// The Ollama the dashboard's own views and jobs talk to (installed and running models,
     /// pulls, imports, the managed service): `ollama_host`, unless nodes are listed and none of
     /// them is at that address — then the first node, so a fleet configured without

@@ -105,17 +105,24 @@ impl Dashboard {
         let traces = Traces::new(&config, store.clone(), events.clone(), live.nudger());
         let fleet = crate::fleet::Fleet::new(
             &config.node_configs(),
-            // The node at the primary host shares the dashboard's own client (and its pool).
-            |url| match url == config.primary_host() {
-                true => Ok(ollama.clone()),
-                false => OllamaClient::with_host(&config, url),
+            {
+                // The node at the primary host shares the dashboard's own client (and its pool).
+                let (config, ollama) = (config.clone(), ollama.clone());
+                move |url| match url == config.primary_host() {
+                    true => Ok(ollama.clone()),
+                    false => OllamaClient::with_host(&config, url),
+                }
             },
             crate::fleet::Admission {
                 max_queue: config.max_queue,
                 queue_timeout: Duration::from_secs(config.queue_timeout_secs),
                 policy: config.routing,
             },
+            store.clone(),
+            config.nodes_source().to_owned(),
         )?;
+        // The nodes added at run time, after the configured ones.
+        fleet.restore().await?;
         let live_config = &config.live;
         fleet.spawn_probes(
             Duration::from_secs_f64(live_config.ps_interval_secs),
@@ -231,6 +238,24 @@ impl Dashboard {
     /// The nodes, their state and the routing decisions so far.
     pub fn fleet(&self) -> &crate::fleet::Fleet {
         &self.inner.fleet
+    }
+
+    /// Adds a node at run time, kept in the store (see [`crate::fleet::Fleet::add`]).
+    pub async fn add_node(
+        &self,
+        node: crate::fleet::NodeConfig,
+    ) -> Result<crate::fleet::NodeStatus> {
+        self.inner.fleet.add(node).await
+    }
+
+    /// Removes a node added at run time (see [`crate::fleet::Fleet::remove`]).
+    pub async fn remove_node(&self, name: &str) -> Result<()> {
+        self.inner.fleet.remove(name).await
+    }
+
+    /// Drains a node, or takes it back (see [`crate::fleet::Fleet::drain`]).
+    pub async fn drain_node(&self, name: &str, draining: bool) -> Result<()> {
+        self.inner.fleet.drain(name, draining).await
     }
 }
 

@@ -163,6 +163,8 @@ const ROUTES: &[(&str, &str, &str, Need)] = &[
         Need::Admin,
     ),
     ("GET", "/api/nodes", "/api/nodes", Need::Viewer),
+    ("POST", "/api/nodes", "/api/nodes", Need::Admin),
+    ("DELETE", "/api/nodes/{name}", "/api/nodes/x", Need::Admin),
     (
         "POST",
         "/api/nodes/{name}/drain",

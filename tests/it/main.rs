@@ -15,6 +15,7 @@ mod http_api;
 mod layers;
 mod live;
 mod metrics;
+mod nodes_api;
 mod plugins;
 mod security;
 mod sim;

@@ -83,26 +83,38 @@ pub fn validate(nodes: &[NodeConfig]) -> Result<()> {
     };
     let mut seen = std::collections::HashSet::new();
     for node in nodes {
-        let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-        if node.name.is_empty() || node.name.len() > 64 || !node.name.chars().all(plain) {
-            return Err(bad(format!(
-                "node name {:?}: 1-64 letters, digits, '-', '_' or '.'",
-                node.name
-            )));
-        }
+        check(node).map_err(|(_, message)| bad(message))?;
         if !seen.insert(node.name.as_str()) {
             return Err(bad(format!("node {:?} is listed twice", node.name)));
         }
-        parse_ollama_host(&node.url).map_err(|e| bad(format!("node {:?}: {e}", node.name)))?;
-        if !(node.weight.is_finite() && node.weight > 0.0) {
-            return Err(bad(format!("node {:?}: weight must be above 0", node.name)));
-        }
-        if node.max_parallel == Some(0) {
-            return Err(bad(format!(
-                "node {:?}: max_parallel must be at least 1",
+    }
+    Ok(())
+}
+
+/// Checks one node on its own (name, URL, weight, `max_parallel`): the field at fault and why.
+pub(crate) fn check(node: &NodeConfig) -> std::result::Result<(), (&'static str, String)> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if node.name.is_empty() || node.name.len() > 64 || !node.name.chars().all(plain) {
+        return Err((
+            "name",
+            format!(
+                "node name {:?}: 1-64 letters, digits, '-', '_' or '.'",
                 node.name
-            )));
-        }
+            ),
+        ));
+    }
+    parse_ollama_host(&node.url).map_err(|e| ("url", format!("node {:?}: {e}", node.name)))?;
+    if !(node.weight.is_finite() && node.weight > 0.0) {
+        return Err((
+            "weight",
+            format!("node {:?}: weight must be above 0", node.name),
+        ));
+    }
+    if node.max_parallel == Some(0) {
+        return Err((
+            "max_parallel",
+            format!("node {:?}: max_parallel must be at least 1", node.name),
+        ));
     }
     Ok(())
 }

@@ -9,14 +9,21 @@
 //! into that node's slots for the model (`max_parallel`) or a bounded per-model queue, and a
 //! full queue answers [`crate::Error::Busy`] with a retry estimate. A node that fails
 //! [`BREAKER_FAILURES`] times in a row is marked down until a probe answers again.
+//!
+//! The node list changes at run time ([`Fleet::add`], [`Fleet::remove`]: the admin API, kept in
+//! the store and restored at start after the configured nodes). Routing reads one snapshot of
+//! the list per decision; everything remembered across decisions (affinity, the nodes a call
+//! already tried) names a node by its [`Node::id`], never by its place in the list. A removed
+//! node takes no new request, its probe loop ends, and the calls running there finish (each
+//! holds its node).
 
 mod config;
 mod pick;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -28,6 +35,7 @@ pub use pick::{AFFINITY_SLACK, Affinity, Candidate, Reason, SPILL_AFTER, pick};
 use crate::error::{Error, Result};
 use crate::ollama::OllamaClient;
 use crate::ollama::types::Message;
+use crate::store::Store;
 
 /// Failures in a row after which a node is marked down (until a probe answers).
 pub const BREAKER_FAILURES: u32 = 3;
@@ -81,11 +89,28 @@ impl Hints {
     }
 }
 
+/// Where a node comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The configuration (`[[nodes]]`, `OLLAMA_DASH_NODES`, `OLLAMA_HOST`): removed only there.
+    Config,
+    /// Added at run time (`POST /api/nodes`), kept in the store.
+    Api,
+}
+
 /// What is known of one node.
 #[derive(Debug)]
 pub struct Node {
+    /// Stable for the life of the process, never reused (unlike its place in the list).
+    id: u64,
+    source: Source,
     config: NodeConfig,
     client: OllamaClient,
+    /// Taken out of the fleet: no new requests, its probe loop ends.
+    removed: AtomicBool,
+    /// Its probe loop runs.
+    probing: AtomicBool,
     state: Mutex<NodeState>,
     /// Slots per model, when `max_parallel` is set.
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -143,12 +168,47 @@ pub struct NodeStatus {
     pub last_error: Option<String>,
     /// Its labels.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `config` (configured) or `api` (added at run time).
+    pub source: Source,
 }
 
 impl Node {
+    fn new(id: u64, source: Source, config: NodeConfig, client: OllamaClient) -> Self {
+        Self {
+            id,
+            source,
+            config,
+            client,
+            removed: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
+            state: Mutex::default(),
+            slots: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Its id: stable while the process runs, never given to another node.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Where it comes from.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
     }
 
     /// The client for it.
@@ -186,6 +246,7 @@ impl Node {
             errors: s.errors,
             last_error: s.last_error.clone(),
             labels: self.config.labels.clone(),
+            source: self.source,
         }
     }
 
@@ -254,20 +315,45 @@ impl Node {
 #[derive(Debug, Clone)]
 pub struct Fleet(Arc<Inner>);
 
-#[derive(Debug)]
+/// Makes the client for a node's URL.
+type ClientFactory = Arc<dyn Fn(&str) -> Result<OllamaClient> + Send + Sync>;
+
 struct Inner {
-    nodes: Vec<Arc<Node>>,
+    /// The nodes now: configured ones first, then those added. Replaced whole on a change, so
+    /// a routing decision reads one consistent list.
+    nodes: RwLock<Arc<[Arc<Node>]>>,
+    /// Serialises adds, removes and drains (each checks, writes the store, then changes).
+    changes: tokio::sync::Mutex<()>,
+    /// Where added nodes and drains are kept.
+    store: Store,
+    client: ClientFactory,
+    /// Where the configured nodes come from, for the message refusing to remove one.
+    configured_in: String,
+    next_id: AtomicU64,
+    /// The probe loops' schedule, once [`Fleet::spawn_probes`] ran.
+    probes: Mutex<Option<(Duration, u32)>>,
     max_queue: usize,
     queue_timeout: Duration,
-    /// Conversation key → the node that served it last.
-    affinity: Mutex<HashMap<u64, usize>>,
+    /// Conversation key → the id of the node that served it last.
+    affinity: Mutex<HashMap<u64, u64>>,
     /// Average service time per model, ms (for `Retry-After`).
     service_ms: Mutex<HashMap<String, f64>>,
-    /// Routing decisions by node and reason.
-    decisions: Mutex<HashMap<(usize, Reason), u64>>,
+    /// Routing decisions by node name and reason (a removed node's stay: they are counters).
+    decisions: Mutex<HashMap<(String, Reason), u64>>,
     policy: Policy,
     /// The next node of [`Policy::RoundRobin`].
     turn: AtomicUsize,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("nodes", &self.nodes)
+            .field("max_queue", &self.max_queue)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the fleet admits requests.
@@ -301,7 +387,6 @@ pub enum Policy {
 #[derive(Debug)]
 pub struct Routed {
     node: Arc<Node>,
-    index: usize,
     model: String,
     reason: Reason,
     queue_ms: f64,
@@ -349,27 +434,40 @@ impl Drop for Routed {
 }
 
 impl Fleet {
-    /// The fleet over these nodes (validated), with one client each.
-    pub fn new(
+    /// The fleet over the configured nodes (validated), with one client each (`client` makes
+    /// it from a URL, for nodes added later too); `configured_in` names where the configured
+    /// nodes were set, for the message refusing to remove one. The nodes added at run time come
+    /// back with [`Fleet::restore`].
+    pub(crate) fn new(
         nodes: &[NodeConfig],
-        client: impl Fn(&str) -> Result<OllamaClient>,
+        client: impl Fn(&str) -> Result<OllamaClient> + Send + Sync + 'static,
         admission: Admission,
+        store: Store,
+        configured_in: String,
     ) -> Result<Self> {
         validate(nodes)?;
+        let next_id = AtomicU64::new(0);
         let nodes = nodes
             .iter()
             .map(|config| {
-                Ok(Arc::new(Node {
-                    client: client(&config.url)?,
-                    config: config.clone(),
-                    state: Mutex::default(),
-                    slots: Mutex::default(),
-                    in_flight: AtomicUsize::new(0),
-                }))
+                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let client = client(&config.url)?;
+                Ok(Arc::new(Node::new(
+                    id,
+                    Source::Config,
+                    config.clone(),
+                    client,
+                )))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self(Arc::new(Inner {
-            nodes,
+            nodes: RwLock::new(nodes.into()),
+            changes: tokio::sync::Mutex::new(()),
+            store,
+            client: Arc::new(client),
+            configured_in,
+            next_id,
+            probes: Mutex::default(),
             max_queue: admission.max_queue,
             queue_timeout: admission.queue_timeout,
             affinity: Mutex::default(),
@@ -380,54 +478,201 @@ impl Fleet {
         })))
     }
 
-    /// The nodes, in configuration order.
-    pub fn nodes(&self) -> &[Arc<Node>] {
-        &self.0.nodes
+    /// Adds the nodes kept in the store (added at run time) after the configured ones, and
+    /// drains again those that were drained. A stored node named like a configured one is
+    /// skipped with a warning: the configuration wins.
+    pub(crate) async fn restore(&self) -> Result<()> {
+        let (stored, drained) = self
+            .0
+            .store
+            .call(|c| {
+                let mut st =
+                    c.prepare("SELECT name, config FROM fleet_nodes ORDER BY added_at, name")?;
+                let stored = st
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut st = c.prepare("SELECT name FROM fleet_drained")?;
+                let drained = st
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((stored, drained))
+            })
+            .await?;
+        let _changing = self.0.changes.lock().await;
+        let mut nodes = self.nodes().to_vec();
+        for (name, json) in stored {
+            let config = match serde_json::from_str::<NodeConfig>(&json) {
+                Ok(config) => config,
+                Err(e) => {
+                    tracing::warn!(node = %name, error = %e, "a stored node cannot be read; skipped");
+                    continue;
+                }
+            };
+            if nodes.iter().any(|n| n.config.name == config.name) {
+                tracing::warn!(
+                    node = %config.name,
+                    configured_in = %self.0.configured_in,
+                    "a node added over the API has the name of a configured node; skipped, the \
+                     configured one is used"
+                );
+                continue;
+            }
+            let made = config::check(&config)
+                .map_err(|(field, message)| Error::invalid_field(field, message))
+                .and_then(|()| self.make(Source::Api, config));
+            match made {
+                Ok(node) => nodes.push(node),
+                Err(e) => {
+                    tracing::warn!(node = %name, error = %e, "a stored node is not valid; skipped")
+                }
+            }
+        }
+        for node in &nodes {
+            if drained.contains(&node.config.name) {
+                lock(&node.state).draining = true;
+            }
+        }
+        self.swap(nodes);
+        Ok(())
+    }
+
+    fn make(&self, source: Source, config: NodeConfig) -> Result<Arc<Node>> {
+        let client = (self.0.client)(&config.url)?;
+        let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(Node::new(id, source, config, client)))
+    }
+
+    /// Replaces the list (under [`Inner::changes`]).
+    fn swap(&self, nodes: Vec<Arc<Node>>) {
+        *self.0.nodes.write().unwrap_or_else(|e| e.into_inner()) = nodes.into();
+    }
+
+    /// The nodes now, in order: the configured ones, then those added at run time. A snapshot:
+    /// later changes leave it as it is.
+    pub fn nodes(&self) -> Arc<[Arc<Node>]> {
+        Arc::clone(&self.0.nodes.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Adds a node at run time and keeps it in the store (restored at every start); in a fleet
+    /// of several its probe loop starts, and routing considers it once a probe answered (its
+    /// models are unknown before). Refused: a field that is not valid
+    /// ([`Error::InvalidField`] naming it), a name already in use ([`Error::Conflict`]).
+    pub async fn add(&self, config: NodeConfig) -> Result<NodeStatus> {
+        config::check(&config).map_err(|(field, message)| Error::invalid_field(field, message))?;
+        let _changing = self.0.changes.lock().await;
+        if let Some(taken) = self.nodes().iter().find(|n| n.config.name == config.name) {
+            return Err(Error::Conflict(match taken.source {
+                Source::Config => format!(
+                    "node {:?} is configured in {}",
+                    config.name, self.0.configured_in
+                ),
+                Source::Api => format!("a node named {:?} already exists", config.name),
+            }));
+        }
+        let node = self.make(Source::Api, config)?;
+        let name = node.config.name.clone();
+        let json = serde_json::to_string(&node.config).map_err(Error::store)?;
+        let added_at = crate::dashboard::now_ms();
+        self.0
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO fleet_nodes (name, config, added_at) VALUES (?1, ?2, ?3)",
+                    (&name, &json, added_at),
+                )?;
+                tx.execute("DELETE FROM fleet_drained WHERE name = ?1", [&name])?;
+                tx.commit()
+            })
+            .await?;
+        let mut nodes = self.nodes().to_vec();
+        nodes.push(Arc::clone(&node));
+        self.swap(nodes);
+        self.start_probes();
+        tracing::info!(node = %node.config.name, url = node.client.base_url(), "node added");
+        Ok(node.status())
+    }
+
+    /// Removes a node added at run time, from the store too: no new request goes there, its
+    /// probe loop ends, calls running there finish (each holds its node) and calls waiting for
+    /// one of its slots are routed again. A configured node is refused ([`Error::Conflict`]: a
+    /// restart would bring it back, so it is removed from the configuration); an unknown one is
+    /// [`Error::NotFound`].
+    pub async fn remove(&self, name: &str) -> Result<()> {
+        let _changing = self.0.changes.lock().await;
+        let nodes = self.nodes();
+        let Some(node) = nodes.iter().find(|n| n.config.name == name) else {
+            return Err(Error::NotFound(format!("node {name:?}")));
+        };
+        if node.source == Source::Config {
+            return Err(Error::Conflict(format!(
+                "node {name:?} is configured in {}; remove it there",
+                self.0.configured_in
+            )));
+        }
+        let owned = name.to_owned();
+        self.0
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                tx.execute("DELETE FROM fleet_nodes WHERE name = ?1", [&owned])?;
+                tx.execute("DELETE FROM fleet_drained WHERE name = ?1", [&owned])?;
+                tx.commit()
+            })
+            .await?;
+        node.removed.store(true, Ordering::Release);
+        let rest: Vec<Arc<Node>> = nodes.iter().filter(|n| n.id != node.id).cloned().collect();
+        self.swap(rest);
+        // Wake the calls waiting for a slot there: they route again.
+        for slots in lock(&node.slots).values() {
+            slots.close();
+        }
+        lock(&self.0.affinity).retain(|_, id| *id != node.id);
+        tracing::info!(node = name, "node removed");
+        Ok(())
     }
 
     /// Every node's state.
     pub fn status(&self) -> Vec<NodeStatus> {
-        self.0.nodes.iter().map(|n| n.status()).collect()
+        self.nodes().iter().map(|n| n.status()).collect()
     }
 
-    /// Routing decisions so far, by node name and reason.
+    /// Routing decisions so far, by node name and reason (a removed node's stay).
     pub fn decisions(&self) -> Vec<(String, Reason, u64)> {
         let decisions = lock(&self.0.decisions);
         let mut out: Vec<(String, Reason, u64)> = decisions
             .iter()
-            .map(|((i, r), n)| (self.0.nodes[*i].config.name.clone(), *r, *n))
+            .map(|((name, r), n)| (name.clone(), *r, *n))
             .collect();
         out.sort_by(|a, b| (a.0.as_str(), a.1.as_str()).cmp(&(b.0.as_str(), b.1.as_str())));
         out
     }
 
-    /// Stops (or resumes) sending new requests to a node; running ones finish.
-    pub fn drain(&self, name: &str, draining: bool) -> Result<()> {
+    /// Stops (or resumes) sending new requests to a node; running ones finish. Kept in the
+    /// store: a restart drains it again.
+    pub async fn drain(&self, name: &str, draining: bool) -> Result<()> {
+        let _changing = self.0.changes.lock().await;
         let node = self.find(name)?;
+        let owned = name.to_owned();
+        self.0
+            .store
+            .call(move |c| match draining {
+                true => c.execute(
+                    "INSERT OR IGNORE INTO fleet_drained (name) VALUES (?1)",
+                    [owned],
+                ),
+                false => c.execute("DELETE FROM fleet_drained WHERE name = ?1", [owned]),
+            })
+            .await?;
         lock(&node.state).draining = draining;
         Ok(())
     }
 
-    /// The index of the node named `name`; an unknown name is bad input, naming the nodes.
-    fn position(&self, name: &str) -> Result<usize> {
-        self.0
-            .nodes
-            .iter()
-            .position(|n| n.config.name == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = self.0.nodes.iter().map(|n| n.name()).collect();
-                Error::BadRequest(format!(
-                    "no node named {name:?}; the nodes are {}",
-                    names.join(", ")
-                ))
-            })
-    }
-
-    fn find(&self, name: &str) -> Result<&Arc<Node>> {
-        self.0
-            .nodes
+    fn find(&self, name: &str) -> Result<Arc<Node>> {
+        self.nodes()
             .iter()
             .find(|n| n.config.name == name)
+            .cloned()
             .ok_or_else(|| Error::NotFound(format!("node {name:?}")))
     }
 
@@ -436,27 +681,78 @@ impl Fleet {
         Ok(self.find(name)?.client.clone())
     }
 
-    /// Picks a node for `model` (not one of `tried`) and takes a slot there, waiting in the
-    /// model's queue when every slot is busy. A full queue, or a wait past the queue timeout,
-    /// is [`Error::Busy`] with an estimate of when to retry.
-    pub async fn route(&self, model: &str, hints: &Hints, tried: &[usize]) -> Result<Routed> {
+    /// Picks a node for `model` (not one of `tried`, by [`Node::id`]) and takes a slot there,
+    /// waiting in the model's queue when every slot is busy. A full queue, or a wait past the
+    /// queue timeout, is [`Error::Busy`] with an estimate of when to retry.
+    pub async fn route(&self, model: &str, hints: &Hints, tried: &[u64]) -> Result<Routed> {
         let model = canonical(model);
-        let inner = &self.0;
-        let candidates: Vec<Candidate> = inner
-            .nodes
+        loop {
+            // One list per decision; a node removed meanwhile is chosen again from a new one.
+            let nodes = self.nodes();
+            let (node, reason) = self.choose(&nodes, &model, hints, tried)?;
+            let started = Instant::now();
+            let slot = match node.slots_for(&model) {
+                None => None,
+                Some(slots) => match self.admit(&nodes, &node, &model, slots).await {
+                    Ok(slot) => Some(slot),
+                    Err(_) if node.is_removed() => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            if node.is_removed() {
+                continue;
+            }
+            *lock(&self.0.decisions)
+                .entry((node.config.name.clone(), reason))
+                .or_default() += 1;
+            if let Some(key) = hints.conversation {
+                let mut affinity = lock(&self.0.affinity);
+                if affinity.len() >= AFFINITY_ENTRIES {
+                    affinity.clear(); // crude, bounded; a conversation loses its node at worst
+                }
+                affinity.insert(key, node.id);
+            }
+            node.in_flight.fetch_add(1, Ordering::Relaxed);
+            return Ok(Routed {
+                node,
+                model,
+                reason,
+                queue_ms: started.elapsed().as_secs_f64() * 1000.0,
+                started: Instant::now(),
+                fleet: Arc::downgrade(&self.0),
+                _slot: slot,
+                answered: false,
+            });
+        }
+    }
+
+    /// The node for a call among `nodes` (its place there is what [`pick`] works with), and
+    /// why.
+    fn choose(
+        &self,
+        nodes: &[Arc<Node>],
+        model: &str,
+        hints: &Hints,
+        tried: &[u64],
+    ) -> Result<(Arc<Node>, Reason)> {
+        let candidates: Vec<Candidate> = nodes
             .iter()
-            .map(|n| n.candidate(&model, n.slots_used(&model)))
+            .map(|n| n.candidate(model, n.slots_used(model)))
             .collect();
-        let need = self.need(&model, hints.num_ctx);
+        let tried: Vec<usize> = (0..nodes.len())
+            .filter(|&i| tried.contains(&nodes[i].id))
+            .collect();
+        let need = need(nodes, model, hints.num_ctx);
         let affinity = hints
             .conversation
-            .and_then(|k| lock(&inner.affinity).get(&k).copied())
+            .and_then(|k| lock(&self.0.affinity).get(&k).copied())
+            .and_then(|id| nodes.iter().position(|n| n.id == id))
             .map(|node| Affinity { node });
         let picked = match &hints.node {
             Some(name) => {
-                let pinned = self.position(name)?;
-                let others: Vec<usize> = (0..inner.nodes.len()).filter(|&i| i != pinned).collect();
-                let excluded = [others.as_slice(), tried].concat();
+                let pinned = position(nodes, name)?;
+                let others: Vec<usize> = (0..nodes.len()).filter(|&i| i != pinned).collect();
+                let excluded = [others.as_slice(), &tried].concat();
                 let Some((index, _)) = pick(&candidates, need, None, &excluded) else {
                     return Err(Error::Unavailable(format!(
                         "node {name:?} cannot take {model} now: it is down or draining"
@@ -464,9 +760,9 @@ impl Fleet {
                 };
                 Some((index, Reason::Pinned))
             }
-            None => match inner.policy {
-                Policy::Resident => pick(&candidates, need, affinity, tried),
-                baseline => self.baseline(baseline, &candidates, tried),
+            None => match self.0.policy {
+                Policy::Resident => pick(&candidates, need, affinity, &tried),
+                baseline => self.baseline(baseline, &candidates, &tried),
             },
         };
         let Some((index, reason)) = picked else {
@@ -474,32 +770,7 @@ impl Fleet {
                 "no Ollama node can take {model} now: every node is down, draining or already tried"
             )));
         };
-        let node = Arc::clone(&inner.nodes[index]);
-        let started = Instant::now();
-        let slot = match node.slots_for(&model) {
-            None => None,
-            Some(slots) => Some(self.admit(&node, &model, slots).await?),
-        };
-        *lock(&inner.decisions).entry((index, reason)).or_default() += 1;
-        if let Some(key) = hints.conversation {
-            let mut affinity = lock(&inner.affinity);
-            if affinity.len() >= AFFINITY_ENTRIES {
-                affinity.clear(); // crude, bounded; a conversation loses its node at worst
-            }
-            affinity.insert(key, index);
-        }
-        node.in_flight.fetch_add(1, Ordering::Relaxed);
-        Ok(Routed {
-            node,
-            index,
-            model,
-            reason,
-            queue_ms: started.elapsed().as_secs_f64() * 1000.0,
-            started: Instant::now(),
-            fleet: Arc::downgrade(inner),
-            _slot: slot,
-            answered: false,
-        })
+        Ok((Arc::clone(&nodes[index]), reason))
     }
 
     /// A baseline policy's choice among the nodes that are up, open and list the model.
@@ -532,6 +803,7 @@ impl Fleet {
     /// A slot on `node` for `model`: at once if one is free, else after a bounded wait.
     async fn admit(
         &self,
+        nodes: &[Arc<Node>],
         node: &Node,
         model: &str,
         slots: Arc<Semaphore>,
@@ -539,14 +811,12 @@ impl Fleet {
         if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
             return Ok(slot);
         }
-        let waiting: usize = self
-            .0
-            .nodes
+        let waiting: usize = nodes
             .iter()
             .map(|n| lock(&n.state).queued.get(model).copied().unwrap_or(0))
             .sum();
         if waiting >= self.0.max_queue {
-            return Err(self.busy(model, waiting, "the queue for it is full"));
+            return Err(self.busy(nodes, model, waiting, "the queue for it is full"));
         }
         *lock(&node.state)
             .queued
@@ -559,14 +829,12 @@ impl Fleet {
         match waited {
             Ok(Ok(slot)) => Ok(slot),
             Ok(Err(_)) => Err(Error::ShuttingDown),
-            Err(_) => Err(self.busy(model, waiting, "no slot freed up in time")),
+            Err(_) => Err(self.busy(nodes, model, waiting, "no slot freed up in time")),
         }
     }
 
-    fn busy(&self, model: &str, position: usize, why: &str) -> Error {
-        let slots: usize = self
-            .0
-            .nodes
+    fn busy(&self, nodes: &[Arc<Node>], model: &str, position: usize, why: &str) -> Error {
+        let slots: usize = nodes
             .iter()
             .filter_map(|n| n.config.max_parallel)
             .sum::<usize>()
@@ -582,23 +850,10 @@ impl Fleet {
         }
     }
 
-    /// VRAM a model needs, bytes: its size from the tags (the largest any node lists), plus a
-    /// rough 10 % and 128 KiB per token of context for the KV cache.
-    fn need(&self, model: &str, num_ctx: Option<u64>) -> u64 {
-        let size = self
-            .0
-            .nodes
-            .iter()
-            .filter_map(|n| lock(&n.state).installed.as_ref()?.get(model).copied())
-            .max()
-            .unwrap_or(0);
-        size + size / 10 + num_ctx.unwrap_or(0) * 128 * 1024
-    }
-
     /// A call through `routed` failed before its answer started. Whether another node may be
     /// tried: the node was unreachable, busy or failing — not when the request itself was wrong.
     pub(crate) fn failed(&self, routed: &Routed, error: &Error) -> bool {
-        let alone = self.0.nodes.len() == 1;
+        let alone = self.nodes().len() == 1;
         let retry = match error {
             Error::Unreachable { .. } | Error::Timeout { .. } => true,
             Error::Ollama { status, .. } => *status == 503 || *status >= 500,
@@ -610,22 +865,56 @@ impl Fleet {
         retry && !alone
     }
 
-    /// Index of the node `routed` runs on (for the nodes to skip on a retry).
-    pub(crate) fn index(routed: &Routed) -> usize {
-        routed.index
+    /// Starts one probe loop per node (only for a fleet of several: one node is the live
+    /// collector's), and for every node added later. Each ends when its node is removed or the
+    /// fleet dropped.
+    pub(crate) fn spawn_probes(&self, interval: Duration, tags_every: u32) {
+        *lock(&self.0.probes) = Some((interval, tags_every));
+        self.start_probes();
     }
 
-    /// Starts one probe loop per node (only for a fleet of several: one node is the live
-    /// collector's). Each ends when the fleet is dropped.
-    pub(crate) fn spawn_probes(&self, interval: Duration, tags_every: u32) {
-        if self.0.nodes.len() < 2 {
+    /// Starts the probe loop of every node without one, once the fleet has several nodes and
+    /// [`Self::spawn_probes`] set the schedule.
+    fn start_probes(&self) {
+        let Some((interval, tags_every)) = *lock(&self.0.probes) else {
+            return;
+        };
+        let nodes = self.nodes();
+        if nodes.len() < 2 {
             return;
         }
-        for node in &self.0.nodes {
-            let weak = Arc::downgrade(node);
-            tokio::spawn(probe_loop(weak, interval, tags_every));
+        for node in nodes.iter() {
+            if !node.probing.swap(true, Ordering::AcqRel) {
+                tokio::spawn(probe_loop(Arc::downgrade(node), interval, tags_every));
+            }
         }
     }
+}
+
+/// The place of the node named `name` in `nodes`; an unknown name is bad input, naming the
+/// nodes.
+fn position(nodes: &[Arc<Node>], name: &str) -> Result<usize> {
+    nodes
+        .iter()
+        .position(|n| n.config.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
+            Error::BadRequest(format!(
+                "no node named {name:?}; the nodes are {}",
+                names.join(", ")
+            ))
+        })
+}
+
+/// VRAM a model needs, bytes: its size from the tags (the largest any node lists), plus a rough
+/// 10 % and 128 KiB per token of context for the KV cache.
+fn need(nodes: &[Arc<Node>], model: &str, num_ctx: Option<u64>) -> u64 {
+    let size = nodes
+        .iter()
+        .filter_map(|n| lock(&n.state).installed.as_ref()?.get(model).copied())
+        .max()
+        .unwrap_or(0);
+    size + size / 10 + num_ctx.unwrap_or(0) * 128 * 1024
 }
 
 /// Probes one node: `/api/ps` every round, `/api/tags` and `/api/version` every `tags_every`
@@ -638,6 +927,9 @@ async fn probe_loop(node: Weak<Node>, interval: Duration, tags_every: u32) {
         let Some(node) = node.upgrade() else {
             return;
         };
+        if node.is_removed() {
+            return;
+        }
         let full = round.is_multiple_of(tags_every.max(1)) || lock(&node.state).installed.is_none();
         round = round.wrapping_add(1);
         let started = Instant::now();

@@ -1,5 +1,5 @@
 //! The fleet against real simulators on loopback: routing to the resident node, failover from
-//! a dead node, and admission with a full queue.
+//! a dead node, admission with a full queue, and nodes added and removed at run time.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -27,13 +27,19 @@ async fn sim(preload: &[&str], token_delay: Duration) -> SimHandle {
 
 async fn fleet(nodes: Vec<NodeConfig>, probe_secs: f64) -> (tempfile::TempDir, Dashboard) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = DashboardConfig::with_data_path(dir.path());
+    let d = open(dir.path(), nodes, probe_secs).await;
+    (dir, d)
+}
+
+/// A dashboard over `nodes` on the data path `dir` (opened again by a restart).
+async fn open(dir: &std::path::Path, nodes: Vec<NodeConfig>, probe_secs: f64) -> Dashboard {
+    let mut config = DashboardConfig::with_data_path(dir);
     config.ollama_host = nodes[0].url.clone();
     config.live.ps_interval_secs = probe_secs;
     config.live.tags_interval_secs = probe_secs;
     config.max_queue = 1;
     config.nodes = nodes;
-    (dir, Dashboard::new(config).await.unwrap())
+    Dashboard::new(config).await.unwrap()
 }
 
 fn chat(text: &str) -> ChatRequest {
@@ -230,4 +236,282 @@ async fn a_pinned_call_runs_on_its_node_or_nowhere() {
         unknown.to_string().contains("cold, warm, dead"),
         "{unknown}"
     );
+}
+
+fn pinned(node: &str) -> Origin {
+    Origin {
+        node: Some(node.to_owned()),
+        ..origin()
+    }
+}
+
+fn named<'a>(status: &'a [NodeStatus], name: &str) -> Option<&'a NodeStatus> {
+    status.iter().find(|n| n.name == name)
+}
+
+#[tokio::test]
+async fn a_node_added_at_run_time_is_probed_and_takes_requests() {
+    let cold = sim(&[], Duration::ZERO).await;
+    let warm = sim(&[MODEL], Duration::ZERO).await;
+    // One configured node: no probe loop of its own until the fleet has several.
+    let (_dir, d) = fleet(vec![NodeConfig::new("cold", cold.url())], 0.1).await;
+    let added = d
+        .add_node(NodeConfig {
+            labels: [("gpu".to_owned(), "a100".to_owned())].into(),
+            ..NodeConfig::new("warm", warm.url())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            added.name.as_str(),
+            added.source,
+            added.labels["gpu"].as_str()
+        ),
+        ("warm", Source::Api, "a100")
+    );
+    // Both get probe loops now: the added node and the configured one.
+    until(
+        &d,
+        "both nodes probed, the model resident on the added one",
+        |s| s.len() == 2 && s[0].version.is_some() && s[1].loaded.iter().any(|m| m == MODEL),
+    )
+    .await;
+    for turn in 0..2 {
+        let generation = d.chat(origin(), chat(&format!("question {turn}")));
+        let placement = generation.placement();
+        generation.answer().await.unwrap();
+        assert_eq!(
+            placement.get(),
+            Some(("warm".to_owned(), Reason::Resident)),
+            "turn {turn}"
+        );
+    }
+    assert_eq!(cold.control().request_count("/api/chat"), 0);
+}
+
+#[tokio::test]
+async fn a_removed_node_takes_no_new_request_while_its_running_call_finishes() {
+    let stays = sim(&[MODEL], Duration::ZERO).await;
+    let goes = sim(&[MODEL], Duration::from_millis(30)).await;
+    let (_dir, d) = fleet(vec![NodeConfig::new("stays", stays.url())], 0.1).await;
+    d.add_node(NodeConfig::new("goes", goes.url()))
+        .await
+        .unwrap();
+    until(&d, "both nodes probed", |s| {
+        s.len() == 2 && s.iter().all(|n| n.version.is_some())
+    })
+    .await;
+    // A streamed call runs on the node about to go.
+    let mut running = d
+        .chat(pinned("goes"), chat("a long one"))
+        .stream()
+        .await
+        .unwrap();
+    assert_eq!(running.node(), Some("goes"));
+    let first = running.next().await.unwrap().unwrap();
+    assert!(!first.done);
+
+    d.remove_node("goes").await.unwrap();
+    assert!(named(&d.fleet().status(), "goes").is_none());
+    // New calls go to the node that stays; naming the removed one is an unknown node.
+    for turn in 0..4 {
+        let generation = d.chat(origin(), chat(&format!("after {turn}")));
+        let placement = generation.placement();
+        generation.answer().await.unwrap();
+        assert_eq!(placement.get().map(|p| p.0), Some("stays".to_owned()));
+    }
+    let unknown = d
+        .chat(pinned("goes"), chat("x"))
+        .answer()
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::Invalid, "{unknown}");
+    assert_eq!(goes.control().request_count("/api/chat"), 1);
+    // The running call still ends in full.
+    let mut done = false;
+    while let Some(line) = running.next().await {
+        done |= line.unwrap().done;
+    }
+    assert!(done, "the call on the removed node finished");
+    // Its probe loop stopped (one probe may have been under way at the removal).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let probes = goes.control().request_count("/api/ps");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(goes.control().request_count("/api/ps"), probes);
+    // Removing it again: it is gone.
+    let again = d.remove_node("goes").await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::NotFound, "{again}");
+}
+
+#[tokio::test]
+async fn a_call_waiting_for_a_slot_on_a_removed_node_is_routed_again() {
+    let stays = sim(&[MODEL], Duration::ZERO).await;
+    let goes = sim(&[MODEL], Duration::from_millis(30)).await;
+    let (_dir, d) = fleet(vec![NodeConfig::new("stays", stays.url())], 0.1).await;
+    // The node that stays is drained for now: only the added one takes calls.
+    d.drain_node("stays", true).await.unwrap();
+    d.add_node(NodeConfig {
+        max_parallel: Some(1),
+        ..NodeConfig::new("goes", goes.url())
+    })
+    .await
+    .unwrap();
+    until(&d, "both nodes probed", |s| {
+        s.len() == 2 && s.iter().all(|n| n.version.is_some())
+    })
+    .await;
+    let running = d
+        .chat(origin(), chat("holds the slot"))
+        .stream()
+        .await
+        .unwrap();
+    assert_eq!(running.node(), Some("goes"));
+    let waiting = {
+        let d = d.clone();
+        tokio::spawn(async move {
+            let generation = d.chat(origin(), chat("waits"));
+            let placement = generation.placement();
+            generation.answer().await.map(|_| placement.get())
+        })
+    };
+    until(&d, "the second call queued", |s| {
+        named(s, "goes").is_some_and(|n| n.queued == 1)
+    })
+    .await;
+    d.drain_node("stays", false).await.unwrap();
+    d.remove_node("goes").await.unwrap();
+    let placed = waiting.await.unwrap().unwrap();
+    assert_eq!(placed.map(|p| p.0), Some("stays".to_owned()));
+    drop(running);
+}
+
+#[tokio::test]
+async fn added_nodes_and_drains_survive_a_restart_and_the_configuration_wins() {
+    let a = sim(&[MODEL], Duration::ZERO).await;
+    let b = sim(&[MODEL], Duration::ZERO).await;
+    let c = sim(&[MODEL], Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let configured = vec![NodeConfig::new("a", a.url())];
+    let d = open(dir.path(), configured.clone(), 0.1).await;
+    d.add_node(NodeConfig {
+        weight: 2.0,
+        max_parallel: Some(3),
+        ..NodeConfig::new("b", b.url())
+    })
+    .await
+    .unwrap();
+    d.add_node(NodeConfig::new("c", c.url())).await.unwrap();
+    d.drain_node("a", true).await.unwrap();
+    d.drain_node("b", true).await.unwrap();
+    d.drain_node("b", false).await.unwrap();
+    d.shutdown().await.unwrap();
+    drop(d);
+
+    // The same data path: configured nodes first, then the added ones, as they were.
+    let d = open(dir.path(), configured, 0.1).await;
+    let nodes = d.fleet().nodes();
+    let seen: Vec<(&str, Source, f64, Option<usize>)> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n.name(),
+                n.source(),
+                n.config().weight,
+                n.config().max_parallel,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a", Source::Config, 1.0, None),
+            ("b", Source::Api, 2.0, Some(3)),
+            ("c", Source::Api, 1.0, None),
+        ]
+    );
+    let status = d.fleet().status();
+    let states: Vec<&str> = status.iter().map(|n| n.state).collect();
+    until(&d, "the added nodes probed", |s| {
+        s.iter().all(|n| n.version.is_some())
+    })
+    .await;
+    assert_eq!(states[0], "draining", "{status:?}");
+    assert_ne!(states[1], "draining", "{status:?}");
+    // Routing uses them: a is drained, so b or c answers.
+    let generation = d.chat(origin(), chat("after the restart"));
+    let placement = generation.placement();
+    generation.answer().await.unwrap();
+    assert!(matches!(placement.get(), Some((n, _)) if n == "b" || n == "c"));
+    d.remove_node("c").await.unwrap();
+    d.shutdown().await.unwrap();
+    drop(d);
+
+    // Now the configuration names b too: the configured b wins, the stored one is skipped.
+    let configured = vec![NodeConfig::new("a", a.url()), NodeConfig::new("b", c.url())];
+    let d = open(dir.path(), configured, 3600.0).await;
+    let nodes = d.fleet().nodes();
+    let seen: Vec<(&str, Source, String)> = nodes
+        .iter()
+        .map(|n| (n.name(), n.source(), n.config().url.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("a", Source::Config, a.url()),
+            ("b", Source::Config, c.url())
+        ],
+        "c was removed; b is the configured one"
+    );
+}
+
+#[tokio::test]
+async fn bad_or_taken_nodes_are_refused_and_configured_ones_stay() {
+    let a = sim(&[], Duration::ZERO).await;
+    let (_dir, d) = fleet(vec![NodeConfig::new("a", a.url())], 3600.0).await;
+    let field_of = |e: &Error| match e {
+        Error::InvalidField { field, .. } => field.clone(),
+        other => panic!("not a field error: {other:?}"),
+    };
+    let url = d
+        .add_node(NodeConfig::new("x", "ftp://h"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (url.kind(), field_of(&url).as_str()),
+        (ErrorKind::Invalid, "url")
+    );
+    let name = d
+        .add_node(NodeConfig::new("a b", a.url()))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&name), "name");
+    let weight = d
+        .add_node(NodeConfig {
+            weight: 0.0,
+            ..NodeConfig::new("x", a.url())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&weight), "weight");
+    // A configured name, an added one.
+    let configured = d.add_node(NodeConfig::new("a", a.url())).await.unwrap_err();
+    assert_eq!(configured.kind(), ErrorKind::Conflict, "{configured}");
+    assert!(
+        configured.to_string().contains("configured"),
+        "{configured}"
+    );
+    d.add_node(NodeConfig::new("x", a.url())).await.unwrap();
+    let twice = d.add_node(NodeConfig::new("x", a.url())).await.unwrap_err();
+    assert_eq!(twice.kind(), ErrorKind::Conflict, "{twice}");
+    // A configured node is not removed at run time (a restart would bring it back).
+    let kept = d.remove_node("a").await.unwrap_err();
+    assert_eq!(kept.kind(), ErrorKind::Conflict, "{kept}");
+    assert!(kept.to_string().contains("remove it there"), "{kept}");
+    let unknown = d.remove_node("nope").await.unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::NotFound, "{unknown}");
+    let drained = d.drain_node("nope", true).await.unwrap_err();
+    assert_eq!(drained.kind(), ErrorKind::NotFound, "{drained}");
+    let names: Vec<String> = d.fleet().status().into_iter().map(|n| n.name).collect();
+    assert_eq!(names, ["a", "x"]);
 }

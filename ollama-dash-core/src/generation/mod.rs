@@ -344,7 +344,7 @@ where
             }
             Err(e) if fleet.failed(&routed, &e) => {
                 tracing::warn!(node, error = %e, "node failed before answering; trying the next");
-                tried.push(Fleet::index(&routed));
+                tried.push(routed.node().id());
                 last = Some(e);
             }
             Err(e) => return Err(e),

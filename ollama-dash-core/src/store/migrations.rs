@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_imports.sql"),
     include_str!("../../migrations/0003_traces_search.sql"),
     include_str!("../../migrations/0004_traces_route.sql"),
+    include_str!("../../migrations/0005_nodes.sql"),
 ];
 
 /// The schema version this build writes.

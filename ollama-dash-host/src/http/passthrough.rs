@@ -100,7 +100,7 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     // Which node: the one named, the only one, or (a generation) the one routing picks.
     let named = node_named(&parts);
     let fleet = state.dashboard.fleet();
-    let client = match (&named, fleet.nodes()) {
+    let client = match (&named, &*fleet.nodes()) {
         (Some(name), _) => match fleet.client(name) {
             Ok(client) => client,
             Err(e) => return native_error(StatusCode::NOT_FOUND, e),
@@ -264,7 +264,7 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         }
         None => Box::pin(bytes),
     };
-    let served_by = match (&routed, &named, fleet.nodes()) {
+    let served_by = match (&routed, &named, &*fleet.nodes()) {
         (Some(r), _, _) => Some(r.node().name().to_owned()),
         (None, Some(name), _) => Some(name.clone()),
         (None, None, [only]) => Some(only.name().to_owned()),
