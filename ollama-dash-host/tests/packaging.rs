@@ -37,7 +37,11 @@ fn known_keys() -> BTreeSet<String> {
         .keys()
         .cloned()
         .collect();
-    keys.extend(fields::of::<HostConfig>().into_iter().map(str::to_owned));
+    keys.extend(
+        ollama_dash_core::config::keys::fields::<HostConfig>()
+            .into_iter()
+            .map(str::to_owned),
+    );
     keys
 }
 
@@ -156,59 +160,4 @@ fn systemd_unit_verifies() {
         stderr.trim().is_empty() && stdout.trim().is_empty(),
         "{stdout}{stderr}"
     );
-}
-
-/// The field names a `Deserialize` type asks for, read by a deserializer that stops there.
-mod fields {
-    use serde::de::{self, Deserialize, Deserializer, Visitor};
-
-    #[derive(Debug)]
-    struct Found(&'static [&'static str]);
-
-    impl std::fmt::Display for Found {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("fields found")
-        }
-    }
-
-    impl std::error::Error for Found {}
-
-    impl de::Error for Found {
-        fn custom<T: std::fmt::Display>(_: T) -> Self {
-            Found(&[])
-        }
-    }
-
-    struct Fields;
-
-    impl<'de> Deserializer<'de> for Fields {
-        type Error = Found;
-
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
-            Err(Found(&[]))
-        }
-
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Found> {
-            Err(Found(fields))
-        }
-
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
-            identifier ignored_any
-        }
-    }
-
-    /// The fields of `T` (none when it is not a plain struct).
-    pub(super) fn of<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
-        match T::deserialize(Fields) {
-            Ok(_) => Vec::new(),
-            Err(Found(fields)) => fields.to_vec(),
-        }
-    }
 }
