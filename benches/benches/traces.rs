@@ -1,5 +1,6 @@
 //! Trace queries on a store holding 1M traces: the list page (newest, deep cursor, model
-//! filter, key filter, text search), one trace, and `GET /v1/traces` through the HTTP router.
+//! filter, key filter, text search), offset pages (`page=1`, `1000`, `40000` of 25: the last is
+//! the deepest page there is), one trace, and `GET /v1/traces` through the HTTP router.
 //!
 //! The 1M-row store is built once under `target/bench-data/traces-1m` and reused.
 //! Run: `cargo bench -p ollama-dash-benches --bench traces`.
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use ollama_dash_core::{Dashboard, DashboardConfig, TraceQuery, TraceRecord, TraceStatus};
 use ollama_dash_host::auth::Authenticator;
@@ -19,6 +20,10 @@ use tower::ServiceExt;
 
 const ROWS: i64 = 1_000_000;
 const TOKEN: &str = "bench-token-0123456789";
+/// Offset pages measured, of [`PAGE_SIZE`] traces: the first, one in the middle of the first
+/// tenth, and the last page of the 1M rows (offset 999,975).
+const OFFSET_PAGES: [u32; 3] = [1, 1_000, 40_000];
+const PAGE_SIZE: u32 = 25;
 
 fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data/traces-1m")
@@ -101,6 +106,8 @@ fn chrono_now() -> i64 {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dashboard = rt.block_on(open());
+    // The first offset page after open: it builds what makes the others cheap (if anything).
+    let started = std::time::Instant::now();
     let deep_cursor = rt
         .block_on(dashboard.traces(TraceQuery {
             limit: Some(1000),
@@ -110,6 +117,10 @@ fn bench(c: &mut Criterion) {
         .unwrap()
         .traces
         .len();
+    eprintln!(
+        "first offset page after open (page=500 of 1000): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     assert_eq!(deep_cursor, 1000, "the store holds {ROWS} traces");
     let mut group = c.benchmark_group("traces_1m");
     group.measurement_time(Duration::from_secs(5));
@@ -190,6 +201,7 @@ fn bench(c: &mut Criterion) {
         },
         &[],
     );
+    let router_for_pages = router.clone();
     group.bench_function("http_get_v1_traces_limit_50", |b| {
         b.to_async(&rt).iter(|| async {
             let request = http::Request::get("/v1/traces?limit=50")
@@ -202,7 +214,57 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+    offset_pages(c, &rt, &dashboard, &router_for_pages);
     rt.block_on(dashboard.shutdown()).unwrap();
+}
+
+/// `page=N` (offset) pagination, unfiltered, through the library and the router. Flat sampling:
+/// before #14 item 4 a deep page cost a scan of up to 1M rows plus a `count(*)`.
+fn offset_pages(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    dashboard: &Dashboard,
+    router: &axum::Router,
+) {
+    let page = |n: u32| TraceQuery {
+        limit: Some(PAGE_SIZE),
+        page: Some(n),
+        ..TraceQuery::default()
+    };
+    let last = rt.block_on(dashboard.traces(page(40_000))).unwrap();
+    assert_eq!(
+        last.traces.len(),
+        PAGE_SIZE as usize,
+        "the last page is full"
+    );
+    assert_eq!(last.total, Some(ROWS as u64));
+    assert_eq!(last.next_cursor, None);
+    let mut group = c.benchmark_group("traces_1m_offset");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    for n in OFFSET_PAGES {
+        group.bench_function(format!("offset_page_{n}_of_{PAGE_SIZE}"), |b| {
+            b.to_async(rt)
+                .iter(|| async { dashboard.traces(page(n)).await.unwrap() })
+        });
+    }
+    group.bench_function(
+        format!("http_get_v1_traces_offset_page_40000_of_{PAGE_SIZE}"),
+        |b| {
+            b.to_async(rt).iter(|| async {
+                let request =
+                    http::Request::get(format!("/v1/traces?page=40000&limit={PAGE_SIZE}"))
+                        .header("authorization", format!("Bearer {TOKEN}"))
+                        .body(Body::empty())
+                        .unwrap();
+                let response = router.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.into_body().collect().await.unwrap().to_bytes()
+            })
+        },
+    );
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -4,10 +4,12 @@
 //! records itself when dropped, so a cancelled stream still leaves its trace); an answer that
 //! ends well awaits its trace's commit ([`TraceHandle::succeed_committed`]) before its last
 //! byte, sharing that commit with the traces queued alongside. Reads use keyset
-//! pagination on an integer key, filters on indexed columns and FTS5 for text search.
+//! pagination on an integer key, filters on indexed columns and FTS5 for text search; offset
+//! pages (`page=N`) seek from points kept in step with the table ([`pages`]).
 //! [`retention`] keeps the table bounded by rows, age and file size.
 
 mod handle;
+mod pages;
 mod query;
 mod recent;
 pub(crate) mod retention;
@@ -456,7 +458,10 @@ impl Traces {
     /// A page of traces, newest first, without bodies unless `query.with_bodies`.
     pub(crate) async fn list(&self, query: TraceQuery) -> Result<TracePage> {
         query.validate()?;
-        self.store().call(move |c| query::list(c, &query)).await
+        let pages = Arc::clone(&self.state().pages);
+        self.store()
+            .call(move |c| query::list(c, &query, &pages))
+            .await
     }
 
     /// Per-model counts, tokens, latency and TTFT percentiles, tokens/s between two times;

@@ -4,6 +4,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use serde::Serialize;
 
+use std::sync::Mutex;
+
+use super::pages::{PageIndex, Scope};
 use super::{TraceRecord, TraceStatus};
 use crate::error::{Error, Result};
 
@@ -142,7 +145,72 @@ pub(super) fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<TraceReco
         .optional()
 }
 
-pub(super) fn list(c: &Connection, q: &TraceQuery) -> rusqlite::Result<TracePage> {
+/// A page of traces. Offset pages (`page`) of every trace or of one model, status or key are
+/// served from seek points ([`super::pages`]): the same rows, order and `total` as
+/// [`list_plain`], without skipping every row before the page or counting every row. Other
+/// queries (a cursor, no `page`, a time range, a text search, two filters) take
+/// [`list_plain`]: each is bounded by an index, and a deep `page` of them still pays its offset.
+pub(super) fn list(
+    c: &Connection,
+    q: &TraceQuery,
+    pages: &Mutex<PageIndex>,
+) -> rusqlite::Result<TracePage> {
+    let searching = q.search.as_deref().and_then(fts_query).is_some();
+    match (Scope::of(q, searching), q.page) {
+        (Some(scope), Some(page)) => list_seek(c, q, &scope, page, pages),
+        _ => list_plain(c, q),
+    }
+}
+
+fn list_seek(
+    c: &Connection,
+    q: &TraceQuery,
+    scope: &Scope,
+    page: u32,
+    pages: &Mutex<PageIndex>,
+) -> rusqlite::Result<TracePage> {
+    let limit = q.limit.unwrap_or(50);
+    let offset = u64::from(page.saturating_sub(1)) * u64::from(limit);
+    let seek = pages
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .seek(c, scope, offset)?;
+    if offset >= seek.total {
+        return Ok(TracePage {
+            traces: Vec::new(),
+            next_cursor: None,
+            page: Some(page),
+            total: Some(seek.total),
+        });
+    }
+    let (filter, value) = scope.filter();
+    let mut args: Vec<SqlValue> = value.into_iter().collect();
+    let bound = match seek.bound {
+        Some(seq) => {
+            args.push(SqlValue::Integer(seq));
+            " AND t.seq <= ?"
+        }
+        None => "",
+    };
+    args.push(SqlValue::Integer(i64::from(limit) + 1));
+    args.push(SqlValue::Integer(
+        i64::try_from(seek.skip).unwrap_or(i64::MAX),
+    ));
+    let bodies = if q.with_bodies { BODIES } else { "" };
+    let sql = format!(
+        "SELECT {COLUMNS}{bodies} FROM traces t WHERE 1{filter}{bound} \
+         ORDER BY t.seq DESC LIMIT ? OFFSET ?"
+    );
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st
+        .query_map(params_from_iter(args.iter()), |r| row(r, q.with_bodies))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(finish(rows, limit, Some(page), Some(seek.total)))
+}
+
+/// A page by plain `LIMIT … OFFSET` and, for `page`, a `count(*)` of the matches: what every
+/// list did before seek points, and still does for the queries they do not serve.
+pub(super) fn list_plain(c: &Connection, q: &TraceQuery) -> rusqlite::Result<TracePage> {
     let mut clauses: Vec<&str> = Vec::new();
     let mut args: Vec<SqlValue> = Vec::new();
     let mut filter = |clause: &'static str, value: Option<SqlValue>| {
@@ -196,20 +264,30 @@ pub(super) fn list(c: &Connection, q: &TraceQuery) -> rusqlite::Result<TracePage
         limit + 1
     );
     let mut st = c.prepare_cached(&sql)?;
-    let mut rows = st
+    let rows = st
         .query_map(params_from_iter(args.iter()), |r| row(r, q.with_bodies))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(finish(rows, limit, q.page, total))
+}
+
+/// The page from up to `limit + 1` rows `(seq, trace)`: one more than `limit` means a next page.
+fn finish(
+    mut rows: Vec<(i64, TraceRecord)>,
+    limit: u32,
+    page: Option<u32>,
+    total: Option<u64>,
+) -> TracePage {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = more
         .then(|| rows.last().map(|(seq, _)| seq.to_string()))
         .flatten();
-    Ok(TracePage {
+    TracePage {
         traces: rows.into_iter().map(|(_, t)| t).collect(),
         next_cursor,
-        page: q.page,
+        page,
         total,
-    })
+    }
 }
 
 /// Turns free text into an FTS5 query: every word must appear, quoted so that no character is

@@ -2,7 +2,8 @@
 //!
 //! Deletion works in chunks (one store call each, so readers interleave), then
 //! `PRAGMA incremental_vacuum` gives the freed pages back to the file system and the WAL is
-//! truncated: the file shrinks instead of bloating.
+//! truncated: the file shrinks instead of bloating. Every delete returns the rows it took
+//! (`RETURNING`) to the offset pages' seek points ([`super::pages`]).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::pages::delete_returning;
 use crate::config::DashboardConfig;
 use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
@@ -80,6 +82,8 @@ pub(crate) struct TraceState {
     pub(crate) spool: Option<std::sync::Arc<super::spool::Spool>>,
     /// Per-second totals of the last hour, for [`super::Traces::recent_totals`].
     pub(crate) recent: super::RecentTraces,
+    /// Seek points of offset pages; every delete of traces tells them (see [`super::pages`]).
+    pub(crate) pages: std::sync::Arc<Mutex<super::pages::PageIndex>>,
 }
 
 impl TraceState {
@@ -97,6 +101,7 @@ impl TraceState {
                 .ok()
                 .map(std::sync::Arc::new),
             recent: super::RecentTraces::default(),
+            pages: std::sync::Arc::default(),
         }
     }
 }
@@ -112,11 +117,15 @@ impl super::Traces {
         };
         if p.max_age_days > 0 {
             let cutoff = now - days_ms(p.max_age_days);
+            let pages = std::sync::Arc::clone(&self.state().pages);
             report.deleted_by_age = self
                 .chunked(move |c| {
-                    c.execute(
+                    delete_returning(
+                        c,
+                        &pages,
                         "DELETE FROM traces WHERE seq IN \
-                         (SELECT seq FROM traces WHERE created_at < ?1 LIMIT ?2)",
+                         (SELECT seq FROM traces WHERE created_at < ?1 LIMIT ?2) \
+                         RETURNING seq, model, status, api_key",
                         (cutoff, CHUNK),
                     )
                 })
@@ -124,12 +133,15 @@ impl super::Traces {
         }
         if p.max_rows > 0 {
             let keep = i64::try_from(p.max_rows).unwrap_or(i64::MAX);
+            let pages = std::sync::Arc::clone(&self.state().pages);
             report.deleted_by_rows = self
                 .chunked(move |c| {
-                    c.execute(
+                    delete_returning(
+                        c,
+                        &pages,
                         "DELETE FROM traces WHERE seq IN (SELECT seq FROM traces WHERE seq <= \
                          (SELECT seq FROM traces ORDER BY seq DESC LIMIT 1 OFFSET ?1) \
-                         ORDER BY seq LIMIT ?2)",
+                         ORDER BY seq LIMIT ?2) RETURNING seq, model, status, api_key",
                         (keep, CHUNK),
                     )
                 })
@@ -152,6 +164,7 @@ impl super::Traces {
         if p.max_db_bytes > 0 {
             let max = i64::try_from(p.max_db_bytes).unwrap_or(i64::MAX);
             loop {
+                let pages = std::sync::Arc::clone(&self.state().pages);
                 let deleted = self
                     .store()
                     .call(move |c| {
@@ -163,9 +176,12 @@ impl super::Traces {
                         let rows: i64 =
                             c.query_row("SELECT count(*) FROM traces", [], |r| r.get(0))?;
                         let over = (rows as f64 * (used - max) as f64 / used as f64).ceil() as i64;
-                        c.execute(
+                        delete_returning(
+                            c,
+                            &pages,
                             "DELETE FROM traces WHERE seq IN \
-                             (SELECT seq FROM traces ORDER BY seq LIMIT ?1)",
+                             (SELECT seq FROM traces ORDER BY seq LIMIT ?1) \
+                             RETURNING seq, model, status, api_key",
                             [over.clamp(1, CHUNK)],
                         )
                     })
