@@ -103,7 +103,13 @@ pub(crate) fn check(node: &NodeConfig) -> std::result::Result<(), (&'static str,
             ),
         ));
     }
-    parse_ollama_host(&node.url).map_err(|e| ("url", format!("node {:?}: {e}", node.name)))?;
+    parse_ollama_host(&node.url).map_err(|e| {
+        let why = match e {
+            Error::Config { message, .. } => message,
+            other => other.to_string(),
+        };
+        ("url", format!("node {:?}: url: {why}", node.name))
+    })?;
     if !(node.weight.is_finite() && node.weight > 0.0) {
         return Err((
             "weight",
@@ -146,7 +152,8 @@ mod tests {
         let spaced = [NodeConfig::new("a b", "h:1")];
         assert!(validate(&spaced).is_err());
         let url = [NodeConfig::new("a", "ftp://h")];
-        assert!(validate(&url).unwrap_err().to_string().contains("\"a\""));
+        let message = validate(&url).unwrap_err().to_string();
+        assert!(message.contains("node \"a\": url: "), "{message}");
         let zero = [NodeConfig {
             max_parallel: Some(0),
             ..NodeConfig::new("a", "h:1")

@@ -328,17 +328,24 @@ async fn a_removed_node_takes_no_new_request_while_its_running_call_finishes() {
         .unwrap_err();
     assert_eq!(unknown.kind(), ErrorKind::Invalid, "{unknown}");
     assert_eq!(goes.control().request_count("/api/chat"), 1);
+    // Its probe loop stopped, though the running call still holds the node: the probe count
+    // settles (one may have been under way at the removal), where a live loop probes every 0.1 s.
+    let mut settled = false;
+    for _ in 0..20 {
+        let probes = goes.control().request_count("/api/ps");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        if goes.control().request_count("/api/ps") == probes {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "the removed node is still probed");
     // The running call still ends in full.
     let mut done = false;
     while let Some(line) = running.next().await {
         done |= line.unwrap().done;
     }
     assert!(done, "the call on the removed node finished");
-    // Its probe loop stopped (one probe may have been under way at the removal).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let probes = goes.control().request_count("/api/ps");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(goes.control().request_count("/api/ps"), probes);
     // Removing it again: it is gone.
     let again = d.remove_node("goes").await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::NotFound, "{again}");
@@ -481,6 +488,7 @@ async fn bad_or_taken_nodes_are_refused_and_configured_ones_stay() {
         (url.kind(), field_of(&url).as_str()),
         (ErrorKind::Invalid, "url")
     );
+    assert!(url.to_string().contains("url: "), "{url}");
     let name = d
         .add_node(NodeConfig::new("a b", a.url()))
         .await
@@ -514,4 +522,40 @@ async fn bad_or_taken_nodes_are_refused_and_configured_ones_stay() {
     assert_eq!(drained.kind(), ErrorKind::NotFound, "{drained}");
     let names: Vec<String> = d.fleet().status().into_iter().map(|n| n.name).collect();
     assert_eq!(names, ["a", "x"]);
+}
+
+#[tokio::test]
+async fn calls_routed_while_a_node_comes_and_goes_all_answer() {
+    let a = sim(&[MODEL], Duration::from_millis(2)).await;
+    let b = sim(&[MODEL], Duration::from_millis(2)).await;
+    let extra = sim(&[MODEL], Duration::from_millis(2)).await;
+    let nodes = vec![NodeConfig::new("a", a.url()), NodeConfig::new("b", b.url())];
+    let (_dir, d) = fleet(nodes, 0.1).await;
+    until(&d, "both nodes probed", |s| {
+        s.iter().all(|n| n.version.is_some())
+    })
+    .await;
+    let calls: Vec<_> = (0..24)
+        .map(|i| {
+            let d = d.clone();
+            tokio::spawn(async move {
+                let generation = d.chat(origin(), chat(&format!("call {i}")));
+                let placement = generation.placement();
+                generation.answer().await.map(|_| placement.get())
+            })
+        })
+        .collect();
+    for _ in 0..10 {
+        d.add_node(NodeConfig::new("extra", extra.url()))
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+        d.remove_node("extra").await.unwrap();
+    }
+    for call in calls {
+        let placed = call.await.unwrap().unwrap();
+        assert!(placed.is_some());
+    }
+    let names: Vec<String> = d.fleet().status().into_iter().map(|n| n.name).collect();
+    assert_eq!(names, ["a", "b"]);
 }
