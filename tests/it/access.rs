@@ -22,7 +22,7 @@ const VIEWER_KEY: &str = "viewer-key-0123456789abcdef";
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Need {
+pub(crate) enum Need {
     /// No token: the liveness probe and the page's own files (the page signs in itself).
     Public,
     Viewer,
@@ -32,7 +32,7 @@ enum Need {
 
 /// `(method, router template, a concrete path, role)` for every route but the passthrough's
 /// (whose role depends on the Ollama call it carries: see [`PASSTHROUGH`]). `GET` implies `HEAD`.
-const ROUTES: &[(&str, &str, &str, Need)] = &[
+pub(crate) const ROUTES: &[(&str, &str, &str, Need)] = &[
     ("GET", "/ping", "/ping", Need::Public),
     ("GET", "/", "/", Need::Public),
     (
@@ -44,6 +44,7 @@ const ROUTES: &[(&str, &str, &str, Need)] = &[
     ("GET", "/api/health", "/api/health", Need::Viewer),
     ("GET", "/api/version", "/api/version", Need::Viewer),
     ("POST", "/api/auth/verify", "/api/auth/verify", Need::Viewer),
+    ("GET", "/openapi.json", "/openapi.json", Need::Viewer),
     ("GET", "/metrics", "/metrics", Need::Viewer),
     ("GET", "/api/events", "/api/events", Need::Viewer),
     ("GET", "/api/stats", "/api/stats", Need::Viewer),
@@ -324,7 +325,7 @@ const ROUTES: &[(&str, &str, &str, Need)] = &[
 
 /// The passthrough's templates (any method) and, through them, Ollama's own calls with the role
 /// each needs: reads are the viewer's, generation the user's, every other call the admin's.
-const PASSTHROUGH: &[&str] = &["/ollama", "/ollama/", "/ollama/{*path}"];
+pub(crate) const PASSTHROUGH: &[&str] = &["/ollama", "/ollama/", "/ollama/{*path}"];
 const OLLAMA_CALLS: &[(&str, &str, Need)] = &[
     ("GET", "/ollama/api/tags", Need::Viewer),
     ("GET", "/ollama/api/version", Need::Viewer),

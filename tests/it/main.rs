@@ -16,6 +16,7 @@ mod layers;
 mod live;
 mod metrics;
 mod nodes_api;
+mod openapi;
 mod plugins;
 mod security;
 mod sim;

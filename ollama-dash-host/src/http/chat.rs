@@ -23,6 +23,7 @@ use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::nodes::with_node;
+use super::openapi::JsonObject;
 use super::sse::{self, EVENT_STREAM, Frames, NDJSON, Step, fail};
 
 /// The chat routes.
@@ -40,17 +41,19 @@ fn keepalive(state: &AppState) -> std::time::Duration {
 
 // ---- POST /api/chat ----------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct PromptRequest {
     model: String,
     prompt: String,
     #[serde(default)]
     stream: bool,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     options: Option<ModelOptions>,
 }
 
 /// `POST /api/chat {model, prompt, stream}`: one prompt; streamed as NDJSON when `stream`.
+#[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = PromptRequest, responses((status = 200, description = "`model`, `response`, `done`, then at the end `done_reason`, `trace_id`, `prompt_tokens`, `completion_tokens`; with `stream`, one such line per chunk (NDJSON).", content((JsonObject = "application/json"), (String = "application/x-ndjson")))))]
 async fn chat(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,7 +126,7 @@ impl Frames<ChatResponse> for PromptFrames {
 
 // ---- /api/sessions -----------------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct SessionBody {
     title: Option<String>,
     model: Option<String>,
@@ -144,6 +147,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ChatSes
 }
 
 /// `GET /api/sessions`: the caller's sessions (all of them for an admin), latest first.
+#[utoipa::path(get, path = "/api/sessions", tag = "chat", responses((status = 200, description = "`{\"sessions\": [...]}`: the caller's sessions (an admin's: all), latest first.", body = JsonObject)))]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let owner = (caller.role != ollama_dash_core::Role::Admin)
         .then(|| caller.key.clone().unwrap_or_default());
@@ -152,6 +156,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
 }
 
 /// `POST /api/sessions {title?, model?, system_prompt?, options?}`.
+#[utoipa::path(post, path = "/api/sessions", tag = "chat", request_body = SessionBody, responses((status = 201, description = "The session.", body = JsonObject)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -171,6 +176,7 @@ async fn create(
 }
 
 /// `GET /api/sessions/{id}`: the session and its messages.
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`session` and its `messages`.", body = JsonObject)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,6 +188,7 @@ async fn show(
 }
 
 /// `PATCH /api/sessions/{id}`: rename, change the model, system prompt or options.
+#[utoipa::path(patch, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = SessionBody, responses((status = 200, description = "The session.", body = JsonObject)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -201,6 +208,7 @@ async fn update(
 }
 
 /// `DELETE /api/sessions/{id}`.
+#[utoipa::path(delete, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 204, description = "Deleted.")))]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,6 +220,7 @@ async fn delete(
 }
 
 /// `GET /api/sessions/{id}/messages`.
+#[utoipa::path(get, path = "/api/sessions/{id}/messages", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`{\"messages\": [...]}`.", body = JsonObject)))]
 async fn messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -222,7 +231,7 @@ async fn messages(
     Ok(Json(json!({ "messages": messages })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SendBody {
     content: String,
     #[serde(default)]
@@ -232,6 +241,7 @@ struct SendBody {
     #[serde(default)]
     images: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     think: Option<Think>,
     #[serde(default = "yes")]
     stream: bool,
@@ -245,6 +255,7 @@ fn yes() -> bool {
 /// stores the user's message, sends the whole conversation to Ollama and streams the answer as
 /// SSE events (`user`, `delta`…, then `done` or `error`); the answer is stored with its trace
 /// id, also when the client goes away mid-stream (with what was produced).
+#[utoipa::path(post, path = "/api/sessions/{id}/messages", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = SendBody, responses((status = 200, description = "SSE (`user`, `delta`…, then `done` or `error`); without `stream`, `user_message` and `assistant_message`.", content((JsonObject = "application/json"), (String = "text/event-stream")))))]
 async fn send(
     State(state): State<AppState>,
     caller: Caller,

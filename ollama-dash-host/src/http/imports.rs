@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiResult;
 use super::json::JsonBody;
+use super::openapi::JsonObject;
 
 /// The import routes.
 pub(super) fn routes() -> Router<AppState> {
@@ -23,6 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// `POST /v1/models/import {upload_id, name, base?, template?, system?, parameters?, replace?}`:
 /// 202 with the import record; follow it at `/v1/models/imports/{id}` or on the event stream.
+#[utoipa::path(post, path = "/v1/models/import", tag = "uploads", request_body(content = JsonObject, description = "`upload_id`, `name`, and `base`, `template`, `system`, `parameters`, `replace` (optional)"), responses((status = 202, description = "The import record (`id`, `upload_id`, `name`, `state`, …).", body = JsonObject)))]
 async fn start(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ImportRequest>,
@@ -32,6 +34,7 @@ async fn start(
 }
 
 /// `GET /v1/models/imports`: every import, newest first.
+#[utoipa::path(get, path = "/v1/models/imports", tag = "uploads", responses((status = 200, description = "`{\"imports\": [...]}`, newest first.", body = JsonObject)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "imports": state.dashboard.list_imports().await? }),
@@ -39,6 +42,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// `GET /v1/models/imports/{id}`.
+#[utoipa::path(get, path = "/v1/models/imports/{id}", tag = "uploads", params(("id" = String, Path, description = "The import's id")), responses((status = 200, description = "The import record.", body = JsonObject)))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,

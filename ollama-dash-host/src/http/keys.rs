@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
+use super::openapi::JsonObject;
 
 /// `GET /api/keys`: stored keys, never their secrets.
+#[utoipa::path(get, path = "/api/keys", tag = "keys", responses((status = 200, description = "`{\"keys\": [{name, role, created_at}]}`, never the secrets.", body = JsonObject)))]
 pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let keys = state.dashboard.api_keys().await?;
     let keys: Vec<Value> = keys
@@ -21,13 +23,14 @@ pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>
     Ok(Json(json!({ "keys": keys })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct NewKey {
     name: String,
     role: String,
 }
 
 /// `POST /api/keys {name, role}`: 201 with the secret, shown this once.
+#[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = NewKey, responses((status = 201, description = "`name`, `role`, `created_at` and the secret `key`, shown this once.", body = JsonObject)))]
 pub(super) async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewKey>,
@@ -40,6 +43,7 @@ pub(super) async fn create(
 }
 
 /// `DELETE /api/keys/{name}`.
+#[utoipa::path(delete, path = "/api/keys/{name}", tag = "keys", params(("name" = String, Path, description = "The key's name")), responses((status = 204, description = "Deleted.")))]
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,

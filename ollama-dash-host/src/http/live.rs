@@ -32,6 +32,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
+use super::openapi::JsonObject;
 
 /// The routes (auth is applied by the caller).
 pub(super) fn routes() -> Router<AppState> {
@@ -109,18 +110,21 @@ impl<T> CachedExt for Cached<T> {
 }
 
 /// `GET /api/models/available`: installed models with details and capabilities (cached).
+#[utoipa::path(get, path = "/api/models/available", tag = "models", responses((status = 200, description = "`models` (installed, with details and capabilities), `updated_at`, `age_ms`, `stale`, `error`.", body = JsonObject)))]
 async fn available(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let c = state.dashboard.list_models();
     cached_list(&state, c)
 }
 
 /// `GET /api/models/running`: loaded models, VRAM share, expiry, capabilities (cached).
+#[utoipa::path(get, path = "/api/models/running", tag = "models", responses((status = 200, description = "`models` (loaded, VRAM share, expiry), `updated_at`, `age_ms`, `stale`, `error`.", body = JsonObject)))]
 async fn running(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let c = state.dashboard.running_models();
     cached_list(&state, c)
 }
 
 /// `GET /api/stats`: system and GPU, cached.
+#[utoipa::path(get, path = "/api/stats", tag = "live", responses((status = 200, description = "`system`, `gpu` (each a cached read: the value, `updated_at`, `age_ms`, `stale`, `error`) and `plugins`.", body = JsonObject)))]
 async fn stats(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "system": cached("stats", &state.dashboard.system_stats()),
@@ -129,7 +133,8 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WindowQuery {
     window: Option<String>,
 }
@@ -155,6 +160,7 @@ fn parse_window(raw: &str) -> Result<Duration, ApiError> {
 }
 
 /// `GET /api/stats/history?window=10m`: recent samples (memory) or downsampled points (SQLite).
+#[utoipa::path(get, path = "/api/stats/history", tag = "models", params(WindowQuery), responses((status = 200, description = "`window_secs` and `points`.", body = JsonObject)))]
 async fn history(
     State(state): State<AppState>,
     Query(q): Query<WindowQuery>,
@@ -166,13 +172,15 @@ async fn history(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SnapshotQuery {
     kind: Option<String>,
     limit: Option<usize>,
 }
 
 /// `GET /api/models/snapshots?kind=running|installed&limit=50`.
+#[utoipa::path(get, path = "/api/models/snapshots", tag = "models", params(SnapshotQuery), responses((status = 200, description = "`{\"snapshots\": [...]}`.", body = JsonObject)))]
 async fn snapshots(
     State(state): State<AppState>,
     Query(q): Query<SnapshotQuery>,
@@ -189,12 +197,14 @@ async fn snapshots(
     Ok(Json(json!({ "snapshots": rows })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CategoryQuery {
     category: Option<String>,
 }
 
 /// `GET /api/models/downloadable?category=best|all`.
+#[utoipa::path(get, path = "/api/models/downloadable", tag = "models", params(CategoryQuery), responses((status = 200, description = "`{\"models\": [...]}`: the catalogue.", body = JsonObject)))]
 async fn downloadable(
     State(state): State<AppState>,
     Query(q): Query<CategoryQuery>,
@@ -204,7 +214,8 @@ async fn downloadable(
     Ok(Json(json!({ "models": models })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NameQuery {
     name: Option<String>,
 }
@@ -223,6 +234,7 @@ fn required_model_name(q: NameQuery) -> ApiResult<String> {
 }
 
 /// `GET /api/models/show?name=…`.
+#[utoipa::path(get, path = "/api/models/show", tag = "models", params(NameQuery), responses((status = 200, description = "Ollama's `show` of the model.", body = JsonObject)))]
 async fn show_query(
     State(state): State<AppState>,
     Query(q): Query<NameQuery>,
@@ -232,6 +244,7 @@ async fn show_query(
 }
 
 /// `GET /api/models/show/{*name}`.
+#[utoipa::path(get, path = "/api/models/show/{name}", tag = "models", params(("name" = String, Path, description = "The model (may hold `/` and `:`)")), responses((status = 200, description = "Ollama's `show` of the model.", body = JsonObject)))]
 async fn show_path(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -240,10 +253,12 @@ async fn show_path(
 }
 
 /// `{"model": …}` (or Ollama's old `name`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ModelBody {
     model: Option<String>,
     name: Option<String>,
+    /// How long to keep it loaded: a duration (`5m`) or seconds (`-1`: forever).
+    #[schema(value_type = Option<serde_json::Value>)]
     keep_alive: Option<OllamaKeepAlive>,
 }
 
@@ -277,6 +292,7 @@ fn accepted(job: &Job) -> Response {
 }
 
 /// `POST /api/models/start {"model", "keep_alive"?}` → 202 with the job.
+#[utoipa::path(post, path = "/api/models/start", tag = "models", request_body = ModelBody, responses((status = 202, description = "`{\"job\": …}`: the job (`id`, `kind`, `model`, `state`, progress, `resumable`, `url`).", body = JsonObject)))]
 async fn start(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
@@ -291,6 +307,7 @@ async fn start(
 }
 
 /// `POST /api/models/stop {"model"}`: unloads and confirms it left `/api/ps`.
+#[utoipa::path(post, path = "/api/models/stop", tag = "models", request_body = ModelBody, responses((status = 200, description = "`model`, `was_loaded`, `loaded` (false).", body = JsonObject)))]
 async fn stop(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
@@ -303,6 +320,7 @@ async fn stop(
 }
 
 /// `POST /api/models/pull {"model"}` → 202 with the job.
+#[utoipa::path(post, path = "/api/models/pull", tag = "models", request_body = ModelBody, responses((status = 202, description = "`{\"job\": …}`: the job (`id`, `kind`, `model`, `state`, progress, `resumable`, `url`).", body = JsonObject)))]
 async fn pull(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
@@ -312,6 +330,7 @@ async fn pull(
 }
 
 /// `POST /api/models/delete {"model"}` → 202 with the job.
+#[utoipa::path(post, path = "/api/models/delete", tag = "models", request_body = ModelBody, responses((status = 202, description = "`{\"job\": …}`: the job (`id`, `kind`, `model`, `state`, progress, `resumable`, `url`).", body = JsonObject)))]
 async fn delete_body(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
@@ -321,6 +340,7 @@ async fn delete_body(
 }
 
 /// `DELETE /api/models?name=…` → 202 with the job.
+#[utoipa::path(delete, path = "/api/models", tag = "models", params(NameQuery), responses((status = 202, description = "`{\"job\": …}`: the job (`id`, `kind`, `model`, `state`, progress, `resumable`, `url`).", body = JsonObject)))]
 async fn delete_query(
     State(state): State<AppState>,
     Query(q): Query<NameQuery>,
@@ -329,13 +349,14 @@ async fn delete_query(
     Ok(accepted(&job))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CopyBody {
     source: String,
     destination: String,
 }
 
 /// `POST /api/models/copy {"source", "destination"}`.
+#[utoipa::path(post, path = "/api/models/copy", tag = "models", request_body = CopyBody, responses((status = 200, description = "`source` and `destination`.", body = JsonObject)))]
 async fn copy(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CopyBody>,
@@ -349,12 +370,14 @@ async fn copy(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LimitQuery {
     limit: Option<usize>,
 }
 
 /// `GET /api/jobs?limit=50`.
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(LimitQuery), responses((status = 200, description = "`{\"jobs\": [...]}`, newest first.", body = JsonObject)))]
 async fn jobs(
     State(state): State<AppState>,
     Query(q): Query<LimitQuery>,
@@ -366,11 +389,13 @@ async fn jobs(
 }
 
 /// `GET /api/jobs/{id}`.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 200, description = "The job.", body = JsonObject)))]
 async fn job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     Ok(Json(job_json(&state.dashboard.job(&id).await?)))
 }
 
 /// `POST /api/jobs/{id}/cancel`.
+#[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 200, description = "The job.", body = JsonObject)))]
 async fn cancel_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -379,32 +404,38 @@ async fn cancel_job(
 }
 
 /// `POST /api/jobs/{id}/resume` → 202 with the new job.
+#[utoipa::path(post, path = "/api/jobs/{id}/resume", tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 202, description = "`{\"job\": …}`: the job (`id`, `kind`, `model`, `state`, progress, `resumable`, `url`). (the new job)", body = JsonObject)))]
 async fn resume_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     Ok(accepted(&state.dashboard.resume_job(&id).await?))
 }
 
 /// `GET /api/service/status`.
+#[utoipa::path(get, path = "/api/service/status", tag = "service", responses((status = 200, description = "The managed Ollama's state.", body = JsonObject)))]
 async fn service_status(State(state): State<AppState>) -> Json<Value> {
     Json(json!(state.dashboard.service_status()))
 }
 
 /// `POST /api/service/start`.
+#[utoipa::path(post, path = "/api/service/start", tag = "service", responses((status = 200, description = "The managed Ollama's state.", body = JsonObject)))]
 async fn service_start(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(state.dashboard.service_start().await?)))
 }
 
 /// `POST /api/service/stop`.
+#[utoipa::path(post, path = "/api/service/stop", tag = "service", responses((status = 200, description = "The managed Ollama's state.", body = JsonObject)))]
 async fn service_stop(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(state.dashboard.service_stop().await?)))
 }
 
 /// `POST /api/service/restart`.
+#[utoipa::path(post, path = "/api/service/restart", tag = "service", responses((status = 200, description = "The managed Ollama's state.", body = JsonObject)))]
 async fn service_restart(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(state.dashboard.service_restart().await?)))
 }
 
 /// `GET /api/settings`: what the UI may change (with its current values) and, read-only, the
 /// deployment settings that come from the config file and environment.
+#[utoipa::path(get, path = "/api/settings", tag = "settings", responses((status = 200, description = "`editable`, `global`, `models`, `deployment`.", body = JsonObject)))]
 async fn settings(State(state): State<AppState>) -> Json<Value> {
     let view = state.dashboard.settings();
     let c = state.dashboard.config();
@@ -443,6 +474,7 @@ fn object(body: Value) -> ApiResult<Map<String, Value>> {
 }
 
 /// `PUT /api/settings/global {field: value|null, …}`.
+#[utoipa::path(put, path = "/api/settings/global", tag = "settings", request_body(content = JsonObject, description = "`{field: value or null}`"), responses((status = 200, description = "`scope` (`global`) and `settings`.", body = JsonObject)))]
 async fn put_global(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
@@ -452,6 +484,7 @@ async fn put_global(
 }
 
 /// `PUT /api/settings/model?name=… {field: value|null, …}`.
+#[utoipa::path(put, path = "/api/settings/model", tag = "settings", params(NameQuery), request_body(content = JsonObject, description = "`{field: value or null}`"), responses((status = 200, description = "`scope` (the model) and `settings`.", body = JsonObject)))]
 async fn put_model(
     State(state): State<AppState>,
     Query(q): Query<NameQuery>,
@@ -467,6 +500,7 @@ async fn put_model(
 }
 
 /// `DELETE /api/settings/model?name=…`: forget every default of that model.
+#[utoipa::path(delete, path = "/api/settings/model", tag = "settings", params(NameQuery), responses((status = 204, description = "Forgotten.")))]
 async fn delete_model_settings(
     State(state): State<AppState>,
     Query(q): Query<NameQuery>,
@@ -483,6 +517,7 @@ async fn delete_model_settings(
 /// `GET /api/events`: Server-Sent Events. A new client first gets the current state (stats,
 /// GPU, running models), then every change; a comment every 15 s keeps proxies from timing
 /// the stream out. The stream ends when the client goes, or when the server shuts down.
+#[utoipa::path(get, path = "/api/events", tag = "live", responses((status = 200, description = "Server-Sent Events: the current state, then every change (`event:` is the event's `type`, `data:` its JSON).", body = String, content_type = "text/event-stream")))]
 async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {

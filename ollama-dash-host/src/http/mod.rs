@@ -11,6 +11,7 @@ mod live;
 mod metrics;
 mod nodes;
 mod openai;
+pub mod openapi;
 mod passthrough;
 mod path_guard;
 mod plugins;
@@ -58,6 +59,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/health", get(system::health))
         .route("/api/version", get(system::version))
         .route("/api/auth/verify", post(system::verify))
+        .route("/openapi.json", get(openapi::serve))
         .merge(live::routes())
         .merge(nodes::routes())
         .route(

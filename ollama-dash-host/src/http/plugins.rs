@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
+use super::openapi::JsonObject;
 use crate::plugins::{MetricKind, PluginHost, PluginMetric, facts_from_show};
 
 /// The plugin routes (behind the token check like every `/api` route).
@@ -29,6 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// `GET /api/plugins`: every plugin file with what it provides, state, calls, failures, last
 /// error and p50/p99 call time.
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins", responses((status = 200, description = "`dir` and `plugins`.", body = JsonObject)))]
 async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "dir": state.plugins.dir(),
@@ -37,6 +39,7 @@ async fn list(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `POST /api/plugins/reload`: reloads every file (re-enabling disabled plugins).
+#[utoipa::path(post, path = "/api/plugins/reload", tag = "plugins", responses((status = 200, description = "`loaded`, `failed`, `removed`, `plugins`.", body = JsonObject)))]
 async fn reload(State(state): State<AppState>) -> Json<Value> {
     let report = state.plugins.reload(true).await;
     state.plugins.after_reload(&state.dashboard, &report).await;
@@ -50,11 +53,13 @@ async fn reload(State(state): State<AppState>) -> Json<Value> {
 
 /// `GET /api/plugins/metrics`: the latest collection round (also in `/api/stats` and, as
 /// `ollama_dash_plugin_<name>{plugin="…"}`, in `/metrics`).
+#[utoipa::path(get, path = "/api/plugins/metrics", tag = "plugins", responses((status = 200, description = "`metrics`: the latest collection round.", body = JsonObject)))]
 async fn metrics(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "metrics": state.plugins.latest_metrics() }))
 }
 
 /// `POST /api/plugins/collect`: runs a collection round now (it also runs on a schedule).
+#[utoipa::path(post, path = "/api/plugins/collect", tag = "plugins", responses((status = 200, description = "`metrics`: this round.", body = JsonObject)))]
 async fn collect(State(state): State<AppState>) -> Json<Value> {
     let metrics = state
         .plugins
@@ -66,6 +71,7 @@ async fn collect(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /api/plugins/detect/{model}`: what the detectors add to one installed model.
+#[utoipa::path(get, path = "/api/plugins/detect/{model}", tag = "plugins", params(("model" = String, Path, description = "An installed model (may hold `/` and `:`)")), responses((status = 200, description = "What the detectors add to the model.", body = JsonObject)))]
 async fn detect(
     State(state): State<AppState>,
     Path(model): Path<String>,

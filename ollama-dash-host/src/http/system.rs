@@ -6,15 +6,18 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
+use super::openapi::JsonObject;
 use crate::auth::Principal;
 
 /// `GET /ping`: liveness, no auth.
+#[utoipa::path(get, path = "/ping", tag = "system", responses((status = 200, description = "`{\"status\": \"ok\"}`: the server is up (no token).", body = JsonObject)))]
 pub(super) async fn ping() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /api/health`: each component and its state, from the cache (never waits on Ollama);
 /// 200 even when degraded (read `status`).
+#[utoipa::path(get, path = "/api/health", tag = "system", responses((status = 200, description = "`status` (`ok` or `degraded`), `nodes`, `version`, `uptime_secs`, `store`, `traces`, `ollama`, `collector`, `service`; 200 even when degraded.", body = JsonObject)))]
 pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
     let h = state.dashboard.health().await;
     let s = &h.store;
@@ -79,6 +82,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /api/version`: ours and Ollama's.
+#[utoipa::path(get, path = "/api/version", tag = "system", responses((status = 200, description = "`version` (ours) and `ollama_version`.", body = JsonObject)))]
 pub(super) async fn version(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let ollama = state.dashboard.version().await?;
     Ok(Json(
@@ -88,6 +92,7 @@ pub(super) async fn version(State(state): State<AppState>) -> ApiResult<Json<Val
 
 /// `POST /api/auth/verify`: reached only with a valid token; says who it is and its role, so
 /// the web page can hide what the key may not do.
+#[utoipa::path(post, path = "/api/auth/verify", tag = "system", responses((status = 200, description = "`valid` (true), the key's `name` and `role`.", body = JsonObject)))]
 pub(super) async fn verify(Extension(principal): Extension<Principal>) -> Json<Value> {
     Json(json!({ "valid": true, "name": principal.name, "role": principal.role.as_str() }))
 }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
+use super::openapi::JsonObject;
 
 /// The `/v1/traces` routes.
 pub(super) fn router() -> Router<AppState> {
@@ -33,7 +34,8 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Query parameters of the list and the export.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Params {
     limit: Option<u32>,
     cursor: Option<String>,
@@ -86,6 +88,7 @@ fn time(value: Option<&str>, name: &str) -> ApiResult<Option<i64>> {
 }
 
 /// `GET /v1/traces`.
+#[utoipa::path(get, path = "/v1/traces", tag = "traces", params(Params), responses((status = 200, description = "A page of traces (a user key sees its own): `traces`, `total`, `next_cursor`, …", body = JsonObject)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,6 +106,7 @@ async fn list(
 }
 
 /// `GET /v1/traces/{id}`: full detail.
+#[utoipa::path(get, path = "/v1/traces/{id}", tag = "traces", params(("id" = String, Path, description = "The trace's id")), responses((status = 200, description = "The trace with its bodies.", body = JsonObject)))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,13 +121,15 @@ async fn one(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StatsParams {
     since: Option<String>,
     until: Option<String>,
 }
 
 /// `GET /v1/traces/stats?since=&until=`: per model, over the last 24 hours by default.
+#[utoipa::path(get, path = "/v1/traces/stats", tag = "traces", params(StatsParams), responses((status = 200, description = "Per model counts, tokens and latencies over the span.", body = JsonObject)))]
 async fn stats(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,6 +145,7 @@ async fn stats(
 
 /// `GET /v1/traces/export?format=jsonl|csv`: every matching trace with bodies, streamed in
 /// pages so memory stays flat.
+#[utoipa::path(get, path = "/v1/traces/export", tag = "traces", params(Params), responses((status = 200, description = "Every matching trace with its bodies: JSON lines, or CSV with `format=csv`.", content((String = "application/x-ndjson"), (String = "text/csv")))))]
 async fn export(
     State(state): State<AppState>,
     caller: Caller,

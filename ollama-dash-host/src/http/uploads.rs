@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
+use super::openapi::{Binary, JsonObject};
 
 /// The tus version spoken.
 pub(super) const TUS_VERSION: &str = "1.0.0";
@@ -263,6 +264,7 @@ pub(super) async fn tus_discovery(
 }
 
 /// `POST /v1/uploads`: creation (and creation-with-upload when a body comes along).
+#[utoipa::path(post, path = "/v1/uploads", tag = "uploads", params(("Tus-Resumable" = String, Header, description = "`1.0.0`"), ("Upload-Length" = Option<u64>, Header, description = "The file's size in bytes"), ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: `filename`, `name`, import options (base64 values)")), responses((status = 201, description = "Created: `Location` names the upload (tus 1.0 creation).")))]
 async fn tus_create(State(state): State<AppState>, request: Request) -> Response {
     tus_create_inner(state, request)
         .await
@@ -319,6 +321,7 @@ async fn tus_create_inner(state: AppState, request: Request) -> ApiResult<Respon
 }
 
 /// `HEAD /v1/uploads/{id}`: the durable offset.
+#[utoipa::path(head, path = "/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = String, Header, description = "`1.0.0`")), responses((status = 200, description = "`Upload-Offset` and `Upload-Length` in the headers (tus 1.0).")))]
 async fn tus_head(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -335,6 +338,7 @@ async fn tus_head(
 }
 
 /// `PATCH /v1/uploads/{id}`: append the body at `Upload-Offset`.
+#[utoipa::path(patch, path = "/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = String, Header, description = "`1.0.0`"), ("Upload-Offset" = u64, Header, description = "Where these bytes go"), ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` of this chunk")), request_body(content = Binary, content_type = "application/offset+octet-stream"), responses((status = 204, description = "Stored: the new `Upload-Offset` in the headers.")))]
 async fn tus_patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -368,6 +372,7 @@ async fn tus_patch_inner(state: AppState, id: String, request: Request) -> ApiRe
 }
 
 /// `DELETE /v1/uploads/{id}`: termination.
+#[utoipa::path(delete, path = "/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = String, Header, description = "`1.0.0`")), responses((status = 204, description = "Terminated (tus 1.0 termination).")))]
 async fn tus_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -383,6 +388,7 @@ async fn tus_delete(
 
 /// `POST /v1/uploads/{id}` with `X-HTTP-Method-Override` (for clients behind proxies that only
 /// pass GET and POST).
+#[utoipa::path(post, path = "/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "The upload's id"), ("X-HTTP-Method-Override" = String, Header, description = "`PATCH`, `DELETE` or `HEAD`: answered as that method")), request_body(content = Option<Binary>, content_type = "application/offset+octet-stream"), responses((status = 204, description = "As the overridden method."), (status = 200, description = "As `HEAD`.")))]
 async fn tus_override(state: State<AppState>, id: Path<String>, request: Request) -> Response {
     let method =
         header_str(request.headers(), "x-http-method-override").map(str::to_ascii_uppercase);
@@ -398,6 +404,7 @@ async fn tus_override(state: State<AppState>, id: Path<String>, request: Request
 }
 
 /// `GET /v1/uploads`: every upload.
+#[utoipa::path(get, path = "/v1/uploads", tag = "uploads", responses((status = 200, description = "`{\"uploads\": [...]}`.", body = JsonObject)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "uploads": state.dashboard.list_uploads().await? }),
@@ -405,6 +412,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// `GET /v1/uploads/{id}`: one upload as JSON.
+#[utoipa::path(get, path = "/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "The upload's id")), responses((status = 200, description = "The upload: `id`, `file_name`, `length`, `offset`, `sha256` once complete, `expires_at`, …", body = JsonObject)))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -413,7 +421,7 @@ async fn show(
 }
 
 /// `POST /v1/chunked-upload/start` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct StartRequest {
     #[serde(alias = "filename", alias = "fileName")]
     file_name: String,
@@ -429,6 +437,7 @@ struct StartRequest {
     #[serde(default)]
     chunk_size: Option<u64>,
     #[serde(flatten)]
+    #[schema(ignore)]
     options: ImportOptions,
 }
 
@@ -446,6 +455,7 @@ fn check_chunk_size(chunk_size: Option<u64>) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/chunked-upload/start", tag = "uploads", request_body = StartRequest, responses((status = 201, description = "`upload_id`, `chunk_size`, `offset`, `total_size`, `expires_at`, `upload`.", body = JsonObject)))]
 async fn chunked_start(
     State(state): State<AppState>,
     JsonBody(start): JsonBody<StartRequest>,
@@ -474,7 +484,8 @@ async fn chunked_start(
 
 /// Where a chunk goes: `upload_id` and `offset` (or `chunk_index` × `chunk_size`), in the query
 /// or as `X-Upload-Id` / `Upload-Offset` headers; `sha256` (hex) checks the chunk.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChunkQuery {
     #[serde(default, alias = "uploadId")]
     upload_id: Option<String>,
@@ -495,6 +506,7 @@ fn hex_digest(text: &str) -> ApiResult<[u8; 32]> {
         .ok_or_else(|| ApiError::bad_request("sha256 must be 64 hex digits"))
 }
 
+#[utoipa::path(post, path = "/v1/chunked-upload/chunk", tag = "uploads", params(ChunkQuery), request_body(content = Binary, content_type = "application/octet-stream"), responses((status = 200, description = "`upload_id`, `offset`, `total_size`, `complete`.", body = JsonObject)))]
 async fn chunked_chunk(
     State(state): State<AppState>,
     Query(query): Query<ChunkQuery>,
@@ -549,7 +561,7 @@ fn chunk_answer(info: &UploadInfo) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct CompleteRequest {
     #[serde(alias = "uploadId")]
     upload_id: String,
@@ -557,6 +569,7 @@ struct CompleteRequest {
     sha256: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/chunked-upload/complete", tag = "uploads", request_body = CompleteRequest, responses((status = 200, description = "`upload`, `report` (what the file holds) and `import`.", body = JsonObject)))]
 async fn chunked_complete(
     State(state): State<AppState>,
     JsonBody(done): JsonBody<CompleteRequest>,
@@ -596,7 +609,8 @@ async fn chunked_complete(
 }
 
 /// `POST /v1/models/upload?file_name=…&name=…`: the whole file as the body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SingleQuery {
     #[serde(default, alias = "filename")]
     file_name: Option<String>,
@@ -605,9 +619,11 @@ struct SingleQuery {
     #[serde(default)]
     sha256: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     options: BTreeMap<String, String>,
 }
 
+#[utoipa::path(post, path = "/v1/models/upload", tag = "uploads", params(SingleQuery), request_body(content = Binary, content_type = "application/octet-stream"), responses((status = 201, description = "`upload` and `report`.", body = JsonObject), (status = 202, description = "`upload`, `report` and the `import` started (with `name`).", body = JsonObject)))]
 async fn single(
     State(state): State<AppState>,
     Query(query): Query<SingleQuery>,

@@ -13,16 +13,19 @@ use super::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
+use super::openapi::JsonObject;
 use ollama_dash_core::traces::UsageQuery;
 
 /// Query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct UsageParams {
     window: Option<String>,
     bucket: Option<String>,
 }
 
 /// The handler.
+#[utoipa::path(get, path = "/v1/traces/usage", tag = "traces", params(UsageParams), responses((status = 200, description = "`window_secs`, `bucket_secs` and the buckets (per bucket and model: requests, errors, tokens/s, p50/p95 TTFT and latency).", body = JsonObject)))]
 pub(super) async fn usage(
     State(state): State<AppState>,
     caller: Caller,

@@ -18,6 +18,7 @@ use crate::http::nodes::with_node;
 const ENDPOINT: &str = "/v1/chat/completions";
 
 /// `POST /v1/chat/completions`.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = ChatCompletionRequest, responses((status = 200, description = "A `chat.completion` (`id`, `object`, `created`, `model`, `choices`, `usage`); with `stream`, `chat.completion.chunk` events (SSE) ending in `[DONE]`.", content((crate::http::openapi::JsonObject = "application/json"), (String = "text/event-stream")))))]
 pub(super) async fn completions(
     State(state): State<AppState>,
     caller: Caller,

@@ -21,7 +21,7 @@ use crate::http::nodes::with_node;
 const ENDPOINT: &str = "/v1/completions";
 
 /// `POST /v1/completions` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CompletionRequest {
     model: String,
     prompt: Value,
@@ -36,6 +36,7 @@ pub(super) struct CompletionRequest {
     #[serde(default)]
     response_format: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     keep_alive: Option<ollama_dash_core::ollama::types::KeepAlive>,
 }
 
@@ -65,6 +66,7 @@ impl CompletionRequest {
 }
 
 /// `POST /v1/completions`.
+#[utoipa::path(post, path = "/v1/completions", tag = "openai", request_body = CompletionRequest, responses((status = 200, description = "A `text_completion` (`id`, `object`, `created`, `model`, `choices`, `usage`); with `stream`, chunks (SSE) ending in `[DONE]`.", content((crate::http::openapi::JsonObject = "application/json"), (String = "text/event-stream")))))]
 pub(super) async fn completions(
     State(state): State<AppState>,
     caller: Caller,

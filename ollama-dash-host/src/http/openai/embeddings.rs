@@ -18,7 +18,7 @@ use crate::http::nodes::with_node;
 const ENDPOINT: &str = "/v1/embeddings";
 
 /// `POST /v1/embeddings` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct EmbeddingsRequest {
     model: String,
     input: Value,
@@ -29,6 +29,7 @@ pub(super) struct EmbeddingsRequest {
 }
 
 /// `POST /v1/embeddings`.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "openai", request_body = EmbeddingsRequest, responses((status = 200, description = "`object` (`list`), `data` (one `embedding` per input), `model`, `usage`.", body = crate::http::openapi::JsonObject)))]
 pub(super) async fn embeddings(
     State(state): State<AppState>,
     caller: Caller,

@@ -38,6 +38,21 @@ pub(super) fn router() -> Router<AppState> {
         .merge(prem::router())
 }
 
+/// The OpenAPI paths of these routes (merged into `/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    chat::completions,
+    completions::completions,
+    responses::create,
+    embeddings::embeddings,
+    models::list,
+    models::one,
+    prem::running,
+    prem::up,
+    prem::down
+))]
+pub(super) struct Doc;
+
 /// `chatcmpl-…`, `cmpl-…`: the trace id makes the answer easy to find in `/v1/traces`.
 fn completion_id(prefix: &str, trace_id: &str) -> String {
     format!("{prefix}-{}", trace_id.replace('-', ""))

@@ -27,6 +27,7 @@ fn model(m: &InstalledModel) -> Value {
 }
 
 /// `GET /v1/models`.
+#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "`object` (`list`) and `data`: the installed models as OpenAI `model` objects.", body = crate::http::openapi::JsonObject)))]
 pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let models = installed(&state)?;
     let data: Vec<Value> = models.iter().map(model).collect();
@@ -34,6 +35,7 @@ pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>
 }
 
 /// `GET /v1/models/{id}`: `id` may contain `/` and `:`; `llama3.2` finds `llama3.2:latest`.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "openai", params(("id" = String, Path, description = "The model (may hold `/` and `:`)")), responses((status = 200, description = "The model as an OpenAI `model` object (`id`, `object`, `created`, `owned_by`).", body = crate::http::openapi::JsonObject)))]
 pub(super) async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -61,12 +61,13 @@ pub(crate) fn alias(uri: &Uri) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ModelQuery {
     model: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ModelBody {
     model: Option<String>,
 }
@@ -78,13 +79,13 @@ fn required(model: Option<&str>) -> Result<&str, ApiError> {
 }
 
 /// `{"status": …}`: whether the model is loaded.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Status {
     status: bool,
 }
 
 /// `{"message": …}` of a load or unload, with the load's job.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Message {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +94,7 @@ struct Message {
 
 /// `GET /api/v1/models/running?model=NAME`: asks Ollama now (not the cache), so it holds just
 /// after a load.
+#[utoipa::path(get, path = "/api/v1/models/running", tag = "prem", params(ModelQuery), responses((status = 200, description = "Whether the model is loaded.", body = Status)))]
 async fn running(
     State(state): State<AppState>,
     Query(query): Query<ModelQuery>,
@@ -107,6 +109,7 @@ async fn running(
 }
 
 /// `POST /api/v1/models/up {"model"}`: starts the load job (as `POST /api/models/start`).
+#[utoipa::path(post, path = "/api/v1/models/up", tag = "prem", request_body = ModelBody, responses((status = 200, description = "The load started.", body = Message)))]
 async fn up(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
@@ -120,6 +123,7 @@ async fn up(
 }
 
 /// `POST /api/v1/models/down {"model"}`: unloads and waits until it left `/api/ps`.
+#[utoipa::path(post, path = "/api/v1/models/down", tag = "prem", request_body = ModelBody, responses((status = 200, description = "Unloaded (or was not loaded).", body = Message)))]
 async fn down(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,

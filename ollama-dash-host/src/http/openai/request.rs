@@ -20,24 +20,26 @@ pub(super) enum Stop {
 }
 
 /// `stream_options`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct StreamOptions {
     #[serde(default)]
     pub(super) include_usage: bool,
 }
 
 /// Sampling fields shared by chat and completions.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct Sampling {
     temperature: Option<f64>,
     top_p: Option<f64>,
     max_tokens: Option<i64>,
     max_completion_tokens: Option<i64>,
+    #[schema(value_type = Option<serde_json::Value>)]
     stop: Option<Stop>,
     seed: Option<i64>,
     presence_penalty: Option<f64>,
     frequency_penalty: Option<f64>,
     /// Extension: Ollama's own options, under OpenAI's fields.
+    #[schema(value_type = Option<serde_json::Value>)]
     options: Option<ModelOptions>,
 }
 
@@ -130,7 +132,7 @@ impl Sampling {
 }
 
 /// `POST /v1/chat/completions` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub(super) struct ChatCompletionRequest {
     pub(super) model: String,
     pub(super) messages: Vec<ChatMessage>,
@@ -147,6 +149,7 @@ pub(super) struct ChatCompletionRequest {
     pub(super) reasoning: Option<Value>,
     pub(super) n: Option<u32>,
     /// Extension: Ollama's `keep_alive`.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) keep_alive: Option<ollama_dash_core::ollama::types::KeepAlive>,
     /// Prem's `project_id`: unused, but it marks a Prem client (see `stream::Head::linger`).
     #[serde(default)]
@@ -157,14 +160,16 @@ pub(super) struct ChatCompletionRequest {
 }
 
 /// One OpenAI message.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub(super) struct ChatMessage {
     role: String,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     content: Option<Content>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     tool_calls: Option<Vec<OaiToolCall>>,
     #[serde(default)]
     tool_call_id: Option<String>,

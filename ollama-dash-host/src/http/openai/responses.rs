@@ -40,10 +40,11 @@ const ENDPOINT: &str = "/v1/responses";
 
 /// `POST /v1/responses` body: the fields Ollama can honour; others are ignored as OpenAI
 /// ignores what a model does not use.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub(super) struct CreateResponse {
     model: String,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     input: Option<Input>,
     #[serde(default)]
     instructions: Option<String>,
@@ -62,8 +63,10 @@ pub(super) struct CreateResponse {
     #[serde(default)]
     top_p: Option<f64>,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     reasoning: Option<ReasoningParam>,
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     text: Option<TextParam>,
     #[serde(default)]
     previous_response_id: Option<String>,
@@ -73,6 +76,7 @@ pub(super) struct CreateResponse {
     user: Option<String>,
     /// Extension: Ollama's `keep_alive`.
     #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
     keep_alive: Option<ollama_dash_core::ollama::types::KeepAlive>,
 }
 
@@ -101,6 +105,7 @@ struct TextParam {
 }
 
 /// `POST /v1/responses`.
+#[utoipa::path(post, path = "/v1/responses", tag = "openai", request_body = CreateResponse, responses((status = 200, description = "A `response` object (`id`, `object`, `created_at`, `status`, `model`, `output`, `usage`, …); with `stream`, the Responses API's events (SSE).", content((crate::http::openapi::JsonObject = "application/json"), (String = "text/event-stream")))))]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
