@@ -72,7 +72,7 @@ def test_every_operation_answers_without_5xx_and_as_documented(tmp_path):
             args += ["--exclude-path", path]
         env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": HERE}
         run = subprocess.run(
-            args, capture_output=True, text=True, timeout=170, env=env, cwd=HERE
+            args, capture_output=True, text=True, timeout=170, env=env, cwd=tmp_path
         )
         output = run.stdout + run.stderr
         (tmp_path / "output.txt").write_text(output)

@@ -94,6 +94,8 @@ pub(super) async fn serve() -> Response {
         live::put_model,
         live::delete_model_settings,
         nodes_list,
+        nodes_add,
+        nodes_remove,
         nodes_drain,
         nodes_undrain,
         keys::list,
@@ -331,6 +333,22 @@ fn web_asset() {}
         state, version, VRAM, loaded models, in flight and queued.", body = JsonObject)))]
 #[expect(dead_code, reason = "documents a route; never called")]
 fn nodes_list() {}
+
+/// `POST /api/nodes`.
+#[utoipa::path(post, path = "/api/nodes", tag = "nodes",
+    request_body(content = JsonObject, description = "A node as in `[[nodes]]`: `name`, `url`, \
+        and the optional fields of a node's configuration"),
+    responses((status = 201, description = "The node's state (kept in the store).",
+        body = JsonObject)))]
+#[expect(dead_code, reason = "documents a route; never called")]
+fn nodes_add() {}
+
+/// `DELETE /api/nodes/{name}`.
+#[utoipa::path(delete, path = "/api/nodes/{name}", tag = "nodes",
+    params(("name" = String, Path, description = "The node's name")),
+    responses((status = 204, description = "Removed; calls running there finish.")))]
+#[expect(dead_code, reason = "documents a route; never called")]
+fn nodes_remove() {}
 
 /// `POST /api/nodes/{name}/drain`.
 #[utoipa::path(post, path = "/api/nodes/{name}/drain", tag = "nodes",
