@@ -69,13 +69,14 @@ pub struct Hints {
 }
 
 impl Hints {
-    /// Hints for a chat: the conversation is keyed by its model and first two messages (the
-    /// system prompt and the first question stay the same over its turns).
+    /// Hints for a chat: the conversation is keyed by its model and its leading messages up to
+    /// and including the first question (system prompts and that question stay the same over
+    /// its turns, so the first turn and every later one share the key).
     pub fn chat(model: &str, messages: &[Message], num_ctx: Option<u64>) -> Self {
-        let conversation = (messages.len() > 1).then(|| {
+        let conversation = messages.iter().position(|m| m.role == "user").map(|first| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             canonical(model).hash(&mut h);
-            for m in messages.iter().take(2) {
+            for m in &messages[..=first] {
                 m.role.hash(&mut h);
                 m.content.hash(&mut h);
             }

@@ -559,3 +559,36 @@ async fn calls_routed_while_a_node_comes_and_goes_all_answer() {
     let names: Vec<String> = d.fleet().status().into_iter().map(|n| n.name).collect();
     assert_eq!(names, ["a", "b"]);
 }
+
+#[test]
+fn every_turn_of_a_conversation_shares_its_affinity_key_from_the_first() {
+    let say = |role: &str, text: &str| Message {
+        role: role.into(),
+        content: text.into(),
+        ..Message::default()
+    };
+    let key = |messages: &[Message]| Hints::chat(MODEL, messages, None).conversation;
+    for system in [None, Some(say("system", "be brief"))] {
+        let mut turns: Vec<Message> = system.into_iter().collect();
+        turns.push(say("user", "first question"));
+        let first = key(&turns);
+        assert!(first.is_some());
+        for turn in 2..5 {
+            turns.push(say("assistant", &format!("answer {turn}")));
+            turns.push(say("user", &format!("question {turn}")));
+            assert_eq!(key(&turns), first, "turn {turn}");
+        }
+    }
+    // Another first question, model or system prompt is another conversation.
+    let base = key(&[say("user", "first question")]);
+    assert_ne!(key(&[say("user", "another question")]), base);
+    assert_ne!(
+        Hints::chat("qwen3:0.6b", &[say("user", "first question")], None).conversation,
+        base
+    );
+    assert_ne!(
+        key(&[say("system", "x"), say("user", "first question")]),
+        base
+    );
+    assert_eq!(key(&[say("system", "only a system prompt")]), None);
+}
