@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# What ollama-dash adds above one loopback hop (issue 14), side by side in one run.
+#
+#   benches/overhead.sh [BIN]      (default target/release/ollama-dash; ROUNDS=3 SECS=5)
+#
+# One upstream (the simulator, `ollama-dash sim --token-delay-ms 0`), reached five ways, each
+# with wrk at one connection, rounds interleaved (every target once, then again):
+#   direct       POST /api/chat straight to the upstream
+#   hop          the same through a bare socat relay (what one extra loopback hop costs here)
+#   translated   POST /v1/chat/completions through ollama-dash (auth, translation, trace)
+#   passthrough  POST /ollama/api/chat through ollama-dash (auth, byte copy, trace)
+#   tags         GET /ollama/api/tags through ollama-dash (untraced), against GET /api/tags direct
+# then 64 connections, direct and translated, for the throughput ratio, and the connections
+# ollama-dash still holds to the upstream afterwards. Medians over the rounds; "added" is the
+# target minus direct in the same round. Needs wrk and socat (Debian: apt-get install wrk socat).
+# Its last line: `added p50 … ms, added p99 … ms, c64 ratio …` (the translated route).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-target/release/ollama-dash}
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-5}
+TOKEN=overhead-bench-token-0123456789
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" -H "Authorization: Bearer $TOKEN" && return; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+
+up=$(port); hop=$(port); dash=$(port)
+"$BIN" sim --listen "127.0.0.1:$up" --token-delay-ms 0 --preload llama3.2:1b >/dev/null 2>&1 & pids+=($!)
+socat "TCP-LISTEN:$hop,fork,reuseaddr,backlog=1024" "TCP:127.0.0.1:$up" & pids+=($!)
+DATA_PATH="$work/data" AUTH_TOKEN=$TOKEN OLLAMA_HOST="127.0.0.1:$up" RUST_LOG=warn \
+  "$BIN" serve --listen "127.0.0.1:$dash" >"$work/serve.log" 2>&1 & pids+=($!)
+wait_up "http://127.0.0.1:$up/api/version"
+wait_up "http://127.0.0.1:$hop/api/version"
+wait_up "http://127.0.0.1:$dash/api/health"
+
+messages='[{"role":"user","content":"Say hi"}]'
+lua() { # name method body
+  cat >"$work/$1.lua" <<EOF
+wrk.method = "$2"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.body = [[$3]]
+EOF
+}
+lua ollama POST "{\"model\":\"llama3.2:1b\",\"messages\":$messages,\"stream\":false,\"options\":{\"num_predict\":4}}"
+lua openai POST "{\"model\":\"llama3.2:1b\",\"messages\":$messages,\"max_tokens\":4}"
+lua get GET ""
+declare -A url script
+url[direct]="http://127.0.0.1:$up/api/chat";        script[direct]=ollama
+url[hop]="http://127.0.0.1:$hop/api/chat";          script[hop]=ollama
+url[translated]="http://127.0.0.1:$dash/v1/chat/completions"; script[translated]=openai
+url[passthrough]="http://127.0.0.1:$dash/ollama/api/chat";    script[passthrough]=ollama
+url[tags_direct]="http://127.0.0.1:$up/api/tags";   script[tags_direct]=get
+url[tags]="http://127.0.0.1:$dash/ollama/api/tags"; script[tags]=get
+targets=(direct hop translated passthrough tags_direct tags)
+
+# wrk's latency distribution in ms: "p50 p99 req/s"
+measure() { # target connections
+  local threads=$(( $2 > 1 ? 2 : 1 ))
+  wrk -t"$threads" -c"$2" -d"${SECS}s" --latency -s "$work/${script[$1]}.lua" "${url[$1]}" |
+    python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(label):
+    m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors: sys.exit(f"non-2xx answers: {errors.group(1)}\n{text}")
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+print("%.4f %.4f %.1f" % (ms("50"), ms("99"), rps))'
+}
+
+# Warm up every path once (first connections, the model resident, the store's first writes).
+for t in "${targets[@]}"; do SECS=1 measure "$t" 1 >/dev/null; done
+
+declare -A p50 p99 rps
+for r in $(seq "$ROUNDS"); do
+  for t in "${targets[@]}"; do
+    read -r a b c < <(measure "$t" 1)
+    p50[$t]+="$a "; p99[$t]+="$b "; rps[$t]+="$c "
+    printf 'round %s  %-12s c=1  p50 %8.3f ms  p99 %8.3f ms  %8.1f req/s\n' "$r" "$t" "$a" "$b" "$c"
+  done
+  for t in direct translated; do
+    read -r a b c < <(measure "$t" 64)
+    rps["${t}_64"]+="$c "
+    printf 'round %s  %-12s c=64 p50 %8.3f ms  p99 %8.3f ms  %8.1f req/s\n' "$r" "$t" "$a" "$b" "$c"
+  done
+done
+held=$(ss -Htn state established "( dport = :$up )" | wc -l)
+
+python3 - "$held" <<EOF
+import statistics as st, sys
+p50 = {k: list(map(float, v.split())) for k, v in {$(for t in "${targets[@]}"; do printf '"%s": "%s", ' "$t" "${p50[$t]}"; done)}.items()}
+p99 = {k: list(map(float, v.split())) for k, v in {$(for t in "${targets[@]}"; do printf '"%s": "%s", ' "$t" "${p99[$t]}"; done)}.items()}
+rps64 = {k: list(map(float, v.split())) for k, v in {"direct": "${rps[direct_64]}", "translated": "${rps[translated_64]}"}.items()}
+def added(t, base, table):
+    return st.median(a - b for a, b in zip(table[t], table[base]))
+print()
+print("| path | added p50 (ms) | added p99 (ms) |")
+print("|---|---|---|")
+for t, base in [("hop", "direct"), ("translated", "direct"), ("passthrough", "direct"), ("tags", "tags_direct")]:
+    print(f"| {t} | {added(t, base, p50):+.3f} | {added(t, base, p99):+.3f} |")
+ratio = st.median(a / b for a, b in zip(rps64["translated"], rps64["direct"]))
+print(f"\nc=64 throughput, translated / direct: {ratio:.2f}; connections held to the upstream after the c=64 rounds: {sys.argv[1]}")
+print(f"added p50 {added('translated', 'direct', p50):.3f} ms, added p99 {added('translated', 'direct', p99):.3f} ms, c64 ratio {ratio:.2f}")
+EOF
