@@ -318,6 +318,29 @@ async fn run_answers_and_traces_show_the_runs() {
         &["run", "llama3.2:1b", "say", "hi", "to", "the", "tests"],
     );
     assert_eq!(answer, format!("{expected}\n"), "the simulator's answer");
+    // --json: the same answer as one JSON line, nothing else on stdout.
+    let line = ok(
+        &served,
+        &[
+            "run",
+            "--json",
+            "llama3.2:1b",
+            "say",
+            "hi",
+            "to",
+            "the",
+            "tests",
+        ],
+    );
+    let parsed: Value = serde_json::from_str(line.trim_end()).unwrap();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert_eq!(
+        (
+            parsed["model"].as_str(),
+            parsed["message"]["content"].as_str()
+        ),
+        (Some("llama3.2:1b"), Some(expected.as_str()))
+    );
 
     let mut chat = client(&served, &["run", "llama3.2:1b"]);
     chat.stdin(Stdio::piped()).stdout(Stdio::piped());
@@ -332,15 +355,15 @@ async fn run_answers_and_traces_show_the_runs() {
     let turns = String::from_utf8(out.stdout).unwrap();
     assert_eq!(turns.lines().count(), 2, "two answers: {turns}");
 
-    // 1 answer + the direct call + 2 turns. Traces are written off the request path: wait
+    // 2 answers + the direct call + 2 turns. Traces are written off the request path: wait
     // (on the server's own answer) until they are all in.
     let mut traces = json(&served, &["traces", "--json"]);
-    while traces.as_array().unwrap().len() < 4 {
+    while traces.as_array().unwrap().len() < 5 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         traces = json(&served, &["traces", "--json"]);
     }
     let traces = traces.as_array().unwrap().clone();
-    assert_eq!(traces.len(), 4, "the line after /bye was never sent");
+    assert_eq!(traces.len(), 5, "the line after /bye was never sent");
     assert!(
         traces
             .iter()
@@ -378,7 +401,7 @@ async fn run_answers_and_traces_show_the_runs() {
     );
     let mut follower = follow.stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
-    let mut ids: Vec<String> = (0..4)
+    let mut ids: Vec<String> = (0..5)
         .map(|_| {
             let line = lines.next().unwrap().unwrap();
             serde_json::from_str::<Value>(&line).unwrap()["id"]

@@ -19,6 +19,10 @@ pub struct RunArgs {
     connect: ConnectArgs,
     /// The model, e.g. llama3.2:1b.
     model: String,
+    /// Print each answer as one JSON line (`model`, `message`: `role`, `content`) once it is
+    /// whole, instead of streaming its text; nothing else goes to stdout.
+    #[arg(long)]
+    json: bool,
     /// The prompt; without one, a chat reads lines from stdin.
     #[arg(trailing_var_arg = true)]
     prompt: Vec<String>,
@@ -32,10 +36,10 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             role: "user".to_owned(),
             content: args.prompt.join(" "),
         }];
-        answer(&client, &args.model, &messages).await?;
+        answer(&client, &args.model, &messages, args.json).await?;
         return Ok(());
     }
-    let interactive = std::io::stdin().is_terminal();
+    let interactive = std::io::stdin().is_terminal() && !args.json;
     if interactive {
         output::note("Send a message (/bye to leave, /clear to start over)");
     }
@@ -62,7 +66,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             role: "user".to_owned(),
             content: line.to_owned(),
         });
-        match answer(&client, &args.model, &messages).await {
+        match answer(&client, &args.model, &messages, args.json).await {
             Ok(reply) => messages.push(Message {
                 role: "assistant".to_owned(),
                 content: reply,
@@ -92,8 +96,9 @@ async fn read_line() -> Result<Option<String>> {
         .map_err(|e| Error::io("reading stdin", e))
 }
 
-/// Streams the answer to `messages` to stdout; the whole answer.
-async fn answer(client: &Client, model: &str, messages: &[Message]) -> Result<String> {
+/// Streams the answer to `messages` to stdout (or, with `json`, prints it whole as one JSON
+/// line at the end); the whole answer.
+async fn answer(client: &Client, model: &str, messages: &[Message], json: bool) -> Result<String> {
     let mut stream = client.chat_stream(model, messages).await?;
     let mut reply = String::new();
     while let Some(event) = stream.next().await? {
@@ -108,17 +113,28 @@ async fn answer(client: &Client, model: &str, messages: &[Message]) -> Result<St
                 .get("message")
                 .and_then(Value::as_str)
                 .map_or_else(|| error.to_string(), str::to_owned);
-            output::line("")?;
+            if !json {
+                output::line("")?;
+            }
             return Err(Error::Failed(message));
         }
         if let Some(delta) = chunk
             .pointer("/choices/0/delta/content")
             .and_then(Value::as_str)
         {
-            output::print(delta)?;
+            if !json {
+                output::print(delta)?;
+            }
             reply.push_str(delta);
         }
     }
-    output::line("")?;
+    if json {
+        output::json_line(&serde_json::json!({
+            "model": model,
+            "message": {"role": "assistant", "content": reply},
+        }))?;
+    } else {
+        output::line("")?;
+    }
     Ok(reply)
 }
