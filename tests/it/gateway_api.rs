@@ -424,3 +424,67 @@ async fn per_model_settings_fill_what_an_openai_request_leaves_out() {
         .await;
     assert_eq!(answer["usage"]["completion_tokens"], 5, "{answer}");
 }
+
+/// The upstream closes a connection without answering the first `GET /` on it (what a client
+/// meets when it reuses a kept-alive connection the server has just closed): the passthrough
+/// sends that read again, once, and relays the answer; a write is never sent twice.
+#[tokio::test]
+async fn passthrough_sends_a_read_again_when_its_connection_closes_unanswered() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let ours = head.starts_with(b"GET / ") || head.starts_with(b"POST /api/copy ");
+                if ours && counter.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                    return; // closed, unanswered
+                }
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 17\r\nconnection: close\r\n\r\nOllama is running")
+                    .await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    let host = TestHost::new(&url, &[]).await;
+    let mut request = authed("GET", "/ollama/", None, Some(TOKEN));
+    *request.body_mut() = axum::body::Body::from("\"a body a GET carries\"");
+    let response = host.open(request).await;
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &b"Ollama is running"[..]),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "sent once more, not again and again"
+    );
+    // A write that meets the same is not sent again: Ollama may have done it.
+    let (status, json) = host
+        .call(
+            "POST",
+            "/ollama/api/copy",
+            Some(json!({"source": "a", "destination": "b"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{json}");
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "the copy was sent once");
+}

@@ -127,13 +127,30 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     // Why the client's body broke off, if it did: then a failed call is the client's fault
     // (400), not Ollama's (502).
     let body_failed = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    // The body of an untraced read, kept to send it again once (see below).
+    let mut replay = None;
     let body = match kind {
-        None => {
+        // Only a blob upload streams through: every other body is small and is sent whole, with
+        // its length. A body sent in chunks races an answer that comes before it is read (a
+        // GET's ignored body, an early refusal): the server answers and closes, our write
+        // fails, and the caller got "unreachable" instead of Ollama's answer.
+        None if path.starts_with("/api/blobs/") => {
             let failed = std::sync::Arc::clone(&body_failed);
             let stream = body.into_data_stream().inspect_err(move |e| {
                 let _ = failed.set(e.to_string());
             });
             reqwest::Body::wrap_stream(stream)
+        }
+        None => {
+            let bytes = match axum::body::to_bytes(body, MAX_TRACED_REQUEST).await {
+                Ok(bytes) => bytes,
+                Err(e) => return body_error(e),
+            };
+            drop.push(header::CONTENT_LENGTH);
+            if parts.method.is_safe() {
+                replay = Some(bytes.clone());
+            }
+            reqwest::Body::from(bytes)
         }
         Some(kind) => {
             let bytes = match axum::body::to_bytes(body, MAX_TRACED_REQUEST).await {
@@ -174,7 +191,7 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     let idle = std::time::Duration::from_secs(state.dashboard.config().stream_idle_timeout_secs);
     let sent = client
         .http()
-        .request(parts.method.clone(), url)
+        .request(parts.method.clone(), url.clone())
         .headers(forwarded(&parts.headers, &drop))
         .body(body)
         .send();
@@ -194,6 +211,22 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             }
         },
         None => sent.await,
+    };
+    // A read that failed without a refused connect or a timeout met a kept-alive connection the
+    // upstream closed as we reused it (hyper closes one after an answer whose body it did not
+    // read): sent again once, on a fresh connection. Reads only, so nothing is done twice.
+    let upstream = match (upstream, replay) {
+        (Err(e), Some(bytes)) if !e.is_connect() && !e.is_timeout() => {
+            tracing::debug!(error = %e, "an Ollama read failed on a reused connection; sending it again");
+            client
+                .http()
+                .request(parts.method.clone(), url)
+                .headers(forwarded(&parts.headers, &drop))
+                .body(bytes)
+                .send()
+                .await
+        }
+        (upstream, _) => upstream,
     };
     let upstream = match upstream {
         Ok(upstream) => upstream,
