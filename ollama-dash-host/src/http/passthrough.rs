@@ -43,7 +43,7 @@ fn native_error(status: StatusCode, message: impl std::fmt::Display) -> Response
     (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-/// A traced request body that could not be read: 413 past [`MAX_TRACED_REQUEST`], else 400.
+/// A request body that could not be read whole: 413 past [`MAX_TRACED_REQUEST`], else 400.
 fn body_error(error: axum::Error) -> Response {
     let error = error.into_inner();
     if error.is::<http_body_util::LengthLimitError>() {
@@ -129,35 +129,36 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     let body_failed = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     // The body of an untraced read, kept to send it again once (see below).
     let mut replay = None;
-    let body = match kind {
-        // Only a blob upload streams through: every other body is small and is sent whole, with
-        // its length. A body sent in chunks races an answer that comes before it is read (a
-        // GET's ignored body, an early refusal): the server answers and closes, our write
-        // fails, and the caller got "unreachable" instead of Ollama's answer.
-        None if path.starts_with("/api/blobs/") => {
+    // Only a blob upload streams through: every other body is small and is read whole, then
+    // sent with its length. A body sent in chunks races an answer that comes before it is read
+    // (a GET's ignored body, an early refusal): the server answers and closes, our write fails,
+    // and the caller got "unreachable" instead of Ollama's answer.
+    let read = if path.starts_with("/api/blobs/") {
+        Err(body)
+    } else {
+        match axum::body::to_bytes(body, MAX_TRACED_REQUEST).await {
+            Ok(bytes) => {
+                drop.push(header::CONTENT_LENGTH);
+                Ok(bytes)
+            }
+            Err(e) => return body_error(e),
+        }
+    };
+    let body = match (kind, read) {
+        (_, Err(body)) => {
             let failed = std::sync::Arc::clone(&body_failed);
             let stream = body.into_data_stream().inspect_err(move |e| {
                 let _ = failed.set(e.to_string());
             });
             reqwest::Body::wrap_stream(stream)
         }
-        None => {
-            let bytes = match axum::body::to_bytes(body, MAX_TRACED_REQUEST).await {
-                Ok(bytes) => bytes,
-                Err(e) => return body_error(e),
-            };
-            drop.push(header::CONTENT_LENGTH);
+        (None, Ok(bytes)) => {
             if parts.method.is_safe() {
                 replay = Some(bytes.clone());
             }
             reqwest::Body::from(bytes)
         }
-        Some(kind) => {
-            let bytes = match axum::body::to_bytes(body, MAX_TRACED_REQUEST).await {
-                Ok(bytes) => bytes,
-                Err(e) => return body_error(e),
-            };
-            drop.push(header::CONTENT_LENGTH);
+        (Some(kind), Ok(bytes)) => {
             let (mut handle, kind, stream) = kind.start(&state, &caller, path, &bytes);
             if named.is_none() && fleet.nodes().len() > 1 {
                 let model = model_of(&bytes);
