@@ -3,9 +3,11 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,30 @@ def binary() -> str:
     if not Path(path).exists():
         raise RuntimeError(f"{path} not found: run `cargo build -p ollama-dash-host` first")
     return path
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sim(port: int, *flags: str) -> subprocess.Popen:
+    """A standalone `ollama-dash sim` on `port`, once it answers."""
+    proc = subprocess.Popen(
+        [binary(), "sim", "--listen", f"127.0.0.1:{port}", *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/version", timeout=1)
+            return proc
+        except requests.RequestException:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"sim on {port} did not start")
 
 
 def start_server(

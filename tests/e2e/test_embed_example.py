@@ -1,20 +1,13 @@
 """`ollama-dash sim` as a standalone process, and the core crate's embedding example against it."""
 
 import os
-import socket
 import subprocess
 import threading
 from pathlib import Path
 
 import requests
 
-from conftest import ROOT, binary
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import ROOT, binary, free_port
 
 
 def test_standalone_sim_and_embed_example():

@@ -3,8 +3,6 @@
 that holds the model, the `X-Ollama-Dash-Node` header, 429 with `Retry-After` when every slot
 and the queue are full, failover when a node is killed, and a pull on one named node."""
 
-import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -14,40 +12,22 @@ import openai
 import pytest
 import requests
 
-from conftest import TOKEN, binary, start_server, stop_server
+from conftest import TOKEN, free_port, start_server, start_sim, stop_server
 
 MODEL = "llama3.2:1b"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sim(port: int, *flags: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [binary(), "sim", "--listen", f"127.0.0.1:{port}", "--token-delay-ms", "150", *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/version", timeout=1)
-            return proc
-        except requests.RequestException:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"sim on {port} did not start")
+# Slow tokens, so a stream holds its slot while the queue test looks.
+SLOW = ("--token-delay-ms", "150")
 
 
 @pytest.fixture(scope="module")
 def fleet():
     ports = {name: free_port() for name in ("a", "b", "c")}
     sims = {
-        "a": start_sim(ports["a"]),
-        "b": start_sim(ports["b"], "--preload", MODEL),
-        "c": start_sim(ports["c"]),
+        "a": start_sim(ports["a"], *SLOW),
+        "b": start_sim(ports["b"], *SLOW, "--preload", MODEL),
+        "c": start_sim(ports["c"], *SLOW),
     }
     config = Path(tempfile.mkdtemp(prefix="ollama-dash-fleet-")) / "ollama-dash.toml"
     nodes = "".join(

@@ -2,39 +2,15 @@
 a node added at run time takes requests, survives a restart on the same DATA_PATH, and a
 removed node takes no more; a configured node is not removed at run time."""
 
-import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-from conftest import binary, start_server, stop_server
+from conftest import free_port, start_server, start_sim, stop_server
 
 MODEL = "llama3.2:1b"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sim(port: int, *flags: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [binary(), "sim", "--listen", f"127.0.0.1:{port}", *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/version", timeout=1)
-            return proc
-        except requests.RequestException:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"sim on {port} did not start")
 
 
 def until_probed(srv, names: list[str]) -> list[dict]:

@@ -78,8 +78,16 @@ fn dead_url() -> String {
     format!("127.0.0.1:{}", dead.local_addr().unwrap().port())
 }
 
-#[tokio::test]
-async fn a_request_goes_where_the_model_is_loaded_and_its_trace_says_so() {
+/// Three nodes, probed: `cold` (the model installed, not loaded), `warm` (loaded there) and
+/// `dead` (nothing listens).
+struct ColdWarmDead {
+    _cold: SimHandle,
+    warm: SimHandle,
+    _dir: tempfile::TempDir,
+    d: Dashboard,
+}
+
+async fn cold_warm_dead() -> ColdWarmDead {
     let cold = sim(&[], Duration::ZERO).await;
     let warm = sim(&[MODEL], Duration::ZERO).await;
     let nodes = vec![
@@ -87,11 +95,23 @@ async fn a_request_goes_where_the_model_is_loaded_and_its_trace_says_so() {
         NodeConfig::new("warm", warm.url()),
         NodeConfig::new("dead", dead_url()),
     ];
-    let (_dir, d) = fleet(nodes, 0.1).await;
+    let (dir, d) = fleet(nodes, 0.1).await;
     until(&d, "the warm node's residency, the dead node down", |s| {
         s[1].loaded.iter().any(|m| m == MODEL) && s[0].version.is_some() && s[2].state == "down"
     })
     .await;
+    ColdWarmDead {
+        _cold: cold,
+        warm,
+        _dir: dir,
+        d,
+    }
+}
+
+#[tokio::test]
+async fn a_request_goes_where_the_model_is_loaded_and_its_trace_says_so() {
+    let nodes = cold_warm_dead().await;
+    let d = &nodes.d;
     for turn in 0..3 {
         let generation = d.chat(origin(), chat(&format!("question {turn}")));
         let placement = generation.placement();
@@ -187,18 +207,8 @@ async fn past_every_slot_and_a_full_queue_the_answer_is_busy_with_a_retry_time()
 
 #[tokio::test]
 async fn a_pinned_call_runs_on_its_node_or_nowhere() {
-    let cold = sim(&[], Duration::ZERO).await;
-    let warm = sim(&[MODEL], Duration::ZERO).await;
-    let nodes = vec![
-        NodeConfig::new("cold", cold.url()),
-        NodeConfig::new("warm", warm.url()),
-        NodeConfig::new("dead", dead_url()),
-    ];
-    let (_dir, d) = fleet(nodes, 0.1).await;
-    until(&d, "residency known, the dead node down", |s| {
-        s[1].loaded.iter().any(|m| m == MODEL) && s[0].version.is_some() && s[2].state == "down"
-    })
-    .await;
+    let nodes = cold_warm_dead().await;
+    let (d, warm) = (&nodes.d, &nodes.warm);
     let pinned = |node: &str| Origin {
         node: Some(node.to_owned()),
         ..origin()
