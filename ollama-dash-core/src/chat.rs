@@ -1,6 +1,8 @@
 //! Chat history for the web page: sessions and their messages, each message with the model and
 //! options it was sent with and the trace of the generation that answered it.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::Value;
@@ -86,6 +88,12 @@ pub struct ChatMessage {
     pub completion_tokens: Option<u64>,
     /// Unix ms.
     pub created_at: i64,
+    /// The message it follows (`None` for a session's first message): a session's messages form
+    /// a tree, and an edited question or a regenerated answer is a sibling of the one it replaces.
+    pub parent_id: Option<i64>,
+    /// The alternatives at this point of the conversation (every message following the same
+    /// message, this one included), oldest first; more than one after an edit or a regenerate.
+    pub siblings: Vec<i64>,
 }
 
 /// A message to append to a session.
@@ -114,7 +122,16 @@ pub struct NewMessage {
 const SESSION_COLUMNS: &str =
     "id, title, model, system_prompt, options, owner, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, session_id, role, content, thinking, images, model, options, \
-    trace_id, prompt_tokens, completion_tokens, created_at";
+    trace_id, prompt_tokens, completion_tokens, created_at, parent_id";
+
+/// Where a new message goes in a session's tree.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// After the last message of the branch the session shows.
+    AfterHead,
+    /// After this message (`None`: a new first message).
+    Under(Option<i64>),
+}
 
 /// The chat service: sessions and messages in the store, and session turns through the
 /// generation service.
@@ -236,26 +253,110 @@ impl Chats {
         Ok(())
     }
 
-    /// The messages of a session, oldest first.
+    /// The messages of the branch a session shows, oldest first.
     pub(crate) async fn chat_messages(&self, session_id: &str) -> Result<Vec<ChatMessage>> {
-        self.chat_session(session_id).await?;
+        let (all, head) = self.message_tree(session_id).await?;
+        Ok(thread(&all, head))
+    }
+
+    /// Every message of a session (all branches, by id) and the last message of the branch it
+    /// shows.
+    async fn message_tree(&self, session_id: &str) -> Result<(Vec<ChatMessage>, Option<i64>)> {
         let owned = session_id.to_owned();
-        self.store
+        let (all, head) = self
+            .store
             .call(move |c| {
+                let head: Option<Option<i64>> = c
+                    .query_row(
+                        "SELECT head_id FROM chat_sessions WHERE id = ?1",
+                        [&owned],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(head) = head else {
+                    return Ok(None);
+                };
                 let sql = format!(
                     "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = ?1 ORDER BY id"
                 );
                 let mut st = c.prepare_cached(&sql)?;
-                st.query_map([owned], message_row)?.collect()
+                let all = st
+                    .query_map([&owned], message_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(Some((all, head)))
             })
-            .await
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("chat session {session_id:?}")))?;
+        // A head that is gone (or never set) shows the newest message's branch.
+        let head = head
+            .filter(|h| all.iter().any(|m| m.id == *h))
+            .or_else(|| all.last().map(|m| m.id));
+        Ok((all, head))
     }
 
-    /// Appends a message to a session (and marks the session changed).
+    /// Shows the branch through `message_id`: the session's head becomes the newest message at
+    /// or below it. Returns the messages of that branch.
+    pub(crate) async fn select_chat_branch(
+        &self,
+        session_id: &str,
+        message_id: i64,
+    ) -> Result<Vec<ChatMessage>> {
+        let owned = session_id.to_owned();
+        let found = self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let known = tx
+                    .query_row(
+                        "SELECT 1 FROM chat_messages WHERE id = ?2 AND session_id = ?1",
+                        rusqlite::params![owned, message_id],
+                        |_| Ok(()),
+                    )
+                    .optional()?;
+                if known.is_none() {
+                    return Ok(false);
+                }
+                // Ids grow, so the newest message below `message_id` is a leaf.
+                let leaf: i64 = tx.query_row(
+                    "WITH RECURSIVE below(id) AS (SELECT ?1 UNION ALL \
+                     SELECT m.id FROM chat_messages m JOIN below ON m.parent_id = below.id) \
+                     SELECT max(id) FROM below",
+                    [message_id],
+                    |r| r.get(0),
+                )?;
+                tx.execute(
+                    "UPDATE chat_sessions SET head_id = ?2 WHERE id = ?1",
+                    rusqlite::params![owned, leaf],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?;
+        if !found {
+            self.chat_session(session_id).await?;
+            return Err(Error::invalid_field(
+                "message_id",
+                format!("no message {message_id} in this session"),
+            ));
+        }
+        self.chat_messages(session_id).await
+    }
+
+    /// Appends a message to the branch a session shows (and marks the session changed).
     pub(crate) async fn add_chat_message(
         &self,
         session_id: &str,
         m: NewMessage,
+    ) -> Result<ChatMessage> {
+        self.insert_message(session_id, m, Place::AfterHead).await
+    }
+
+    /// Stores a message at `place`; it becomes the session's head.
+    async fn insert_message(
+        &self,
+        session_id: &str,
+        m: NewMessage,
+        place: Place,
     ) -> Result<ChatMessage> {
         if !matches!(m.role.as_str(), "user" | "assistant" | "system" | "tool") {
             return Err(Error::BadRequest(format!(
@@ -277,23 +378,32 @@ impl Chats {
             prompt_tokens: m.prompt_tokens,
             completion_tokens: m.completion_tokens,
             created_at: now_ms(),
+            parent_id: None,
+            siblings: Vec::new(),
         };
         let row = message.clone();
-        let id = self
+        let (id, parent_id) = self
             .store
             .call(move |c| {
                 let tx = c.transaction()?;
-                let touched = tx.execute(
-                    "UPDATE chat_sessions SET updated_at = ?2 WHERE id = ?1",
-                    (&row.session_id, row.created_at),
-                )?;
-                if touched == 0 {
+                let head: Option<Option<i64>> = tx
+                    .query_row(
+                        "SELECT head_id FROM chat_sessions WHERE id = ?1",
+                        [&row.session_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(head) = head else {
                     return Ok(None);
-                }
+                };
+                let parent = match place {
+                    Place::AfterHead => head,
+                    Place::Under(parent) => parent,
+                };
                 tx.execute(
                     "INSERT INTO chat_messages (session_id, role, content, thinking, images, model, \
-                     options, trace_id, prompt_tokens, completion_tokens, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     options, trace_id, prompt_tokens, completion_tokens, created_at, parent_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     rusqlite::params![
                         row.session_id,
                         row.role,
@@ -305,16 +415,26 @@ impl Chats {
                         row.trace_id,
                         row.prompt_tokens.and_then(|v| i64::try_from(v).ok()),
                         row.completion_tokens.and_then(|v| i64::try_from(v).ok()),
-                        row.created_at
+                        row.created_at,
+                        parent
                     ],
                 )?;
                 let id = tx.last_insert_rowid();
+                tx.execute(
+                    "UPDATE chat_sessions SET updated_at = ?2, head_id = ?3 WHERE id = ?1",
+                    rusqlite::params![row.session_id, row.created_at, id],
+                )?;
                 tx.commit()?;
-                Ok(Some(id))
+                Ok(Some((id, parent)))
             })
             .await?
             .ok_or_else(|| Error::NotFound(format!("chat session {session_id:?}")))?;
-        Ok(ChatMessage { id, ..message })
+        Ok(ChatMessage {
+            id,
+            parent_id,
+            siblings: vec![id],
+            ..message
+        })
     }
 }
 
@@ -390,13 +510,43 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<ChatMessage> {
         prompt_tokens: uint(9)?,
         completion_tokens: uint(10)?,
         created_at: r.get(11)?,
+        parent_id: r.get(12)?,
+        siblings: Vec::new(),
     })
+}
+
+/// The branch ending at `leaf` (none: empty), oldest first, each message with its siblings.
+fn thread(all: &[ChatMessage], leaf: Option<i64>) -> Vec<ChatMessage> {
+    let by_id: HashMap<i64, &ChatMessage> = all.iter().map(|m| (m.id, m)).collect();
+    let mut children: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
+    for m in all {
+        children.entry(m.parent_id).or_default().push(m.id);
+    }
+    let mut path = Vec::new();
+    let mut next = leaf;
+    // A parent always has a smaller id, so the walk ends; the length check guards bad rows.
+    while let Some(m) = next.and_then(|id| by_id.get(&id)) {
+        if path.len() > all.len() {
+            break;
+        }
+        let mut m = (*m).clone();
+        m.siblings = children.get(&m.parent_id).cloned().unwrap_or_default();
+        next = m.parent_id;
+        path.push(m);
+    }
+    path.reverse();
+    path
 }
 
 impl Chats {
     /// Queues a message for the store's writer without waiting (for stream ends and drops, where
     /// nothing can await); the session is marked changed in the same write.
     pub(crate) fn queue_chat_message(&self, session_id: &str, m: NewMessage) {
+        self.queue_message(session_id, m, Place::AfterHead);
+    }
+
+    /// Queues a message at `place`; it becomes the session's head.
+    fn queue_message(&self, session_id: &str, m: NewMessage, place: Place) {
         let session_id = session_id.to_owned();
         let images = m
             .images
@@ -405,11 +555,24 @@ impl Chats {
         let options = m.options.filter(Value::is_object).map(|o| o.to_string());
         let now = now_ms();
         let result = self.store.write_detached(move |c| {
+            let head: Option<Option<i64>> = c
+                .query_row(
+                    "SELECT head_id FROM chat_sessions WHERE id = ?1",
+                    [&session_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(head) = head else {
+                return Ok(()); // the session was deleted meanwhile
+            };
+            let parent = match place {
+                Place::AfterHead => head,
+                Place::Under(parent) => parent,
+            };
             c.execute(
                 "INSERT INTO chat_messages (session_id, role, content, thinking, images, model, \
-                 options, trace_id, prompt_tokens, completion_tokens, created_at) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-                 WHERE EXISTS (SELECT 1 FROM chat_sessions WHERE id = ?1)",
+                 options, trace_id, prompt_tokens, completion_tokens, created_at, parent_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 rusqlite::params![
                     session_id,
                     m.role,
@@ -421,12 +584,13 @@ impl Chats {
                     m.trace_id,
                     m.prompt_tokens.and_then(|v| i64::try_from(v).ok()),
                     m.completion_tokens.and_then(|v| i64::try_from(v).ok()),
-                    now
+                    now,
+                    parent
                 ],
             )?;
             c.execute(
-                "UPDATE chat_sessions SET updated_at = ?2 WHERE id = ?1",
-                (&session_id, now),
+                "UPDATE chat_sessions SET updated_at = ?2, head_id = ?3 WHERE id = ?1",
+                rusqlite::params![session_id, now, c.last_insert_rowid()],
             )
             .map(drop)
         });
@@ -449,6 +613,21 @@ pub struct Turn {
     pub images: Option<Vec<String>>,
     /// Reasoning switch.
     pub think: Option<Think>,
+    /// An earlier user message this one replaces (edit and resend): the new message follows
+    /// what that one followed, and the old one stays as the other branch.
+    pub edit_of: Option<i64>,
+}
+
+/// A new answer to the last question of the branch a session shows; the answer it replaces
+/// stays as the other branch.
+#[derive(Debug, Clone, Default)]
+pub struct Regenerate {
+    /// Model; the session's when `None`.
+    pub model: Option<String>,
+    /// Options, over the session's.
+    pub options: Option<Value>,
+    /// Reasoning switch.
+    pub think: Option<Think>,
 }
 
 /// A turn sent: the user's message (stored) and the generation of the answer, which stores the
@@ -456,16 +635,23 @@ pub struct Turn {
 /// same commit as its trace.
 #[derive(Debug)]
 pub struct SessionTurn {
-    /// The user's message as stored.
+    /// The user's message as stored (for a regenerate, the question answered again).
     pub user: ChatMessage,
     /// The answer, not sent yet.
     pub generation: Generation<ChatRequest>,
 }
 
+/// What one answer in a session is asked with.
+struct Ask {
+    model: String,
+    options: Option<Value>,
+    think: Option<Think>,
+}
+
 impl Chats {
     /// Stores the user's message and prepares the answer to the whole conversation: the
-    /// session's system prompt, its history, the turn, with the session's options under the
-    /// turn's. The caller checks that it may use the session.
+    /// session's system prompt, the branch it follows, the turn, with the session's options under
+    /// the turn's. The caller checks that it may use the session.
     pub(crate) async fn send_chat_message(
         &self,
         mut origin: Origin,
@@ -473,31 +659,27 @@ impl Chats {
         turn: Turn,
     ) -> Result<SessionTurn> {
         let session = self.chat_session(session_id).await?;
-        let model = turn
-            .model
-            .clone()
-            .or(session.model.clone())
-            .filter(|m| !m.trim().is_empty())
-            .ok_or_else(|| {
-                Error::invalid_field("model", "no model: give one or set the session's")
-            })?;
-        let mut merged = session
-            .options
-            .clone()
-            .unwrap_or_else(|| serde_json::json!({}));
-        if let (Some(Value::Object(extra)), Value::Object(base)) = (&turn.options, &mut merged) {
-            base.extend(extra.clone());
-        }
-        let options: Option<ModelOptions> =
-            match &merged {
-                Value::Object(o) if o.is_empty() => None,
-                other => Some(serde_json::from_value(other.clone()).map_err(|e| {
-                    Error::invalid_field("options", format!("invalid options: {e}"))
-                })?),
-            };
-        let history = self.chat_messages(session_id).await?;
+        let model = session_model(&session, turn.model.clone())?;
+        merged_options(&session, turn.options.as_ref())?;
+        let (all, head) = self.message_tree(session_id).await?;
+        let parent = match turn.edit_of {
+            None => head,
+            Some(id) => {
+                let edited = all.iter().find(|m| m.id == id).ok_or_else(|| {
+                    Error::invalid_field("edit_of", format!("no message {id} in this session"))
+                })?;
+                if edited.role != "user" {
+                    return Err(Error::invalid_field(
+                        "edit_of",
+                        "only a user message can be edited",
+                    ));
+                }
+                edited.parent_id
+            }
+        };
+        let mut conversation = thread(&all, parent);
         let user = self
-            .add_chat_message(
+            .insert_message(
                 session_id,
                 NewMessage {
                     role: "user".into(),
@@ -507,8 +689,68 @@ impl Chats {
                     options: turn.options.clone(),
                     ..NewMessage::default()
                 },
+                Place::Under(parent),
             )
             .await?;
+        conversation.push(user.clone());
+        let mut input = serde_json::json!({ "session": session_id, "content": turn.content });
+        if let Some(id) = turn.edit_of {
+            input["edit_of"] = id.into();
+        }
+        origin.input = Some(input.to_string());
+        let ask = Ask {
+            model,
+            options: turn.options,
+            think: turn.think,
+        };
+        let generation = self.answer(origin, &session, &conversation, user.id, ask)?;
+        Ok(SessionTurn { user, generation })
+    }
+
+    /// Prepares a new answer to the last user message of the branch the session shows (the one
+    /// the last answer, if any, replied to). The caller checks that it may use the session.
+    pub(crate) async fn regenerate_chat_message(
+        &self,
+        mut origin: Origin,
+        session_id: &str,
+        again: Regenerate,
+    ) -> Result<SessionTurn> {
+        let session = self.chat_session(session_id).await?;
+        let model = session_model(&session, again.model.clone())?;
+        let (all, head) = self.message_tree(session_id).await?;
+        let mut conversation = thread(&all, head);
+        let asked = conversation
+            .iter()
+            .rposition(|m| m.role == "user")
+            .ok_or_else(|| {
+                Error::BadRequest("nothing to regenerate: the chat has no question yet".into())
+            })?;
+        conversation.truncate(asked + 1);
+        let user = conversation[asked].clone();
+        origin.input = Some(
+            serde_json::json!({ "session": session_id, "content": user.content, "regenerate": true })
+                .to_string(),
+        );
+        let ask = Ask {
+            model,
+            options: again.options,
+            think: again.think,
+        };
+        let generation = self.answer(origin, &session, &conversation, user.id, ask)?;
+        Ok(SessionTurn { user, generation })
+    }
+
+    /// The generation answering `conversation` (which ends with the user's message `asked`);
+    /// it stores the reply under that message as it ends.
+    fn answer(
+        &self,
+        origin: Origin,
+        session: &ChatSession,
+        conversation: &[ChatMessage],
+        asked: i64,
+        ask: Ask,
+    ) -> Result<Generation<ChatRequest>> {
+        let options = merged_options(session, ask.options.as_ref())?;
         let system = session.system_prompt.iter().filter(|s| !s.is_empty());
         let mut messages: Vec<Message> = system
             .map(|s| Message {
@@ -517,24 +759,22 @@ impl Chats {
                 ..Message::default()
             })
             .collect();
-        messages.extend(history.iter().chain([&user]).map(|m| Message {
+        messages.extend(conversation.iter().map(|m| Message {
             role: m.role.clone(),
             content: m.content.clone(),
             images: m.images.clone(),
             ..Message::default()
         }));
         let request = ChatRequest {
-            model: model.clone(),
+            model: ask.model.clone(),
             messages,
             options,
-            think: turn.think,
+            think: ask.think,
             ..ChatRequest::default()
         };
-        origin.input =
-            Some(serde_json::json!({ "session": session_id, "content": turn.content }).to_string());
         let dashboard = self.clone();
-        let session_id = session_id.to_owned();
-        let turn_options = turn.options;
+        let session_id = session.id.clone();
+        let (model, turn_options) = (ask.model, ask.options);
         let store_reply = move |trace: &crate::TraceHandle, ending: Ending<'_>| {
             let (prompt_tokens, completion_tokens) = match ending {
                 Ending::Done(m) => (m.prompt_eval_count, m.eval_count),
@@ -553,12 +793,36 @@ impl Chats {
                 completion_tokens,
                 ..NewMessage::default()
             };
-            dashboard.queue_chat_message(&session_id, reply);
+            dashboard.queue_message(&session_id, reply, Place::Under(Some(asked)));
         };
-        let generation = self
+        Ok(self
             .generations
             .chat(origin, request)
-            .on_end(Box::new(store_reply));
-        Ok(SessionTurn { user, generation })
+            .on_end(Box::new(store_reply)))
+    }
+}
+
+/// The model of a turn: the turn's, else the session's.
+fn session_model(session: &ChatSession, model: Option<String>) -> Result<String> {
+    model
+        .or(session.model.clone())
+        .filter(|m| !m.trim().is_empty())
+        .ok_or_else(|| Error::invalid_field("model", "no model: give one or set the session's"))
+}
+
+/// The session's options with a turn's over them.
+fn merged_options(session: &ChatSession, turn: Option<&Value>) -> Result<Option<ModelOptions>> {
+    let mut merged = session
+        .options
+        .clone()
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let (Some(Value::Object(extra)), Value::Object(base)) = (turn, &mut merged) {
+        base.extend(extra.clone());
+    }
+    match &merged {
+        Value::Object(o) if o.is_empty() => Ok(None),
+        other => Ok(Some(serde_json::from_value(other.clone()).map_err(
+            |e| Error::invalid_field("options", format!("invalid options: {e}")),
+        )?)),
     }
 }

@@ -371,7 +371,7 @@ impl Dashboard {
         self.inner.chats.delete_chat_session(id).await
     }
 
-    /// A session's messages, oldest first.
+    /// The messages of the branch a session shows, oldest first.
     pub async fn chat_messages(&self, session_id: &str) -> Result<Vec<ChatMessage>> {
         self.inner.chats.chat_messages(session_id).await
     }
@@ -397,6 +397,33 @@ impl Dashboard {
         self.inner
             .chats
             .send_chat_message(origin, session_id, turn)
+            .await
+    }
+
+    /// Prepares a new answer to the last question of the branch a session shows; the answer it
+    /// replaces stays as another branch. The caller checks that it may use the session.
+    pub async fn regenerate_chat_message(
+        &self,
+        origin: Origin,
+        session_id: &str,
+        again: crate::Regenerate,
+    ) -> Result<crate::SessionTurn> {
+        self.inner
+            .chats
+            .regenerate_chat_message(origin, session_id, again)
+            .await
+    }
+
+    /// Shows the branch through `message_id` (the newest message at or below it becomes the
+    /// session's last); returns that branch's messages.
+    pub async fn select_chat_branch(
+        &self,
+        session_id: &str,
+        message_id: i64,
+    ) -> Result<Vec<ChatMessage>> {
+        self.inner
+            .chats
+            .select_chat_branch(session_id, message_id)
             .await
     }
 }

@@ -51,7 +51,7 @@ mod uploads;
 mod validate;
 
 pub use chat::{
-    ChatMessage, ChatSession, NewMessage, NewSession, SessionTurn, SessionUpdate, Turn,
+    ChatMessage, ChatSession, NewMessage, NewSession, Regenerate, SessionTurn, SessionUpdate, Turn,
 };
 pub use config::DashboardConfig;
 pub use dashboard::{DB_FILE_NAME, Dashboard, Health, OllamaHealth};

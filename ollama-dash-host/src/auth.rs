@@ -308,6 +308,8 @@ const USER_ROUTES: &[(http::Method, &str)] = &[
     (http::Method::PATCH, "/api/sessions/{id}"),
     (http::Method::DELETE, "/api/sessions/{id}"),
     (http::Method::POST, "/api/sessions/{id}/messages"),
+    (http::Method::POST, "/api/sessions/{id}/regenerate"),
+    (http::Method::POST, "/api/sessions/{id}/branch"),
     (http::Method::POST, "/v1/chat/completions"),
     (http::Method::POST, "/v1/completions"),
     (http::Method::POST, "/v1/embeddings"),

@@ -1,7 +1,14 @@
 // A small, safe Markdown renderer for model output. It builds DOM nodes directly (text nodes
 // and a fixed set of elements), never HTML strings, so nothing a model writes can inject markup
 // or script. Supported: paragraphs, headings, fenced code (with a copy button), lists, quotes,
-// tables, rules, `code`, **bold**, *italic*, ~~strike~~, links (http, https, mailto only).
+// tables, rules, `code`, **bold**, *italic*, ~~strike~~, links (http, https, mailto only),
+// math ($…$, \(…\), $$…$$, \[…\]).
+//
+// Code highlighting (lezer, `code-highlight.js`) and math (Temml → MathML, `math.js`) come from
+// vendored libraries imported only when a reply has a code block in a known language or math,
+// so a page without them never fetches them; until they are loaded, or if they fail, the code
+// and the TeX show as plain text. Both build DOM nodes (text in spans, MathML elements), never
+// markup from strings.
 
 import { h } from "./format.js";
 
@@ -17,6 +24,8 @@ function blocks(lines) {
   let i = 0;
   while (i < lines.length) {
     const line = lines[i];
+    const display = displayMath(lines, i);
+    if (display) { out.push(display.node); i = display.next; continue; }
     const fence = line.match(/^\s{0,3}(`{3,}|~{3,})\s*([\w+#.-]*)/);
     if (fence) {
       const body = [];
@@ -47,9 +56,32 @@ function blocks(lines) {
   return out;
 }
 
+/** `$$ … $$` or `\[ … \]` starting a line, over one line or several (to the closing one). */
+function displayMath(lines, i) {
+  const open = lines[i].match(/^\s{0,3}(\$\$|\\\[)(.*)$/);
+  if (!open) return null;
+  const close = open[1] === "$$" ? "$$" : "\\]";
+  const first = open[2];
+  const end = first.indexOf(close);
+  if (end >= 0) {
+    if (first.slice(end + close.length).trim()) return null; // text after it: inline math
+    return { node: mathNode(first.slice(0, end), true, lines[i].trim()), next: i + 1 };
+  }
+  const body = [first];
+  for (let k = i + 1; k < lines.length; k++) {
+    const at = lines[k].indexOf(close);
+    if (at >= 0) {
+      body.push(lines[k].slice(0, at));
+      return { node: mathNode(body.join("\n"), true, lines.slice(i, k + 1).join("\n").trim()), next: k + 1 };
+    }
+    body.push(lines[k]);
+  }
+  return null; // not closed (yet, while streaming): text
+}
+
 function startsBlock(lines, i) {
   const line = lines[i];
-  return /^\s{0,3}(`{3,}|~{3,}|#{1,6}\s|>)/.test(line) || /^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(line) || listItem(line) || isTableStart(lines, i);
+  return /^\s{0,3}(`{3,}|~{3,}|#{1,6}\s|>|\$\$|\\\[)/.test(line) || /^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(line) || listItem(line) || isTableStart(lines, i);
 }
 
 function listItem(line) {
@@ -93,14 +125,57 @@ function tableBlock(lines, i) {
 }
 
 function codeBlock(code, lang) {
-  const button = h("button", { type: "button", class: "ghost small copy", "aria-label": "Copy code" }, "Copy");
-  button.addEventListener("click", async () => {
-    const ok = await copyText(code);
-    button.textContent = ok ? "Copied" : "Copy failed";
-    setTimeout(() => { button.textContent = "Copy"; }, 1500);
-  });
+  const button = copyButton(() => code, "Copy code");
+  const el = h("code", lang ? { "data-lang": lang } : {}, code);
+  const known = lang && Object.hasOwn(LANGUAGES, lang.toLowerCase()) ? lang.toLowerCase() : null;
+  if (known) later("highlight", (lib) => lib.highlight(el, code, known));
   return h("div", { class: "codeblock" }, h("header", {}, h("span", {}, lang || "code"), button),
-    h("pre", {}, h("code", lang ? { "data-lang": lang } : {}, code)));
+    h("pre", {}, el));
+}
+
+/** Fence names the highlighter knows: the grammar module in vendor/lezer/ and its dialect. */
+export const LANGUAGES = {
+  javascript: ["javascript"], js: ["javascript"], mjs: ["javascript"], cjs: ["javascript"], node: ["javascript"],
+  typescript: ["javascript", "ts"], ts: ["javascript", "ts"], jsx: ["javascript", "jsx"], tsx: ["javascript", "ts jsx"],
+  python: ["python"], py: ["python"], rust: ["rust"], rs: ["rust"], json: ["json"], jsonc: ["json"], css: ["css"],
+  html: ["html"], htm: ["html"], xml: ["html"], svg: ["html"], vue: ["html"],
+  c: ["cpp"], h: ["cpp"], cpp: ["cpp"], "c++": ["cpp"], cc: ["cpp"], cxx: ["cpp"], hpp: ["cpp"],
+  go: ["go"], golang: ["go"], java: ["java"], yaml: ["yaml"], yml: ["yaml"],
+};
+
+/** TeX shown as its source until the math library has drawn it (`display`: a block). */
+function mathNode(tex, display, source) {
+  const el = h(display ? "div" : "span", { class: display ? "math math-display" : "math", "data-tex": tex }, source);
+  later("math", (lib) => lib.math(el, tex, display));
+  return el;
+}
+
+// The highlighter and the math library, each imported on first use. While loading, the work
+// waits; once loaded it runs at once (a streaming reply is drawn again every frame); if loading
+// fails, the plain text stays.
+const LIBRARIES = { highlight: () => import("./code-highlight.js"), math: () => import("./math.js") };
+const libs = {};
+function later(name, work) {
+  const run = () => { try { work(libs[name].module); } catch { /* keep the plain text */ } };
+  const lib = (libs[name] ??= { module: null, failed: false, loading: null });
+  if (lib.module) { run(); return; }
+  if (lib.failed) return;
+  lib.loading ??= LIBRARIES[name]().then((m) => { lib.module = m; }, () => { lib.failed = true; });
+  lib.loading.then(() => { if (lib.module) run(); });
+}
+
+/** A button that copies `text()` and says so ("Copied", or "Copy failed") for a moment. */
+export function copyButton(text, label = "Copy", caption = "Copy") {
+  const button = h("button", { type: "button", class: "ghost small copy", "aria-label": label, title: label }, caption);
+  let timer = 0;
+  button.addEventListener("click", async () => {
+    const ok = await copyText(text());
+    button.textContent = ok ? "Copied" : "Copy failed";
+    button.classList.toggle("copied", ok);
+    clearTimeout(timer);
+    timer = setTimeout(() => { button.textContent = caption; button.classList.remove("copied"); }, 2000);
+  });
+  return button;
 }
 
 /** Copies text; works on plain-http LAN addresses too, where the Clipboard API is missing. */
@@ -130,6 +205,8 @@ function inlineLines(lines) {
 
 const INLINE = [
   ["code", /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/],
+  ["display", /\$\$(?=\S)(.+?)\$\$|\\\[(.+?)\\\]/],
+  ["math", /(?<![\\$\w])\$(?=[^\s$])((?:[^$\\\n]|\\.)*?[^\s\\$])\$(?![\w$])|\\\((.+?)\\\)/],
   ["link", /\[([^\]\n]+)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/],
   ["auto", /<((?:https?:\/\/|mailto:)[^\s<>]+)>/],
   ["bold", /\*\*(?=\S)([\s\S]*?\S)\*\*|__(?=\S)([\s\S]*?\S)__/],
@@ -154,6 +231,8 @@ export function inline(text) {
     rest = rest.slice(m.index + m[0].length);
     switch (kind) {
       case "code": out.push(h("code", {}, m[2].replace(/^ (.*) $/, "$1"))); break;
+      case "display": out.push(mathNode(m[1] ?? m[2], true, m[0])); break;
+      case "math": out.push(mathNode(m[1] ?? m[2], false, m[0])); break;
       case "link": out.push(SAFE_URL.test(m[2]) ? link(m[2], inline(m[1])) : inline(m[1])); break;
       case "auto": case "url": out.push(link(m[1] || m[0], m[1] || m[0])); break;
       case "bold": out.push(h("strong", {}, inline(m[1] ?? m[2]))); break;

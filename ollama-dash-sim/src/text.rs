@@ -218,11 +218,36 @@ pub(crate) fn sentences(rng: &mut Rng, topic: &[String], count: usize) -> String
     out.join(" ")
 }
 
-/// The visible answer: two to four sentences, a few dozen tokens.
+/// The visible answer: two to four sentences, a few dozen tokens; a question that mentions both
+/// "code" and "math" gets a fixed Markdown sample first (a fenced code block, inline and display
+/// TeX), for the page's highlighting and math.
 pub(crate) fn answer(rng: &mut Rng, topic: &[String]) -> String {
     let count = 2 + rng.below(3);
-    sentences(rng, topic, count)
+    let prose = sentences(rng, topic, count);
+    let asks = |word: &str| topic.iter().any(|t| t == word);
+    if asks("code") && asks("math") {
+        format!("{CODE_AND_MATH}\n\n{prose}")
+    } else {
+        prose
+    }
 }
+
+/// The Markdown sample of [`answer`].
+const CODE_AND_MATH: &str = r#"Here is the area of a circle in Python:
+
+```python
+import math
+
+def area(radius: float) -> float:
+    """The area of a circle."""
+    return math.pi * radius ** 2  # grows with the square
+
+print(area(2.0))
+```
+
+The formula is $A = \pi r^2$, and the Gaussian integral gives \(\sqrt{\pi}\):
+
+$$\int_{-\infty}^{\infty} e^{-x^2}\,dx = \sqrt{\pi}$$"#;
 
 /// The reasoning of a thinking model.
 pub(crate) fn thinking(rng: &mut Rng, topic: &[String]) -> String {

@@ -230,6 +230,18 @@ pub(crate) const ROUTES: &[(&str, &str, &str, Need)] = &[
         Need::User,
     ),
     (
+        "POST",
+        "/api/sessions/{id}/regenerate",
+        "/api/sessions/x/regenerate",
+        Need::User,
+    ),
+    (
+        "POST",
+        "/api/sessions/{id}/branch",
+        "/api/sessions/x/branch",
+        Need::User,
+    ),
+    (
         "GET",
         "/api/v1/models/running",
         "/api/v1/models/running?model=llama3.2:1b",

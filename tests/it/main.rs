@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "tests may unwrap")]
 
 mod access;
+mod chat_branches;
 mod core_client;
 mod faults;
 mod gateway;

@@ -94,6 +94,37 @@ async fn every_module_the_page_imports_is_served() {
         .map(str::to_owned)
         .collect();
     assert!(queue.iter().any(|p| p.ends_with("/app.js")), "{queue:?}");
+    // The grammars of the code highlighter are imported by name (`LANGUAGES` in markdown.js):
+    // each one there is a file here, and each is served with the chunks it imports.
+    let app = queue
+        .iter()
+        .find(|p| p.ends_with("/app.js"))
+        .expect("app.js");
+    let prefix = app.trim_end_matches("/app.js").to_owned();
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ollama-dash-host/web");
+    let markdown = std::fs::read_to_string(web.join("markdown.js")).expect("markdown.js");
+    for grammar in [
+        "javascript",
+        "python",
+        "rust",
+        "json",
+        "css",
+        "html",
+        "cpp",
+        "go",
+        "java",
+        "yaml",
+    ] {
+        assert!(
+            markdown.contains(&format!("[\"{grammar}\"")),
+            "{grammar} not in LANGUAGES"
+        );
+        assert!(
+            web.join(format!("vendor/lezer/{grammar}.js")).is_file(),
+            "{grammar}.js"
+        );
+        queue.push(format!("{prefix}/vendor/lezer/{grammar}.js"));
+    }
     let mut seen = std::collections::BTreeSet::new();
     while let Some(path) = queue.pop() {
         if !seen.insert(path.clone()) {
@@ -136,6 +167,10 @@ async fn every_module_the_page_imports_is_served() {
         "views/usage.js",
         "views/nodes.js",
         "vendor/uplot/uPlot.iife.min.js",
+        "code-highlight.js",
+        "math.js",
+        "vendor/lezer/highlight.js",
+        "vendor/temml/temml.min.js",
     ] {
         assert!(
             seen.iter().any(|p| p.ends_with(module)),

@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_traces_search.sql"),
     include_str!("../../migrations/0004_traces_route.sql"),
     include_str!("../../migrations/0005_nodes.sql"),
+    include_str!("../../migrations/0006_chat_branches.sql"),
 ];
 
 /// The schema version this build writes.

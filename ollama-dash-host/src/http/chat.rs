@@ -14,7 +14,9 @@ use bytes::Bytes;
 use ollama_dash_core::ollama::types::{
     ChatRequest, ChatResponse, Message, Metrics, ModelOptions, Think,
 };
-use ollama_dash_core::{ChatSession, NewSession, SessionTurn, SessionUpdate, Turn};
+use ollama_dash_core::{
+    ChatMessage, ChatSession, NewSession, Regenerate, SessionTurn, SessionUpdate, Turn,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,6 +35,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/sessions", get(list).post(create))
         .route("/api/sessions/{id}", get(show).patch(update).delete(delete))
         .route("/api/sessions/{id}/messages", get(messages).post(send))
+        .route("/api/sessions/{id}/regenerate", post(regenerate))
+        .route("/api/sessions/{id}/branch", post(branch))
 }
 
 fn keepalive(state: &AppState) -> std::time::Duration {
@@ -175,8 +179,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(session)))
 }
 
-/// `GET /api/sessions/{id}`: the session and its messages.
-#[utoipa::path(get, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`session` and its `messages`.", body = JsonObject)))]
+/// `GET /api/sessions/{id}`: the session and the messages of the branch it shows.
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`session` and the `messages` of the branch it shows, oldest first; each message has `parent_id` and `siblings` (the ids of the alternatives at its place, itself included: more than one after an edit or a regenerate).", body = JsonObject)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,16 +249,21 @@ struct SendBody {
     think: Option<Think>,
     #[serde(default = "yes")]
     stream: bool,
+    /// An earlier user message this one replaces (edit and resend): the new one follows what
+    /// that one followed, and the old branch stays (see `POST /api/sessions/{id}/branch`).
+    #[serde(default)]
+    edit_of: Option<i64>,
 }
 
 fn yes() -> bool {
     true
 }
 
-/// `POST /api/sessions/{id}/messages {content, model?, options?, images?, think?, stream?}`:
-/// stores the user's message, sends the whole conversation to Ollama and streams the answer as
-/// SSE events (`user`, `delta`…, then `done` or `error`); the answer is stored with its trace
-/// id, also when the client goes away mid-stream (with what was produced).
+/// `POST /api/sessions/{id}/messages {content, model?, options?, images?, think?, stream?,
+/// edit_of?}`: stores the user's message, sends the whole conversation to Ollama and streams the
+/// answer as SSE events (`user`, `delta`…, then `done` or `error`); the answer is stored with its
+/// trace id, also when the client goes away mid-stream (with what was produced). With `edit_of`
+/// the message replaces that earlier user message in a new branch.
 #[utoipa::path(post, path = "/api/sessions/{id}/messages", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = SendBody, responses((status = 200, description = "SSE (`user`, `delta`…, then `done` or `error`); without `stream`, `user_message` and `assistant_message`.", content((JsonObject = "application/json"), (String = "text/event-stream")))))]
 async fn send(
     State(state): State<AppState>,
@@ -271,23 +280,93 @@ async fn send(
         options: body.options,
         images: body.images,
         think: body.think,
+        edit_of: body.edit_of,
     };
     let origin = caller.origin("/api/sessions/messages");
-    let SessionTurn { user, generation } =
-        match state.dashboard.send_chat_message(origin, &id, turn).await {
-            Ok(turn) => turn,
-            Err(e) => return ApiError::from(e).into_response(),
-        };
+    match state.dashboard.send_chat_message(origin, &id, turn).await {
+        Ok(turn) => answer(&state, turn, true, body.stream).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct RegenerateBody {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    options: Option<Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    think: Option<Think>,
+    #[serde(default = "yes")]
+    stream: bool,
+}
+
+/// `POST /api/sessions/{id}/regenerate {model?, options?, think?, stream?}`: a new answer to the
+/// last question of the branch the session shows, streamed like a send (`delta`…, then `done` or
+/// `error`; no `user` event); the answer it replaces stays as the other branch.
+#[utoipa::path(post, path = "/api/sessions/{id}/regenerate", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = RegenerateBody, responses((status = 200, description = "SSE (`delta`…, then `done` or `error`); without `stream`, `user_message` (the question answered again) and `assistant_message`.", content((JsonObject = "application/json"), (String = "text/event-stream"))), (status = 400, description = "The chat has no question to answer again.", body = JsonObject)))]
+async fn regenerate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RegenerateBody>,
+) -> Response {
+    if let Err(e) = owned(&state, &caller, &id).await {
+        return e.into_response();
+    }
+    let again = Regenerate {
+        model: body.model,
+        options: body.options,
+        think: body.think,
+    };
+    let origin = caller.origin("/api/sessions/regenerate");
+    match state
+        .dashboard
+        .regenerate_chat_message(origin, &id, again)
+        .await
+    {
+        Ok(turn) => answer(&state, turn, false, body.stream).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct BranchBody {
+    /// A message of the session; the branch through it is shown (its newest message last).
+    message_id: i64,
+}
+
+/// `POST /api/sessions/{id}/branch {message_id}`: shows the branch through that message (e.g.
+/// one of a message's `siblings`); answers like `GET /api/sessions/{id}`.
+#[utoipa::path(post, path = "/api/sessions/{id}/branch", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = BranchBody, responses((status = 200, description = "`session` and the `messages` of the branch now shown.", body = JsonObject), (status = 400, description = "No such message in this session.", body = JsonObject)))]
+async fn branch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<BranchBody>,
+) -> ApiResult<Json<Value>> {
+    let session = owned(&state, &caller, &id).await?;
+    let messages = state
+        .dashboard
+        .select_chat_branch(&id, body.message_id)
+        .await?;
+    Ok(Json(json!({ "session": session, "messages": messages })))
+}
+
+/// Streams (or waits for) a session's answer; `user_event` sends the stored user message first.
+async fn answer(state: &AppState, turn: SessionTurn, user_event: bool, stream: bool) -> Response {
+    let SessionTurn { user, generation } = turn;
     let placement = generation.placement();
     let mut frames = SessionFrames {
-        user: Some(user),
+        user: user_event.then(|| user.clone()),
         model: generation.request().model.clone(),
         trace_id: generation.trace_id().to_owned(),
         content: String::new(),
         thinking: String::new(),
     };
-    let response = if body.stream {
-        let keepalive = keepalive(&state);
+    let response = if stream {
+        let keepalive = keepalive(state);
         let stream = generation.stream();
         match sse::open(stream, keepalive, EVENT_STREAM, b": keep-alive\n\n", frames).await {
             Ok(response) => response,
@@ -296,7 +375,7 @@ async fn send(
     } else {
         match generation.answer().await {
             Ok(answer) => {
-                let user = frames.user.take();
+                frames.user = None;
                 frames.absorb(&answer);
                 let assistant = frames.reply(&answer.metrics);
                 Json(json!({ "user_message": user, "assistant_message": assistant }))
@@ -310,7 +389,7 @@ async fn send(
 
 /// A session's answer as SSE events (core stores the reply and records the trace).
 struct SessionFrames {
-    user: Option<ollama_dash_core::ChatMessage>,
+    user: Option<ChatMessage>,
     model: String,
     trace_id: String,
     content: String,

@@ -114,6 +114,8 @@ pub(super) async fn serve() -> Response {
         chat::delete,
         chat::messages,
         chat::send,
+        chat::regenerate,
+        chat::branch,
         traces::list,
         traces::export,
         traces::stats,

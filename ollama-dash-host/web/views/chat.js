@@ -1,9 +1,13 @@
 // Chat: sessions, a capability-aware model picker, per-chat options, streaming replies rendered
-// as safe Markdown, stop, token counts and tokens/s, and a link to each reply's trace.
+// as safe Markdown (code highlighted, math drawn, both loaded lazily), stop, token counts and
+// tokens/s, a link to each reply's trace, and per message: copy, regenerate (the last answer),
+// edit and resend (a question), and a "‹ 1/2 ›" switch between the branches an edit or a
+// regenerate leaves (the server keeps every branch: `siblings`, `POST …/branch`). A chat exports
+// as Markdown or JSON.
 
 import { api, can, streamPost } from "../api.js";
 import { h, icon, localTime, ms, number, relative, setText } from "../format.js";
-import { renderMarkdown } from "../markdown.js";
+import { copyButton, renderMarkdown } from "../markdown.js";
 import { confirmAction, promptText, toast } from "../ui.js";
 
 const OPTION_FIELDS = [
@@ -31,6 +35,10 @@ export function mount(root, ctx, params) {
       thinkLabel,
       h("p", { class: "muted small" }, "Empty fields use the model's defaults from Settings.")));
   const modelInfo = h("span", { class: "muted small", id: "model-info" });
+  const exportMenu = h("details", { id: "chat-export", hidden: true }, h("summary", {}, "Export"),
+    h("div", { class: "settings-pop export-pop" },
+      h("button", { type: "button", class: "ghost", id: "export-md", onclick: () => exportChat("md") }, "Markdown (.md)"),
+      h("button", { type: "button", class: "ghost", id: "export-json", onclick: () => exportChat("json") }, "JSON (.json)")));
   const input = h("textarea", { id: "chat-input", rows: "2", placeholder: "Send a message (Enter to send, Shift+Enter for a new line)", "aria-label": "Message",
     onkeydown: (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); } } });
   const imageInput = h("input", { type: "file", accept: "image/*", multiple: true, id: "chat-image", class: "visually-hidden", onchange: () => attach([...imageInput.files]) });
@@ -44,7 +52,7 @@ export function mount(root, ctx, params) {
   root.append(h("h1", { class: "visually-hidden" }, "Chat"), h("div", { class: "chat" },
     h("aside", { "aria-label": "Chat sessions" }, h("button", { type: "button", class: "new", id: "new-chat", onclick: () => { location.hash = "#/chat"; } }, "+ New chat"), list),
     h("section", { class: "conversation", "aria-label": "Conversation" },
-      h("div", { class: "conv-head" }, h("label", { for: "chat-model", class: "visually-hidden" }, "Model"), picker, modelInfo, h("span", { style: "flex:1" }), settings),
+      h("div", { class: "conv-head" }, h("label", { for: "chat-model", class: "visually-hidden" }, "Model"), picker, modelInfo, h("span", { style: "flex:1" }), exportMenu, settings),
       messages, composer)));
 
   function currentModel() { return state.models.find((m) => m.name === picker.value); }
@@ -116,6 +124,7 @@ export function mount(root, ctx, params) {
     state.controller?.abort();
     state.session = null;
     state.messages = [];
+    exportMenu.hidden = true;
     if (!id) {
       system.value = "";
       for (const i of Object.values(optionInputs)) i.value = "";
@@ -136,17 +145,68 @@ export function mount(root, ctx, params) {
     if (s.model && state.models.some((m) => m.name === s.model)) { picker.value = s.model; onModelChange(); }
     system.value = s.system_prompt || "";
     for (const [key] of OPTION_FIELDS) optionInputs[key].value = s.options?.[key] ?? "";
+    exportMenu.hidden = false;
+    showThread();
+    renderSessions();
+  }
+
+  /** Draws `state.messages` (the branch the session shows) afresh. */
+  function showThread() {
     messages.replaceChildren(...state.messages.map((m) => messageView(m)));
     messages.scrollTop = messages.scrollHeight;
-    renderSessions();
+  }
+  function views() { return [...messages.querySelectorAll("article.msg")]; }
+
+  /**
+   * After a turn: reads the branch again and gives each message on screen its stored id and
+   * siblings (for edit, regenerate and the branch switch) without drawing them again, so the
+   * notes of the turn ("stopped", tokens/s) stay. A reply cut off by Stop is stored as the
+   * server notices the drop: then it asks again a few times.
+   */
+  async function syncIds(tries = 10) {
+    const id = state.session?.id;
+    for (let attempt = 0; attempt < tries && id; attempt++) {
+      if (attempt) await new Promise((resolve) => setTimeout(resolve, 250));
+      let thread;
+      try { thread = (await api(`/api/sessions/${encodeURIComponent(id)}`)).messages || []; } catch { return; }
+      if (state.session?.id !== id || state.controller) return;
+      const shown = views();
+      shown.forEach((view, k) => {
+        const stored = thread[k];
+        if (stored && stored.role === view.msg.role) Object.assign(view.msg, { id: stored.id, parent_id: stored.parent_id, siblings: stored.siblings });
+      });
+      state.messages = shown.map((v) => v.msg);
+      shown.forEach((v) => v.tools());
+      if (shown.every((v) => v.msg.id != null)) return;
+    }
   }
 
   function messageView(m, streaming = false) {
     const body = h("div", { class: "bubble" });
     const meta = h("div", { class: "meta" });
+    const tools = h("div", { class: "msg-tools" });
     const el = h("article", { class: `msg ${m.role}`, "data-role": m.role },
       h("div", { class: "who-line" }, h("span", {}, m.role === "user" ? "You" : m.model || "assistant"), m.created_at ? h("span", { title: localTime(m.created_at), style: "font-weight:400" }, relative(m.created_at)) : null),
-      body, meta);
+      body, meta, tools);
+    el.msg = m;
+    el.tools = () => {
+      const msg = el.msg;
+      const items = [];
+      const siblings = msg.siblings || [];
+      if (siblings.length > 1) {
+        const at = siblings.indexOf(msg.id);
+        items.push(h("span", { class: "branch-switch", role: "group", "aria-label": "Versions of this message" },
+          h("button", { type: "button", class: "ghost small", "data-action": "prev-branch", "aria-label": "Previous version", disabled: at <= 0 || !!state.controller, onclick: () => switchBranch(siblings[at - 1], el, "prev-branch") }, "‹"),
+          h("span", { class: "num", "data-branch": `${at + 1}/${siblings.length}` }, `${at + 1}/${siblings.length}`),
+          h("button", { type: "button", class: "ghost small", "data-action": "next-branch", "aria-label": "Next version", disabled: at < 0 || at >= siblings.length - 1 || !!state.controller, onclick: () => switchBranch(siblings[at + 1], el, "next-branch") }, "›")));
+      }
+      items.push(copyButton(() => el.msg.content || "", m.role === "user" ? "Copy message" : "Copy reply"));
+      if (can("user") && msg.id != null && !state.controller) {
+        if (msg.role === "user") items.push(h("button", { type: "button", class: "ghost small", "data-action": "edit", "aria-label": "Edit and resend", title: "Edit and resend", onclick: () => edit(el) }, "Edit"));
+        if (msg.role === "assistant" && el === views().at(-1)) items.push(h("button", { type: "button", class: "ghost small", "data-action": "regenerate", "aria-label": "Regenerate the reply", title: "Regenerate the reply", onclick: () => regenerate() }, "Regenerate"));
+      }
+      tools.replaceChildren(...items);
+    };
     el.render = (msg, live) => {
       if (msg.role === "user") {
         body.replaceChildren(msg.content, ...(msg.images || []).map((b64) => h("img", { src: dataUrl(b64), alt: "attached image" })));
@@ -170,7 +230,74 @@ export function mount(root, ctx, params) {
     };
     el.render(m, streaming);
     if (m.role === "assistant" && !streaming) el.meta(m);
+    el.tools();
     return el;
+  }
+
+  /** Shows the branch through `messageId`; the focus stays on the switch that was used. */
+  async function switchBranch(messageId, view, action) {
+    if (state.controller || messageId == null || !state.session) return;
+    const index = views().indexOf(view);
+    try {
+      const answer = await api(`/api/sessions/${encodeURIComponent(state.session.id)}/branch`, { method: "POST", body: { message_id: messageId } });
+      state.messages = answer.messages || [];
+      const keep = messages.scrollTop;
+      showThread();
+      messages.scrollTop = keep;
+      const again = views()[index];
+      (again?.querySelector(`[data-action="${action}"]:not([disabled])`) || again?.querySelector(".branch-switch button:not([disabled])"))?.focus();
+    } catch (e) { toast(`Could not switch the branch: ${e.message}`, "error"); }
+  }
+
+  /** Edits a question in place: Enter (or Send) sends it as a new branch, Escape cancels. */
+  function edit(view) {
+    if (state.controller) return;
+    const bubble = view.querySelector(".bubble");
+    const area = h("textarea", { class: "edit-input", rows: String(Math.min(10, (view.msg.content.match(/\n/g)?.length || 0) + 2)), "aria-label": "Edit the message" });
+    area.value = view.msg.content;
+    const cancel = () => { view.render(view.msg, false); view.tools(); view.querySelector('[data-action="edit"]')?.focus(); };
+    const submit = () => { const text = area.value.trim(); if (text) resend(view, text); };
+    area.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+      else if (e.key === "Escape") { e.preventDefault(); cancel(); }
+    });
+    bubble.replaceChildren(area, h("div", { class: "edit-actions" },
+      h("button", { type: "button", class: "ghost small", onclick: cancel }, "Cancel"),
+      h("button", { type: "button", class: "small", "data-action": "resend", onclick: submit }, "Send")));
+    view.querySelector(".msg-tools").replaceChildren();
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+  }
+
+  /** Sends `content` in place of the question of `view`; the old branch stays on the server. */
+  function resend(view, content) {
+    const shown = views();
+    for (const v of shown.slice(shown.indexOf(view))) v.remove();
+    const images = view.msg.images || [];
+    turn({ content, images, edit_of: view.msg.id });
+  }
+
+  /** A new answer to the last question; the old answer stays as a branch. */
+  function regenerate() {
+    if (state.controller || !state.session) return;
+    const last = views().at(-1);
+    if (last?.msg.role === "assistant") last.remove();
+    turn(null);
+  }
+
+  async function exportChat(kind) {
+    exportMenu.open = false;
+    if (!state.session) return;
+    let answer;
+    try { answer = await api(`/api/sessions/${encodeURIComponent(state.session.id)}`); }
+    catch (e) { toast(`Could not export: ${e.message}`, "error"); return; }
+    const { session, messages: thread = [] } = answer;
+    const base = (session.title || "chat").replace(/[^\w.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "chat";
+    const text = kind === "json"
+      ? JSON.stringify({ session, messages: thread, exported_at: new Date().toISOString() }, null, 2)
+      : chatMarkdown(session, thread);
+    saveFile(text, `${base}.${kind}`, kind === "json" ? "application/json" : "text/markdown");
+    toast(`Exported “${session.title}” as ${kind === "json" ? "JSON" : "Markdown"}.`);
   }
   async function traceSpeed(msg, el) {
     try {
@@ -198,21 +325,22 @@ export function mount(root, ctx, params) {
     sendButton.hidden = on;
     stopButton.hidden = !on;
     messages.setAttribute("aria-busy", String(on));
+    if (on) for (const v of views()) v.tools();
   }
 
   async function send() {
     const content = input.value.trim();
     if (!content || state.controller) return;
-    const model = picker.value;
-    if (!model) { toast("Pick a model first.", "error"); return; }
+    if (!picker.value) { toast("Pick a model first.", "error"); return; }
     if (!state.session) {
       try {
-        const created = await api("/api/sessions", { method: "POST", body: { title: content.slice(0, 60), model, system_prompt: system.value || null, options: readOptions() } });
+        const created = await api("/api/sessions", { method: "POST", body: { title: content.slice(0, 60), model: picker.value, system_prompt: system.value || null, options: readOptions() } });
         state.session = created;
         state.sessions.unshift(created);
         state.messages = [];
         messages.replaceChildren();
         history.replaceState(null, "", `#/chat/${encodeURIComponent(created.id)}`);
+        exportMenu.hidden = false;
         renderSessions();
       } catch (e) { toast(`Could not start a chat: ${e.message}`, "error"); return; }
     }
@@ -220,10 +348,22 @@ export function mount(root, ctx, params) {
     const images = state.images.map((i) => i.b64);
     state.images = [];
     renderAttachments();
-    const userView = messageView({ role: "user", content, images, created_at: Date.now() });
+    await turn({ content, images });
+  }
+
+  /**
+   * Streams one answer: to a new question (`ask`: content, images, and `edit_of` for an edited
+   * one) or, with `ask` null, a regenerated answer to the last question.
+   */
+  async function turn(ask) {
+    await state.settled;
+    const model = picker.value;
+    if (!model) { toast("Pick a model first.", "error"); return; }
+    const userView = ask && messageView({ role: "user", content: ask.content, images: ask.images, created_at: Date.now() });
     const reply = { role: "assistant", content: "", thinking: "", model };
     const replyView = messageView(reply, true);
-    messages.append(userView, replyView);
+    if (userView) messages.append(userView);
+    messages.append(replyView);
     messages.scrollTop = messages.scrollHeight;
     const controller = new AbortController();
     state.controller = controller;
@@ -231,11 +371,17 @@ export function mount(root, ctx, params) {
     const started = performance.now();
     let first = null, frame = 0, finished = false;
     const paint = () => { frame = 0; const stick = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80; replyView.render(reply, !finished); if (stick) messages.scrollTop = messages.scrollHeight; };
+    const common = { model, options: readOptions(), think: think.checked && !thinkLabel.hidden ? true : undefined, stream: true };
+    const id = encodeURIComponent(state.session.id);
+    const [path, body] = ask
+      ? [`/api/sessions/${id}/messages`, { ...common, content: ask.content, images: ask.images?.length ? ask.images : undefined, edit_of: ask.edit_of ?? undefined }]
+      : [`/api/sessions/${id}/regenerate`, common];
     try {
-      await streamPost(`/api/sessions/${encodeURIComponent(state.session.id)}/messages`,
-        { content, model, options: readOptions(), images: images.length ? images : undefined, think: think.checked && !thinkLabel.hidden ? true : undefined, stream: true },
+      await streamPost(path, body,
         (event) => {
-          if (event.type === "delta") {
+          if (event.type === "user" && userView && event.message) {
+            Object.assign(userView.msg, { id: event.message.id, parent_id: event.message.parent_id, siblings: event.message.siblings });
+          } else if (event.type === "delta") {
             if (first == null) first = performance.now();
             reply.content += event.content || "";
             reply.thinking += event.thinking || "";
@@ -263,9 +409,13 @@ export function mount(root, ctx, params) {
     } finally {
       state.controller = null;
       busy(false);
+      for (const v of views()) v.tools();
       input.focus();
       const s = state.sessions.find((x) => x.id === state.session?.id);
       if (s) { s.updated_at = Date.now(); state.sessions.sort((a, b) => b.updated_at - a.updated_at); renderSessions(); }
+      // The next turn waits for this one to be stored (a stopped reply is stored as the server
+      // notices the drop), so it follows it.
+      state.settled = syncIds();
     }
   }
 
@@ -281,6 +431,30 @@ export function mount(root, ctx, params) {
     unmount: () => { off(); state.controller?.abort(); },
     update: (p) => { if ((p[0] || null) !== (state.session?.id || null)) open(p[0]); },
   };
+}
+
+/** A chat as Markdown: the title, then each message under a heading with who wrote it. */
+export function chatMarkdown(session, thread) {
+  const lines = [`# ${session.title || "Chat"}`, ""];
+  if (session.model) lines.push(`- Model: ${session.model}`);
+  lines.push(`- Exported: ${new Date().toISOString()}`, "");
+  if (session.system_prompt) lines.push("## System", "", session.system_prompt, "");
+  for (const m of thread) {
+    lines.push(`## ${m.role === "user" ? "You" : m.role === "assistant" ? `Assistant (${m.model || "model"})` : m.role}`, "");
+    if (m.thinking) lines.push(...m.thinking.split("\n").map((l) => `> ${l}`), "");
+    lines.push(m.content || "", "");
+  }
+  return lines.join("\n");
+}
+
+/** Saves `text` as a file through a Blob and a[download]. */
+function saveFile(text, filename, type) {
+  const url = URL.createObjectURL(new Blob([text], { type: `${type};charset=utf-8` }));
+  const a = h("a", { href: url, download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 /** A data: URL for base64 image bytes, typed from their magic number. */
