@@ -266,6 +266,14 @@ impl Dashboard {
         self.inner.events.subscribe()
     }
 
+    /// Calls `tap` with every [`Event::TraceStarted`] and [`Event::TraceRecorded`], at once, on
+    /// the task that starts or records the trace, before subscribers get it: for in-process
+    /// aggregates (the host's `/metrics`) that must never miss one and should not cost a task
+    /// wake-up per request. It runs on the request path: keep it to a few map updates.
+    pub fn tap_traces(&self, tap: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.traces.tap(std::sync::Arc::new(tap));
+    }
+
     /// Announces an event; having no subscriber is fine.
     pub(crate) fn emit(&self, event: Event) {
         let _ = self.inner.events.send(event);

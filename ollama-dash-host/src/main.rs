@@ -90,6 +90,11 @@ enum Command {
     Client(ollama_dash_cli::Command),
 }
 
+/// mimalloc, not glibc's malloc: allocation was the largest single cost of a proxied request
+/// (see benches/RESULTS.md, issue 14).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {

@@ -45,8 +45,7 @@ impl Traces {
     /// Starts a trace now; it gets a UUIDv7 id.
     pub(crate) fn start(&self, start: TraceStart) -> TraceHandle {
         let id = uuid::Uuid::now_v7().to_string();
-        // Nobody listening is fine.
-        let _ = self.0.events.send(crate::events::Event::TraceStarted {
+        self.announce(crate::events::Event::TraceStarted {
             id: id.clone(),
             model: start.model.clone(),
             endpoint: start.endpoint.clone(),

@@ -227,10 +227,26 @@ impl TraceRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct Traces(Arc<Inner>);
 
+/// The taps of [`Traces`].
+#[derive(Default)]
+struct Taps(std::sync::RwLock<Vec<TraceTap>>);
+
+impl std::fmt::Debug for Taps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map_or(0, |t| t.len());
+        write!(f, "Taps({n})")
+    }
+}
+
+/// An in-process listener called with every trace event on the task that records it (see
+/// [`crate::Dashboard::tap_traces`]).
+pub type TraceTap = Arc<dyn Fn(&Event) + Send + Sync>;
+
 #[derive(Debug)]
 struct Inner {
     store: Store,
     events: tokio::sync::broadcast::Sender<Event>,
+    taps: Taps,
     /// A generation may have loaded a model: each trace asks the collector for the running list.
     running: Nudger,
     state: retention::TraceState,
@@ -247,6 +263,7 @@ impl Traces {
         Self(Arc::new(Inner {
             store,
             events,
+            taps: Taps::default(),
             running,
             state: retention::TraceState::new(config),
         }))
@@ -258,6 +275,32 @@ impl Traces {
 
     fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// Adds an in-process listener of trace events (see [`crate::Dashboard::tap_traces`]).
+    pub(crate) fn tap(&self, tap: TraceTap) {
+        self.0
+            .taps
+            .0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tap);
+    }
+
+    /// Tells the taps, at once and on this task, then the subscribers of the event stream
+    /// (nobody listening is fine).
+    fn announce(&self, event: Event) {
+        for tap in self
+            .0
+            .taps
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            tap(&event);
+        }
+        let _ = self.0.events.send(event);
     }
 
     /// Queues a trace for the store's batched writer; never waits on SQLite.
@@ -302,8 +345,7 @@ impl Traces {
     fn enqueue(&self, trace: TraceRecord, ack: Ack) {
         self.0.running.nudge(crate::Probe::Running);
         self.state().recent.add(now_ms(), &trace);
-        // Nobody listening is fine.
-        let _ = self.0.events.send(Event::TraceRecorded {
+        self.announce(Event::TraceRecorded {
             id: trace.id.clone(),
             model: trace.model.clone(),
             status: trace.status.as_str().to_owned(),

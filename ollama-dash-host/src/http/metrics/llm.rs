@@ -2,13 +2,14 @@
 //! rendered as Prometheus names (docs/metrics.md has the mapping).
 //!
 //! They are aggregated here, in memory, from the dashboard's trace events
-//! ([`Event::TraceStarted`] and [`Event::TraceRecorded`]): recording a trace costs one
-//! broadcast send and a few atomic adds, and no scrape or request runs SQL. A listener that
-//! falls more than the event buffer behind loses events; they are counted in
-//! `ollama_dash_metrics_events_missed_total`.
+//! ([`Event::TraceStarted`] and [`Event::TraceRecorded`]), taken by a tap
+//! ([`Dashboard::tap_traces`]) on the task that records the trace: a few map updates, no task
+//! woken, no event ever missed, and no scrape or request runs SQL. (A broadcast listener cost
+//! two task wake-ups per request, about a tenth of a proxied request's CPU: benches/RESULTS.md,
+//! issue 14.) `ollama_dash_metrics_events_missed_total` stays, at 0.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use ollama_dash_core::{Dashboard, Event};
 use prometheus_client::metrics::counter::Counter;
@@ -16,7 +17,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tokio::sync::broadcast;
 
 use super::Labels;
 
@@ -101,9 +101,10 @@ pub(super) struct Finished {
 }
 
 impl LlmMetrics {
-    /// Registers the series in `registry` and starts listening to `dashboard`'s events.
+    /// Registers the series in `registry` and taps `dashboard`'s trace events.
     pub(super) fn register(registry: &mut Registry, dashboard: &Dashboard) {
-        listen(Arc::new(Self::new(registry)), dashboard.subscribe());
+        let metrics = Self::new(registry);
+        dashboard.tap_traces(move |event| apply(&metrics, event));
     }
 
     fn new(registry: &mut Registry) -> Self {
@@ -161,7 +162,7 @@ impl LlmMetrics {
         );
         registry.register(
             "ollama_dash_metrics_events_missed",
-            "Trace events the metrics listener missed because it fell behind",
+            "Trace events the LLM series missed (always 0: they are tapped as traces are recorded)",
             metrics.missed.clone(),
         );
         metrics
@@ -238,11 +239,6 @@ impl LlmMetrics {
                 .observe(tokens as f64 / seconds);
         }
     }
-
-    /// The listener fell behind by `missed` events.
-    fn lagged(&self, missed: u64) {
-        self.missed.inc_by(missed);
-    }
 }
 
 /// The labels every LLM series shares: semantic-convention attributes plus the key's name.
@@ -269,32 +265,14 @@ fn operation(endpoint: &str) -> &'static str {
     }
 }
 
-/// Feeds `metrics` from the event stream on a task of its own; without a runtime (a router
-/// built outside one) the series stay empty.
-fn listen(metrics: Arc<LlmMetrics>, mut events: broadcast::Receiver<Event>) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("no tokio runtime: /metrics will have no LLM series");
-        return;
-    };
-    runtime.spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => apply(&metrics, event),
-                Err(broadcast::error::RecvError::Lagged(missed)) => metrics.lagged(missed),
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
-}
-
-fn apply(metrics: &LlmMetrics, event: Event) {
+fn apply(metrics: &LlmMetrics, event: &Event) {
     match event {
         Event::TraceStarted {
             id,
             model,
             endpoint,
             api_key,
-        } => metrics.started(&id, &model, &endpoint, api_key.as_deref()),
+        } => metrics.started(id, model, endpoint, api_key.as_deref()),
         Event::TraceRecorded {
             id,
             model,
@@ -308,17 +286,17 @@ fn apply(metrics: &LlmMetrics, event: Event) {
             eval_ns,
             total_ns,
         } => metrics.recorded(&Finished {
-            id,
-            model,
-            endpoint,
-            api_key,
-            status,
-            prompt_tokens,
-            completion_tokens,
-            ttft_ms,
-            duration_ms,
-            eval_ns,
-            total_ns,
+            id: id.clone(),
+            model: model.clone(),
+            endpoint: endpoint.clone(),
+            api_key: api_key.clone(),
+            status: status.clone(),
+            prompt_tokens: *prompt_tokens,
+            completion_tokens: *completion_tokens,
+            ttft_ms: *ttft_ms,
+            duration_ms: *duration_ms,
+            eval_ns: *eval_ns,
+            total_ns: *total_ns,
         }),
         _ => {}
     }
