@@ -3,18 +3,16 @@
 //! to the response's head in milliseconds (a stream goes on after it), and the caller's key
 //! name (`-` when the request was not signed in). Never the token.
 //!
-//! [`log`] is the outermost layer, so it sees the status every other layer settled on (401,
-//! 404, 431, a panic's 500). The key name comes from the auth layer ([`require_token`]), which
+//! The front door ([`super::front`]) writes it around everything else, so it sees the status
+//! every layer settled on (401, 404, 431, a panic's 500). The key name comes from the auth layer ([`require_token`]), which
 //! puts a [`KeyName`] on the response, because the request (and the `Principal` in it) is gone
 //! by the time the answer comes back. With the target filtered out (`RUST_LOG=…,
-//! ollama_dash::access=off`) neither layer does anything more than one cached check.
+//! ollama_dash::access=off`) neither does anything more than one cached check.
 //!
 //! [`require_token`]: super::require_token
 
 use std::time::Instant;
 
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// The tracing target of access-log lines.
@@ -29,16 +27,13 @@ pub(crate) fn enabled() -> bool {
     tracing::enabled!(target: TARGET, tracing::Level::INFO)
 }
 
-/// Logs one line per request once the response's head is ready.
-pub(crate) async fn log(request: Request, next: Next) -> Response {
-    if !enabled() {
-        return next.run(request).await;
-    }
-    let started = Instant::now();
-    let method = request.method().clone();
-    // A cheap clone (shared bytes); only its path is logged.
-    let uri = request.uri().clone();
-    let mut response = next.run(request).await;
+/// Logs the line of a request that `started` then, once its response's head is ready.
+pub(crate) fn line(
+    started: Instant,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    mut response: Response,
+) -> Response {
     let key = response.extensions_mut().remove::<KeyName>();
     let micros = started.elapsed().as_micros();
     tracing::info!(

@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod caller;
 mod chat;
 mod error;
+mod front;
 mod imports;
 mod json;
 mod keys;
@@ -77,6 +78,7 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
         .merge(uploads::routes())
         .merge(imports::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let front = front::Front::new(&state);
     let app = Router::new()
         .route("/ping", get(system::ping))
         .merge(web::routes())
@@ -92,32 +94,14 @@ pub fn app(state: AppState, cors_origins: &[String]) -> Router {
             metrics::track(Arc::clone(&http_metrics), request, next)
         }))
         .layer(cors(cors_origins))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            uploads::tus_discovery,
-        ))
         // A handler that panics answers 500 in the JSON shape instead of dropping the connection.
         .layer(CatchPanicLayer::custom(panicked))
-        // Outermost: every decision below reads one canonical path, from a head of sane size.
-        .layer(middleware::from_fn(path_guard::refuse_non_canonical))
-        .layer(middleware::from_fn(refuse_huge_heads))
         .with_state(state);
-    // Aliases (the Prem SDK's `/api/v1/…` paths, one trailing slash) become the served paths
-    // before routing, so the role table and the handlers see one path.
-    Router::new()
-        .fallback_service(tower::service_fn(
-            move |mut request: axum::extract::Request| {
-                let app = app.clone();
-                async move {
-                    if let Some(uri) = openai::alias(request.uri()) {
-                        *request.uri_mut() = uri;
-                    }
-                    tower::ServiceExt::oneshot(app, request).await
-                }
-            },
-        ))
-        // Outermost of all: it sees the final status and the path as the client sent it.
-        .layer(middleware::from_fn(access_log::log))
+    // Before routing, in one step (see `front`): the access log, the aliases, the checks of the
+    // head and the path, tus discovery.
+    Router::new().fallback_service(tower::service_fn(move |request: Request| {
+        front.serve(app.clone(), request)
+    }))
 }
 
 /// Same-origin only unless origins are configured.
@@ -159,35 +143,6 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "internal error (a bug; it is in the server log)",
     )
     .into_response()
-}
-
-/// Most header lines a request may carry.
-const MAX_HEADERS: usize = 100;
-/// Most bytes of header names and values a request may carry.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
-
-/// Answers 431 with the JSON error shape to a request with too many or too large headers
-/// (hyper itself reads up to `connections::MAX_HEAD_BYTES`, answering only past that, with no
-/// body).
-async fn refuse_huge_heads(request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        let message = format!(
-            "request headers too large: {} lines, {bytes} bytes (at most {MAX_HEADERS} lines, \
-             {MAX_HEADER_BYTES} bytes)",
-            headers.len()
-        );
-        return ApiError::new(
-            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            message,
-        )
-        .into_response();
-    }
-    next.run(request).await
 }
 
 /// Lets a request through only with the right bearer token.

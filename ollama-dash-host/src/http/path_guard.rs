@@ -6,15 +6,10 @@
 //! disagree. So a path must be canonical: no `.` or `..` segment and no empty segment (`//`),
 //! raw or percent-encoded (`%2e%2e`, `%2E%2E`, `%2f`), no backslash, no NUL, no broken escape.
 //! Then the raw path is the only meaning it has, and everything downstream reads that one.
-
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use super::ApiError;
+//! [`super::front`] answers 400 to the others.
 
 /// Why a path is not canonical, or `Ok` when it is.
-fn check(path: &str) -> Result<(), &'static str> {
+pub(super) fn check(path: &str) -> Result<(), &'static str> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err("the path must start with /");
     };
@@ -55,16 +50,6 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// Middleware: answers 400 to a request whose path is not canonical.
-pub(super) async fn refuse_non_canonical(request: Request, next: Next) -> Response {
-    match check(request.uri().path()) {
-        Ok(()) => next.run(request).await,
-        Err(why) => ApiError::bad_request(format!("{why}; send the path in its plain form"))
-            .with_code("non_canonical_path")
-            .into_response(),
-    }
 }
 
 #[cfg(test)]

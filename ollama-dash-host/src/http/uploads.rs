@@ -234,33 +234,25 @@ fn location(id: &str) -> String {
     format!("/v1/uploads/{id}")
 }
 
-/// `OPTIONS /v1/uploads[/{id}]`: what this server supports. A layer outside CORS (which answers
-/// every OPTIONS itself), so browser preflights get the tus headers too; no token needed, as
-/// for any preflight.
-pub(super) async fn tus_discovery(
-    State(state): State<AppState>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let discovery = request.method() == axum::http::Method::OPTIONS
+/// Whether `request` is a tus discovery, `OPTIONS /v1/uploads[/{id}]`, whose answer gets
+/// [`discovery_headers`]. Checked before routing, outside CORS (which answers every preflight
+/// itself), so browser preflights get the tus headers too; no token needed, as for any
+/// preflight.
+pub(super) fn is_discovery(request: &Request) -> bool {
+    request.method() == axum::http::Method::OPTIONS
         && (request.uri().path() == "/v1/uploads"
-            || request.uri().path().starts_with("/v1/uploads/"));
-    let mut response = next.run(request).await;
-    if !discovery {
-        return response;
-    }
+            || request.uri().path().starts_with("/v1/uploads/"))
+}
+
+/// What this server supports, on the answer to a tus discovery: 204 and the tus headers.
+pub(super) fn discovery_headers(response: &mut Response, upload_max_bytes: u64) {
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
     set(headers, "tus-resumable", TUS_VERSION);
     set(headers, "tus-version", TUS_VERSION);
     set(headers, "tus-extension", TUS_EXTENSIONS);
-    set(
-        headers,
-        "tus-max-size",
-        state.dashboard.config().upload_max_bytes,
-    );
+    set(headers, "tus-max-size", upload_max_bytes);
     set(headers, "tus-checksum-algorithm", "sha256,sha1");
-    response
 }
 
 /// `POST /v1/uploads`: creation (and creation-with-upload when a body comes along).
