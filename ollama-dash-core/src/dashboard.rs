@@ -39,6 +39,7 @@ struct Inner {
     keys: crate::keys::Keys,
     uploads: crate::uploads::UploadsState,
     live: crate::live::Live,
+    service: crate::service::Service,
 }
 
 /// A handle that does not keep the dashboard alive (for background tasks).
@@ -103,6 +104,8 @@ impl Dashboard {
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
         let traces = Traces::new(&config, store.clone(), events.clone(), live.nudger());
+        let service =
+            crate::service::Service::new(&config, ollama.clone(), events.clone(), live.nudger());
         let fleet = crate::fleet::Fleet::new(
             &config.node_configs(),
             {
@@ -145,6 +148,7 @@ impl Dashboard {
                 started: Instant::now(),
                 uploads,
                 live,
+                service,
             }),
         };
         dashboard.inner.traces.spawn_retention();
@@ -226,6 +230,7 @@ impl Dashboard {
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.uploads.shutdown();
         self.stop_live().await;
+        self.inner.service.shutdown().await;
         self.inner.store.flush().await.or_else(ignore_closed)?;
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");
@@ -288,6 +293,30 @@ impl Dashboard {
     /// Announces a collection round of plugin metrics.
     pub fn publish_plugin_metrics(&self, metrics: Vec<crate::PluginMetric>) {
         self.emit(Event::PluginMetrics { metrics });
+    }
+}
+
+/// The managed Ollama (see [`crate::service`]).
+impl Dashboard {
+    /// The managed Ollama's state (or that it is not managed).
+    pub fn service_status(&self) -> crate::service::ServiceStatus {
+        self.inner.service.status()
+    }
+
+    /// Starts the managed Ollama; returns once it answers (or is known not to start).
+    /// [`Error::Conflict`] when Ollama is not managed.
+    pub async fn service_start(&self) -> Result<crate::service::ServiceStatus> {
+        self.inner.service.start().await
+    }
+
+    /// Stops the managed Ollama (SIGTERM to our child's pid, SIGKILL after 10 s).
+    pub async fn service_stop(&self) -> Result<crate::service::ServiceStatus> {
+        self.inner.service.stop().await
+    }
+
+    /// Stops and starts the managed Ollama; returns once it answers again.
+    pub async fn service_restart(&self) -> Result<crate::service::ServiceStatus> {
+        self.inner.service.restart().await
     }
 }
 

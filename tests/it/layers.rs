@@ -15,7 +15,6 @@ const NOT_YET_SERVICES: &[&str] = &[
     "jobs.rs",
     "lifecycle.rs",
     "live/mod.rs",
-    "service/mod.rs",
     "uploads/mod.rs",
 ];
 

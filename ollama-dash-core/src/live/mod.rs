@@ -68,7 +68,6 @@ pub const REFRESH_SOON: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: config::LiveConfig,
-    pub(crate) url: String,
     events: broadcast::Sender<Event>,
     store: Option<Store>,
     sources: Arc<dyn Sources>,
@@ -96,7 +95,6 @@ pub(crate) struct Live {
     pub(crate) shared: Arc<Shared>,
     pub(crate) jobs: crate::jobs::Jobs,
     pub(crate) settings: Arc<crate::settings::Settings>,
-    pub(crate) service: crate::service::Service,
     /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
     closing: CancellationToken,
     _stop: DropGuard,
@@ -118,6 +116,14 @@ impl Nudger {
             shared.nudge(probe);
         }
     }
+
+    /// Runs these probes now (in the caller's task) and waits for them, for an action that
+    /// changed what they report; does nothing once the collector is gone.
+    pub(crate) async fn refresh(&self, probes: &[Probe]) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.refresh(probes).await;
+        }
+    }
 }
 
 impl Live {
@@ -136,39 +142,23 @@ impl Live {
         let live = &config.live;
         let system = system::SystemProbe::new(live.models_path(), config.data_path.clone())?;
         let sources = Arc::new(sources::RealSources {
-            ollama: ollama.clone(),
+            ollama,
             system: Arc::new(Mutex::new(system)),
             gpu: gpu::GpuProbe::new(
                 live.nvidia_smi.clone(),
                 Duration::from_secs(live.nvidia_smi_timeout_secs),
             ),
         });
-        let mut this = Self::with_sources(
+        Ok(Self::with_sources(
             live.clone(),
-            ollama.base_url().to_owned(),
             sources,
             Some(store),
-            events.clone(),
-        );
-        if live.manage_ollama {
-            let shared = Arc::downgrade(&this.shared);
-            let on_up = Box::new(move || {
-                if let Some(shared) = shared.upgrade() {
-                    tokio::spawn(async move {
-                        for probe in [Probe::Version, Probe::Running, Probe::Installed] {
-                            let _ = shared.probe(probe).await;
-                        }
-                    });
-                }
-            });
-            this.service = crate::service::Service::managed(config, ollama, events, on_up);
-        }
-        Ok(this)
+            events,
+        ))
     }
 
     pub(crate) fn with_sources(
         config: config::LiveConfig,
-        url: String,
         sources: Arc<dyn Sources>,
         store: Option<Store>,
         events: broadcast::Sender<Event>,
@@ -185,7 +175,6 @@ impl Live {
                 config.history_step_secs,
             )),
             config,
-            url,
             events,
             store,
             sources,
@@ -199,13 +188,11 @@ impl Live {
             nudge: tokio::sync::Notify::new(),
             stop: stop.clone(),
         });
-        let url = shared.url.clone();
         tokio::spawn(collector::run(Arc::clone(&shared)));
         Self {
             shared,
             jobs: crate::jobs::Jobs::default(),
             settings: Arc::default(),
-            service: crate::service::Service::unmanaged(&url),
             closing: CancellationToken::new(),
             _stop: stop.drop_guard(),
         }
@@ -227,6 +214,11 @@ impl Shared {
 
     pub(crate) fn stopping(&self) -> &CancellationToken {
         &self.stop
+    }
+
+    /// Runs these probes now, concurrently, and waits for them.
+    async fn refresh(&self, probes: &[Probe]) {
+        futures_util::future::join_all(probes.iter().map(|&p| self.probe(p))).await;
     }
 
     /// Asks the collector task to run `probe` soon.
@@ -650,8 +642,7 @@ impl Dashboard {
     /// Runs these probes now (in the caller's task) and waits for them; what they found is in
     /// the cache afterwards. Actions call this for the entries they changed.
     pub async fn refresh(&self, probes: &[Probe]) {
-        let live = self.live();
-        futures_util::future::join_all(probes.iter().map(|&p| live.probe(p))).await;
+        self.live().refresh(probes).await;
     }
 
     /// Asks the collector to run `probe` within [`REFRESH_SOON`]: calls in the meantime share
@@ -750,14 +741,12 @@ impl Dashboard {
         self.live_state().settings.load(self.store()).await
     }
 
-    /// At shutdown: running jobs end as interrupted, the managed Ollama stops, the collector
-    /// stops.
+    /// At shutdown: the collector stops, running jobs end as interrupted.
     pub(crate) async fn stop_live(&self) {
         let live = self.live_state();
         live.closing.cancel();
         live.shared.stop.cancel();
         live.jobs.cancel_all(Duration::from_secs(5)).await;
-        live.service.shutdown().await;
     }
 }
 
