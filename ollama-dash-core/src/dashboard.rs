@@ -40,6 +40,7 @@ struct Inner {
     uploads: crate::uploads::UploadsState,
     live: crate::live::Live,
     service: crate::service::Service,
+    lifecycle: crate::lifecycle::Lifecycle,
 }
 
 /// A handle that does not keep the dashboard alive (for background tasks).
@@ -131,6 +132,12 @@ impl Dashboard {
             Duration::from_secs_f64(live_config.ps_interval_secs),
             (live_config.tags_interval_secs / live_config.ps_interval_secs).ceil() as u32,
         );
+        let lifecycle = crate::lifecycle::Lifecycle::new(
+            &config,
+            ollama.clone(),
+            Arc::clone(&live.settings),
+            live.nudger(),
+        );
         let generations =
             Generations::new(fleet.clone(), Arc::clone(&live.settings), traces.clone());
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
@@ -149,6 +156,7 @@ impl Dashboard {
                 uploads,
                 live,
                 service,
+                lifecycle,
             }),
         };
         dashboard.inner.traces.spawn_retention();
@@ -182,7 +190,12 @@ impl Dashboard {
         &self.inner.store
     }
 
-    /// The live state (collector, caches, jobs, settings, managed Ollama).
+    /// The lifecycle service, for jobs.
+    pub(crate) fn lifecycle(&self) -> &crate::lifecycle::Lifecycle {
+        &self.inner.lifecycle
+    }
+
+    /// The live state (collector, caches, jobs, settings).
     pub(crate) fn live_state(&self) -> &crate::live::Live {
         &self.inner.live
     }
@@ -293,6 +306,24 @@ impl Dashboard {
     /// Announces a collection round of plugin metrics.
     pub fn publish_plugin_metrics(&self, metrics: Vec<crate::PluginMetric>) {
         self.emit(Event::PluginMetrics { metrics });
+    }
+}
+
+/// Models: stop, copy, show (see [`crate::lifecycle`]); start, pull and delete are jobs.
+impl Dashboard {
+    /// Unloads `model` (`keep_alive: 0`) and waits until it has left `/api/ps`.
+    pub async fn stop_model(&self, model: &str) -> Result<crate::lifecycle::StopOutcome> {
+        self.inner.lifecycle.stop(model).await
+    }
+
+    /// Copies `source` to `destination`.
+    pub async fn copy_model(&self, source: &str, destination: &str) -> Result<()> {
+        self.inner.lifecycle.copy(source, destination).await
+    }
+
+    /// What Ollama knows about `model`, with its capabilities through the whole chain.
+    pub async fn show_model(&self, model: &str) -> Result<crate::lifecycle::ModelInfo> {
+        self.inner.lifecycle.show(model).await
     }
 }
 

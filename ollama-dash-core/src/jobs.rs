@@ -455,13 +455,13 @@ impl Dashboard {
             model,
             move |dashboard, model, mut ctx| async move {
                 ctx.status("loading");
-                match dashboard.warm(&model, keep_alive.clone()).await {
+                match dashboard.lifecycle().warm(&model, keep_alive.clone()).await {
                     Err(e) if e.is_not_found() => {
                         tracing::info!(model = %model, "not installed; pulling before loading");
                         dashboard.pull_with(&model, &mut ctx).await?;
                         dashboard.refresh(&[Probe::Installed]).await;
                         ctx.status("loading");
-                        dashboard.warm(&model, keep_alive).await?;
+                        dashboard.lifecycle().warm(&model, keep_alive).await?;
                     }
                     other => other?,
                 }
@@ -478,7 +478,7 @@ impl Dashboard {
             model,
             |dashboard, model, mut ctx| async move {
                 ctx.status("unloading");
-                dashboard.stop_model(&model).await?;
+                dashboard.lifecycle().stop(&model).await?;
                 ctx.status("deleting");
                 let digest = dashboard.list_models().value.and_then(|list| {
                     list.iter()

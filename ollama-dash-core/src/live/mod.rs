@@ -117,6 +117,11 @@ impl Nudger {
         }
     }
 
+    /// The installed models as last probed (none once the collector is gone).
+    pub(crate) fn installed(&self) -> Option<Arc<Vec<InstalledModel>>> {
+        self.0.upgrade()?.installed.read().value
+    }
+
     /// Runs these probes now (in the caller's task) and waits for them, for an action that
     /// changed what they report; does nothing once the collector is gone.
     pub(crate) async fn refresh(&self, probes: &[Probe]) {
