@@ -8,8 +8,9 @@ use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::generation::{Generation, Generations, Origin};
+use crate::jobs::Job;
 use crate::ollama::OllamaClient;
-use crate::ollama::types::{ChatRequest, EmbedRequest, GenerateRequest};
+use crate::ollama::types::{ChatRequest, EmbedRequest, GenerateRequest, KeepAlive};
 use crate::store::{Store, StoreHealth};
 use crate::traces::{
     RetentionPolicy, RetentionReport, TraceBacklog, TraceCommit, TraceHandle, TracePage,
@@ -41,6 +42,7 @@ struct Inner {
     live: crate::live::Live,
     service: crate::service::Service,
     lifecycle: crate::lifecycle::Lifecycle,
+    jobs: crate::jobs::Jobs,
 }
 
 /// A handle that does not keep the dashboard alive (for background tasks).
@@ -138,6 +140,13 @@ impl Dashboard {
             Arc::clone(&live.settings),
             live.nudger(),
         );
+        let jobs = crate::jobs::Jobs::new(
+            store.clone(),
+            events.clone(),
+            ollama.clone(),
+            lifecycle.clone(),
+            live.nudger(),
+        );
         let generations =
             Generations::new(fleet.clone(), Arc::clone(&live.settings), traces.clone());
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
@@ -157,10 +166,12 @@ impl Dashboard {
                 live,
                 service,
                 lifecycle,
+                jobs,
             }),
         };
         dashboard.inner.traces.spawn_retention();
         dashboard.start_uploads().await?;
+        dashboard.inner.jobs.mark_interrupted().await?;
         dashboard.start_live().await?;
         Ok(dashboard)
     }
@@ -188,11 +199,6 @@ impl Dashboard {
     /// The store handle, for the modules that add methods to `Dashboard`.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    /// The lifecycle service, for jobs.
-    pub(crate) fn lifecycle(&self) -> &crate::lifecycle::Lifecycle {
-        &self.inner.lifecycle
     }
 
     /// The live state (collector, caches, jobs, settings).
@@ -242,7 +248,9 @@ impl Dashboard {
     /// [`Error::ShuttingDown`]; calling it twice is fine.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.uploads.shutdown();
-        self.stop_live().await;
+        self.stop_live();
+        // Running jobs end as interrupted.
+        self.inner.jobs.cancel_all(Duration::from_secs(5)).await;
         self.inner.service.shutdown().await;
         self.inner.store.flush().await.or_else(ignore_closed)?;
         self.inner.store.close().await?;
@@ -324,6 +332,45 @@ impl Dashboard {
     /// What Ollama knows about `model`, with its capabilities through the whole chain.
     pub async fn show_model(&self, model: &str) -> Result<crate::lifecycle::ModelInfo> {
         self.inner.lifecycle.show(model).await
+    }
+}
+
+/// Jobs: pull, start and delete in the background (see [`crate::jobs`]).
+impl Dashboard {
+    /// Pulls `model` in the background.
+    pub fn pull(&self, model: &str) -> Result<Job> {
+        self.inner.jobs.pull(model)
+    }
+
+    /// Starts (warms) `model` in the background: loads it with an empty prompt; if Ollama does
+    /// not have it, pulls it and loads again.
+    pub fn start_model(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
+        self.inner.jobs.start(model, keep_alive)
+    }
+
+    /// Deletes `model` in the background, unloading it first.
+    pub fn delete_model(&self, model: &str) -> Result<Job> {
+        self.inner.jobs.delete(model)
+    }
+
+    /// A job by id: this run's, else the stored one.
+    pub async fn job(&self, id: &str) -> Result<Job> {
+        self.inner.jobs.get(id).await
+    }
+
+    /// The latest jobs, newest first (this run's live state over the stored rows).
+    pub async fn jobs(&self, limit: usize) -> Result<Vec<Job>> {
+        self.inner.jobs.list(limit).await
+    }
+
+    /// Cancels a running job (a pull stops downloading; Ollama keeps what it has).
+    pub async fn cancel_job(&self, id: &str) -> Result<Job> {
+        self.inner.jobs.cancel(id).await
+    }
+
+    /// Starts a job again that did not finish (interrupted, cancelled or failed pull/start).
+    pub async fn resume_job(&self, id: &str) -> Result<Job> {
+        self.inner.jobs.resume(id).await
     }
 }
 

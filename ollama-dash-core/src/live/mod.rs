@@ -93,7 +93,6 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) struct Live {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) jobs: crate::jobs::Jobs,
     pub(crate) settings: Arc<crate::settings::Settings>,
     /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
     closing: CancellationToken,
@@ -120,6 +119,13 @@ impl Nudger {
     /// The installed models as last probed (none once the collector is gone).
     pub(crate) fn installed(&self) -> Option<Arc<Vec<InstalledModel>>> {
         self.0.upgrade()?.installed.read().value
+    }
+
+    /// Forgets what `/api/show` said of a digest (the model was deleted).
+    pub(crate) fn forget_show(&self, digest: &str) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.forget_show(digest);
+        }
     }
 
     /// Runs these probes now (in the caller's task) and waits for them, for an action that
@@ -196,7 +202,6 @@ impl Live {
         tokio::spawn(collector::run(Arc::clone(&shared)));
         Self {
             shared,
-            jobs: crate::jobs::Jobs::default(),
             settings: Arc::default(),
             closing: CancellationToken::new(),
             _stop: stop.drop_guard(),
@@ -740,18 +745,16 @@ impl Dashboard {
         self.live_state().closing.clone().cancelled_owned()
     }
 
-    /// At start: interrupted jobs marked, settings loaded.
+    /// At start: settings loaded.
     pub(crate) async fn start_live(&self) -> Result<()> {
-        self.mark_interrupted_jobs().await?;
         self.live_state().settings.load(self.store()).await
     }
 
-    /// At shutdown: the collector stops, running jobs end as interrupted.
-    pub(crate) async fn stop_live(&self) {
+    /// At shutdown: the collector stops.
+    pub(crate) fn stop_live(&self) {
         let live = self.live_state();
         live.closing.cancel();
         live.shared.stop.cancel();
-        live.jobs.cancel_all(Duration::from_secs(5)).await;
     }
 }
 
