@@ -38,7 +38,8 @@ struct Inner {
     fleet: crate::fleet::Fleet,
     chats: crate::chat::Chats,
     keys: crate::keys::Keys,
-    uploads: crate::uploads::UploadsState,
+    uploads: crate::uploads::UploadFiles,
+    imports: crate::imports::Imports,
     live: crate::live::Live,
     service: crate::service::Service,
     lifecycle: crate::lifecycle::Lifecycle,
@@ -102,7 +103,7 @@ impl Dashboard {
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
         // Before anything else writes: the traces a killed process had only in its spool.
         Traces::replay_spool(&store, data).await?;
-        let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
+        let uploads = crate::uploads::UploadFiles::new(data, store.clone());
         let events = crate::events::channel();
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
@@ -147,6 +148,14 @@ impl Dashboard {
             lifecycle.clone(),
             live.nudger(),
         );
+        let imports = crate::imports::Imports::new(
+            &config,
+            store.clone(),
+            events.clone(),
+            ollama.clone(),
+            live.nudger(),
+            uploads.clone(),
+        );
         let generations =
             Generations::new(fleet.clone(), Arc::clone(&live.settings), traces.clone());
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
@@ -163,6 +172,7 @@ impl Dashboard {
                 events,
                 started: Instant::now(),
                 uploads,
+                imports,
                 live,
                 service,
                 lifecycle,
@@ -181,9 +191,14 @@ impl Dashboard {
         WeakDashboard(Arc::downgrade(&self.inner))
     }
 
-    /// Upload and import state, for `uploads` and `imports`.
-    pub(crate) fn uploads_state(&self) -> &crate::uploads::UploadsState {
+    /// The uploads' rows and files, for `uploads`.
+    pub(crate) fn uploads_state(&self) -> &crate::uploads::UploadFiles {
         &self.inner.uploads
+    }
+
+    /// The imports service, for `uploads`.
+    pub(crate) fn imports(&self) -> &crate::imports::Imports {
+        &self.inner.imports
     }
 
     /// The configuration it runs with.
@@ -371,6 +386,41 @@ impl Dashboard {
     /// Starts a job again that did not finish (interrupted, cancelled or failed pull/start).
     pub async fn resume_job(&self, id: &str) -> Result<Job> {
         self.inner.jobs.resume(id).await
+    }
+}
+
+/// Imports: an upload becomes an Ollama model (see [`crate::imports`]).
+impl Dashboard {
+    /// Starts importing upload `request.upload_id` as model `request.name`.
+    ///
+    /// Refused before anything is recorded when the name is invalid (400), the upload is
+    /// unknown (404) or gone (410), the name exists and `replace` is not set (409), another
+    /// import of this upload is under way (409), or the finished file is not what it claims
+    /// ([`Error::InvalidModel`], 422). An upload still in progress gets a record in `uploading`
+    /// that goes on by itself when the last byte arrives.
+    pub async fn import_model(&self, request: crate::ImportRequest) -> Result<crate::ImportInfo> {
+        self.inner.imports.start(request).await
+    }
+
+    /// Refuses an invalid model name (400), or an existing one unless `replace` (409).
+    pub async fn check_import_name(&self, name: &str, replace: bool) -> Result<()> {
+        self.inner.imports.check_name(name, replace).await
+    }
+
+    /// A quick look at a complete upload (magic bytes, GGUF header, ZIP directory) that
+    /// answers [`Error::InvalidModel`] for a file that is not what it claims.
+    pub async fn inspect_upload(&self, id: &str) -> Result<Option<crate::ModelReport>> {
+        self.inner.imports.inspect(id).await
+    }
+
+    /// An import by id.
+    pub async fn import(&self, id: &str) -> Result<crate::ImportInfo> {
+        self.inner.imports.get(id).await
+    }
+
+    /// Every import, newest first.
+    pub async fn list_imports(&self) -> Result<Vec<crate::ImportInfo>> {
+        self.inner.imports.list().await
     }
 }
 

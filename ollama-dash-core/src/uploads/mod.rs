@@ -28,6 +28,7 @@ use crate::dashboard::{Dashboard, now_ms};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::imports::ImportOptions;
+use crate::store::Store;
 
 /// Directory under `DATA_PATH` that holds uploads.
 pub const UPLOADS_DIR: &str = "uploads";
@@ -106,12 +107,15 @@ pub struct NewUpload {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// State of the upload machinery inside the dashboard.
+/// The uploads' rows and files: what imports read and consume. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct UploadFiles(Arc<FilesInner>);
+
 #[derive(Debug)]
-pub(crate) struct UploadsState {
-    pub(crate) dir: PathBuf,
+struct FilesInner {
+    dir: PathBuf,
+    store: Store,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-    pub(crate) imports: crate::imports::ImportQueue,
     janitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -122,23 +126,34 @@ struct Slot {
     durable: Arc<AtomicU64>,
 }
 
-impl UploadsState {
-    pub(crate) fn new(data_path: &std::path::Path, import_concurrency: usize) -> Self {
-        Self {
+impl UploadFiles {
+    /// The uploads under `data_path`, their rows in `store`.
+    pub(crate) fn new(data_path: &std::path::Path, store: Store) -> Self {
+        Self(Arc::new(FilesInner {
             dir: data_path.join(UPLOADS_DIR),
+            store,
             slots: Mutex::default(),
-            imports: crate::imports::ImportQueue::new(import_concurrency),
             janitor: Mutex::default(),
-        }
+        }))
     }
 
+    /// The directory that holds every upload.
+    fn dir(&self) -> &std::path::Path {
+        &self.0.dir
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Slot>>> {
+        self.0.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The files of upload `id`, once `id` is checked to be one of ours.
     pub(crate) fn paths(&self, id: &str) -> Result<Paths> {
         check_id(id)?;
-        Ok(Paths::new(&self.dir, id))
+        Ok(Paths::new(self.dir(), id))
     }
 
     fn slot(&self, id: &str, offset: u64) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.slots();
         Arc::clone(slots.entry(id.to_owned()).or_insert_with(|| {
             Arc::new(Slot {
                 writer: tokio::sync::Mutex::new(()),
@@ -148,26 +163,24 @@ impl UploadsState {
     }
 
     fn durable(&self, id: &str) -> Option<u64> {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots();
         slots.get(id).map(|s| s.durable.load(Ordering::SeqCst))
     }
 
     /// A request is appending to this upload right now.
     fn writing(&self, id: &str) -> bool {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots();
         slots.get(id).is_some_and(|s| s.writer.try_lock().is_err())
     }
 
     fn forget(&self, id: &str) {
-        self.slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.slots().remove(id);
     }
 
     /// Stops the janitor.
     pub(crate) fn shutdown(&self) {
         if let Some(janitor) = self
+            .0
             .janitor
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -175,6 +188,57 @@ impl UploadsState {
         {
             janitor.abort();
         }
+    }
+
+    /// An upload by id, with its durable offset. Expired or consumed ones are
+    /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
+    pub(crate) async fn upload(&self, id: &str) -> Result<UploadInfo> {
+        check_id(id)?;
+        let key = id.to_owned();
+        let info = self
+            .0
+            .store
+            .call(move |c| {
+                c.query_row("SELECT * FROM uploads WHERE id = ?1", [key], row_to_info)
+                    .optional()
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        match info.state {
+            UploadState::Expired => Err(Error::Gone(format!("upload {id} has expired"))),
+            UploadState::Imported => Err(Error::Gone(format!(
+                "upload {id} was imported and its file removed"
+            ))),
+            UploadState::Uploading => Ok(UploadInfo {
+                offset: self.durable(id).unwrap_or(info.offset),
+                ..info
+            }),
+            UploadState::Complete => Ok(info),
+        }
+    }
+
+    /// Marks an upload `state` and removes its files.
+    pub(crate) async fn drop_upload(&self, id: &str, state: UploadState) -> Result<()> {
+        let paths = self.paths(id)?;
+        let slot = self.slot(id, 0);
+        let _writer = slot.writer.lock().await;
+        let key = id.to_owned();
+        self.0
+            .store
+            .call(move |c| {
+                c.execute(
+                    "UPDATE uploads SET state = ?2 WHERE id = ?1",
+                    params![key, state.as_str()],
+                )
+            })
+            .await?;
+        blocking("removing upload files", move || {
+            disk::remove(&paths);
+            Ok(())
+        })
+        .await?;
+        self.forget(id);
+        Ok(())
     }
 }
 
@@ -278,9 +342,11 @@ impl Dashboard {
         }
         if let Some(name) = &new.model_name {
             crate::imports::check_model_name(name)?;
-            self.refuse_existing_model(name, new.import.replace).await?;
+            self.imports()
+                .refuse_existing_model(name, new.import.replace)
+                .await?;
         }
-        let dir = self.uploads().dir.clone();
+        let dir = self.uploads().dir().to_owned();
         let pending: i64 = self
             .store()
             .call(|c| {
@@ -337,7 +403,7 @@ impl Dashboard {
             .await?;
         self.uploads().slot(&id, 0);
         if let Some(name) = new.model_name {
-            self.create_import(&info, name, new.import).await?;
+            self.imports().create(&info, name, new.import).await?;
         }
         tracing::info!(
             id,
@@ -354,27 +420,7 @@ impl Dashboard {
     /// An upload by id, with its durable offset. Expired or consumed ones are
     /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
     pub async fn upload(&self, id: &str) -> Result<UploadInfo> {
-        check_id(id)?;
-        let key = id.to_owned();
-        let info = self
-            .store()
-            .call(move |c| {
-                c.query_row("SELECT * FROM uploads WHERE id = ?1", [key], row_to_info)
-                    .optional()
-            })
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
-        match info.state {
-            UploadState::Expired => Err(Error::Gone(format!("upload {id} has expired"))),
-            UploadState::Imported => Err(Error::Gone(format!(
-                "upload {id} was imported and its file removed"
-            ))),
-            UploadState::Uploading => Ok(UploadInfo {
-                offset: self.uploads().durable(id).unwrap_or(info.offset),
-                ..info
-            }),
-            UploadState::Complete => Ok(info),
-        }
+        self.uploads().upload(id).await
     }
 
     /// Every upload the store knows, newest first (expired ones included, for a while).
@@ -499,7 +545,7 @@ impl Dashboard {
             id: id.to_owned(),
             sha256: sha,
         });
-        self.uploaded(id).await?;
+        self.imports().uploaded(id).await?;
         self.upload(id).await
     }
 
@@ -507,37 +553,15 @@ impl Dashboard {
     /// Refused ([`Error::Conflict`]) while an import is working on it.
     pub async fn delete_upload(&self, id: &str) -> Result<()> {
         let info = self.upload(id).await?;
-        if self.import_busy_with(&info.id).await? {
+        if self.imports().busy_with(&info.id).await? {
             return Err(Error::Conflict(format!(
                 "upload {id} is being imported; wait for the import to finish"
             )));
         }
-        self.drop_upload(id, UploadState::Expired).await?;
-        self.fail_waiting_imports(id, "the upload was deleted")
+        self.uploads().drop_upload(id, UploadState::Expired).await?;
+        self.imports()
+            .fail_waiting(id, "the upload was deleted")
             .await
-    }
-
-    /// Marks an upload `state` and removes its files.
-    pub(crate) async fn drop_upload(&self, id: &str, state: UploadState) -> Result<()> {
-        let paths = self.uploads().paths(id)?;
-        let slot = self.uploads().slot(id, 0);
-        let _writer = slot.writer.lock().await;
-        let key = id.to_owned();
-        self.store()
-            .call(move |c| {
-                c.execute(
-                    "UPDATE uploads SET state = ?2 WHERE id = ?1",
-                    params![key, state.as_str()],
-                )
-            })
-            .await?;
-        blocking("removing upload files", move || {
-            disk::remove(&paths);
-            Ok(())
-        })
-        .await?;
-        self.uploads().forget(id);
-        Ok(())
     }
 
     /// Removes every upload whose expiry is before `now_ms` (Unix ms) and that no import is
@@ -555,11 +579,14 @@ impl Dashboard {
         let mut removed = Vec::new();
         for id in ids {
             // A request still streaming into it, or an import working on it: not abandoned.
-            if self.uploads().writing(&id) || self.import_busy_with(&id).await? {
+            if self.uploads().writing(&id) || self.imports().busy_with(&id).await? {
                 continue;
             }
-            self.drop_upload(&id, UploadState::Expired).await?;
-            self.fail_waiting_imports(&id, "the upload expired before it was complete")
+            self.uploads()
+                .drop_upload(&id, UploadState::Expired)
+                .await?;
+            self.imports()
+                .fail_waiting(&id, "the upload expired before it was complete")
                 .await?;
             tracing::info!(id, "upload expired");
             self.emit(Event::UploadExpired { id: id.clone() });
@@ -568,7 +595,7 @@ impl Dashboard {
         Ok(removed)
     }
 
-    pub(crate) fn uploads(&self) -> &UploadsState {
+    pub(crate) fn uploads(&self) -> &UploadFiles {
         self.uploads_state()
     }
 
@@ -590,7 +617,7 @@ impl Dashboard {
                 stmt.query_map([], |r| r.get(0))?.collect()
             })
             .await?;
-        let dir = self.uploads().dir.clone();
+        let dir = self.uploads().dir().to_owned();
         let restored = blocking("restoring uploads", move || {
             std::fs::create_dir_all(&dir)?;
             let mut restored = Vec::new();
@@ -629,7 +656,7 @@ impl Dashboard {
                 })
                 .await?;
         }
-        self.requeue_imports().await?;
+        self.imports().requeue().await?;
         let weak = self.downgrade();
         let janitor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -645,6 +672,7 @@ impl Dashboard {
         });
         *self
             .uploads()
+            .0
             .janitor
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(janitor);
