@@ -38,23 +38,12 @@ struct Inner {
     fleet: crate::fleet::Fleet,
     chats: crate::chat::Chats,
     keys: crate::keys::Keys,
-    uploads: crate::uploads::UploadFiles,
+    uploads: crate::uploads::Uploads,
     imports: crate::imports::Imports,
     live: crate::live::Live,
     service: crate::service::Service,
     lifecycle: crate::lifecycle::Lifecycle,
     jobs: crate::jobs::Jobs,
-}
-
-/// A handle that does not keep the dashboard alive (for background tasks).
-#[derive(Debug, Clone)]
-pub(crate) struct WeakDashboard(std::sync::Weak<Inner>);
-
-impl WeakDashboard {
-    /// The dashboard, unless every strong handle is gone.
-    pub(crate) fn upgrade(&self) -> Option<Dashboard> {
-        self.0.upgrade().map(|inner| Dashboard { inner })
-    }
 }
 
 /// Health of the dashboard and of what it depends on.
@@ -103,7 +92,7 @@ impl Dashboard {
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
         // Before anything else writes: the traces a killed process had only in its spool.
         Traces::replay_spool(&store, data).await?;
-        let uploads = crate::uploads::UploadFiles::new(data, store.clone());
+        let files = crate::uploads::UploadFiles::new(data, store.clone());
         let events = crate::events::channel();
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
@@ -154,7 +143,14 @@ impl Dashboard {
             events.clone(),
             ollama.clone(),
             live.nudger(),
-            uploads.clone(),
+            files.clone(),
+        );
+        let uploads = crate::uploads::Uploads::new(
+            &config,
+            files,
+            imports.clone(),
+            store.clone(),
+            events.clone(),
         );
         let generations =
             Generations::new(fleet.clone(), Arc::clone(&live.settings), traces.clone());
@@ -180,23 +176,14 @@ impl Dashboard {
             }),
         };
         dashboard.inner.traces.spawn_retention();
-        dashboard.start_uploads().await?;
+        dashboard.inner.uploads.start().await?;
         dashboard.inner.jobs.mark_interrupted().await?;
         dashboard.start_live().await?;
         Ok(dashboard)
     }
 
-    /// A handle for background tasks that must not keep the dashboard alive.
-    pub(crate) fn downgrade(&self) -> WeakDashboard {
-        WeakDashboard(Arc::downgrade(&self.inner))
-    }
-
-    /// The uploads' rows and files, for `uploads`.
-    pub(crate) fn uploads_state(&self) -> &crate::uploads::UploadFiles {
-        &self.inner.uploads
-    }
-
-    /// The imports service, for `uploads`.
+    /// The imports service, for the tests of uploads.
+    #[cfg(test)]
     pub(crate) fn imports(&self) -> &crate::imports::Imports {
         &self.inner.imports
     }
@@ -386,6 +373,60 @@ impl Dashboard {
     /// Starts a job again that did not finish (interrupted, cancelled or failed pull/start).
     pub async fn resume_job(&self, id: &str) -> Result<Job> {
         self.inner.jobs.resume(id).await
+    }
+}
+
+/// Resumable uploads (see [`crate::uploads`]).
+impl Dashboard {
+    /// Starts an upload: checks the length against `upload_max_bytes` and the free disk space
+    /// (minus `upload_reserve_bytes` and what unfinished uploads still need), creates the empty
+    /// file and its checkpoint, and, when a model name is given, an import record waiting for
+    /// the bytes. Refuses an existing model name unless `import.replace`.
+    pub async fn create_upload(&self, new: crate::NewUpload) -> Result<crate::UploadInfo> {
+        self.inner.uploads.create(new).await
+    }
+
+    /// An upload by id, with its durable offset. Expired or consumed ones are
+    /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
+    pub async fn upload(&self, id: &str) -> Result<crate::UploadInfo> {
+        self.inner.uploads.get(id).await
+    }
+
+    /// Every upload the store knows, newest first (expired ones included, for a while).
+    pub async fn list_uploads(&self) -> Result<Vec<crate::UploadInfo>> {
+        self.inner.uploads.list().await
+    }
+
+    /// Appends `body` to upload `id` at `offset`, which must equal its current offset
+    /// ([`Error::Conflict`] otherwise). At most the bytes left are accepted
+    /// ([`Error::TooLarge`] past that). With `checksum` (of the body) the body is kept
+    /// only if it all arrived and matches ([`Error::ChecksumMismatch`]); without it, whatever
+    /// arrived before a dropped connection is kept. One writer at a time per upload
+    /// ([`Error::Locked`] when another is still busy after a few seconds).
+    pub async fn append_upload<S, E>(
+        &self,
+        id: &str,
+        offset: u64,
+        body: S,
+        checksum: Option<crate::Checksum>,
+    ) -> Result<crate::UploadInfo>
+    where
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        self.inner.uploads.append(id, offset, body, checksum).await
+    }
+
+    /// Terminates an upload: its files are removed and it answers [`Error::Gone`] from then on.
+    /// Refused ([`Error::Conflict`]) while an import is working on it.
+    pub async fn delete_upload(&self, id: &str) -> Result<()> {
+        self.inner.uploads.delete(id).await
+    }
+
+    /// Removes every upload whose expiry is before `now_ms` (Unix ms) and that no import is
+    /// working on; returns their ids. The janitor calls this every minute with the current time.
+    pub async fn expire_uploads(&self, now_ms: i64) -> Result<Vec<String>> {
+        self.inner.uploads.expire(now_ms).await
     }
 }
 

@@ -20,14 +20,15 @@ use bytes::Bytes;
 use futures_util::Stream;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 pub(crate) use disk::{Paths, free_space, remove_extracted};
 pub use writer::Checksum;
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::imports::ImportOptions;
+use crate::imports::{ImportOptions, Imports};
 use crate::store::Store;
 
 /// Directory under `DATA_PATH` that holds uploads.
@@ -116,7 +117,6 @@ struct FilesInner {
     dir: PathBuf,
     store: Store,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-    janitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// In-memory companion of an upload being written: one writer at a time, and the durable offset.
@@ -133,7 +133,6 @@ impl UploadFiles {
             dir: data_path.join(UPLOADS_DIR),
             store,
             slots: Mutex::default(),
-            janitor: Mutex::default(),
         }))
     }
 
@@ -175,19 +174,6 @@ impl UploadFiles {
 
     fn forget(&self, id: &str) {
         self.slots().remove(id);
-    }
-
-    /// Stops the janitor.
-    pub(crate) fn shutdown(&self) {
-        if let Some(janitor) = self
-            .0
-            .janitor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            janitor.abort();
-        }
     }
 
     /// An upload by id, with its durable offset. Expired or consumed ones are
@@ -322,22 +308,90 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::io(what, e))
 }
 
-impl Dashboard {
-    fn expiry_ms(&self) -> i64 {
-        i64::try_from(self.config().upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+/// The uploads service: starts, appends to, completes and expires uploads, and hands complete
+/// ones to the imports waiting for them. Cheap to clone; built from explicit handles, it never
+/// sees the facade.
+#[derive(Debug, Clone)]
+pub(crate) struct Uploads(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    files: UploadFiles,
+    /// Imports are made, moved on and failed as their uploads come and go.
+    imports: Imports,
+    store: Store,
+    events: broadcast::Sender<Event>,
+    /// `upload_max_bytes`.
+    max_bytes: u64,
+    /// `upload_reserve_bytes`: disk space uploads leave free.
+    reserve_bytes: u64,
+    /// `upload_expiry_secs`, in milliseconds.
+    expiry_ms: i64,
+    janitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Uploads {
+    /// The service over `files`, with the limits of `config`.
+    pub(crate) fn new(
+        config: &crate::DashboardConfig,
+        files: UploadFiles,
+        imports: Imports,
+        store: Store,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            files,
+            imports,
+            store,
+            events,
+            max_bytes: config.upload_max_bytes,
+            reserve_bytes: config.upload_reserve_bytes,
+            expiry_ms: i64::try_from(config.upload_expiry_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            janitor: Mutex::default(),
+        }))
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.0.events.send(event);
+    }
+
+    fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    fn files(&self) -> &UploadFiles {
+        &self.0.files
+    }
+
+    fn imports(&self) -> &Imports {
+        &self.0.imports
+    }
+
+    /// Stops the janitor.
+    pub(crate) fn shutdown(&self) {
+        if let Some(janitor) = self
+            .0
+            .janitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            janitor.abort();
+        }
     }
 
     /// Starts an upload: checks the length against `upload_max_bytes` and the free disk space
     /// (minus `upload_reserve_bytes` and what unfinished uploads still need), creates the empty
     /// file and its checkpoint, and, when a model name is given, an import record waiting for
     /// the bytes. Refuses an existing model name unless `import.replace`.
-    pub async fn create_upload(&self, new: NewUpload) -> Result<UploadInfo> {
+    pub(crate) async fn create(&self, new: NewUpload) -> Result<UploadInfo> {
         check_file_name(&new.file_name)?;
-        let config = self.config();
-        if new.length > config.upload_max_bytes {
+        let (max_bytes, reserve_bytes) = (self.0.max_bytes, self.0.reserve_bytes);
+        if new.length > max_bytes {
             return Err(Error::TooLarge(format!(
-                "the upload is {} bytes, over the limit of {} bytes (upload_max_bytes)",
-                new.length, config.upload_max_bytes
+                "the upload is {} bytes, over the limit of {max_bytes} bytes (upload_max_bytes)",
+                new.length
             )));
         }
         if let Some(name) = &new.model_name {
@@ -346,7 +400,7 @@ impl Dashboard {
                 .refuse_existing_model(name, new.import.replace)
                 .await?;
         }
-        let dir = self.uploads().dir().to_owned();
+        let dir = self.files().dir().to_owned();
         let pending: i64 = self
             .store()
             .call(|c| {
@@ -364,18 +418,18 @@ impl Dashboard {
         })
         .await?;
         let usable = free
-            .saturating_sub(config.upload_reserve_bytes)
+            .saturating_sub(reserve_bytes)
             .saturating_sub(pending.max(0) as u64);
         if new.length > usable {
             return Err(Error::TooLarge(format!(
                 "not enough disk space: the upload needs {} bytes, {usable} are available \
-                 ({free} free, less {} reserved and {pending} promised to unfinished uploads)",
-                new.length, config.upload_reserve_bytes
+                 ({free} free, less {reserve_bytes} reserved and {pending} promised to unfinished uploads)",
+                new.length
             )));
         }
 
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let paths = self.uploads().paths(&id)?;
+        let paths = self.files().paths(&id)?;
         blocking("creating the upload file", move || disk::create(&paths)).await?;
         let now = now_ms();
         let info = UploadInfo {
@@ -388,7 +442,7 @@ impl Dashboard {
             metadata: new.metadata,
             state: UploadState::Uploading,
             created_at: now,
-            expires_at: now.saturating_add(self.expiry_ms()),
+            expires_at: now.saturating_add(self.0.expiry_ms),
         };
         let row = info.clone();
         let metadata = serde_json::to_string(&row.metadata).unwrap_or_default();
@@ -401,7 +455,7 @@ impl Dashboard {
                 )
             })
             .await?;
-        self.uploads().slot(&id, 0);
+        self.files().slot(&id, 0);
         if let Some(name) = new.model_name {
             self.imports().create(&info, name, new.import).await?;
         }
@@ -412,19 +466,19 @@ impl Dashboard {
             "upload created"
         );
         if info.length == 0 {
-            return self.complete_upload(&id, disk::Checkpoint::empty()).await;
+            return self.complete(&id, disk::Checkpoint::empty()).await;
         }
         Ok(info)
     }
 
     /// An upload by id, with its durable offset. Expired or consumed ones are
     /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
-    pub async fn upload(&self, id: &str) -> Result<UploadInfo> {
-        self.uploads().upload(id).await
+    pub(crate) async fn get(&self, id: &str) -> Result<UploadInfo> {
+        self.files().upload(id).await
     }
 
     /// Every upload the store knows, newest first (expired ones included, for a while).
-    pub async fn list_uploads(&self) -> Result<Vec<UploadInfo>> {
+    pub(crate) async fn list(&self) -> Result<Vec<UploadInfo>> {
         let mut list: Vec<UploadInfo> = self
             .store()
             .call(|c| {
@@ -435,7 +489,7 @@ impl Dashboard {
             .await?;
         for info in &mut list {
             if info.state == UploadState::Uploading {
-                info.offset = self.uploads().durable(&info.id).unwrap_or(info.offset);
+                info.offset = self.files().durable(&info.id).unwrap_or(info.offset);
             }
         }
         Ok(list)
@@ -447,7 +501,7 @@ impl Dashboard {
     /// only if it all arrived and matches ([`Error::ChecksumMismatch`]); without it, whatever
     /// arrived before a dropped connection is kept. One writer at a time per upload
     /// ([`Error::Locked`] when another is still busy after a few seconds).
-    pub async fn append_upload<S, E>(
+    pub(crate) async fn append<S, E>(
         &self,
         id: &str,
         offset: u64,
@@ -458,14 +512,14 @@ impl Dashboard {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let info = self.upload(id).await?;
-        let slot = self.uploads().slot(id, info.offset);
+        let info = self.get(id).await?;
+        let slot = self.files().slot(id, info.offset);
         let _writer = tokio::time::timeout(std::time::Duration::from_secs(5), slot.writer.lock())
             .await
             .map_err(|_| {
                 Error::Locked(format!("upload {id} is being written by another request"))
             })?;
-        let info = self.upload(id).await?; // again, under the lock
+        let info = self.get(id).await?; // again, under the lock
         if info.state != UploadState::Uploading {
             return Err(Error::Conflict(format!("upload {id} is already complete")));
         }
@@ -475,7 +529,7 @@ impl Dashboard {
                 info.offset
             )));
         }
-        let paths = self.uploads().paths(id)?;
+        let paths = self.files().paths(id)?;
         let start = {
             let p = paths.clone();
             blocking("reading the upload checkpoint", move || disk::restore(&p)).await?
@@ -498,7 +552,7 @@ impl Dashboard {
         )
         .await;
         let offset = done.checkpoint.offset;
-        let expires_at = now_ms().saturating_add(self.expiry_ms());
+        let expires_at = now_ms().saturating_add(self.0.expiry_ms);
         let key = id.to_owned();
         self.store()
             .write(move |c| {
@@ -518,7 +572,7 @@ impl Dashboard {
             return Err(e);
         }
         if offset == info.length {
-            return self.complete_upload(id, done.checkpoint).await;
+            return self.complete(id, done.checkpoint).await;
         }
         Ok(UploadInfo {
             offset,
@@ -527,9 +581,9 @@ impl Dashboard {
         })
     }
 
-    async fn complete_upload(&self, id: &str, checkpoint: disk::Checkpoint) -> Result<UploadInfo> {
+    async fn complete(&self, id: &str, checkpoint: disk::Checkpoint) -> Result<UploadInfo> {
         let sha = checkpoint.sha.hex();
-        let expires_at = now_ms().saturating_add(self.expiry_ms());
+        let expires_at = now_ms().saturating_add(self.0.expiry_ms);
         let (key, digest) = (id.to_owned(), sha.clone());
         self.store()
             .call(move |c| {
@@ -539,26 +593,26 @@ impl Dashboard {
                 )
             })
             .await?;
-        self.uploads().forget(id);
+        self.files().forget(id);
         tracing::info!(id, sha256 = sha, "upload complete");
         self.emit(Event::UploadComplete {
             id: id.to_owned(),
             sha256: sha,
         });
         self.imports().uploaded(id).await?;
-        self.upload(id).await
+        self.get(id).await
     }
 
     /// Terminates an upload: its files are removed and it answers [`Error::Gone`] from then on.
     /// Refused ([`Error::Conflict`]) while an import is working on it.
-    pub async fn delete_upload(&self, id: &str) -> Result<()> {
-        let info = self.upload(id).await?;
+    pub(crate) async fn delete(&self, id: &str) -> Result<()> {
+        let info = self.get(id).await?;
         if self.imports().busy_with(&info.id).await? {
             return Err(Error::Conflict(format!(
                 "upload {id} is being imported; wait for the import to finish"
             )));
         }
-        self.uploads().drop_upload(id, UploadState::Expired).await?;
+        self.files().drop_upload(id, UploadState::Expired).await?;
         self.imports()
             .fail_waiting(id, "the upload was deleted")
             .await
@@ -566,7 +620,7 @@ impl Dashboard {
 
     /// Removes every upload whose expiry is before `now_ms` (Unix ms) and that no import is
     /// working on; returns their ids. The janitor calls this every minute with the current time.
-    pub async fn expire_uploads(&self, now_ms: i64) -> Result<Vec<String>> {
+    pub(crate) async fn expire(&self, now_ms: i64) -> Result<Vec<String>> {
         let ids: Vec<String> = self
             .store()
             .call(move |c| {
@@ -579,12 +633,10 @@ impl Dashboard {
         let mut removed = Vec::new();
         for id in ids {
             // A request still streaming into it, or an import working on it: not abandoned.
-            if self.uploads().writing(&id) || self.imports().busy_with(&id).await? {
+            if self.files().writing(&id) || self.imports().busy_with(&id).await? {
                 continue;
             }
-            self.uploads()
-                .drop_upload(&id, UploadState::Expired)
-                .await?;
+            self.files().drop_upload(&id, UploadState::Expired).await?;
             self.imports()
                 .fail_waiting(&id, "the upload expired before it was complete")
                 .await?;
@@ -595,13 +647,9 @@ impl Dashboard {
         Ok(removed)
     }
 
-    pub(crate) fn uploads(&self) -> &UploadFiles {
-        self.uploads_state()
-    }
-
     /// After a restart: cuts every unfinished upload back to its checkpoint, removes files no
     /// upload owns, requeues interrupted imports, and starts the janitor.
-    pub(crate) async fn start_uploads(&self) -> Result<()> {
+    pub(crate) async fn start(&self) -> Result<()> {
         let unfinished: Vec<String> = self
             .store()
             .call(|c| {
@@ -617,7 +665,7 @@ impl Dashboard {
                 stmt.query_map([], |r| r.get(0))?.collect()
             })
             .await?;
-        let dir = self.uploads().dir().to_owned();
+        let dir = self.files().dir().to_owned();
         let restored = blocking("restoring uploads", move || {
             std::fs::create_dir_all(&dir)?;
             let mut restored = Vec::new();
@@ -645,7 +693,7 @@ impl Dashboard {
         })
         .await?;
         for (id, offset) in restored {
-            self.uploads().slot(&id, offset);
+            self.files().slot(&id, offset);
             self.store()
                 .write(move |c| {
                     c.execute(
@@ -657,25 +705,21 @@ impl Dashboard {
                 .await?;
         }
         self.imports().requeue().await?;
-        let weak = self.downgrade();
+        // The janitor does not keep the service alive: it ends once the service is dropped.
+        let weak = Arc::downgrade(&self.0);
         let janitor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                let Some(dashboard) = weak.upgrade() else {
+                let Some(inner) = weak.upgrade() else {
                     return;
                 };
-                if let Err(e) = dashboard.expire_uploads(now_ms()).await {
+                if let Err(e) = Uploads(inner).expire(now_ms()).await {
                     tracing::warn!(error = %e, "upload janitor");
                 }
             }
         });
-        *self
-            .uploads()
-            .0
-            .janitor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(janitor);
+        *self.0.janitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(janitor);
         Ok(())
     }
 }

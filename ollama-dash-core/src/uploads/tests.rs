@@ -8,8 +8,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::DashboardConfig;
 use crate::gguf::{GgufValue, GgufWriter, sample_adapter, sample_model, sample_projector};
+use crate::{Dashboard, DashboardConfig};
 
 async fn dashboard(dir: &std::path::Path) -> Dashboard {
     let mut config = DashboardConfig::with_data_path(dir);
