@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::generation::{Generation, Generations, Origin};
 use crate::jobs::Job;
+use crate::live::{Cached, InstalledModel, Probe, RunningModel};
 use crate::ollama::OllamaClient;
 use crate::ollama::types::{ChatRequest, EmbedRequest, GenerateRequest, KeepAlive};
 use crate::store::{Store, StoreHealth};
@@ -41,6 +42,10 @@ struct Inner {
     uploads: crate::uploads::Uploads,
     imports: crate::imports::Imports,
     live: crate::live::Live,
+    /// Generation defaults, read on every generation.
+    settings: Arc<crate::settings::Settings>,
+    /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
+    closing: tokio_util::sync::CancellationToken,
     service: crate::service::Service,
     lifecycle: crate::lifecycle::Lifecycle,
     jobs: crate::jobs::Jobs,
@@ -124,10 +129,12 @@ impl Dashboard {
             Duration::from_secs_f64(live_config.ps_interval_secs),
             (live_config.tags_interval_secs / live_config.ps_interval_secs).ceil() as u32,
         );
+        let settings = Arc::new(crate::settings::Settings::default());
+        settings.load(&store).await?;
         let lifecycle = crate::lifecycle::Lifecycle::new(
             &config,
             ollama.clone(),
-            Arc::clone(&live.settings),
+            Arc::clone(&settings),
             live.nudger(),
         );
         let jobs = crate::jobs::Jobs::new(
@@ -152,8 +159,7 @@ impl Dashboard {
             store.clone(),
             events.clone(),
         );
-        let generations =
-            Generations::new(fleet.clone(), Arc::clone(&live.settings), traces.clone());
+        let generations = Generations::new(fleet.clone(), Arc::clone(&settings), traces.clone());
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {
@@ -170,6 +176,8 @@ impl Dashboard {
                 uploads,
                 imports,
                 live,
+                settings,
+                closing: tokio_util::sync::CancellationToken::new(),
                 service,
                 lifecycle,
                 jobs,
@@ -178,7 +186,6 @@ impl Dashboard {
         dashboard.inner.traces.spawn_retention();
         dashboard.inner.uploads.start().await?;
         dashboard.inner.jobs.mark_interrupted().await?;
-        dashboard.start_live().await?;
         Ok(dashboard)
     }
 
@@ -198,14 +205,10 @@ impl Dashboard {
         &self.inner.ollama
     }
 
-    /// The store handle, for the modules that add methods to `Dashboard`.
+    /// The store handle, for the tests of traces.
+    #[cfg(test)]
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    /// The live state (collector, caches, jobs, settings).
-    pub(crate) fn live_state(&self) -> &crate::live::Live {
-        &self.inner.live
     }
 
     /// Ollama's version string, e.g. `0.12.6`, from the cache (the last version probe).
@@ -221,8 +224,8 @@ impl Dashboard {
         let store = self.inner.store.health();
         let collector = self.collector_health();
         let version = self.ollama_version();
-        let status = self.live_shared().status(crate::live::Probe::Version);
-        let (reachable, error) = match self.live_shared().ollama_reachable() {
+        let status = self.inner.live.status(crate::live::Probe::Version);
+        let (reachable, error) = match self.inner.live.ollama_reachable() {
             Ok(true) => (true, None),
             Ok(false) => (false, None), // not probed yet
             Err((probe, e)) => (
@@ -250,7 +253,8 @@ impl Dashboard {
     /// [`Error::ShuttingDown`]; calling it twice is fine.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.uploads.shutdown();
-        self.stop_live();
+        self.inner.closing.cancel();
+        self.inner.live.stop();
         // Running jobs end as interrupted.
         self.inner.jobs.cancel_all(Duration::from_secs(5)).await;
         self.inner.service.shutdown().await;
@@ -258,6 +262,93 @@ impl Dashboard {
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");
         Ok(())
+    }
+}
+
+/// Live state: the collector's cache, read without waiting on Ollama (see [`crate::live`]).
+impl Dashboard {
+    /// Models installed in Ollama, from the cache (never waits on Ollama).
+    pub fn list_models(&self) -> Cached<Arc<Vec<InstalledModel>>> {
+        self.inner.live.installed()
+    }
+
+    /// Models loaded in memory, from the cache (never waits on Ollama).
+    pub fn running_models(&self) -> Cached<Arc<Vec<RunningModel>>> {
+        self.inner.live.running()
+    }
+
+    /// The latest system stats.
+    pub fn system_stats(&self) -> Cached<Arc<crate::live::system::SystemStats>> {
+        self.inner.live.system()
+    }
+
+    /// The latest GPU report ("no GPU" is a report, not an error).
+    pub fn gpu_stats(&self) -> Cached<Arc<crate::live::gpu::GpuReport>> {
+        self.inner.live.gpu()
+    }
+
+    /// Ollama's version as last probed.
+    pub fn ollama_version(&self) -> Cached<Arc<String>> {
+        self.inner.live.version()
+    }
+
+    /// The collector and every probe.
+    pub fn collector_health(&self) -> crate::live::CollectorHealth {
+        self.inner.live.collector_health()
+    }
+
+    /// Runs these probes now (in the caller's task) and waits for them; what they found is in
+    /// the cache afterwards. Actions call this for the entries they changed.
+    pub async fn refresh(&self, probes: &[Probe]) {
+        self.inner.live.refresh(probes).await
+    }
+
+    /// Asks the collector to run `probe` within [`crate::REFRESH_SOON`]: calls in the meantime
+    /// share that one run, so a burst of requests costs Ollama one probe. Never waits. (A
+    /// generation may load a model: every recorded trace asks for [`Probe::Running`].)
+    pub fn refresh_soon(&self, probe: Probe) {
+        self.inner.live.nudge(probe)
+    }
+
+    /// Runs every probe now and waits for them.
+    pub async fn refresh_all(&self) {
+        self.inner.live.refresh(&Probe::ALL).await
+    }
+
+    /// Samples kept in memory newer than `window` (oldest first), or the downsampled points
+    /// from SQLite when the window reaches further back than memory does.
+    pub async fn stats_history(&self, window: Duration) -> Result<Vec<crate::live::HistorySample>> {
+        self.inner.live.stats_history(window).await
+    }
+
+    /// Snapshots of what was loaded (`running`) or installed (`installed`), newest first.
+    pub async fn model_snapshots(
+        &self,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::live::ModelSnapshot>> {
+        self.inner.live.model_snapshots(kind, limit).await
+    }
+
+    /// Registers a capability detector (step 4 of the chain); cached capabilities are
+    /// recomputed on the next probe of each model.
+    pub fn register_capability_detector(
+        &self,
+        detector: Arc<dyn crate::capabilities::CapabilityDetector>,
+    ) {
+        self.inner.live.register_detector(detector)
+    }
+
+    /// Says shutdown has begun: streams that would otherwise never end (the event stream)
+    /// finish, so a graceful server shutdown does not wait for them.
+    pub fn begin_shutdown(&self) {
+        self.inner.closing.cancel();
+    }
+
+    /// Resolves once shutdown has begun ([`Dashboard::begin_shutdown`] or
+    /// [`Dashboard::shutdown`]).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
+        self.inner.closing.clone().cancelled_owned()
     }
 }
 
@@ -310,7 +401,7 @@ impl Dashboard {
     /// Forgets every model's cached capabilities (a detector plugin was replaced); the next
     /// probes run the chain again.
     pub fn forget_capabilities(&self) {
-        self.live_shared().forget_capabilities();
+        self.inner.live.forget_capabilities();
     }
 
     /// Announces a collection round of plugin metrics.
@@ -491,13 +582,9 @@ impl Dashboard {
 
 /// Generation defaults (see [`crate::settings`]).
 impl Dashboard {
-    fn settings_state(&self) -> &crate::settings::Settings {
-        &self.inner.live.settings
-    }
-
     /// Every scope's generation defaults.
     pub fn settings(&self) -> crate::settings::SettingsView {
-        self.settings_state().view()
+        self.inner.settings.view()
     }
 
     /// Changes some fields of a scope (`None` = global, else a model name). A field set to
@@ -508,7 +595,8 @@ impl Dashboard {
         model: Option<&str>,
         patch: serde_json::Map<String, serde_json::Value>,
     ) -> Result<crate::settings::GenerationDefaults> {
-        self.settings_state()
+        self.inner
+            .settings
             .update(&self.inner.store, model, patch)
             .await
     }
@@ -520,12 +608,12 @@ impl Dashboard {
         model: &str,
         options: &mut crate::ollama::types::ModelOptions,
     ) -> bool {
-        self.settings_state().fill(model, options)
+        self.inner.settings.fill(model, options)
     }
 
     /// The keep-alive to send for `model` when the request gives none (model, then global).
     pub fn default_keep_alive(&self, model: &str) -> Option<crate::ollama::types::KeepAlive> {
-        self.settings_state().keep_alive(model)
+        self.inner.settings.keep_alive(model)
     }
 
     /// The value a setting has for `model` and where it comes from (`model`, `global`).
@@ -534,7 +622,7 @@ impl Dashboard {
         model: &str,
         key: &str,
     ) -> Option<(serde_json::Value, &'static str)> {
-        self.settings_state().effective(model, key)
+        self.inner.settings.effective(model, key)
     }
 }
 
