@@ -8,8 +8,10 @@ use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::generation::{Generation, Generations, Origin};
+use crate::jobs::Job;
+use crate::live::{Cached, InstalledModel, Probe, RunningModel};
 use crate::ollama::OllamaClient;
-use crate::ollama::types::{ChatRequest, EmbedRequest, GenerateRequest};
+use crate::ollama::types::{ChatRequest, EmbedRequest, GenerateRequest, KeepAlive};
 use crate::store::{Store, StoreHealth};
 use crate::traces::{
     RetentionPolicy, RetentionReport, TraceBacklog, TraceCommit, TraceHandle, TracePage,
@@ -37,19 +39,16 @@ struct Inner {
     fleet: crate::fleet::Fleet,
     chats: crate::chat::Chats,
     keys: crate::keys::Keys,
-    uploads: crate::uploads::UploadsState,
+    uploads: crate::uploads::Uploads,
+    imports: crate::imports::Imports,
     live: crate::live::Live,
-}
-
-/// A handle that does not keep the dashboard alive (for background tasks).
-#[derive(Debug, Clone)]
-pub(crate) struct WeakDashboard(std::sync::Weak<Inner>);
-
-impl WeakDashboard {
-    /// The dashboard, unless every strong handle is gone.
-    pub(crate) fn upgrade(&self) -> Option<Dashboard> {
-        self.0.upgrade().map(|inner| Dashboard { inner })
-    }
+    /// Generation defaults, read on every generation.
+    settings: Arc<crate::settings::Settings>,
+    /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
+    closing: tokio_util::sync::CancellationToken,
+    service: crate::service::Service,
+    lifecycle: crate::lifecycle::Lifecycle,
+    jobs: crate::jobs::Jobs,
 }
 
 /// Health of the dashboard and of what it depends on.
@@ -98,11 +97,13 @@ impl Dashboard {
         let store = Store::open(data.join(DB_FILE_NAME)).await?;
         // Before anything else writes: the traces a killed process had only in its spool.
         Traces::replay_spool(&store, data).await?;
-        let uploads = crate::uploads::UploadsState::new(data, config.import_concurrency);
+        let files = crate::uploads::UploadFiles::new(data, store.clone());
         let events = crate::events::channel();
         let live =
             crate::live::Live::start(&config, ollama.clone(), store.clone(), events.clone())?;
         let traces = Traces::new(&config, store.clone(), events.clone(), live.nudger());
+        let service =
+            crate::service::Service::new(&config, ollama.clone(), events.clone(), live.nudger());
         let fleet = crate::fleet::Fleet::new(
             &config.node_configs(),
             {
@@ -128,8 +129,37 @@ impl Dashboard {
             Duration::from_secs_f64(live_config.ps_interval_secs),
             (live_config.tags_interval_secs / live_config.ps_interval_secs).ceil() as u32,
         );
-        let generations =
-            Generations::new(fleet.clone(), Arc::clone(&live.settings), traces.clone());
+        let settings = Arc::new(crate::settings::Settings::default());
+        settings.load(&store).await?;
+        let lifecycle = crate::lifecycle::Lifecycle::new(
+            &config,
+            ollama.clone(),
+            Arc::clone(&settings),
+            live.nudger(),
+        );
+        let jobs = crate::jobs::Jobs::new(
+            store.clone(),
+            events.clone(),
+            ollama.clone(),
+            lifecycle.clone(),
+            live.nudger(),
+        );
+        let imports = crate::imports::Imports::new(
+            &config,
+            store.clone(),
+            events.clone(),
+            ollama.clone(),
+            live.nudger(),
+            files.clone(),
+        );
+        let uploads = crate::uploads::Uploads::new(
+            &config,
+            files,
+            imports.clone(),
+            store.clone(),
+            events.clone(),
+        );
+        let generations = Generations::new(fleet.clone(), Arc::clone(&settings), traces.clone());
         tracing::info!(ollama = ollama.base_url(), data = %data.display(), "dashboard ready");
         let dashboard = Self {
             inner: Arc::new(Inner {
@@ -144,23 +174,25 @@ impl Dashboard {
                 events,
                 started: Instant::now(),
                 uploads,
+                imports,
                 live,
+                settings,
+                closing: tokio_util::sync::CancellationToken::new(),
+                service,
+                lifecycle,
+                jobs,
             }),
         };
         dashboard.inner.traces.spawn_retention();
-        dashboard.start_uploads().await?;
-        dashboard.start_live().await?;
+        dashboard.inner.uploads.start().await?;
+        dashboard.inner.jobs.mark_interrupted().await?;
         Ok(dashboard)
     }
 
-    /// A handle for background tasks that must not keep the dashboard alive.
-    pub(crate) fn downgrade(&self) -> WeakDashboard {
-        WeakDashboard(Arc::downgrade(&self.inner))
-    }
-
-    /// Upload and import state, for `uploads` and `imports`.
-    pub(crate) fn uploads_state(&self) -> &crate::uploads::UploadsState {
-        &self.inner.uploads
+    /// The imports service, for the tests of uploads.
+    #[cfg(test)]
+    pub(crate) fn imports(&self) -> &crate::imports::Imports {
+        &self.inner.imports
     }
 
     /// The configuration it runs with.
@@ -173,14 +205,10 @@ impl Dashboard {
         &self.inner.ollama
     }
 
-    /// The store handle, for the modules that add methods to `Dashboard`.
+    /// The store handle, for the tests of traces.
+    #[cfg(test)]
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    /// The live state (collector, caches, jobs, settings, managed Ollama).
-    pub(crate) fn live_state(&self) -> &crate::live::Live {
-        &self.inner.live
     }
 
     /// Ollama's version string, e.g. `0.12.6`, from the cache (the last version probe).
@@ -196,8 +224,8 @@ impl Dashboard {
         let store = self.inner.store.health();
         let collector = self.collector_health();
         let version = self.ollama_version();
-        let status = self.live_shared().status(crate::live::Probe::Version);
-        let (reachable, error) = match self.live_shared().ollama_reachable() {
+        let status = self.inner.live.status(crate::live::Probe::Version);
+        let (reachable, error) = match self.inner.live.ollama_reachable() {
             Ok(true) => (true, None),
             Ok(false) => (false, None), // not probed yet
             Err((probe, e)) => (
@@ -225,11 +253,102 @@ impl Dashboard {
     /// [`Error::ShuttingDown`]; calling it twice is fine.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.uploads.shutdown();
-        self.stop_live().await;
+        self.inner.closing.cancel();
+        self.inner.live.stop();
+        // Running jobs end as interrupted.
+        self.inner.jobs.cancel_all(Duration::from_secs(5)).await;
+        self.inner.service.shutdown().await;
         self.inner.store.flush().await.or_else(ignore_closed)?;
         self.inner.store.close().await?;
         tracing::info!("dashboard shut down");
         Ok(())
+    }
+}
+
+/// Live state: the collector's cache, read without waiting on Ollama (see [`crate::live`]).
+impl Dashboard {
+    /// Models installed in Ollama, from the cache (never waits on Ollama).
+    pub fn list_models(&self) -> Cached<Arc<Vec<InstalledModel>>> {
+        self.inner.live.installed()
+    }
+
+    /// Models loaded in memory, from the cache (never waits on Ollama).
+    pub fn running_models(&self) -> Cached<Arc<Vec<RunningModel>>> {
+        self.inner.live.running()
+    }
+
+    /// The latest system stats.
+    pub fn system_stats(&self) -> Cached<Arc<crate::live::system::SystemStats>> {
+        self.inner.live.system()
+    }
+
+    /// The latest GPU report ("no GPU" is a report, not an error).
+    pub fn gpu_stats(&self) -> Cached<Arc<crate::live::gpu::GpuReport>> {
+        self.inner.live.gpu()
+    }
+
+    /// Ollama's version as last probed.
+    pub fn ollama_version(&self) -> Cached<Arc<String>> {
+        self.inner.live.version()
+    }
+
+    /// The collector and every probe.
+    pub fn collector_health(&self) -> crate::live::CollectorHealth {
+        self.inner.live.collector_health()
+    }
+
+    /// Runs these probes now (in the caller's task) and waits for them; what they found is in
+    /// the cache afterwards. Actions call this for the entries they changed.
+    pub async fn refresh(&self, probes: &[Probe]) {
+        self.inner.live.refresh(probes).await
+    }
+
+    /// Asks the collector to run `probe` within [`crate::REFRESH_SOON`]: calls in the meantime
+    /// share that one run, so a burst of requests costs Ollama one probe. Never waits. (A
+    /// generation may load a model: every recorded trace asks for [`Probe::Running`].)
+    pub fn refresh_soon(&self, probe: Probe) {
+        self.inner.live.nudge(probe)
+    }
+
+    /// Runs every probe now and waits for them.
+    pub async fn refresh_all(&self) {
+        self.inner.live.refresh(&Probe::ALL).await
+    }
+
+    /// Samples kept in memory newer than `window` (oldest first), or the downsampled points
+    /// from SQLite when the window reaches further back than memory does.
+    pub async fn stats_history(&self, window: Duration) -> Result<Vec<crate::live::HistorySample>> {
+        self.inner.live.stats_history(window).await
+    }
+
+    /// Snapshots of what was loaded (`running`) or installed (`installed`), newest first.
+    pub async fn model_snapshots(
+        &self,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::live::ModelSnapshot>> {
+        self.inner.live.model_snapshots(kind, limit).await
+    }
+
+    /// Registers a capability detector (step 4 of the chain); cached capabilities are
+    /// recomputed on the next probe of each model.
+    pub fn register_capability_detector(
+        &self,
+        detector: Arc<dyn crate::capabilities::CapabilityDetector>,
+    ) {
+        self.inner.live.register_detector(detector)
+    }
+
+    /// Says shutdown has begun: streams that would otherwise never end (the event stream)
+    /// finish, so a graceful server shutdown does not wait for them.
+    pub fn begin_shutdown(&self) {
+        self.inner.closing.cancel();
+    }
+
+    /// Resolves once shutdown has begun ([`Dashboard::begin_shutdown`] or
+    /// [`Dashboard::shutdown`]).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
+        self.inner.closing.clone().cancelled_owned()
     }
 }
 
@@ -290,7 +409,7 @@ impl Dashboard {
     /// Forgets every model's cached capabilities (a detector plugin was replaced); the next
     /// probes run the chain again.
     pub fn forget_capabilities(&self) {
-        self.live_shared().forget_capabilities();
+        self.inner.live.forget_capabilities();
     }
 
     /// Announces a collection round of plugin metrics.
@@ -299,15 +418,181 @@ impl Dashboard {
     }
 }
 
-/// Generation defaults (see [`crate::settings`]).
+/// Models: stop, copy, show (see [`crate::lifecycle`]); start, pull and delete are jobs.
 impl Dashboard {
-    fn settings_state(&self) -> &crate::settings::Settings {
-        &self.inner.live.settings
+    /// Unloads `model` (`keep_alive: 0`) and waits until it has left `/api/ps`.
+    pub async fn stop_model(&self, model: &str) -> Result<crate::lifecycle::StopOutcome> {
+        self.inner.lifecycle.stop(model).await
     }
 
+    /// Copies `source` to `destination`.
+    pub async fn copy_model(&self, source: &str, destination: &str) -> Result<()> {
+        self.inner.lifecycle.copy(source, destination).await
+    }
+
+    /// What Ollama knows about `model`, with its capabilities through the whole chain.
+    pub async fn show_model(&self, model: &str) -> Result<crate::lifecycle::ModelInfo> {
+        self.inner.lifecycle.show(model).await
+    }
+}
+
+/// Jobs: pull, start and delete in the background (see [`crate::jobs`]).
+impl Dashboard {
+    /// Pulls `model` in the background.
+    pub fn pull(&self, model: &str) -> Result<Job> {
+        self.inner.jobs.pull(model)
+    }
+
+    /// Starts (warms) `model` in the background: loads it with an empty prompt; if Ollama does
+    /// not have it, pulls it and loads again.
+    pub fn start_model(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
+        self.inner.jobs.start(model, keep_alive)
+    }
+
+    /// Deletes `model` in the background, unloading it first.
+    pub fn delete_model(&self, model: &str) -> Result<Job> {
+        self.inner.jobs.delete(model)
+    }
+
+    /// A job by id: this run's, else the stored one.
+    pub async fn job(&self, id: &str) -> Result<Job> {
+        self.inner.jobs.get(id).await
+    }
+
+    /// The latest jobs, newest first (this run's live state over the stored rows).
+    pub async fn jobs(&self, limit: usize) -> Result<Vec<Job>> {
+        self.inner.jobs.list(limit).await
+    }
+
+    /// Cancels a running job (a pull stops downloading; Ollama keeps what it has).
+    pub async fn cancel_job(&self, id: &str) -> Result<Job> {
+        self.inner.jobs.cancel(id).await
+    }
+
+    /// Starts a job again that did not finish (interrupted, cancelled or failed pull/start).
+    pub async fn resume_job(&self, id: &str) -> Result<Job> {
+        self.inner.jobs.resume(id).await
+    }
+}
+
+/// Resumable uploads (see [`crate::uploads`]).
+impl Dashboard {
+    /// Starts an upload: checks the length against `upload_max_bytes` and the free disk space
+    /// (minus `upload_reserve_bytes` and what unfinished uploads still need), creates the empty
+    /// file and its checkpoint, and, when a model name is given, an import record waiting for
+    /// the bytes. Refuses an existing model name unless `import.replace`.
+    pub async fn create_upload(&self, new: crate::NewUpload) -> Result<crate::UploadInfo> {
+        self.inner.uploads.create(new).await
+    }
+
+    /// An upload by id, with its durable offset. Expired or consumed ones are
+    /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
+    pub async fn upload(&self, id: &str) -> Result<crate::UploadInfo> {
+        self.inner.uploads.get(id).await
+    }
+
+    /// Every upload the store knows, newest first (expired ones included, for a while).
+    pub async fn list_uploads(&self) -> Result<Vec<crate::UploadInfo>> {
+        self.inner.uploads.list().await
+    }
+
+    /// Appends `body` to upload `id` at `offset`, which must equal its current offset
+    /// ([`Error::Conflict`] otherwise). At most the bytes left are accepted
+    /// ([`Error::TooLarge`] past that). With `checksum` (of the body) the body is kept
+    /// only if it all arrived and matches ([`Error::ChecksumMismatch`]); without it, whatever
+    /// arrived before a dropped connection is kept. One writer at a time per upload
+    /// ([`Error::Locked`] when another is still busy after a few seconds).
+    pub async fn append_upload<S, E>(
+        &self,
+        id: &str,
+        offset: u64,
+        body: S,
+        checksum: Option<crate::Checksum>,
+    ) -> Result<crate::UploadInfo>
+    where
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        self.inner.uploads.append(id, offset, body, checksum).await
+    }
+
+    /// Terminates an upload: its files are removed and it answers [`Error::Gone`] from then on.
+    /// Refused ([`Error::Conflict`]) while an import is working on it.
+    pub async fn delete_upload(&self, id: &str) -> Result<()> {
+        self.inner.uploads.delete(id).await
+    }
+
+    /// Removes every upload whose expiry is before `now_ms` (Unix ms) and that no import is
+    /// working on; returns their ids. The janitor calls this every minute with the current time.
+    pub async fn expire_uploads(&self, now_ms: i64) -> Result<Vec<String>> {
+        self.inner.uploads.expire(now_ms).await
+    }
+}
+
+/// Imports: an upload becomes an Ollama model (see [`crate::imports`]).
+impl Dashboard {
+    /// Starts importing upload `request.upload_id` as model `request.name`.
+    ///
+    /// Refused before anything is recorded when the name is invalid (400), the upload is
+    /// unknown (404) or gone (410), the name exists and `replace` is not set (409), another
+    /// import of this upload is under way (409), or the finished file is not what it claims
+    /// ([`Error::InvalidModel`], 422). An upload still in progress gets a record in `uploading`
+    /// that goes on by itself when the last byte arrives.
+    pub async fn import_model(&self, request: crate::ImportRequest) -> Result<crate::ImportInfo> {
+        self.inner.imports.start(request).await
+    }
+
+    /// Refuses an invalid model name (400), or an existing one unless `replace` (409).
+    pub async fn check_import_name(&self, name: &str, replace: bool) -> Result<()> {
+        self.inner.imports.check_name(name, replace).await
+    }
+
+    /// A quick look at a complete upload (magic bytes, GGUF header, ZIP directory) that
+    /// answers [`Error::InvalidModel`] for a file that is not what it claims.
+    pub async fn inspect_upload(&self, id: &str) -> Result<Option<crate::ModelReport>> {
+        self.inner.imports.inspect(id).await
+    }
+
+    /// An import by id.
+    pub async fn import(&self, id: &str) -> Result<crate::ImportInfo> {
+        self.inner.imports.get(id).await
+    }
+
+    /// Every import, newest first.
+    pub async fn list_imports(&self) -> Result<Vec<crate::ImportInfo>> {
+        self.inner.imports.list().await
+    }
+}
+
+/// The managed Ollama (see [`crate::service`]).
+impl Dashboard {
+    /// The managed Ollama's state (or that it is not managed).
+    pub fn service_status(&self) -> crate::service::ServiceStatus {
+        self.inner.service.status()
+    }
+
+    /// Starts the managed Ollama; returns once it answers (or is known not to start).
+    /// [`Error::Conflict`] when Ollama is not managed.
+    pub async fn service_start(&self) -> Result<crate::service::ServiceStatus> {
+        self.inner.service.start().await
+    }
+
+    /// Stops the managed Ollama (SIGTERM to our child's pid, SIGKILL after 10 s).
+    pub async fn service_stop(&self) -> Result<crate::service::ServiceStatus> {
+        self.inner.service.stop().await
+    }
+
+    /// Stops and starts the managed Ollama; returns once it answers again.
+    pub async fn service_restart(&self) -> Result<crate::service::ServiceStatus> {
+        self.inner.service.restart().await
+    }
+}
+
+/// Generation defaults (see [`crate::settings`]).
+impl Dashboard {
     /// Every scope's generation defaults.
     pub fn settings(&self) -> crate::settings::SettingsView {
-        self.settings_state().view()
+        self.inner.settings.view()
     }
 
     /// Changes some fields of a scope (`None` = global, else a model name). A field set to
@@ -318,7 +603,8 @@ impl Dashboard {
         model: Option<&str>,
         patch: serde_json::Map<String, serde_json::Value>,
     ) -> Result<crate::settings::GenerationDefaults> {
-        self.settings_state()
+        self.inner
+            .settings
             .update(&self.inner.store, model, patch)
             .await
     }
@@ -330,12 +616,12 @@ impl Dashboard {
         model: &str,
         options: &mut crate::ollama::types::ModelOptions,
     ) -> bool {
-        self.settings_state().fill(model, options)
+        self.inner.settings.fill(model, options)
     }
 
     /// The keep-alive to send for `model` when the request gives none (model, then global).
     pub fn default_keep_alive(&self, model: &str) -> Option<crate::ollama::types::KeepAlive> {
-        self.settings_state().keep_alive(model)
+        self.inner.settings.keep_alive(model)
     }
 
     /// The value a setting has for `model` and where it comes from (`model`, `global`).
@@ -344,7 +630,7 @@ impl Dashboard {
         model: &str,
         key: &str,
     ) -> Option<(serde_json::Value, &'static str)> {
-        self.settings_state().effective(model, key)
+        self.inner.settings.effective(model, key)
     }
 }
 

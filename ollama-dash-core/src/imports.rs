@@ -15,13 +15,16 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, broadcast};
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::live::{Nudger, Probe};
+use crate::ollama::OllamaClient;
 use crate::ollama::types::{CreateRequest, ProgressResponse};
-use crate::uploads::{UploadInfo, UploadState};
+use crate::store::Store;
+use crate::uploads::{UploadFiles, UploadInfo, UploadState};
 use crate::validate::{self, BlobFile, ModelReport, Prepared, Sniffed};
 
 /// Where an import is.
@@ -155,34 +158,31 @@ pub struct ImportInfo {
     pub updated_at: i64,
 }
 
-/// Bounded concurrency and the set of imports with a running task.
+/// The imports service: the state machine in the store, a queue of at most
+/// `import_concurrency` running imports, Ollama over HTTP. Cheap to clone; built from explicit
+/// handles, it never sees the facade. Its tasks hold the service, not the dashboard.
+#[derive(Debug, Clone)]
+pub(crate) struct Imports(Arc<Inner>);
+
 #[derive(Debug)]
-pub(crate) struct ImportQueue {
+struct Inner {
+    store: Store,
+    events: broadcast::Sender<Event>,
+    ollama: OllamaClient,
+    /// The collector: it learns of a new model before the import says `ready`.
+    live: Nudger,
+    /// The uploads imported: their rows and files.
+    files: UploadFiles,
+    /// Bounded concurrency.
     permits: Arc<Semaphore>,
+    /// Imports with a running task.
     active: Mutex<HashSet<String>>,
-}
-
-impl ImportQueue {
-    pub(crate) fn new(concurrency: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(concurrency)),
-            active: Mutex::default(),
-        }
-    }
-
-    fn claim(&self, id: &str) -> bool {
-        self.active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_owned())
-    }
-
-    fn release(&self, id: &str) {
-        self.active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
+    /// `upload_max_bytes`: the most a ZIP may unpack to.
+    max_bytes: u64,
+    /// `upload_reserve_bytes`: disk space an extraction leaves free.
+    reserve_bytes: u64,
+    /// `keep_uploads_after_import`.
+    keep_uploads: bool,
 }
 
 fn row_to_import(row: &rusqlite::Row<'_>) -> rusqlite::Result<ImportInfo> {
@@ -222,7 +222,55 @@ fn normalize(name: &str) -> String {
     }
 }
 
-impl Dashboard {
+impl Imports {
+    /// The service importing the uploads of `files` into `ollama`, with the limits of `config`.
+    pub(crate) fn new(
+        config: &crate::DashboardConfig,
+        store: Store,
+        events: broadcast::Sender<Event>,
+        ollama: OllamaClient,
+        live: Nudger,
+        files: UploadFiles,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            events,
+            ollama,
+            live,
+            files,
+            permits: Arc::new(Semaphore::new(config.import_concurrency)),
+            active: Mutex::default(),
+            max_bytes: config.upload_max_bytes,
+            reserve_bytes: config.upload_reserve_bytes,
+            keep_uploads: config.keep_uploads_after_import,
+        }))
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.0.events.send(event);
+    }
+
+    fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// Claims `id` for a task; false when one already runs it.
+    fn claim(&self, id: &str) -> bool {
+        self.0
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned())
+    }
+
+    fn release(&self, id: &str) {
+        self.0
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     /// Starts importing upload `request.upload_id` as model `request.name`.
     ///
     /// Refused before anything is recorded when the name is invalid (400), the upload is
@@ -230,9 +278,9 @@ impl Dashboard {
     /// import of this upload is under way (409), or the finished file is not what it claims
     /// ([`Error::InvalidModel`], 422). An upload still in progress gets a record in `uploading`
     /// that goes on by itself when the last byte arrives.
-    pub async fn import_model(&self, request: ImportRequest) -> Result<ImportInfo> {
+    pub(crate) async fn start(&self, request: ImportRequest) -> Result<ImportInfo> {
         check_model_name(&request.name)?;
-        let upload = self.upload(&request.upload_id).await?;
+        let upload = self.0.files.upload(&request.upload_id).await?;
         self.refuse_existing_model(&request.name, request.options.replace)
             .await?;
         let busy = self.imports_of(&upload.id).await?;
@@ -245,20 +293,19 @@ impl Dashboard {
         if upload.state == UploadState::Complete {
             self.precheck(&upload).await?;
         }
-        self.create_import(&upload, request.name, request.options)
-            .await
+        self.create(&upload, request.name, request.options).await
     }
 
     /// Refuses an invalid model name (400), or an existing one unless `replace` (409).
-    pub async fn check_import_name(&self, name: &str, replace: bool) -> Result<()> {
+    pub(crate) async fn check_name(&self, name: &str, replace: bool) -> Result<()> {
         check_model_name(name)?;
         self.refuse_existing_model(name, replace).await
     }
 
     /// A quick look at a complete upload (magic bytes, GGUF header, ZIP directory) that
     /// answers [`Error::InvalidModel`] for a file that is not what it claims.
-    pub async fn inspect_upload(&self, id: &str) -> Result<Option<ModelReport>> {
-        let upload = self.upload(id).await?;
+    pub(crate) async fn inspect(&self, id: &str) -> Result<Option<ModelReport>> {
+        let upload = self.0.files.upload(id).await?;
         if upload.state != UploadState::Complete {
             return Err(Error::Conflict(format!("upload {id} is not complete yet")));
         }
@@ -266,9 +313,9 @@ impl Dashboard {
     }
 
     async fn precheck(&self, upload: &UploadInfo) -> Result<Option<ModelReport>> {
-        let paths = self.uploads().paths(&upload.id)?;
-        let file = self.upload_blob_file(upload, &paths);
-        let max = self.config().upload_max_bytes;
+        let paths = self.0.files.paths(&upload.id)?;
+        let file = blob_file(upload, &paths);
+        let max = self.0.max_bytes;
         tokio::task::spawn_blocking(move || match validate::sniff(&file.path, &file.name)? {
             Sniffed::Gguf => validate::prepare_gguf(file).map(|p| Some(p.report)),
             Sniffed::Zip => validate::archive::check(&file.path, &file.name, max).map(|_| None),
@@ -277,17 +324,8 @@ impl Dashboard {
         .map_err(|e| Error::io("validating", std::io::Error::other(e)))?
     }
 
-    fn upload_blob_file(&self, upload: &UploadInfo, paths: &crate::uploads::Paths) -> BlobFile {
-        BlobFile {
-            name: upload.file_name.clone(),
-            path: paths.data.clone(),
-            size: upload.length,
-            sha256: upload.sha256.clone().unwrap_or_default(),
-        }
-    }
-
     /// An import by id.
-    pub async fn import(&self, id: &str) -> Result<ImportInfo> {
+    pub(crate) async fn get(&self, id: &str) -> Result<ImportInfo> {
         let key = id.to_owned();
         self.store()
             .call(move |c| {
@@ -299,7 +337,7 @@ impl Dashboard {
     }
 
     /// Every import, newest first.
-    pub async fn list_imports(&self) -> Result<Vec<ImportInfo>> {
+    pub(crate) async fn list(&self) -> Result<Vec<ImportInfo>> {
         self.store()
             .call(|c| {
                 let mut stmt =
@@ -325,7 +363,7 @@ impl Dashboard {
         if replace {
             return Ok(());
         }
-        match self.ollama().tags().await {
+        match self.0.ollama.tags().await {
             Ok(tags) => {
                 let wanted = normalize(name);
                 match tags.models.iter().any(|m| normalize(&m.name) == wanted) {
@@ -340,7 +378,7 @@ impl Dashboard {
         }
     }
 
-    pub(crate) async fn create_import(
+    pub(crate) async fn create(
         &self,
         upload: &UploadInfo,
         name: String,
@@ -382,7 +420,7 @@ impl Dashboard {
         );
         self.emit(Event::Import(Box::new(info.clone())));
         if state == ImportState::Uploaded {
-            self.enqueue_import(&info.id);
+            self.enqueue(&info.id);
         }
         Ok(info)
     }
@@ -391,16 +429,16 @@ impl Dashboard {
     pub(crate) async fn uploaded(&self, upload_id: &str) -> Result<()> {
         for import in self.imports_of(upload_id).await? {
             if import.state == ImportState::Uploading {
-                self.set_import_state(&import.id, ImportState::Uploaded, None)
+                self.set_state(&import.id, ImportState::Uploaded, None)
                     .await?;
-                self.enqueue_import(&import.id);
+                self.enqueue(&import.id);
             }
         }
         Ok(())
     }
 
     /// An import is validating or importing this upload (or about to).
-    pub(crate) async fn import_busy_with(&self, upload_id: &str) -> Result<bool> {
+    pub(crate) async fn busy_with(&self, upload_id: &str) -> Result<bool> {
         Ok(self.imports_of(upload_id).await?.iter().any(|i| {
             matches!(
                 i.state,
@@ -410,10 +448,10 @@ impl Dashboard {
     }
 
     /// Imports still waiting for a deleted or expired upload fail.
-    pub(crate) async fn fail_waiting_imports(&self, upload_id: &str, why: &str) -> Result<()> {
+    pub(crate) async fn fail_waiting(&self, upload_id: &str, why: &str) -> Result<()> {
         for import in self.imports_of(upload_id).await? {
             if !import.state.is_final() {
-                self.set_import_state(&import.id, ImportState::Failed, Some(why.to_owned()))
+                self.set_state(&import.id, ImportState::Failed, Some(why.to_owned()))
                     .await?;
             }
         }
@@ -421,7 +459,7 @@ impl Dashboard {
     }
 
     /// After a restart: imports that were queued or running start over.
-    pub(crate) async fn requeue_imports(&self) -> Result<()> {
+    pub(crate) async fn requeue(&self) -> Result<()> {
         let ids: Vec<String> = self
             .store()
             .call(|c| {
@@ -432,14 +470,13 @@ impl Dashboard {
             })
             .await?;
         for id in ids {
-            self.set_import_state(&id, ImportState::Uploaded, None)
-                .await?;
-            self.enqueue_import(&id);
+            self.set_state(&id, ImportState::Uploaded, None).await?;
+            self.enqueue(&id);
         }
         Ok(())
     }
 
-    async fn update_import(
+    async fn update(
         &self,
         id: &str,
         state: ImportState,
@@ -465,53 +502,52 @@ impl Dashboard {
         Ok(info)
     }
 
-    async fn set_import_state(
+    async fn set_state(
         &self,
         id: &str,
         state: ImportState,
         error: Option<String>,
     ) -> Result<ImportInfo> {
-        self.update_import(id, state, error, None, None).await
+        self.update(id, state, error, None, None).await
     }
 
-    fn enqueue_import(&self, id: &str) {
-        if !self.uploads().imports.claim(id) {
+    fn enqueue(&self, id: &str) {
+        if !self.claim(id) {
             return;
         }
-        let (dashboard, id) = (self.clone(), id.to_owned());
+        let (imports, id) = (self.clone(), id.to_owned());
         tokio::spawn(async move {
-            let permits = Arc::clone(&dashboard.uploads().imports.permits);
+            let permits = Arc::clone(&imports.0.permits);
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            let outcome = dashboard.run_import(&id).await;
+            let outcome = imports.run(&id).await;
             if let Err(e) = outcome {
                 tracing::warn!(import = id, error = %e, "import failed");
-                let _ = dashboard
-                    .set_import_state(&id, ImportState::Failed, Some(e.to_string()))
+                let _ = imports
+                    .set_state(&id, ImportState::Failed, Some(e.to_string()))
                     .await;
             }
-            if let Ok(upload) = dashboard.import(&id).await.map(|i| i.upload_id)
-                && let Ok(paths) = dashboard.uploads().paths(&upload)
+            if let Ok(upload) = imports.get(&id).await.map(|i| i.upload_id)
+                && let Ok(paths) = imports.0.files.paths(&upload)
             {
                 let _ =
                     tokio::task::spawn_blocking(move || crate::uploads::remove_extracted(&paths))
                         .await;
             }
-            dashboard.uploads().imports.release(&id);
+            imports.release(&id);
         });
     }
 
-    async fn run_import(&self, id: &str) -> Result<()> {
-        let import = self.import(id).await?;
+    async fn run(&self, id: &str) -> Result<()> {
+        let import = self.get(id).await?;
         if import.state != ImportState::Uploaded {
             return Ok(());
         }
-        let upload = self.upload(&import.upload_id).await?;
-        self.set_import_state(id, ImportState::Validating, None)
-            .await?;
+        let upload = self.0.files.upload(&import.upload_id).await?;
+        self.set_state(id, ImportState::Validating, None).await?;
         let prepared = self.prepare(&upload).await?;
-        self.update_import(
+        self.update(
             id,
             ImportState::Validating,
             None,
@@ -526,8 +562,7 @@ impl Dashboard {
         }
         self.refuse_existing_model(&import.name, import.options.replace)
             .await?;
-        self.set_import_state(id, ImportState::Importing, None)
-            .await?;
+        self.set_state(id, ImportState::Importing, None).await?;
         for blob in prepared.files.iter().chain(&prepared.adapters) {
             self.send_blob(id, blob).await?;
         }
@@ -549,17 +584,22 @@ impl Dashboard {
             parameters: import.options.parameters.clone(),
             ..CreateRequest::default()
         };
-        let mut stream = self.ollama().create_stream(&request).await?;
+        let mut stream = self.0.ollama.create_stream(&request).await?;
         while let Some(line) = stream.next().await {
             let progress = ImportProgress::from(line?);
-            self.update_import(id, ImportState::Importing, None, Some(&progress), None)
+            self.update(id, ImportState::Importing, None, Some(&progress), None)
                 .await?;
         }
         // Clean up first, so a client that sees `ready` finds the disk as it will stay.
-        let cleanup = match self.config().keep_uploads_after_import {
-            false => self.drop_upload(&upload.id, UploadState::Imported).await,
+        let cleanup = match self.0.keep_uploads {
+            false => {
+                self.0
+                    .files
+                    .drop_upload(&upload.id, UploadState::Imported)
+                    .await
+            }
             true => {
-                let paths = self.uploads().paths(&upload.id)?;
+                let paths = self.0.files.paths(&upload.id)?;
                 tokio::task::spawn_blocking(move || crate::uploads::remove_extracted(&paths))
                     .await
                     .map_err(|e| Error::io("cleaning up", std::io::Error::other(e)))
@@ -569,8 +609,8 @@ impl Dashboard {
             tracing::warn!(import = id, error = %e, "cleaning up after an import");
         }
         // The live cache learns of the model before anyone is told it is ready.
-        self.refresh(&[crate::live::Probe::Installed]).await;
-        self.update_import(id, ImportState::Ready, None, None, None)
+        self.0.live.refresh(&[Probe::Installed]).await;
+        self.update(id, ImportState::Ready, None, None, None)
             .await?;
         tracing::info!(import = id, model = import.name, "import ready");
         self.emit(Event::ModelsChanged);
@@ -579,10 +619,9 @@ impl Dashboard {
 
     /// Validates (and for a ZIP, extracts) a complete upload.
     pub(crate) async fn prepare(&self, upload: &UploadInfo) -> Result<Prepared> {
-        let paths = self.uploads().paths(&upload.id)?;
-        let mut file = self.upload_blob_file(upload, &paths);
-        let config = self.config();
-        let (max, reserve) = (config.upload_max_bytes, config.upload_reserve_bytes);
+        let paths = self.0.files.paths(&upload.id)?;
+        let mut file = blob_file(upload, &paths);
+        let (max, reserve) = (self.0.max_bytes, self.0.reserve_bytes);
         tokio::task::spawn_blocking(move || match validate::sniff(&file.path, &file.name)? {
             Sniffed::Gguf => {
                 if !file.name.to_ascii_lowercase().ends_with(".gguf") {
@@ -607,19 +646,19 @@ impl Dashboard {
     /// `HEAD /api/blobs/…`, and `POST` it streamed from disk when Ollama lacks it.
     async fn send_blob(&self, id: &str, blob: &BlobFile) -> Result<()> {
         let digest = blob.digest();
-        if self.ollama().blob_exists(&digest).await? {
+        if self.0.ollama.blob_exists(&digest).await? {
             let progress = ImportProgress {
                 status: format!("using existing blob {}", blob.name),
                 digest: Some(digest),
                 completed: Some(blob.size),
                 total: Some(blob.size),
             };
-            self.update_import(id, ImportState::Importing, None, Some(&progress), None)
+            self.update(id, ImportState::Importing, None, Some(&progress), None)
                 .await?;
             return Ok(());
         }
         let base = self
-            .update_import(
+            .update(
                 id,
                 ImportState::Importing,
                 None,
@@ -636,17 +675,27 @@ impl Dashboard {
             .await
             .map_err(|e| Error::io(format!("opening {}", blob.name), e))?;
         let sent = Arc::new(AtomicU64::new(0));
-        let body = blob_stream(file, Arc::clone(&sent), self.clone(), base);
-        self.ollama().upload_blob(&digest, blob.size, body).await?;
+        let body = blob_stream(file, Arc::clone(&sent), self.0.events.clone(), base);
+        self.0.ollama.upload_blob(&digest, blob.size, body).await?;
         let done = ImportProgress {
             status: format!("uploaded blob {}", blob.name),
             digest: Some(digest),
             completed: Some(blob.size),
             total: Some(blob.size),
         };
-        self.update_import(id, ImportState::Importing, None, Some(&done), None)
+        self.update(id, ImportState::Importing, None, Some(&done), None)
             .await?;
         Ok(())
+    }
+}
+
+/// The file of a complete upload, as a blob to send.
+fn blob_file(upload: &UploadInfo, paths: &crate::uploads::Paths) -> BlobFile {
+    BlobFile {
+        name: upload.file_name.clone(),
+        path: paths.data.clone(),
+        size: upload.length,
+        sha256: upload.sha256.clone().unwrap_or_default(),
     }
 }
 
@@ -654,7 +703,7 @@ impl Dashboard {
 fn blob_stream(
     file: tokio::fs::File,
     sent: Arc<AtomicU64>,
-    dashboard: Dashboard,
+    events: broadcast::Sender<Event>,
     base: ImportInfo,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static {
     let total = base
@@ -665,7 +714,7 @@ fn blob_stream(
         .max(1);
     let step = (total / 100).max(1 << 20);
     futures_util::stream::try_unfold((file, 0u64), move |(mut file, announced)| {
-        let (sent, dashboard, base) = (Arc::clone(&sent), dashboard.clone(), base.clone());
+        let (sent, events, base) = (Arc::clone(&sent), events.clone(), base.clone());
         async move {
             let mut buf = vec![0u8; 1 << 20];
             let n = file.read(&mut buf).await?;
@@ -681,7 +730,7 @@ fn blob_stream(
                 if let Some(p) = &mut info.progress {
                     p.completed = Some(done);
                 }
-                dashboard.emit(Event::Import(Box::new(info)));
+                let _ = events.send(Event::Import(Box::new(info)));
             }
             Ok(Some((Bytes::from(buf), (file, announced))))
         }

@@ -4,20 +4,23 @@
 //! was running shows as `interrupted` and can be resumed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::lifecycle::{check_name, classify, same_model};
-use crate::live::Probe;
+use crate::lifecycle::{Lifecycle, check_name, classify, same_model};
+use crate::live::{Nudger, Probe};
+use crate::ollama::OllamaClient;
 use crate::ollama::types::{DeleteRequest, KeepAlive, ProgressResponse, PullRequest};
+use crate::store::Store;
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,24 +130,64 @@ struct Entry {
     cancel: CancellationToken,
 }
 
-/// Jobs of this run, in memory (finished ones stay for reads until restart).
-#[derive(Debug, Default)]
-pub(crate) struct Jobs {
+/// The jobs service: this run's jobs in memory (finished ones stay for reads until restart),
+/// every one also kept in the store. Cheap to clone; built from explicit handles, it never sees
+/// the facade. Its tasks hold the service, not the dashboard.
+#[derive(Debug, Clone)]
+pub(crate) struct Jobs(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     entries: Mutex<HashMap<String, Entry>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    store: Store,
+    events: broadcast::Sender<Event>,
+    ollama: OllamaClient,
+    /// Loads and unloads models for start and delete.
+    lifecycle: Lifecycle,
+    /// The collector, refreshed after each change and told of deleted digests.
+    live: Nudger,
+    /// Cancelled when shutdown begins: a job stopped then ends `interrupted`, not `cancelled`.
+    stopping: CancellationToken,
 }
 
 impl Jobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    /// The service over `ollama`, keeping its jobs in `store`, announcing them on `events`.
+    pub(crate) fn new(
+        store: Store,
+        events: broadcast::Sender<Event>,
+        ollama: OllamaClient,
+        lifecycle: Lifecycle,
+        live: Nudger,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            entries: Mutex::default(),
+            tasks: Mutex::default(),
+            store,
+            events,
+            ollama,
+            lifecycle,
+            live,
+            stopping: CancellationToken::new(),
+        }))
     }
 
-    /// Cancels every running job and waits (up to `limit`) until each has recorded its end.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.0.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.0.events.send(event);
+    }
+
+    /// Cancels every running job and waits (up to `limit`) until each has recorded its end,
+    /// as `interrupted`.
     pub(crate) async fn cancel_all(&self, limit: Duration) {
+        self.0.stopping.cancel();
         for entry in self.lock().values() {
             entry.cancel.cancel();
         }
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks = std::mem::take(&mut *self.0.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         let _ = tokio::time::timeout(limit, futures_util::future::join_all(tasks)).await;
     }
 }
@@ -193,16 +236,16 @@ impl PullTracker {
 
 /// A running job's handle on itself.
 struct Ctx {
-    dashboard: Dashboard,
+    jobs: Jobs,
     id: String,
     last_event: Option<Instant>,
     last_store: Option<Instant>,
 }
 
 impl Ctx {
-    fn new(dashboard: &Dashboard, id: &str) -> Self {
+    fn new(jobs: &Jobs, id: &str) -> Self {
         Self {
-            dashboard: dashboard.clone(),
+            jobs: jobs.clone(),
             id: id.to_owned(),
             last_event: None,
             last_store: None,
@@ -212,8 +255,7 @@ impl Ctx {
     /// A new status line, keeping the byte counts so far.
     fn status(&mut self, status: &str) {
         let current = self
-            .dashboard
-            .jobs_state()
+            .jobs
             .lock()
             .get(&self.id)
             .map(|e| e.job.progress.clone())
@@ -229,7 +271,7 @@ impl Ctx {
     /// Records progress; emits at most every 200 ms (and on status changes), stores every 2 s.
     fn progress(&mut self, progress: Progress) {
         let now = Instant::now();
-        let Some(job) = self.dashboard.update_job(&self.id, |job| {
+        let Some(job) = self.jobs.update(&self.id, |job| {
             let status_changed = job.progress.status != progress.status;
             job.progress = progress;
             status_changed
@@ -242,11 +284,11 @@ impl Ctx {
         };
         if status_changed || due(self.last_event, Duration::from_millis(200)) {
             self.last_event = Some(now);
-            self.dashboard.emit(Event::Job(job.clone()));
+            self.jobs.emit(Event::Job(job.clone()));
         }
         if due(self.last_store, Duration::from_secs(2)) {
             self.last_store = Some(now);
-            self.dashboard.store_job(&job);
+            self.jobs.store_job(&job);
         }
     }
 }
@@ -271,16 +313,13 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
-impl Dashboard {
-    fn jobs_state(&self) -> &Jobs {
-        &self.live_state().jobs
-    }
-
+impl Jobs {
     /// Marks jobs left `running` by an earlier process as `interrupted` (at start).
-    pub(crate) async fn mark_interrupted_jobs(&self) -> Result<()> {
+    pub(crate) async fn mark_interrupted(&self) -> Result<()> {
         let now = now_ms();
         let n = self
-            .store()
+            .0
+            .store
             .call(move |conn| {
                 conn.execute(
                     "UPDATE jobs SET state = 'interrupted', updated_at = ?1 WHERE state = 'running'",
@@ -298,40 +337,39 @@ impl Dashboard {
     }
 
     fn store_job(&self, job: &Job) {
-        let dashboard = self.clone();
+        let jobs = self.clone();
         let job = job.clone();
-        tokio::spawn(async move { dashboard.write_job(job).await });
+        tokio::spawn(async move { jobs.write_job(job).await });
     }
 
     async fn write_job(&self, job: Job) {
-        let store = self.store().clone();
-        {
-            let progress = serde_json::to_string(&job.progress).unwrap_or_default();
-            let error = job
-                .error
-                .as_ref()
-                .and_then(|e| serde_json::to_string(e).ok());
-            let kind = serde_json::to_value(job.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let _ = store
-                .write(move |conn| {
-                    conn.execute(
-                        "INSERT INTO jobs (id, kind, model, state, progress, error, created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
-                         state = ?4, progress = ?5, error = ?6, updated_at = ?8 WHERE jobs.state = 'running'",
-                        params![job.id, kind, job.model, job.state.as_str(), progress, error, job.created_at, job.updated_at],
-                    )?;
-                    Ok(())
-                })
-                .await;
-        }
+        let progress = serde_json::to_string(&job.progress).unwrap_or_default();
+        let error = job
+            .error
+            .as_ref()
+            .and_then(|e| serde_json::to_string(e).ok());
+        let kind = serde_json::to_value(job.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = self
+            .0
+            .store
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO jobs (id, kind, model, state, progress, error, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
+                     state = ?4, progress = ?5, error = ?6, updated_at = ?8 WHERE jobs.state = 'running'",
+                    params![job.id, kind, job.model, job.state.as_str(), progress, error, job.created_at, job.updated_at],
+                )?;
+                Ok(())
+            })
+            .await;
     }
 
     /// Applies `f` to a job in memory; returns the job after and what `f` said.
-    fn update_job<T>(&self, id: &str, f: impl FnOnce(&mut Job) -> T) -> Option<(Job, T)> {
-        let mut entries = self.jobs_state().lock();
+    fn update<T>(&self, id: &str, f: impl FnOnce(&mut Job) -> T) -> Option<(Job, T)> {
+        let mut entries = self.lock();
         let entry = entries.get_mut(id)?;
         let out = f(&mut entry.job);
         entry.job.updated_at = now_ms();
@@ -340,9 +378,9 @@ impl Dashboard {
 
     /// Starts a job unless one of the same kind is already running on the same model (then
     /// that one is returned).
-    fn spawn_job<F, Fut>(&self, kind: JobKind, model: &str, work: F) -> Result<Job>
+    fn spawn<F, Fut>(&self, kind: JobKind, model: &str, work: F) -> Result<Job>
     where
-        F: FnOnce(Dashboard, String, Ctx) -> Fut + Send + 'static,
+        F: FnOnce(Jobs, String, Ctx) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send + 'static,
     {
         check_name(model)?;
@@ -362,7 +400,7 @@ impl Dashboard {
         };
         let cancel = CancellationToken::new();
         {
-            let mut entries = self.jobs_state().lock();
+            let mut entries = self.lock();
             if let Some(existing) = entries.values().find(|e| {
                 e.job.kind == kind
                     && e.job.state == JobState::Running
@@ -380,30 +418,26 @@ impl Dashboard {
         }
         self.store_job(&job);
         self.emit(Event::Job(job.clone()));
-        let dashboard = self.clone();
+        let jobs = self.clone();
         let id = job.id.clone();
         let task = tokio::spawn(async move {
-            let ctx = Ctx::new(&dashboard, &id);
-            let run = work(dashboard.clone(), dashboard.job_model(&id), ctx);
+            let ctx = Ctx::new(&jobs, &id);
+            let run = work(jobs.clone(), jobs.model_of(&id), ctx);
             let result = tokio::select! {
                 () = cancel.cancelled() => None,
                 r = run => Some(r),
             };
-            dashboard.finish_job(&id, result).await;
+            jobs.finish(&id, result).await;
         });
-        let mut tasks = self
-            .jobs_state()
-            .tasks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut tasks = self.0.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
         Ok(job)
     }
 
-    async fn finish_job(&self, id: &str, result: Option<Result<()>>) {
-        let shutting_down = self.live_shared().stopping().is_cancelled();
-        let Some((job, ())) = self.update_job(id, |job| match result {
+    async fn finish(&self, id: &str, result: Option<Result<()>>) {
+        let shutting_down = self.0.stopping.is_cancelled();
+        let Some((job, ())) = self.update(id, |job| match result {
             Some(Ok(())) => {
                 job.state = JobState::Done;
                 job.progress.status = "done".to_owned();
@@ -435,75 +469,68 @@ impl Dashboard {
     }
 
     /// Pulls `model` in the background.
-    pub fn pull(&self, model: &str) -> Result<Job> {
-        self.spawn_job(
-            JobKind::Pull,
-            model,
-            |dashboard, model, mut ctx| async move {
-                dashboard.pull_with(&model, &mut ctx).await?;
-                dashboard.refresh(&[Probe::Installed]).await;
-                Ok(())
-            },
-        )
+    pub(crate) fn pull(&self, model: &str) -> Result<Job> {
+        self.spawn(JobKind::Pull, model, |jobs, model, mut ctx| async move {
+            jobs.pull_with(&model, &mut ctx).await?;
+            jobs.0.live.refresh(&[Probe::Installed]).await;
+            Ok(())
+        })
     }
 
     /// Starts (warms) `model` in the background: loads it with an empty prompt; if Ollama does
     /// not have it, pulls it and loads again.
-    pub fn start_model(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
-        self.spawn_job(
+    pub(crate) fn start(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
+        self.spawn(
             JobKind::Start,
             model,
-            move |dashboard, model, mut ctx| async move {
+            move |jobs, model, mut ctx| async move {
+                let (lifecycle, live) = (&jobs.0.lifecycle, &jobs.0.live);
                 ctx.status("loading");
-                match dashboard.warm(&model, keep_alive.clone()).await {
+                match lifecycle.warm(&model, keep_alive.clone()).await {
                     Err(e) if e.is_not_found() => {
                         tracing::info!(model = %model, "not installed; pulling before loading");
-                        dashboard.pull_with(&model, &mut ctx).await?;
-                        dashboard.refresh(&[Probe::Installed]).await;
+                        jobs.pull_with(&model, &mut ctx).await?;
+                        live.refresh(&[Probe::Installed]).await;
                         ctx.status("loading");
-                        dashboard.warm(&model, keep_alive).await?;
+                        lifecycle.warm(&model, keep_alive).await?;
                     }
                     other => other?,
                 }
-                dashboard.refresh(&[Probe::Running]).await;
+                live.refresh(&[Probe::Running]).await;
                 Ok(())
             },
         )
     }
 
     /// Deletes `model` in the background, unloading it first.
-    pub fn delete_model(&self, model: &str) -> Result<Job> {
-        self.spawn_job(
-            JobKind::Delete,
-            model,
-            |dashboard, model, mut ctx| async move {
-                ctx.status("unloading");
-                dashboard.stop_model(&model).await?;
-                ctx.status("deleting");
-                let digest = dashboard.list_models().value.and_then(|list| {
-                    list.iter()
-                        .find(|m| same_model(&m.name, &model))
-                        .map(|m| m.digest.clone())
-                });
-                dashboard
-                    .ollama()
-                    .delete(&DeleteRequest {
-                        model: model.clone(),
-                    })
-                    .await
-                    .map_err(|e| classify(&model, e))?;
-                if let Some(digest) = digest {
-                    dashboard.live_shared().forget_show(&digest);
-                }
-                dashboard.refresh(&[Probe::Installed, Probe::Running]).await;
-                Ok(())
-            },
-        )
+    pub(crate) fn delete(&self, model: &str) -> Result<Job> {
+        self.spawn(JobKind::Delete, model, |jobs, model, mut ctx| async move {
+            let live = &jobs.0.live;
+            ctx.status("unloading");
+            jobs.0.lifecycle.stop(&model).await?;
+            ctx.status("deleting");
+            let digest = live.installed().and_then(|list| {
+                list.iter()
+                    .find(|m| same_model(&m.name, &model))
+                    .map(|m| m.digest.clone())
+            });
+            jobs.0
+                .ollama
+                .delete(&DeleteRequest {
+                    model: model.clone(),
+                })
+                .await
+                .map_err(|e| classify(&model, e))?;
+            if let Some(digest) = digest {
+                live.forget_show(&digest);
+            }
+            live.refresh(&[Probe::Installed, Probe::Running]).await;
+            Ok(())
+        })
     }
 
-    fn job_model(&self, id: &str) -> String {
-        self.jobs_state()
-            .lock()
+    fn model_of(&self, id: &str) -> String {
+        self.lock()
             .get(id)
             .map(|e| e.job.model.clone())
             .unwrap_or_default()
@@ -511,7 +538,8 @@ impl Dashboard {
 
     async fn pull_with(&self, model: &str, ctx: &mut Ctx) -> Result<()> {
         let mut stream = self
-            .ollama()
+            .0
+            .ollama
             .pull_stream(&PullRequest {
                 model: model.to_owned(),
                 ..Default::default()
@@ -527,12 +555,13 @@ impl Dashboard {
     }
 
     /// A job by id: this run's, else the stored one.
-    pub async fn job(&self, id: &str) -> Result<Job> {
-        if let Some(entry) = self.jobs_state().lock().get(id) {
+    pub(crate) async fn get(&self, id: &str) -> Result<Job> {
+        if let Some(entry) = self.lock().get(id) {
             return Ok(entry.job.clone());
         }
         let key = id.to_owned();
-        self.store()
+        self.0
+            .store
             .call(move |conn| {
                 conn.query_row("SELECT * FROM jobs WHERE id = ?1", params![key], row_to_job)
                     .optional()
@@ -542,10 +571,11 @@ impl Dashboard {
     }
 
     /// The latest jobs, newest first (this run's live state over the stored rows).
-    pub async fn jobs(&self, limit: usize) -> Result<Vec<Job>> {
+    pub(crate) async fn list(&self, limit: usize) -> Result<Vec<Job>> {
         let limit = i64::try_from(limit.clamp(1, 1000)).unwrap_or(100);
         let mut stored = self
-            .store()
+            .0
+            .store
             .call(move |conn| {
                 let mut stmt =
                     conn.prepare("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?1")?;
@@ -553,7 +583,7 @@ impl Dashboard {
                 rows.collect::<rusqlite::Result<Vec<Job>>>()
             })
             .await?;
-        let live = self.jobs_state().lock();
+        let live = self.lock();
         for job in &mut stored {
             if let Some(entry) = live.get(&job.id) {
                 *job = entry.job.clone();
@@ -570,20 +600,16 @@ impl Dashboard {
     }
 
     /// Cancels a running job (a pull stops downloading; Ollama keeps what it has).
-    pub async fn cancel_job(&self, id: &str) -> Result<Job> {
-        let token = self
-            .jobs_state()
-            .lock()
-            .get(id)
-            .map(|e| (e.cancel.clone(), e.job.state));
+    pub(crate) async fn cancel(&self, id: &str) -> Result<Job> {
+        let token = self.lock().get(id).map(|e| (e.cancel.clone(), e.job.state));
         match token {
             Some((cancel, JobState::Running)) => {
                 cancel.cancel();
-                Ok(self.job(id).await?)
+                Ok(self.get(id).await?)
             }
             Some(_) => Err(Error::Conflict(format!("job {id} is not running"))),
             None => {
-                let job = self.job(id).await?;
+                let job = self.get(id).await?;
                 Err(Error::Conflict(format!(
                     "job {id} is not running (it is {})",
                     job.state.as_str()
@@ -593,8 +619,8 @@ impl Dashboard {
     }
 
     /// Starts a job again that did not finish (interrupted, cancelled or failed pull/start).
-    pub async fn resume_job(&self, id: &str) -> Result<Job> {
-        let job = self.job(id).await?;
+    pub(crate) async fn resume(&self, id: &str) -> Result<Job> {
+        let job = self.get(id).await?;
         if !job.resumable() {
             return Err(Error::Conflict(format!(
                 "job {id} ({:?}, {}) cannot be resumed",
@@ -603,7 +629,7 @@ impl Dashboard {
             )));
         }
         match job.kind {
-            JobKind::Start => self.start_model(&job.model, None),
+            JobKind::Start => self.start(&job.model, None),
             _ => self.pull(&job.model),
         }
     }

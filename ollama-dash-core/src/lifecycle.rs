@@ -1,17 +1,19 @@
 //! Lifecycle of models: start (warm), stop (unload and confirm), delete, copy, show, with
 //! errors classified the way users understand them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::capabilities::{self, Capabilities};
-use crate::dashboard::Dashboard;
 use crate::error::{Error, Result};
-use crate::live::Probe;
+use crate::live::{Nudger, Probe};
+use crate::ollama::OllamaClient;
 use crate::ollama::types::{
-    CopyRequest, GenerateRequest, KeepAlive, ModelDetails, ShowRequest, ShowResponse,
+    CopyRequest, GenerateRequest, KeepAlive, ModelDetails, PsResponse, ShowRequest, ShowResponse,
 };
+use crate::settings::Settings;
 
 pub use crate::error::Failure;
 
@@ -193,22 +195,52 @@ fn name_problem(name: &str) -> Option<&'static str> {
     )
 }
 
-impl Dashboard {
+/// The lifecycle service: loads, unloads, copies and describes models on the dashboard's Ollama.
+/// Cheap to clone; built from explicit handles, it never sees the facade.
+#[derive(Debug, Clone)]
+pub(crate) struct Lifecycle {
+    ollama: OllamaClient,
+    /// The keep-alive of each model and the global one.
+    settings: Arc<Settings>,
+    /// `start_keep_alive`: the keep-alive of last resort for a start.
+    start_keep_alive: Option<KeepAlive>,
+    /// How long a stop waits for the model to leave `/api/ps`.
+    unload_timeout: Duration,
+    /// The collector: refreshed after a change, and its installed list read.
+    live: Nudger,
+}
+
+impl Lifecycle {
+    /// The service over `ollama`, with the keep-alives of `settings` and `config`.
+    pub(crate) fn new(
+        config: &crate::DashboardConfig,
+        ollama: OllamaClient,
+        settings: Arc<Settings>,
+        live: Nudger,
+    ) -> Self {
+        let start_keep_alive = config.live.start_keep_alive.as_deref();
+        Self {
+            ollama,
+            settings,
+            start_keep_alive: start_keep_alive
+                .and_then(|raw| crate::settings::parse_keep_alive(raw).ok()),
+            unload_timeout: Duration::from_secs(config.request_timeout_secs.max(5)),
+            live,
+        }
+    }
+
     /// Loads `model` with an empty prompt (Ollama's "load only") and the keep-alive given, else
     /// the settings', else `start_keep_alive`. Errors are classified.
     pub(crate) async fn warm(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<()> {
         let keep_alive = keep_alive
-            .or_else(|| self.default_keep_alive(model))
-            .or_else(|| {
-                let raw = self.config().live.start_keep_alive.as_deref()?;
-                crate::settings::parse_keep_alive(raw).ok()
-            });
+            .or_else(|| self.settings.keep_alive(model))
+            .or_else(|| self.start_keep_alive.clone());
         let request = GenerateRequest {
             model: model.to_owned(),
             keep_alive,
             ..Default::default()
         };
-        self.ollama()
+        self.ollama
             .generate(&request)
             .await
             .map_err(|e| classify(model, e))?;
@@ -216,12 +248,10 @@ impl Dashboard {
     }
 
     /// Unloads `model` (`keep_alive: 0`) and waits until it has left `/api/ps`.
-    pub async fn stop_model(&self, model: &str) -> Result<StopOutcome> {
+    pub(crate) async fn stop(&self, model: &str) -> Result<StopOutcome> {
         check_name(model)?;
-        let loaded = |ps: &crate::ollama::types::PsResponse| {
-            ps.models.iter().any(|m| same_model(&m.name, model))
-        };
-        let ps = self.ollama().ps().await.map_err(|e| classify(model, e))?;
+        let loaded = |ps: &PsResponse| ps.models.iter().any(|m| same_model(&m.name, model));
+        let ps = self.ollama.ps().await.map_err(|e| classify(model, e))?;
         if !loaded(&ps) {
             return Ok(StopOutcome { was_loaded: false });
         }
@@ -230,14 +260,13 @@ impl Dashboard {
             keep_alive: Some(KeepAlive::Seconds(0.0)),
             ..Default::default()
         };
-        self.ollama()
+        self.ollama
             .generate(&request)
             .await
             .map_err(|e| classify(model, e))?;
-        let deadline = tokio::time::Instant::now()
-            + Duration::from_secs(self.config().request_timeout_secs.max(5));
+        let deadline = tokio::time::Instant::now() + self.unload_timeout;
         loop {
-            let ps = self.ollama().ps().await.map_err(|e| classify(model, e))?;
+            let ps = self.ollama.ps().await.map_err(|e| classify(model, e))?;
             if !loaded(&ps) {
                 break;
             }
@@ -251,31 +280,31 @@ impl Dashboard {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.refresh(&[Probe::Running]).await;
+        self.live.refresh(&[Probe::Running]).await;
         Ok(StopOutcome { was_loaded: true })
     }
 
     /// Copies `source` to `destination`.
-    pub async fn copy_model(&self, source: &str, destination: &str) -> Result<()> {
+    pub(crate) async fn copy(&self, source: &str, destination: &str) -> Result<()> {
         check_named("source", source)?;
         check_named("destination", destination)?;
         let request = CopyRequest {
             source: source.to_owned(),
             destination: destination.to_owned(),
         };
-        self.ollama()
+        self.ollama
             .copy(&request)
             .await
             .map_err(|e| classify(source, e))?;
-        self.refresh(&[Probe::Installed]).await;
+        self.live.refresh(&[Probe::Installed]).await;
         Ok(())
     }
 
     /// What Ollama knows about `model`, with its capabilities through the whole chain.
-    pub async fn show_model(&self, model: &str) -> Result<ModelInfo> {
+    pub(crate) async fn show(&self, model: &str) -> Result<ModelInfo> {
         check_name(model)?;
         let show: ShowResponse = self
-            .ollama()
+            .ollama
             .show(&ShowRequest {
                 model: model.to_owned(),
                 verbose: None,
@@ -283,8 +312,8 @@ impl Dashboard {
             .await
             .map_err(|e| classify(model, e))?;
         let cached = self
-            .list_models()
-            .value
+            .live
+            .installed()
             .and_then(|list| list.iter().find(|m| same_model(&m.name, model)).cloned());
         let capabilities = match cached {
             Some(m) => m.capabilities,

@@ -33,7 +33,7 @@ use self::history::History;
 use self::sources::Sources;
 use self::system::SystemStats;
 use crate::capabilities::{self, Capabilities, CapabilityDetector, ModelFacts};
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ollama::types::{ModelDetails, PsResponse, ShowResponse, TagsResponse};
@@ -61,14 +61,13 @@ pub struct CollectorHealth {
     pub probes: Vec<ProbeStatus>,
 }
 
-/// How soon [`Dashboard::refresh_soon`] runs its probe: requests within this window share one run.
+/// How soon [`crate::Dashboard::refresh_soon`] runs its probe: requests within this window share one run.
 pub const REFRESH_SOON: Duration = Duration::from_millis(100);
 
 /// State shared by the collector task and the readers.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: config::LiveConfig,
-    pub(crate) url: String,
     events: broadcast::Sender<Event>,
     store: Option<Store>,
     sources: Arc<dyn Sources>,
@@ -84,21 +83,17 @@ pub(crate) struct Shared {
     failing: Mutex<[bool; 5]>,
     last_round: Mutex<Option<Instant>>,
     finished: AtomicBool,
-    /// Probes asked for by [`Dashboard::refresh_soon`] (one bit per [`Probe::index`]).
+    /// Probes asked for by [`crate::Dashboard::refresh_soon`] (one bit per [`Probe::index`]).
     nudged: AtomicU8,
     nudge: tokio::sync::Notify,
     stop: CancellationToken,
 }
 
-/// The live state inside `Dashboard`; dropping it stops the collector.
+/// The live service: the collector task and its cache, built from explicit handles (it never
+/// sees the facade); dropping it stops the collector. Other services hold a [`Nudger`].
 #[derive(Debug)]
 pub(crate) struct Live {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) jobs: crate::jobs::Jobs,
-    pub(crate) settings: Arc<crate::settings::Settings>,
-    pub(crate) service: crate::service::Service,
-    /// Cancelled when shutdown begins: long-lived streams (SSE) end on it.
-    closing: CancellationToken,
     _stop: DropGuard,
 }
 
@@ -106,8 +101,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A handle that asks the collector for a probe soon (see [`Dashboard::refresh_soon`]); it does
-/// not keep the collector alive, and does nothing once it is gone.
+/// The handle other services hold on the collector: it asks for probes (soon, or now and
+/// waiting) and reads back what they found. It does not keep the collector alive, and does
+/// nothing once it is gone.
 #[derive(Debug, Clone)]
 pub(crate) struct Nudger(std::sync::Weak<Shared>);
 
@@ -116,6 +112,26 @@ impl Nudger {
     pub(crate) fn nudge(&self, probe: Probe) {
         if let Some(shared) = self.0.upgrade() {
             shared.nudge(probe);
+        }
+    }
+
+    /// The installed models as last probed (none once the collector is gone).
+    pub(crate) fn installed(&self) -> Option<Arc<Vec<InstalledModel>>> {
+        self.0.upgrade()?.installed.read().value
+    }
+
+    /// Forgets what `/api/show` said of a digest (the model was deleted).
+    pub(crate) fn forget_show(&self, digest: &str) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.forget_show(digest);
+        }
+    }
+
+    /// Runs these probes now (in the caller's task) and waits for them, for an action that
+    /// changed what they report; does nothing once the collector is gone.
+    pub(crate) async fn refresh(&self, probes: &[Probe]) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.refresh(probes).await;
         }
     }
 }
@@ -136,39 +152,23 @@ impl Live {
         let live = &config.live;
         let system = system::SystemProbe::new(live.models_path(), config.data_path.clone())?;
         let sources = Arc::new(sources::RealSources {
-            ollama: ollama.clone(),
+            ollama,
             system: Arc::new(Mutex::new(system)),
             gpu: gpu::GpuProbe::new(
                 live.nvidia_smi.clone(),
                 Duration::from_secs(live.nvidia_smi_timeout_secs),
             ),
         });
-        let mut this = Self::with_sources(
+        Ok(Self::with_sources(
             live.clone(),
-            ollama.base_url().to_owned(),
             sources,
             Some(store),
-            events.clone(),
-        );
-        if live.manage_ollama {
-            let shared = Arc::downgrade(&this.shared);
-            let on_up = Box::new(move || {
-                if let Some(shared) = shared.upgrade() {
-                    tokio::spawn(async move {
-                        for probe in [Probe::Version, Probe::Running, Probe::Installed] {
-                            let _ = shared.probe(probe).await;
-                        }
-                    });
-                }
-            });
-            this.service = crate::service::Service::managed(config, ollama, events, on_up);
-        }
-        Ok(this)
+            events,
+        ))
     }
 
     pub(crate) fn with_sources(
         config: config::LiveConfig,
-        url: String,
         sources: Arc<dyn Sources>,
         store: Option<Store>,
         events: broadcast::Sender<Event>,
@@ -185,7 +185,6 @@ impl Live {
                 config.history_step_secs,
             )),
             config,
-            url,
             events,
             store,
             sources,
@@ -199,14 +198,9 @@ impl Live {
             nudge: tokio::sync::Notify::new(),
             stop: stop.clone(),
         });
-        let url = shared.url.clone();
         tokio::spawn(collector::run(Arc::clone(&shared)));
         Self {
             shared,
-            jobs: crate::jobs::Jobs::default(),
-            settings: Arc::default(),
-            service: crate::service::Service::unmanaged(&url),
-            closing: CancellationToken::new(),
             _stop: stop.drop_guard(),
         }
     }
@@ -227,6 +221,11 @@ impl Shared {
 
     pub(crate) fn stopping(&self) -> &CancellationToken {
         &self.stop
+    }
+
+    /// Runs these probes now, concurrently, and waits for them.
+    async fn refresh(&self, probes: &[Probe]) {
+        futures_util::future::join_all(probes.iter().map(|&p| self.probe(p))).await;
     }
 
     /// Asks the collector task to run `probe` soon.
@@ -612,74 +611,74 @@ impl Shared {
     }
 }
 
-impl Dashboard {
-    fn live(&self) -> &Shared {
-        &self.live_state().shared
-    }
-
+impl Live {
     /// Models installed in Ollama, from the cache (never waits on Ollama).
-    pub fn list_models(&self) -> Cached<Arc<Vec<InstalledModel>>> {
-        self.live().installed.read()
+    pub(crate) fn installed(&self) -> Cached<Arc<Vec<InstalledModel>>> {
+        self.shared.installed.read()
     }
 
     /// Models loaded in memory, from the cache (never waits on Ollama).
-    pub fn running_models(&self) -> Cached<Arc<Vec<RunningModel>>> {
-        self.live().running.read()
+    pub(crate) fn running(&self) -> Cached<Arc<Vec<RunningModel>>> {
+        self.shared.running.read()
     }
 
     /// The latest system stats.
-    pub fn system_stats(&self) -> Cached<Arc<SystemStats>> {
-        self.live().system.read()
+    pub(crate) fn system(&self) -> Cached<Arc<SystemStats>> {
+        self.shared.system.read()
     }
 
     /// The latest GPU report ("no GPU" is a report, not an error).
-    pub fn gpu_stats(&self) -> Cached<Arc<GpuReport>> {
-        self.live().gpu.read()
+    pub(crate) fn gpu(&self) -> Cached<Arc<GpuReport>> {
+        self.shared.gpu.read()
     }
 
     /// Ollama's version as last probed.
-    pub fn ollama_version(&self) -> Cached<Arc<String>> {
-        self.live().version.read()
+    pub(crate) fn version(&self) -> Cached<Arc<String>> {
+        self.shared.version.read()
     }
 
     /// The collector and every probe.
-    pub fn collector_health(&self) -> CollectorHealth {
-        self.live().collector_health()
+    pub(crate) fn collector_health(&self) -> CollectorHealth {
+        self.shared.collector_health()
     }
 
-    /// Runs these probes now (in the caller's task) and waits for them; what they found is in
-    /// the cache afterwards. Actions call this for the entries they changed.
-    pub async fn refresh(&self, probes: &[Probe]) {
-        let live = self.live();
-        futures_util::future::join_all(probes.iter().map(|&p| live.probe(p))).await;
+    /// One probe's state.
+    pub(crate) fn status(&self, probe: Probe) -> ProbeStatus {
+        self.shared.status(probe)
     }
 
-    /// Asks the collector to run `probe` within [`REFRESH_SOON`]: calls in the meantime share
-    /// that one run, so a burst of requests costs Ollama one probe. Never waits. (A generation
-    /// may load a model: every recorded trace asks for [`Probe::Running`].)
-    pub fn refresh_soon(&self, probe: Probe) {
-        self.live().nudge(probe);
+    /// Whether Ollama answers (see [`Shared::ollama_reachable`]).
+    pub(crate) fn ollama_reachable(&self) -> std::result::Result<bool, (Probe, ProbeError)> {
+        self.shared.ollama_reachable()
     }
 
-    /// Runs every probe now and waits for them.
-    pub async fn refresh_all(&self) {
-        self.refresh(&Probe::ALL).await;
+    /// Runs these probes now (in the caller's task) and waits for them.
+    pub(crate) async fn refresh(&self, probes: &[Probe]) {
+        self.shared.refresh(probes).await;
+    }
+
+    /// Asks the collector to run `probe` within [`REFRESH_SOON`]; never waits.
+    pub(crate) fn nudge(&self, probe: Probe) {
+        self.shared.nudge(probe);
     }
 
     /// Samples kept in memory newer than `window` (oldest first), or the downsampled points
     /// from SQLite when the window reaches further back than memory does.
-    pub async fn stats_history(&self, window: Duration) -> Result<Vec<HistorySample>> {
+    pub(crate) async fn stats_history(&self, window: Duration) -> Result<Vec<HistorySample>> {
+        let shared = &self.shared;
         let since = now_ms() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let (oldest, recent) = {
-            let h = lock(&self.live().history);
+            let h = lock(&shared.history);
             (h.oldest(), h.since(since))
+        };
+        let Some(store) = &shared.store else {
+            return Ok(recent);
         };
         if oldest.is_some_and(|o| o <= since) {
             return Ok(recent);
         }
-        let step = i64::try_from(self.config().live.history_step_secs * 1000).unwrap_or(i64::MAX);
-        let mut points = self
-            .store()
+        let step = i64::try_from(shared.config.history_step_secs * 1000).unwrap_or(i64::MAX);
+        let mut points = store
             .call(move |conn| history::load_points(conn, since))
             .await?;
         // The stored points end where the bucket being filled starts; memory has the rest.
@@ -691,14 +690,17 @@ impl Dashboard {
     }
 
     /// Snapshots of what was loaded (`running`) or installed (`installed`), newest first.
-    pub async fn model_snapshots(
+    pub(crate) async fn model_snapshots(
         &self,
         kind: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ModelSnapshot>> {
+        let Some(store) = &self.shared.store else {
+            return Ok(Vec::new());
+        };
         let kind = kind.map(str::to_owned);
         let limit = i64::try_from(limit.min(10_000)).unwrap_or(10_000);
-        self.store()
+        store
             .call(move |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT taken_at, kind, payload FROM model_snapshots \
@@ -719,45 +721,23 @@ impl Dashboard {
 
     /// Registers a capability detector (step 4 of the chain); cached capabilities are
     /// recomputed on the next probe of each model.
-    pub fn register_capability_detector(&self, detector: Arc<dyn CapabilityDetector>) {
-        self.live()
+    pub(crate) fn register_detector(&self, detector: Arc<dyn CapabilityDetector>) {
+        self.shared
             .detectors
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(detector);
-        self.live().forget_capabilities();
+        self.shared.forget_capabilities();
     }
 
-    pub(crate) fn live_shared(&self) -> &Shared {
-        self.live()
+    /// Forgets every model's cached capabilities; the next probes run the chain again.
+    pub(crate) fn forget_capabilities(&self) {
+        self.shared.forget_capabilities();
     }
 
-    /// Says shutdown has begun: streams that would otherwise never end (the event stream)
-    /// finish, so a graceful server shutdown does not wait for them.
-    pub fn begin_shutdown(&self) {
-        self.live_state().closing.cancel();
-    }
-
-    /// Resolves once shutdown has begun ([`Dashboard::begin_shutdown`] or
-    /// [`Dashboard::shutdown`]).
-    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
-        self.live_state().closing.clone().cancelled_owned()
-    }
-
-    /// At start: interrupted jobs marked, settings loaded.
-    pub(crate) async fn start_live(&self) -> Result<()> {
-        self.mark_interrupted_jobs().await?;
-        self.live_state().settings.load(self.store()).await
-    }
-
-    /// At shutdown: running jobs end as interrupted, the managed Ollama stops, the collector
-    /// stops.
-    pub(crate) async fn stop_live(&self) {
-        let live = self.live_state();
-        live.closing.cancel();
-        live.shared.stop.cancel();
-        live.jobs.cancel_all(Duration::from_secs(5)).await;
-        live.service.shutdown().await;
+    /// Stops the collector (at shutdown).
+    pub(crate) fn stop(&self) {
+        self.shared.stop.cancel();
     }
 }
 

@@ -147,7 +147,6 @@ fn start(fake: &Arc<Fake>) -> (Live, broadcast::Receiver<Event>) {
     let (events, rx) = broadcast::channel(1024);
     let live = Live::with_sources(
         config::LiveConfig::default(),
-        "http://127.0.0.1:1".into(),
         Arc::clone(fake) as Arc<dyn Sources>,
         None,
         events,

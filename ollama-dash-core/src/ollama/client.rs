@@ -105,10 +105,7 @@ impl OllamaClient {
 
     /// `POST /api/generate` with `stream: false`.
     pub async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse> {
-        let request = GenerateRequest {
-            stream: Some(false),
-            ..request.clone()
-        };
+        let request = request.with_stream(false);
         self.post_json("/api/generate", &request, Budget::Generation)
             .await
     }
@@ -118,32 +115,20 @@ impl OllamaClient {
         &self,
         request: &GenerateRequest,
     ) -> Result<NdjsonStream<GenerateResponse>> {
-        let request = GenerateRequest {
-            stream: Some(true),
-            ..request.clone()
-        };
-        self.post_stream("/api/generate", &request, Budget::Generation)
+        self.stream("/api/generate", request, Budget::Generation)
             .await
     }
 
     /// `POST /api/chat` with `stream: false`.
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
-        let request = ChatRequest {
-            stream: Some(false),
-            ..request.clone()
-        };
+        let request = request.with_stream(false);
         self.post_json("/api/chat", &request, Budget::Generation)
             .await
     }
 
     /// `POST /api/chat`, streamed.
     pub async fn chat_stream(&self, request: &ChatRequest) -> Result<NdjsonStream<ChatResponse>> {
-        let request = ChatRequest {
-            stream: Some(true),
-            ..request.clone()
-        };
-        self.post_stream("/api/chat", &request, Budget::Generation)
-            .await
+        self.stream("/api/chat", request, Budget::Generation).await
     }
 
     /// `POST /api/embed`.
@@ -163,12 +148,7 @@ impl OllamaClient {
         &self,
         request: &PullRequest,
     ) -> Result<NdjsonStream<ProgressResponse>> {
-        let request = PullRequest {
-            stream: Some(true),
-            ..request.clone()
-        };
-        self.post_stream("/api/pull", &request, Budget::Transfer)
-            .await
+        self.stream("/api/pull", request, Budget::Transfer).await
     }
 
     /// `POST /api/push`, streamed progress.
@@ -176,12 +156,7 @@ impl OllamaClient {
         &self,
         request: &PullRequest,
     ) -> Result<NdjsonStream<ProgressResponse>> {
-        let request = PullRequest {
-            stream: Some(true),
-            ..request.clone()
-        };
-        self.post_stream("/api/push", &request, Budget::Transfer)
-            .await
+        self.stream("/api/push", request, Budget::Transfer).await
     }
 
     /// `POST /api/create`, streamed status.
@@ -189,12 +164,7 @@ impl OllamaClient {
         &self,
         request: &CreateRequest,
     ) -> Result<NdjsonStream<ProgressResponse>> {
-        let request = CreateRequest {
-            stream: Some(true),
-            ..request.clone()
-        };
-        self.post_stream("/api/create", &request, Budget::Transfer)
-            .await
+        self.stream("/api/create", request, Budget::Transfer).await
     }
 
     /// `POST /api/copy`.
@@ -270,15 +240,18 @@ impl OllamaClient {
         decode(response, &what).await
     }
 
-    async fn post_stream<Req: Serialize, T: DeserializeOwned + StreamItem>(
+    /// `POST path` with `stream: true`: the answer's lines as they arrive, each given at most
+    /// the idle timeout.
+    async fn stream<R: Streamable>(
         &self,
         path: &str,
-        body: &Req,
+        request: &R,
         budget: Budget,
-    ) -> Result<NdjsonStream<T>> {
+    ) -> Result<NdjsonStream<R::Line>> {
         let what = format!("POST {path}");
+        let body = request.with_stream(true);
         let response = self
-            .send(self.request(Method::POST, path).json(body), &what, budget)
+            .send(self.request(Method::POST, path).json(&body), &what, budget)
             .await?;
         Ok(NdjsonStream::new(
             response.bytes_stream(),

@@ -562,6 +562,32 @@ pub trait StreamItem {
     fn is_final(&self) -> bool;
 }
 
+/// A request whose `stream` field picks one JSON answer or NDJSON lines.
+pub(crate) trait Streamable: Serialize + Clone {
+    /// What each line of the streamed answer holds.
+    type Line: serde::de::DeserializeOwned + StreamItem;
+    /// The same request with `stream` set.
+    fn with_stream(&self, stream: bool) -> Self;
+}
+
+macro_rules! streamable {
+    ($($request:ty => $line:ty),* $(,)?) => {$(
+        impl Streamable for $request {
+            type Line = $line;
+            fn with_stream(&self, stream: bool) -> Self {
+                Self { stream: Some(stream), ..self.clone() }
+            }
+        }
+    )*};
+}
+
+streamable! {
+    GenerateRequest => GenerateResponse,
+    ChatRequest => ChatResponse,
+    PullRequest => ProgressResponse,
+    CreateRequest => ProgressResponse,
+}
+
 impl StreamItem for GenerateResponse {
     fn is_final(&self) -> bool {
         self.done

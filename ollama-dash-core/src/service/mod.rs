@@ -19,10 +19,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::logs::RotatingLog;
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::live::backoff;
+use crate::live::{Nudger, Probe, backoff};
 use crate::ollama::OllamaClient;
 
 /// Where the managed Ollama is.
@@ -77,7 +77,8 @@ enum Action {
     Restart,
 }
 
-/// The supervisor's handle.
+/// The managed Ollama service: the supervisor's handle (or, when Ollama is not managed, a
+/// status that says so). Built from explicit handles; it never sees the facade.
 #[derive(Debug)]
 pub(crate) struct Service {
     status: Arc<Mutex<ServiceStatus>>,
@@ -106,8 +107,23 @@ fn bind_address(base_url: &str) -> String {
 }
 
 impl Service {
+    /// Supervises `ollama serve` when `config.live.manage_ollama`, else says Ollama is not
+    /// managed. Each time the child starts answering, `live` is asked for the version, running
+    /// and installed probes (instead of waiting for their next turn).
+    pub(crate) fn new(
+        config: &crate::DashboardConfig,
+        ollama: OllamaClient,
+        events: tokio::sync::broadcast::Sender<Event>,
+        live: Nudger,
+    ) -> Self {
+        match config.live.manage_ollama {
+            true => Self::managed(config, ollama, events, live),
+            false => Self::unmanaged(ollama.base_url()),
+        }
+    }
+
     /// Not managed: every action says so.
-    pub(crate) fn unmanaged(host: &str) -> Self {
+    fn unmanaged(host: &str) -> Self {
         Self {
             status: Arc::new(Mutex::new(ServiceStatus {
                 managed: false,
@@ -127,13 +143,12 @@ impl Service {
         }
     }
 
-    /// Starts supervising `ollama serve`. `on_up` runs each time the child starts answering
-    /// (the dashboard refreshes its probes then, instead of waiting for their next turn).
-    pub(crate) fn managed(
+    /// Starts supervising `ollama serve`.
+    fn managed(
         config: &crate::DashboardConfig,
         ollama: OllamaClient,
         events: tokio::sync::broadcast::Sender<Event>,
-        on_up: Box<dyn Fn() + Send + Sync>,
+        live: Nudger,
     ) -> Self {
         let host = bind_address(ollama.base_url());
         let log_path = config.data_path.join("logs").join("ollama.log");
@@ -172,7 +187,7 @@ impl Service {
                 config.live.ollama_log_files,
             ))),
             stop: stop.clone(),
-            on_up,
+            live,
         };
         tokio::spawn(async move {
             match binary {
@@ -192,6 +207,7 @@ impl Service {
         }
     }
 
+    /// The managed Ollama's state (or that it is not managed).
     pub(crate) fn status(&self) -> ServiceStatus {
         self.status
             .lock()
@@ -199,6 +215,22 @@ impl Service {
             .clone()
     }
 
+    /// Starts the managed Ollama; returns once it answers (or is known not to start).
+    pub(crate) async fn start(&self) -> Result<ServiceStatus> {
+        self.send(Action::Start).await
+    }
+
+    /// Stops the managed Ollama (SIGTERM to our child's pid, SIGKILL after 10 s).
+    pub(crate) async fn stop(&self) -> Result<ServiceStatus> {
+        self.send(Action::Stop).await
+    }
+
+    /// Stops and starts the managed Ollama; returns once it answers again.
+    pub(crate) async fn restart(&self) -> Result<ServiceStatus> {
+        self.send(Action::Restart).await
+    }
+
+    /// [`Error::Conflict`] when Ollama is not managed.
     async fn send(&self, command: Action) -> Result<ServiceStatus> {
         let Some(commands) = &self.commands else {
             return Err(Error::Conflict(self.status().message));
@@ -237,7 +269,8 @@ struct Supervisor {
     host: String,
     log: Arc<tokio::sync::Mutex<RotatingLog>>,
     stop: CancellationToken,
-    on_up: Box<dyn Fn() + Send + Sync>,
+    /// The collector, asked for fresh probes each time the child starts answering.
+    live: Nudger,
 }
 
 /// Waits after a SIGTERM before SIGKILL.
@@ -456,7 +489,7 @@ impl Supervisor {
                             (true, ServiceState::Running) => {}
                             (true, _) => {
                                 self.set(ServiceState::Running, "answering", None);
-                                (self.on_up)();
+                                self.refresh_probes();
                             }
                             (false, ServiceState::Starting) if since < Duration::from_secs(60) => {}
                             (false, _) => self.set(ServiceState::Unhealthy, "running but not answering HEAD / or /api/version", None),
@@ -471,38 +504,21 @@ impl Supervisor {
 }
 
 impl Supervisor {
+    /// Ollama answers again: the collector runs its Ollama probes now, one after the other.
+    fn refresh_probes(&self) {
+        let live = self.live.clone();
+        tokio::spawn(async move {
+            for probe in [Probe::Version, Probe::Running, Probe::Installed] {
+                live.refresh(&[probe]).await;
+            }
+        });
+    }
+
     fn status(&self) -> ServiceStatus {
         self.status
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-}
-
-impl Dashboard {
-    fn service(&self) -> &Service {
-        &self.live_state().service
-    }
-
-    /// The managed Ollama's state (or that it is not managed).
-    pub fn service_status(&self) -> ServiceStatus {
-        self.service().status()
-    }
-
-    /// Starts the managed Ollama; returns once it answers (or is known not to start).
-    /// [`Error::Conflict`] when Ollama is not managed.
-    pub async fn service_start(&self) -> Result<ServiceStatus> {
-        self.service().send(Action::Start).await
-    }
-
-    /// Stops the managed Ollama (SIGTERM to our child's pid, SIGKILL after 10 s).
-    pub async fn service_stop(&self) -> Result<ServiceStatus> {
-        self.service().send(Action::Stop).await
-    }
-
-    /// Stops and starts the managed Ollama; returns once it answers again.
-    pub async fn service_restart(&self) -> Result<ServiceStatus> {
-        self.service().send(Action::Restart).await
     }
 }
 

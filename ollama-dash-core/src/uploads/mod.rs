@@ -20,14 +20,16 @@ use bytes::Bytes;
 use futures_util::Stream;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 pub(crate) use disk::{Paths, free_space, remove_extracted};
 pub use writer::Checksum;
 
-use crate::dashboard::{Dashboard, now_ms};
+use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::imports::ImportOptions;
+use crate::imports::{ImportOptions, Imports};
+use crate::store::Store;
 
 /// Directory under `DATA_PATH` that holds uploads.
 pub const UPLOADS_DIR: &str = "uploads";
@@ -106,13 +108,15 @@ pub struct NewUpload {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// State of the upload machinery inside the dashboard.
+/// The uploads' rows and files: what imports read and consume. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct UploadFiles(Arc<FilesInner>);
+
 #[derive(Debug)]
-pub(crate) struct UploadsState {
-    pub(crate) dir: PathBuf,
+struct FilesInner {
+    dir: PathBuf,
+    store: Store,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-    pub(crate) imports: crate::imports::ImportQueue,
-    janitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// In-memory companion of an upload being written: one writer at a time, and the durable offset.
@@ -122,23 +126,33 @@ struct Slot {
     durable: Arc<AtomicU64>,
 }
 
-impl UploadsState {
-    pub(crate) fn new(data_path: &std::path::Path, import_concurrency: usize) -> Self {
-        Self {
+impl UploadFiles {
+    /// The uploads under `data_path`, their rows in `store`.
+    pub(crate) fn new(data_path: &std::path::Path, store: Store) -> Self {
+        Self(Arc::new(FilesInner {
             dir: data_path.join(UPLOADS_DIR),
+            store,
             slots: Mutex::default(),
-            imports: crate::imports::ImportQueue::new(import_concurrency),
-            janitor: Mutex::default(),
-        }
+        }))
     }
 
+    /// The directory that holds every upload.
+    fn dir(&self) -> &std::path::Path {
+        &self.0.dir
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Slot>>> {
+        self.0.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The files of upload `id`, once `id` is checked to be one of ours.
     pub(crate) fn paths(&self, id: &str) -> Result<Paths> {
         check_id(id)?;
-        Ok(Paths::new(&self.dir, id))
+        Ok(Paths::new(self.dir(), id))
     }
 
     fn slot(&self, id: &str, offset: u64) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.slots();
         Arc::clone(slots.entry(id.to_owned()).or_insert_with(|| {
             Arc::new(Slot {
                 writer: tokio::sync::Mutex::new(()),
@@ -148,33 +162,69 @@ impl UploadsState {
     }
 
     fn durable(&self, id: &str) -> Option<u64> {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots();
         slots.get(id).map(|s| s.durable.load(Ordering::SeqCst))
     }
 
     /// A request is appending to this upload right now.
     fn writing(&self, id: &str) -> bool {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots();
         slots.get(id).is_some_and(|s| s.writer.try_lock().is_err())
     }
 
     fn forget(&self, id: &str) {
-        self.slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.slots().remove(id);
     }
 
-    /// Stops the janitor.
-    pub(crate) fn shutdown(&self) {
-        if let Some(janitor) = self
-            .janitor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            janitor.abort();
+    /// An upload by id, with its durable offset. Expired or consumed ones are
+    /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
+    pub(crate) async fn upload(&self, id: &str) -> Result<UploadInfo> {
+        check_id(id)?;
+        let key = id.to_owned();
+        let info = self
+            .0
+            .store
+            .call(move |c| {
+                c.query_row("SELECT * FROM uploads WHERE id = ?1", [key], row_to_info)
+                    .optional()
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
+        match info.state {
+            UploadState::Expired => Err(Error::Gone(format!("upload {id} has expired"))),
+            UploadState::Imported => Err(Error::Gone(format!(
+                "upload {id} was imported and its file removed"
+            ))),
+            UploadState::Uploading => Ok(UploadInfo {
+                offset: self.durable(id).unwrap_or(info.offset),
+                ..info
+            }),
+            UploadState::Complete => Ok(info),
         }
+    }
+
+    /// Marks an upload `state` and removes its files.
+    pub(crate) async fn drop_upload(&self, id: &str, state: UploadState) -> Result<()> {
+        let paths = self.paths(id)?;
+        let slot = self.slot(id, 0);
+        let _writer = slot.writer.lock().await;
+        let key = id.to_owned();
+        self.0
+            .store
+            .call(move |c| {
+                c.execute(
+                    "UPDATE uploads SET state = ?2 WHERE id = ?1",
+                    params![key, state.as_str()],
+                )
+            })
+            .await?;
+        blocking("removing upload files", move || {
+            disk::remove(&paths);
+            Ok(())
+        })
+        .await?;
+        self.forget(id);
+        Ok(())
     }
 }
 
@@ -258,29 +308,99 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::io(what, e))
 }
 
-impl Dashboard {
-    fn expiry_ms(&self) -> i64 {
-        i64::try_from(self.config().upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+/// The uploads service: starts, appends to, completes and expires uploads, and hands complete
+/// ones to the imports waiting for them. Cheap to clone; built from explicit handles, it never
+/// sees the facade.
+#[derive(Debug, Clone)]
+pub(crate) struct Uploads(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    files: UploadFiles,
+    /// Imports are made, moved on and failed as their uploads come and go.
+    imports: Imports,
+    store: Store,
+    events: broadcast::Sender<Event>,
+    /// `upload_max_bytes`.
+    max_bytes: u64,
+    /// `upload_reserve_bytes`: disk space uploads leave free.
+    reserve_bytes: u64,
+    /// `upload_expiry_secs`, in milliseconds.
+    expiry_ms: i64,
+    janitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Uploads {
+    /// The service over `files`, with the limits of `config`.
+    pub(crate) fn new(
+        config: &crate::DashboardConfig,
+        files: UploadFiles,
+        imports: Imports,
+        store: Store,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            files,
+            imports,
+            store,
+            events,
+            max_bytes: config.upload_max_bytes,
+            reserve_bytes: config.upload_reserve_bytes,
+            expiry_ms: i64::try_from(config.upload_expiry_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            janitor: Mutex::default(),
+        }))
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.0.events.send(event);
+    }
+
+    fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    fn files(&self) -> &UploadFiles {
+        &self.0.files
+    }
+
+    fn imports(&self) -> &Imports {
+        &self.0.imports
+    }
+
+    /// Stops the janitor.
+    pub(crate) fn shutdown(&self) {
+        if let Some(janitor) = self
+            .0
+            .janitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            janitor.abort();
+        }
     }
 
     /// Starts an upload: checks the length against `upload_max_bytes` and the free disk space
     /// (minus `upload_reserve_bytes` and what unfinished uploads still need), creates the empty
     /// file and its checkpoint, and, when a model name is given, an import record waiting for
     /// the bytes. Refuses an existing model name unless `import.replace`.
-    pub async fn create_upload(&self, new: NewUpload) -> Result<UploadInfo> {
+    pub(crate) async fn create(&self, new: NewUpload) -> Result<UploadInfo> {
         check_file_name(&new.file_name)?;
-        let config = self.config();
-        if new.length > config.upload_max_bytes {
+        let (max_bytes, reserve_bytes) = (self.0.max_bytes, self.0.reserve_bytes);
+        if new.length > max_bytes {
             return Err(Error::TooLarge(format!(
-                "the upload is {} bytes, over the limit of {} bytes (upload_max_bytes)",
-                new.length, config.upload_max_bytes
+                "the upload is {} bytes, over the limit of {max_bytes} bytes (upload_max_bytes)",
+                new.length
             )));
         }
         if let Some(name) = &new.model_name {
             crate::imports::check_model_name(name)?;
-            self.refuse_existing_model(name, new.import.replace).await?;
+            self.imports()
+                .refuse_existing_model(name, new.import.replace)
+                .await?;
         }
-        let dir = self.uploads().dir.clone();
+        let dir = self.files().dir().to_owned();
         let pending: i64 = self
             .store()
             .call(|c| {
@@ -298,18 +418,18 @@ impl Dashboard {
         })
         .await?;
         let usable = free
-            .saturating_sub(config.upload_reserve_bytes)
+            .saturating_sub(reserve_bytes)
             .saturating_sub(pending.max(0) as u64);
         if new.length > usable {
             return Err(Error::TooLarge(format!(
                 "not enough disk space: the upload needs {} bytes, {usable} are available \
-                 ({free} free, less {} reserved and {pending} promised to unfinished uploads)",
-                new.length, config.upload_reserve_bytes
+                 ({free} free, less {reserve_bytes} reserved and {pending} promised to unfinished uploads)",
+                new.length
             )));
         }
 
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let paths = self.uploads().paths(&id)?;
+        let paths = self.files().paths(&id)?;
         blocking("creating the upload file", move || disk::create(&paths)).await?;
         let now = now_ms();
         let info = UploadInfo {
@@ -322,7 +442,7 @@ impl Dashboard {
             metadata: new.metadata,
             state: UploadState::Uploading,
             created_at: now,
-            expires_at: now.saturating_add(self.expiry_ms()),
+            expires_at: now.saturating_add(self.0.expiry_ms),
         };
         let row = info.clone();
         let metadata = serde_json::to_string(&row.metadata).unwrap_or_default();
@@ -335,9 +455,9 @@ impl Dashboard {
                 )
             })
             .await?;
-        self.uploads().slot(&id, 0);
+        self.files().slot(&id, 0);
         if let Some(name) = new.model_name {
-            self.create_import(&info, name, new.import).await?;
+            self.imports().create(&info, name, new.import).await?;
         }
         tracing::info!(
             id,
@@ -346,39 +466,19 @@ impl Dashboard {
             "upload created"
         );
         if info.length == 0 {
-            return self.complete_upload(&id, disk::Checkpoint::empty()).await;
+            return self.complete(&id, disk::Checkpoint::empty()).await;
         }
         Ok(info)
     }
 
     /// An upload by id, with its durable offset. Expired or consumed ones are
     /// [`Error::Gone`]; unknown ones [`Error::NotFound`].
-    pub async fn upload(&self, id: &str) -> Result<UploadInfo> {
-        check_id(id)?;
-        let key = id.to_owned();
-        let info = self
-            .store()
-            .call(move |c| {
-                c.query_row("SELECT * FROM uploads WHERE id = ?1", [key], row_to_info)
-                    .optional()
-            })
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("upload {id}")))?;
-        match info.state {
-            UploadState::Expired => Err(Error::Gone(format!("upload {id} has expired"))),
-            UploadState::Imported => Err(Error::Gone(format!(
-                "upload {id} was imported and its file removed"
-            ))),
-            UploadState::Uploading => Ok(UploadInfo {
-                offset: self.uploads().durable(id).unwrap_or(info.offset),
-                ..info
-            }),
-            UploadState::Complete => Ok(info),
-        }
+    pub(crate) async fn get(&self, id: &str) -> Result<UploadInfo> {
+        self.files().upload(id).await
     }
 
     /// Every upload the store knows, newest first (expired ones included, for a while).
-    pub async fn list_uploads(&self) -> Result<Vec<UploadInfo>> {
+    pub(crate) async fn list(&self) -> Result<Vec<UploadInfo>> {
         let mut list: Vec<UploadInfo> = self
             .store()
             .call(|c| {
@@ -389,7 +489,7 @@ impl Dashboard {
             .await?;
         for info in &mut list {
             if info.state == UploadState::Uploading {
-                info.offset = self.uploads().durable(&info.id).unwrap_or(info.offset);
+                info.offset = self.files().durable(&info.id).unwrap_or(info.offset);
             }
         }
         Ok(list)
@@ -401,7 +501,7 @@ impl Dashboard {
     /// only if it all arrived and matches ([`Error::ChecksumMismatch`]); without it, whatever
     /// arrived before a dropped connection is kept. One writer at a time per upload
     /// ([`Error::Locked`] when another is still busy after a few seconds).
-    pub async fn append_upload<S, E>(
+    pub(crate) async fn append<S, E>(
         &self,
         id: &str,
         offset: u64,
@@ -412,14 +512,14 @@ impl Dashboard {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let info = self.upload(id).await?;
-        let slot = self.uploads().slot(id, info.offset);
+        let info = self.get(id).await?;
+        let slot = self.files().slot(id, info.offset);
         let _writer = tokio::time::timeout(std::time::Duration::from_secs(5), slot.writer.lock())
             .await
             .map_err(|_| {
                 Error::Locked(format!("upload {id} is being written by another request"))
             })?;
-        let info = self.upload(id).await?; // again, under the lock
+        let info = self.get(id).await?; // again, under the lock
         if info.state != UploadState::Uploading {
             return Err(Error::Conflict(format!("upload {id} is already complete")));
         }
@@ -429,7 +529,7 @@ impl Dashboard {
                 info.offset
             )));
         }
-        let paths = self.uploads().paths(id)?;
+        let paths = self.files().paths(id)?;
         let start = {
             let p = paths.clone();
             blocking("reading the upload checkpoint", move || disk::restore(&p)).await?
@@ -452,7 +552,7 @@ impl Dashboard {
         )
         .await;
         let offset = done.checkpoint.offset;
-        let expires_at = now_ms().saturating_add(self.expiry_ms());
+        let expires_at = now_ms().saturating_add(self.0.expiry_ms);
         let key = id.to_owned();
         self.store()
             .write(move |c| {
@@ -472,7 +572,7 @@ impl Dashboard {
             return Err(e);
         }
         if offset == info.length {
-            return self.complete_upload(id, done.checkpoint).await;
+            return self.complete(id, done.checkpoint).await;
         }
         Ok(UploadInfo {
             offset,
@@ -481,9 +581,9 @@ impl Dashboard {
         })
     }
 
-    async fn complete_upload(&self, id: &str, checkpoint: disk::Checkpoint) -> Result<UploadInfo> {
+    async fn complete(&self, id: &str, checkpoint: disk::Checkpoint) -> Result<UploadInfo> {
         let sha = checkpoint.sha.hex();
-        let expires_at = now_ms().saturating_add(self.expiry_ms());
+        let expires_at = now_ms().saturating_add(self.0.expiry_ms);
         let (key, digest) = (id.to_owned(), sha.clone());
         self.store()
             .call(move |c| {
@@ -493,56 +593,34 @@ impl Dashboard {
                 )
             })
             .await?;
-        self.uploads().forget(id);
+        self.files().forget(id);
         tracing::info!(id, sha256 = sha, "upload complete");
         self.emit(Event::UploadComplete {
             id: id.to_owned(),
             sha256: sha,
         });
-        self.uploaded(id).await?;
-        self.upload(id).await
+        self.imports().uploaded(id).await?;
+        self.get(id).await
     }
 
     /// Terminates an upload: its files are removed and it answers [`Error::Gone`] from then on.
     /// Refused ([`Error::Conflict`]) while an import is working on it.
-    pub async fn delete_upload(&self, id: &str) -> Result<()> {
-        let info = self.upload(id).await?;
-        if self.import_busy_with(&info.id).await? {
+    pub(crate) async fn delete(&self, id: &str) -> Result<()> {
+        let info = self.get(id).await?;
+        if self.imports().busy_with(&info.id).await? {
             return Err(Error::Conflict(format!(
                 "upload {id} is being imported; wait for the import to finish"
             )));
         }
-        self.drop_upload(id, UploadState::Expired).await?;
-        self.fail_waiting_imports(id, "the upload was deleted")
+        self.files().drop_upload(id, UploadState::Expired).await?;
+        self.imports()
+            .fail_waiting(id, "the upload was deleted")
             .await
-    }
-
-    /// Marks an upload `state` and removes its files.
-    pub(crate) async fn drop_upload(&self, id: &str, state: UploadState) -> Result<()> {
-        let paths = self.uploads().paths(id)?;
-        let slot = self.uploads().slot(id, 0);
-        let _writer = slot.writer.lock().await;
-        let key = id.to_owned();
-        self.store()
-            .call(move |c| {
-                c.execute(
-                    "UPDATE uploads SET state = ?2 WHERE id = ?1",
-                    params![key, state.as_str()],
-                )
-            })
-            .await?;
-        blocking("removing upload files", move || {
-            disk::remove(&paths);
-            Ok(())
-        })
-        .await?;
-        self.uploads().forget(id);
-        Ok(())
     }
 
     /// Removes every upload whose expiry is before `now_ms` (Unix ms) and that no import is
     /// working on; returns their ids. The janitor calls this every minute with the current time.
-    pub async fn expire_uploads(&self, now_ms: i64) -> Result<Vec<String>> {
+    pub(crate) async fn expire(&self, now_ms: i64) -> Result<Vec<String>> {
         let ids: Vec<String> = self
             .store()
             .call(move |c| {
@@ -555,11 +633,12 @@ impl Dashboard {
         let mut removed = Vec::new();
         for id in ids {
             // A request still streaming into it, or an import working on it: not abandoned.
-            if self.uploads().writing(&id) || self.import_busy_with(&id).await? {
+            if self.files().writing(&id) || self.imports().busy_with(&id).await? {
                 continue;
             }
-            self.drop_upload(&id, UploadState::Expired).await?;
-            self.fail_waiting_imports(&id, "the upload expired before it was complete")
+            self.files().drop_upload(&id, UploadState::Expired).await?;
+            self.imports()
+                .fail_waiting(&id, "the upload expired before it was complete")
                 .await?;
             tracing::info!(id, "upload expired");
             self.emit(Event::UploadExpired { id: id.clone() });
@@ -568,13 +647,9 @@ impl Dashboard {
         Ok(removed)
     }
 
-    pub(crate) fn uploads(&self) -> &UploadsState {
-        self.uploads_state()
-    }
-
     /// After a restart: cuts every unfinished upload back to its checkpoint, removes files no
     /// upload owns, requeues interrupted imports, and starts the janitor.
-    pub(crate) async fn start_uploads(&self) -> Result<()> {
+    pub(crate) async fn start(&self) -> Result<()> {
         let unfinished: Vec<String> = self
             .store()
             .call(|c| {
@@ -590,7 +665,7 @@ impl Dashboard {
                 stmt.query_map([], |r| r.get(0))?.collect()
             })
             .await?;
-        let dir = self.uploads().dir.clone();
+        let dir = self.files().dir().to_owned();
         let restored = blocking("restoring uploads", move || {
             std::fs::create_dir_all(&dir)?;
             let mut restored = Vec::new();
@@ -618,7 +693,7 @@ impl Dashboard {
         })
         .await?;
         for (id, offset) in restored {
-            self.uploads().slot(&id, offset);
+            self.files().slot(&id, offset);
             self.store()
                 .write(move |c| {
                     c.execute(
@@ -629,25 +704,22 @@ impl Dashboard {
                 })
                 .await?;
         }
-        self.requeue_imports().await?;
-        let weak = self.downgrade();
+        self.imports().requeue().await?;
+        // The janitor does not keep the service alive: it ends once the service is dropped.
+        let weak = Arc::downgrade(&self.0);
         let janitor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                let Some(dashboard) = weak.upgrade() else {
+                let Some(inner) = weak.upgrade() else {
                     return;
                 };
-                if let Err(e) = dashboard.expire_uploads(now_ms()).await {
+                if let Err(e) = Uploads(inner).expire(now_ms()).await {
                     tracing::warn!(error = %e, "upload janitor");
                 }
             }
         });
-        *self
-            .uploads()
-            .janitor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(janitor);
+        *self.0.janitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(janitor);
         Ok(())
     }
 }

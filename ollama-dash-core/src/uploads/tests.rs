@@ -8,8 +8,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::DashboardConfig;
 use crate::gguf::{GgufValue, GgufWriter, sample_adapter, sample_model, sample_projector};
+use crate::{Dashboard, DashboardConfig};
 
 async fn dashboard(dir: &std::path::Path) -> Dashboard {
     let mut config = DashboardConfig::with_data_path(dir);
@@ -553,6 +553,7 @@ async fn zips_are_checked_before_extraction_and_classified() {
         let err = match d.inspect_upload(&info.id).await {
             Err(e) => e,
             Ok(_) => d
+                .imports()
                 .prepare(&d.upload(&info.id).await.unwrap())
                 .await
                 .unwrap_err(),
@@ -576,7 +577,7 @@ async fn zips_are_checked_before_extraction_and_classified() {
         ]),
     )
     .await;
-    let prepared = d.prepare(&info).await.unwrap();
+    let prepared = d.imports().prepare(&info).await.unwrap();
     assert_eq!(
         prepared
             .files
@@ -608,7 +609,7 @@ async fn zips_are_checked_before_extraction_and_classified() {
         ]),
     )
     .await;
-    let prepared = d.prepare(&info).await.unwrap();
+    let prepared = d.imports().prepare(&info).await.unwrap();
     assert_eq!(prepared.report.format, "safetensors");
     assert_eq!(
         prepared.report.architecture.as_deref(),
@@ -634,7 +635,7 @@ async fn zips_are_checked_before_extraction_and_classified() {
         ]),
     )
     .await;
-    let prepared = d.prepare(&info).await.unwrap();
+    let prepared = d.imports().prepare(&info).await.unwrap();
     assert!(prepared.needs_base());
     assert_eq!(prepared.report.kind, "adapter");
 }

@@ -280,118 +280,115 @@ pub(crate) fn prepare_gguf(file: BlobFile) -> Result<Prepared> {
     }
 }
 
-/// Classifies the files extracted from a ZIP (names relative, `/`-separated).
+/// Classifies the files extracted from a ZIP (names relative, `/`-separated): GGUFs when there
+/// are any, else a safetensors model directory or LoRA adapter.
 pub(crate) fn prepare_extracted(files: Vec<BlobFile>) -> Result<Prepared> {
-    let ext = |f: &BlobFile| {
-        f.name
-            .rsplit('.')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-    };
-    let base = |f: &BlobFile| f.name.rsplit('/').next().unwrap_or_default().to_owned();
-    let ggufs: Vec<&BlobFile> = files.iter().filter(|f| ext(f) == "gguf").collect();
-    if !ggufs.is_empty() {
-        let mut models = Vec::new();
-        let mut projectors = Vec::new();
-        let mut adapters = Vec::new();
-        for f in ggufs {
-            let header = read_gguf(&f.path, &f.name)?;
-            match header.kind() {
-                GgufKind::Model => models.push((f, header)),
-                GgufKind::Projector => projectors.push((f, header)),
-                GgufKind::Adapter => adapters.push((f, header)),
-            }
-        }
-        let names = |v: &[(&BlobFile, GgufHeader)]| {
-            v.iter()
-                .map(|(f, _)| f.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if models.len() > 1 {
-            return Err(invalid(format!(
-                "the ZIP holds {} model GGUFs ({}); put one model per upload",
-                models.len(),
-                names(&models)
-            )));
-        }
-        if projectors.len() > 1 {
-            return Err(invalid(format!(
-                "the ZIP holds {} projectors ({}); at most one is allowed",
-                projectors.len(),
-                names(&projectors)
-            )));
-        }
-        if adapters.len() > 1 {
-            return Err(invalid(format!(
-                "the ZIP holds {} adapters ({}); Ollama supports one",
-                adapters.len(),
-                names(&adapters)
-            )));
-        }
-        return match (models.pop(), adapters.pop()) {
-            (Some((model, header)), adapter) => {
-                let projector = projectors.pop();
-                let mut report = gguf_report(
-                    &header,
-                    projector.as_ref().map(|(f, h)| (h, f.name.as_str())),
-                );
-                report.files.push(file_report(model, "model"));
-                let mut blobs = vec![model.clone()];
-                if let Some((p, _)) = &projector {
-                    report.files.push(file_report(p, "projector"));
-                    blobs.push((*p).clone());
-                }
-                let adapters = adapter.map(|(a, _)| {
-                    report.files.push(file_report(a, "adapter"));
-                    vec![a.clone()]
-                });
-                Ok(Prepared {
-                    report,
-                    files: blobs,
-                    adapters: adapters.unwrap_or_default(),
-                })
-            }
-            (None, Some((adapter, header))) if projectors.is_empty() => {
-                let mut report = gguf_report(&header, None);
-                report.files.push(file_report(adapter, "adapter"));
-                Ok(Prepared {
-                    report,
-                    files: Vec::new(),
-                    adapters: vec![adapter.clone()],
-                })
-            }
-            (None, _) => Err(invalid(
-                "the ZIP holds a vision projector (mmproj) GGUF but no model GGUF",
-            )),
-        };
+    let ggufs: Vec<&BlobFile> = files.iter().filter(|f| extension(f) == "gguf").collect();
+    match ggufs.is_empty() {
+        false => prepare_ggufs(&ggufs),
+        true => prepare_safetensors(files),
     }
-    let has = |name: &str| files.iter().any(|f| base(f) == name);
-    let tensors: Vec<&BlobFile> = files.iter().filter(|f| ext(f) == "safetensors").collect();
-    if tensors.is_empty() {
-        let listed: Vec<&str> = files.iter().map(|f| f.name.as_str()).take(10).collect();
+}
+
+/// A file's extension, lower-cased.
+fn extension(f: &BlobFile) -> String {
+    f.name
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// A file's name without its directories.
+fn base_name(f: &BlobFile) -> &str {
+    f.name.rsplit('/').next().unwrap_or_default()
+}
+
+/// A GGUF of a ZIP with its header.
+type Gguf<'a> = (&'a BlobFile, GgufHeader);
+
+/// One model GGUF, with at most one projector and one adapter; or one adapter alone.
+fn prepare_ggufs(ggufs: &[&BlobFile]) -> Result<Prepared> {
+    let (mut models, mut projectors, mut adapters) = (Vec::new(), Vec::new(), Vec::new());
+    for &f in ggufs {
+        let header = read_gguf(&f.path, &f.name)?;
+        match header.kind() {
+            GgufKind::Model => models.push((f, header)),
+            GgufKind::Projector => projectors.push((f, header)),
+            GgufKind::Adapter => adapters.push((f, header)),
+        }
+    }
+    let model = at_most_one(models, "model GGUFs", "put one model per upload")?;
+    let projector = at_most_one(projectors, "projectors", "at most one is allowed")?;
+    let adapter = at_most_one(adapters, "adapters", "Ollama supports one")?;
+    match (model, adapter) {
+        (Some(model), adapter) => Ok(gguf_model(model, projector, adapter)),
+        (None, Some((adapter, header))) if projector.is_none() => {
+            let mut report = gguf_report(&header, None);
+            report.files.push(file_report(adapter, "adapter"));
+            Ok(Prepared {
+                report,
+                files: Vec::new(),
+                adapters: vec![adapter.clone()],
+            })
+        }
+        (None, _) => Err(invalid(
+            "the ZIP holds a vision projector (mmproj) GGUF but no model GGUF",
+        )),
+    }
+}
+
+/// The one GGUF of a kind, if any; more than one is refused, naming them.
+fn at_most_one<'a>(mut found: Vec<Gguf<'a>>, what: &str, advice: &str) -> Result<Option<Gguf<'a>>> {
+    if found.len() > 1 {
+        let names: Vec<&str> = found.iter().map(|(f, _)| f.name.as_str()).collect();
         return Err(invalid(format!(
-            "the ZIP holds no model: expected a .gguf file, a safetensors model directory \
-             (config.json + *.safetensors) or a LoRA adapter (adapter_config.json + \
-             adapter_model.safetensors); found: {}",
-            if listed.is_empty() {
-                "nothing".to_owned()
-            } else {
-                listed.join(", ")
-            }
+            "the ZIP holds {} {what} ({}); {advice}",
+            found.len(),
+            names.join(", ")
         )));
+    }
+    Ok(found.pop())
+}
+
+/// A model GGUF with its projector (sent with it) and adapter (applied to it).
+fn gguf_model(model: Gguf<'_>, projector: Option<Gguf<'_>>, adapter: Option<Gguf<'_>>) -> Prepared {
+    let (model, header) = model;
+    let mut report = gguf_report(
+        &header,
+        projector.as_ref().map(|(f, h)| (h, f.name.as_str())),
+    );
+    report.files.push(file_report(model, "model"));
+    let mut files = vec![model.clone()];
+    if let Some((p, _)) = &projector {
+        report.files.push(file_report(p, "projector"));
+        files.push((*p).clone());
+    }
+    let adapters = adapter.map(|(a, _)| {
+        report.files.push(file_report(a, "adapter"));
+        vec![a.clone()]
+    });
+    Prepared {
+        report,
+        files,
+        adapters: adapters.unwrap_or_default(),
+    }
+}
+
+/// A safetensors model directory (`config.json`) or LoRA adapter (`adapter_config.json`).
+fn prepare_safetensors(files: Vec<BlobFile>) -> Result<Prepared> {
+    let tensors: Vec<&BlobFile> = files
+        .iter()
+        .filter(|f| extension(f) == "safetensors")
+        .collect();
+    if tensors.is_empty() {
+        return Err(no_model(&files));
     }
     let mut summary = safetensors::Summary::default();
     for t in &tensors {
         safetensors::check(&t.path, &t.name, &mut summary)?;
     }
-    let role = |f: &BlobFile| match ext(f).as_str() {
-        "safetensors" => "weights",
-        "json" if base(f).starts_with("tokenizer") => "tokenizer",
-        "json" => "config",
-        _ => "tokenizer",
-    };
+    let has = |name: &str| files.iter().any(|f| base_name(f) == name);
     let adapter = has("adapter_config.json");
     if !adapter && !has("config.json") {
         return Err(invalid(
@@ -399,28 +396,78 @@ pub(crate) fn prepare_extracted(files: Vec<BlobFile>) -> Result<Prepared> {
              adapter_config.json (a LoRA adapter)",
         ));
     }
+    let config_name = if adapter {
+        "adapter_config.json"
+    } else {
+        "config.json"
+    };
     let config = files
         .iter()
-        .find(|f| {
-            base(f)
-                == if adapter {
-                    "adapter_config.json"
-                } else {
-                    "config.json"
-                }
-        })
+        .find(|f| base_name(f) == config_name)
         .map(|f| safetensors::read_config(&f.path, &f.name))
         .transpose()?
         .unwrap_or_default();
-    let chat_template = files
+    let report = safetensors_report(&files, &summary, &config, adapter);
+    Ok(match adapter {
+        true => Prepared {
+            report,
+            files: Vec::new(),
+            adapters: files,
+        },
+        false => Prepared {
+            report,
+            files,
+            adapters: Vec::new(),
+        },
+    })
+}
+
+/// The refusal of a ZIP with neither GGUF nor safetensors, listing what it holds.
+fn no_model(files: &[BlobFile]) -> Error {
+    let listed: Vec<&str> = files.iter().map(|f| f.name.as_str()).take(10).collect();
+    invalid(format!(
+        "the ZIP holds no model: expected a .gguf file, a safetensors model directory \
+         (config.json + *.safetensors) or a LoRA adapter (adapter_config.json + \
+         adapter_model.safetensors); found: {}",
+        if listed.is_empty() {
+            "nothing".to_owned()
+        } else {
+            listed.join(", ")
+        }
+    ))
+}
+
+/// The chat template `tokenizer_config.json` gives, if any.
+fn chat_template(files: &[BlobFile]) -> Option<String> {
+    files
         .iter()
-        .find(|f| base(f) == "tokenizer_config.json")
+        .find(|f| base_name(f) == "tokenizer_config.json")
         .and_then(|f| safetensors::read_config(&f.path, &f.name).ok())
         .and_then(|c| {
             c.get("chat_template")
                 .and_then(|t| t.as_str())
                 .map(str::to_owned)
-        });
+        })
+}
+
+/// What a file of a safetensors directory is for.
+fn safetensors_role(f: &BlobFile) -> &'static str {
+    match extension(f).as_str() {
+        "safetensors" => "weights",
+        "json" if base_name(f).starts_with("tokenizer") => "tokenizer",
+        "json" => "config",
+        _ => "tokenizer",
+    }
+}
+
+/// The report of a safetensors model or adapter from its weights and its config.
+fn safetensors_report(
+    files: &[BlobFile],
+    summary: &safetensors::Summary,
+    config: &serde_json::Map<String, serde_json::Value>,
+    adapter: bool,
+) -> ModelReport {
+    let chat_template = chat_template(files);
     let template = chat_template.clone().unwrap_or_default();
     let mut capabilities = Vec::new();
     if !adapter {
@@ -429,7 +476,7 @@ pub(crate) fn prepare_extracted(files: Vec<BlobFile>) -> Result<Prepared> {
             capabilities.push("tools".to_owned());
         }
     }
-    let report = ModelReport {
+    ModelReport {
         format: "safetensors".to_owned(),
         kind: if adapter { "adapter" } else { "model" }.to_owned(),
         architecture: config
@@ -454,19 +501,10 @@ pub(crate) fn prepare_extracted(files: Vec<BlobFile>) -> Result<Prepared> {
         gguf_version: None,
         tensor_count: Some(summary.tensors),
         projector: None,
-        files: files.iter().map(|f| file_report(f, role(f))).collect(),
+        files: files
+            .iter()
+            .map(|f| file_report(f, safetensors_role(f)))
+            .collect(),
         warnings: Vec::new(),
-    };
-    match adapter {
-        true => Ok(Prepared {
-            report,
-            files: Vec::new(),
-            adapters: files,
-        }),
-        false => Ok(Prepared {
-            report,
-            files,
-            adapters: Vec::new(),
-        }),
     }
 }
