@@ -38,6 +38,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             let i = probe.index();
             if !busy[i] && schedules[i].due <= now {
                 busy[i] = true;
+                shared.disarm(probe);
                 // In flight from now (not from its first poll): a recovery seen meanwhile does
                 // not ask for it again.
                 shared.begin(probe, now);

@@ -85,6 +85,10 @@ pub(crate) struct Shared {
     finished: AtomicBool,
     /// Probes asked for by [`crate::Dashboard::refresh_soon`] (one bit per [`Probe::index`]).
     nudged: AtomicU8,
+    /// Probes nudged and not started since: a nudge for one of them has nothing to add (the run
+    /// to come starts after it), so it wakes nobody. A trace asks for the running list each
+    /// time; this keeps that from waking the collector once per request.
+    armed: AtomicU8,
     nudge: tokio::sync::Notify,
     stop: CancellationToken,
 }
@@ -195,6 +199,7 @@ impl Live {
             last_round: Mutex::new(None),
             finished: AtomicBool::new(false),
             nudged: AtomicU8::new(0),
+            armed: AtomicU8::new(0),
             nudge: tokio::sync::Notify::new(),
             stop: stop.clone(),
         });
@@ -230,8 +235,18 @@ impl Shared {
 
     /// Asks the collector task to run `probe` soon.
     fn nudge(&self, probe: Probe) {
-        self.nudged.fetch_or(1 << probe.index(), Ordering::Relaxed);
+        let bit = 1 << probe.index();
+        if self.armed.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+            return;
+        }
+        self.nudged.fetch_or(bit, Ordering::Relaxed);
         self.nudge.notify_one();
+    }
+
+    /// The collector starts `probe`: a nudge from now on asks for another run.
+    pub(crate) fn disarm(&self, probe: Probe) {
+        self.armed
+            .fetch_and(!(1 << probe.index()), Ordering::AcqRel);
     }
 
     /// Waits for a nudge; then the probes asked for since the last call.
