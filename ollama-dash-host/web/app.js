@@ -1,6 +1,7 @@
 // The page's shell: sign-in, navigation between views, the live connection.
 
-import { adoptTokenFromUrl, api, events, session, setToken, token, whenUnauthorized } from "./api.js";
+import { adoptTokenFromUrl, events, session, setToken, token, whenUnauthorized } from "./api.js";
+import { read } from "./contract.js";
 import { h } from "./format.js";
 
 // Views load on first visit; the dashboard is preloaded by index.html.
@@ -77,9 +78,9 @@ function signIn(reason) {
 }
 
 async function verify() {
-  const who = await api("/api/auth/verify", { method: "POST" });
-  session.name = who?.name || "admin";
-  session.role = who?.role || "admin";
+  const who = await read("verify");
+  session.name = who.name;
+  session.role = who.role;
   const chip = document.getElementById("who");
   chip.replaceChildren(h("span", {}, session.name), h("span", { class: `role role-${session.role}` }, session.role));
   chip.title = `Signed in as ${session.name} (${session.role})`;

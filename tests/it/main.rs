@@ -7,6 +7,7 @@
 
 mod access;
 mod chat_branches;
+mod contract;
 mod core_client;
 mod faults;
 mod gateway;

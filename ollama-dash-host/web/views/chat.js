@@ -6,6 +6,7 @@
 // as Markdown or JSON.
 
 import { api, can, streamPost } from "../api.js";
+import { read } from "../contract.js";
 import { h, icon, localTime, ms, number, relative, setText } from "../format.js";
 import { copyButton, renderMarkdown } from "../markdown.js";
 import { confirmAction, promptText, toast } from "../ui.js";
@@ -56,7 +57,7 @@ export function mount(root, ctx, params) {
       messages, composer)));
 
   function currentModel() { return state.models.find((m) => m.name === picker.value); }
-  function caps(m) { return (m?.capabilities || []).map((c) => (typeof c === "string" ? c : c.name)); }
+  function caps(m) { return m ? m.capabilities.map((c) => c.name) : []; }
   function onModelChange() {
     const c = caps(currentModel());
     const vision = c.includes("vision");
@@ -69,8 +70,8 @@ export function mount(root, ctx, params) {
 
   async function loadModels() {
     try {
-      const answer = await api("/api/models/available");
-      state.models = (answer.models || []).filter((m) => !caps(m).length || caps(m).some((c) => c === "completion" || c === "vision")).sort((a, b) => a.name.localeCompare(b.name));
+      const answer = await read("installed");
+      state.models = answer.models.filter((m) => !caps(m).length || caps(m).some((c) => c === "completion" || c === "vision")).sort((a, b) => a.name.localeCompare(b.name));
     } catch (e) { toast(`Cannot list models: ${e.message}`, "error"); }
     const previous = picker.value;
     picker.replaceChildren(...state.models.map((m) => h("option", { value: m.name }, `${m.name}${caps(m).includes("vision") ? "  · vision" : ""}`)));
@@ -80,7 +81,7 @@ export function mount(root, ctx, params) {
   }
 
   async function loadSessions() {
-    try { state.sessions = (await api("/api/sessions")).sessions || []; } catch (e) { toast(`Cannot list chats: ${e.message}`, "error"); }
+    try { state.sessions = (await read("sessions")).sessions; } catch (e) { toast(`Cannot list chats: ${e.message}`, "error"); }
     renderSessions();
   }
   function renderSessions() {
@@ -134,9 +135,9 @@ export function mount(root, ctx, params) {
       return;
     }
     try {
-      const answer = await api(`/api/sessions/${encodeURIComponent(id)}`);
+      const answer = await read("session", { session: id });
       state.session = answer.session;
-      state.messages = answer.messages || [];
+      state.messages = answer.messages;
     } catch (e) {
       messages.replaceChildren(h("p", { class: "error" }, `Cannot open this chat: ${e.message}`));
       return;
@@ -168,7 +169,7 @@ export function mount(root, ctx, params) {
     for (let attempt = 0; attempt < tries && id; attempt++) {
       if (attempt) await new Promise((resolve) => setTimeout(resolve, 250));
       let thread;
-      try { thread = (await api(`/api/sessions/${encodeURIComponent(id)}`)).messages || []; } catch { return; }
+      try { thread = (await read("session", { session: id })).messages; } catch { return; }
       if (state.session?.id !== id || state.controller) return;
       const shown = views();
       shown.forEach((view, k) => {
@@ -240,7 +241,7 @@ export function mount(root, ctx, params) {
     const index = views().indexOf(view);
     try {
       const answer = await api(`/api/sessions/${encodeURIComponent(state.session.id)}/branch`, { method: "POST", body: { message_id: messageId } });
-      state.messages = answer.messages || [];
+      state.messages = answer.messages;
       const keep = messages.scrollTop;
       showThread();
       messages.scrollTop = keep;
@@ -289,9 +290,9 @@ export function mount(root, ctx, params) {
     exportMenu.open = false;
     if (!state.session) return;
     let answer;
-    try { answer = await api(`/api/sessions/${encodeURIComponent(state.session.id)}`); }
+    try { answer = await read("session", { session: state.session.id }); }
     catch (e) { toast(`Could not export: ${e.message}`, "error"); return; }
-    const { session, messages: thread = [] } = answer;
+    const { session, messages: thread } = answer;
     const base = (session.title || "chat").replace(/[^\w.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "chat";
     const text = kind === "json"
       ? JSON.stringify({ session, messages: thread, exported_at: new Date().toISOString() }, null, 2)
@@ -301,7 +302,7 @@ export function mount(root, ctx, params) {
   }
   async function traceSpeed(msg, el) {
     try {
-      const t = await api(`/v1/traces/${encodeURIComponent(msg.trace_id)}`);
+      const t = await read("trace", { trace: msg.trace_id });
       const tps = t.eval_ns && t.completion_tokens ? t.completion_tokens / (t.eval_ns / 1e9) : null;
       el.meta(msg, { tps, ttft: t.ttft_ms, fetched: true });
     } catch { /* the trace may be gone (retention): keep the counts */ }
@@ -383,12 +384,12 @@ export function mount(root, ctx, params) {
             Object.assign(userView.msg, { id: event.message.id, parent_id: event.message.parent_id, siblings: event.message.siblings });
           } else if (event.type === "delta") {
             if (first == null) first = performance.now();
-            reply.content += event.content || "";
-            reply.thinking += event.thinking || "";
+            reply.content += event.content;
+            reply.thinking += event.thinking ?? "";
             if (!frame) frame = requestAnimationFrame(paint);
           } else if (event.type === "done") {
             finished = true;
-            Object.assign(reply, event.message || {}, { trace_id: event.trace_id || event.message?.trace_id });
+            Object.assign(reply, event.message);
             const seconds = first != null ? (performance.now() - first) / 1000 : null;
             paint();
             replyView.meta(reply, { ttft: first != null ? first - started : null, note: event.done_reason === "length" ? "stopped at the token limit" : null });
@@ -396,7 +397,7 @@ export function mount(root, ctx, params) {
           } else if (event.type === "error") {
             finished = true;
             paint();
-            replyView.meta(reply, { note: `error: ${event.error?.message || "the model stopped"}` });
+            replyView.meta(reply, { note: `error: ${event.error.message}` });
             replyView.classList.add("failed");
           }
         }, controller.signal);

@@ -2,6 +2,7 @@
 // Built once, then updated in place as events arrive, so nothing jumps while data streams.
 
 import { api, can, poll } from "../api.js";
+import { read } from "../contract.js";
 import { bytes, countdown, h, localTime, number, percent, relative, setText, sparkline } from "../format.js";
 import { capabilityBadges, confirmAction, toast } from "../ui.js";
 import { timeChart, windowPicker, windowSeconds } from "../charts.js";
@@ -93,23 +94,23 @@ export function mount(root, ctx) {
     if (ollamaDown) {
       // One banner for one cause: every Ollama probe and list fails with it.
       const details = [errorText(health.ollama.error)];
-      for (const [name, probe] of Object.entries(health.collector?.probes || {})) {
-        if (OLLAMA_PROBES.has(name) && probe?.last_error) details.push(`${PROBE_WORDS[name] || name}: ${errorText(probe.last_error)}`);
+      for (const [name, probe] of Object.entries(health.collector.probes)) {
+        if (OLLAMA_PROBES.has(name) && probe.last_error) details.push(`${PROBE_WORDS[name] || name}: ${errorText(probe.last_error)}`);
       }
       add("bad", `Ollama is not answering at ${health.ollama.url}. Models cannot be listed, loaded or used until it is back.`, {
         hint: "Start Ollama (ollama serve, or your system's Ollama service), or try the dashboard without it: ollama-dash serve --simulate.",
         detail: [...new Set(details.filter(Boolean))].join("\n"),
       });
     }
-    if (health?.collector && !health.collector.alive) add("bad", "The background collector has stopped: the numbers below are not being refreshed.");
-    for (const [name, probe] of Object.entries(health?.collector?.probes || {})) {
-      if (!probe?.stale || (ollamaDown && OLLAMA_PROBES.has(name))) continue;
+    if (health && !health.collector.alive) add("bad", "The background collector has stopped: the numbers below are not being refreshed.");
+    for (const [name, probe] of Object.entries(health ? health.collector.probes : {})) {
+      if (!probe.stale || (ollamaDown && OLLAMA_PROBES.has(name))) continue;
       const age = probe.age_ms != null ? `${Math.round(probe.age_ms / 1000)} s old` : "out of date";
       add("warn", `The ${PROBE_WORDS[name] || name} reading is ${age}.`, { detail: errorText(probe.last_error) });
     }
     if (state.runningStale && !ollamaDown) add("warn", `The list of running models is ${Math.round(state.runningStale / 1000)} s old.`);
-    if (health?.store && !health.store.ok) add("bad", "The database is not working; new traces and settings are not being saved.");
-    if (health?.store?.queue_full) add("warn", `The database writer fell behind ${health.store.queue_full} times; writes are delayed, not lost.`);
+    if (health && !health.store.ok) add("bad", "The database is not working; new traces and settings are not being saved.");
+    if (health?.store.queue_full) add("warn", `The database writer fell behind ${health.store.queue_full} times; writes are delayed, not lost.`);
     for (const [what, problem] of Object.entries(state.problems)) {
       if (ollamaDown && what === "running") continue; // the Ollama banner says it
       add("warn", problem.text, { detail: problem.detail });
@@ -119,7 +120,7 @@ export function mount(root, ctx) {
 
   function renderHealth(health) {
     state.health = health;
-    const o = health.ollama || {};
+    const o = health.ollama;
     ollama.set({
       big: o.ok ? `v${o.version}` : "down",
       line: o.ok ? `${o.url} · ${number(o.latency_ms, 1)} ms` : o.url,
@@ -143,20 +144,20 @@ export function mount(root, ctx) {
       ram.set({ big: `${pct} %`, fraction: mem.used / mem.total, sample: pct, tone: pct > 92 ? "bad" : pct > 80 ? "warn" : "",
         line: `${bytes(mem.used)} of ${bytes(mem.total)}${sys.swap?.used ? ` · swap ${bytes(sys.swap.used)}` : ""}` });
     }
-    const disks = sys.disks || [];
+    const disks = sys.disks;
     const models = disks.find((d) => d.role === "models") || disks[0];
     if (models?.total) {
       const used = models.total - models.available;
-      const pct = Math.round(models.used_percent ?? percent(used, models.total));
+      const pct = Math.round(models.used_percent);
       const others = disks.filter((d) => d !== models && d.mount_point !== models.mount_point).map((d) => `${d.role}: ${bytes(d.available)} free`);
       disk.set({ big: `${pct} %`, fraction: used / models.total, tone: pct > 95 ? "bad" : pct > 85 ? "warn" : "",
-        line: [`${bytes(models.available)} free of ${bytes(models.total)} (${models.role || "models"}, ${models.mount_point})`, ...others].join(" · ") });
+        line: [`${bytes(models.available)} free of ${bytes(models.total)} (${models.role}, ${models.mount_point})`, ...others].join(" · ") });
     }
   }
 
   /** A `gpu_stats` report: source, devices, note. "No GPU" is said plainly, never as zeros. */
   function renderGpus(report) {
-    const list = report.devices || [];
+    const list = report.devices;
     if (!list.length) {
       gpuCards.clear();
       gpus.replaceChildren(h("section", { class: "card stat", id: "no-gpu", "aria-label": "GPU" }, h("h3", {}, "GPU"), h("div", { class: "big" }, "none found"),
@@ -192,7 +193,7 @@ export function mount(root, ctx) {
       h("thead", {}, h("tr", {}, ["Plugin", "Metric", "Labels", "Value"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, metrics.map((m) => h("tr", { "data-metric": `${m.plugin}/${m.name}`, title: m.help },
         h("td", {}, m.plugin), h("td", { class: "mono" }, m.name),
-        h("td", { class: "muted small" }, (m.labels || []).map(([k, v]) => `${k}=${v}`).join(", ") || "–"),
+        h("td", { class: "muted small" }, m.labels.map(([k, v]) => `${k}=${v}`).join(", ") || "–"),
         h("td", { class: "num" }, value(m)))))));
   }
 
@@ -206,17 +207,16 @@ export function mount(root, ctx) {
     const card = h("section", { class: "card model-card", "data-model": m.name, "aria-label": m.name },
       h("div", { class: "name" }, m.name), h("div", { class: "caps" }), shareBar, shareText, facts, expiry, h("div", { class: "actions" }, stop));
     card.update = (m) => {
-      const vram = m.size_vram || 0;
-      const pct = Math.round(m.vram_percent ?? percent(vram, m.size));
+      const vram = m.size_vram;
+      const pct = Math.round(m.vram_percent);
       share.style.width = `${pct}%`;
       shareBar.setAttribute("aria-label", `${pct}% in GPU memory`);
       setText(shareText, pct >= 100 ? `all ${bytes(m.size)} in GPU memory` : vram ? `${pct}% in GPU memory (${bytes(vram)} of ${bytes(m.size)}), the rest on the CPU` : `${bytes(m.size)} on the CPU (no GPU memory)`);
-      card.querySelector(".caps").replaceChildren(capabilityBadges(m.capabilities || []));
-      const d = m.details || {};
+      card.querySelector(".caps").replaceChildren(capabilityBadges(m.capabilities));
       facts.replaceChildren(
         h("div", {}, h("small", {}, "size"), bytes(m.size)),
         h("div", {}, h("small", {}, "context"), m.context_length ? number(m.context_length) : "–"),
-        h("div", {}, h("small", {}, "params · quant"), [m.parameter_size || d.parameter_size, m.quantization || d.quantization_level].filter(Boolean).join(" · ") || "–"),
+        h("div", {}, h("small", {}, "params · quant"), [m.parameter_size, m.quantization].filter(Boolean).join(" · ") || "–"),
       );
       card.model = m;
       tickExpiry(card);
@@ -228,7 +228,7 @@ export function mount(root, ctx) {
   function tickExpiry(card) {
     const m = card.model;
     const expiry = card.querySelector(".expiry");
-    const at = m.expires?.utc || m.expires_at;
+    const at = m.expires?.utc;
     if (m.expires?.forever) { setText(expiry, "kept loaded (never unloads)"); return; }
     if (!at) { setText(expiry, "stays loaded"); return; }
     const left = countdown(at);
@@ -269,28 +269,28 @@ export function mount(root, ctx) {
   }
 
   async function refreshHealth() {
-    try { renderHealth(await api("/api/health")); delete state.problems.health; } catch (e) { state.problems.health = { text: "Cannot read the server's health.", detail: errorText(e.message) }; renderWarnings(); }
+    try { renderHealth(await read("health")); delete state.problems.health; } catch (e) { state.problems.health = { text: "Cannot read the server's health.", detail: errorText(e.message) }; renderWarnings(); }
   }
   async function refreshRunning() {
     try {
-      const answer = await api("/api/models/running");
+      const answer = await read("running");
       state.runningStale = answer.stale ? answer.age_ms || 1 : 0;
-      renderRunning(answer.models || []);
+      renderRunning(answer.models);
       delete state.problems.running;
     }
     catch (e) { state.problems.running = { text: "Cannot list the running models.", detail: errorText(e.message) }; renderWarnings(); }
   }
   async function refreshStats() {
     try {
-      const [stats, history] = await Promise.all([api("/api/stats"), api("/api/stats/history?window=10m").catch(() => null)]);
-      const points = (history?.points || []).slice(-HISTORY);
+      const [stats, history] = await Promise.all([read("stats"), read("history", {}, "window=10m").catch(() => null)]);
+      const points = history ? history.points.slice(-HISTORY) : [];
       if (points.length) {
         cpu.seed(points.map((p) => p.cpu_percent ?? 0));
         ram.seed(points.map((p) => percent(p.memory_used, p.memory_total)));
       }
       if (stats.system?.stats) renderSystem(stats.system.stats);
       if (stats.gpu?.report) renderGpus(stats.gpu.report);
-      renderPluginMetrics(stats.plugins || []);
+      renderPluginMetrics(stats.plugins);
     } catch { /* the event stream brings them too */ }
   }
 
@@ -298,8 +298,8 @@ export function mount(root, ctx) {
     switch (event.type) {
       case "system_stats": renderSystem(event); renderWarnings(); charts.system(event); break;
       case "gpu_stats": renderGpus(event); charts.gpu(event); break;
-      case "running_models": renderRunning(event.models || []); break;
-      case "plugin_metrics": renderPluginMetrics(event.metrics || []); break;
+      case "running_models": renderRunning(event.models); break;
+      case "plugin_metrics": renderPluginMetrics(event.metrics); break;
       case "probe_changed": refreshHealth(); break;
       case "lagged": refreshHealth(); refreshRunning(); refreshStats(); break;
       case "connection": renderWarnings(); if (event.state === "live") { refreshHealth(); refreshRunning(); } break;
@@ -337,7 +337,7 @@ function historyCharts() {
   const gpuCharts = [gpuChart.card, vramChart.card];
   for (const card of gpuCharts) card.hidden = true;
   const status = h("span", { class: "muted small", role: "status" });
-  const picker = windowPicker(windowValue, (value) => { windowValue = value; load(); }, "History window");
+  const picker = windowPicker(windowValue, (value) => { windowValue = value; loadHistory(); }, "History window");
   const section = h("section", { id: "history", "aria-label": "History" },
     h("div", { class: "section-head" }, h("h2", {}, "History"), picker, status),
     h("div", { class: "charts" }, cpuChart.card, memChart.card, ...gpuCharts));
@@ -347,14 +347,14 @@ function historyCharts() {
   const vramSeries = () => [{ label: devices.length > 1 ? "all GPUs" : "used" },
     ...(devices.length > 1 ? devices.map((d) => ({ label: `GPU ${d.index}`, dash: [5, 3] })) : [])];
 
-  async function load() {
+  async function loadHistory() {
     const mine = ++seq;
     status.textContent = "loading…";
     let answer;
-    try { answer = await api(`/api/stats/history?window=${windowValue}`); } catch (e) { if (mine === seq) status.textContent = `History unavailable: ${e.message}`; return; }
+    try { answer = await read("history", {}, `window=${windowValue}`); } catch (e) { if (mine === seq) status.textContent = `History unavailable: ${e.message}`; return; }
     if (mine !== seq) return;
     status.textContent = "";
-    const points = answer?.points || [];
+    const points = answer.points;
     const xs = points.map((p) => p.ts / 1000);
     cpuChart.set(xs, [points.map((p) => p.cpu_percent ?? null)], [{ label: "CPU" }]);
     memChart.set(xs, [points.map((p) => (p.memory_total ? (p.memory_used / p.memory_total) * 100 : null))], [{ label: "used" }]);
@@ -378,10 +378,10 @@ function historyCharts() {
     },
     /** A live `gpu_stats` report. */
     gpu(report) {
-      const list = report.devices || [];
+      const list = report.devices;
       if (!list.length) return;
       const x = Date.parse(report.taken_at) / 1000;
-      if (list.length !== devices.length) { devices = list; load(); return; }
+      if (list.length !== devices.length) { devices = list; loadHistory(); return; }
       devices = list;
       const keep = windowSeconds(windowValue);
       const utils = list.map((d) => d.utilization_percent ?? null);
@@ -392,7 +392,7 @@ function historyCharts() {
       gpuChart.push(x, list.length > 1 ? [mean, ...utils] : [mean], keep);
       vramChart.push(x, list.length > 1 ? [total, ...used] : [total], keep);
     },
-    load,
+    load: loadHistory,
     destroy() { for (const chart of [cpuChart, memChart, gpuChart, vramChart]) chart.destroy(); },
   };
 }

@@ -2,22 +2,18 @@
 // (live progress, cancel, resume), and the upload zone (tus, resumable) through to the import.
 
 import { api, can } from "../api.js";
+import { read } from "../contract.js";
 import { bytes, duration, h, localTime, percent, rate, relative, setText } from "../format.js";
 import { capabilityBadges, confirmAction, drawer, progressBar, promptText, toast, transferMeter } from "../ui.js";
 import { TusUpload, fingerprint, forgetUpload, rememberedUploads } from "../tus.js";
 
-/** The routes this view uses, in one place. */
+/** The routes this view posts to; what it reads is declared in contract.js. */
 const ROUTES = {
-  installed: "/api/models/available",
-  running: "/api/models/running",
-  show: (name) => `/api/models/show?name=${encodeURIComponent(name)}`,
   start: "/api/models/start",
   stop: "/api/models/stop",
   remove: (name) => `/api/models?name=${encodeURIComponent(name)}`,
   copy: "/api/models/copy",
   pull: "/api/models/pull",
-  catalogue: (category) => `/api/models/downloadable?category=${category}`,
-  jobs: "/api/jobs",
   cancel: (id) => `/api/jobs/${encodeURIComponent(id)}/cancel`,
   resume: (id) => `/api/jobs/${encodeURIComponent(id)}/resume`,
   uploads: "/v1/uploads",
@@ -44,49 +40,49 @@ export function mount(root, ctx, params) {
     state.jobs.set(job.id, job);
     let row = jobRows.get(job.id);
     if (!row) {
-      const bar = progressBar(`${job.kind || "job"} ${job.model || ""}`);
+      const bar = progressBar(`${job.kind} ${job.model}`);
       const title = h("div", { class: "title" });
       const meta = h("div", { class: "meta" });
       const buttons = h("div", { class: "actions", style: "margin:0" });
-      row = { el: h("div", { class: "card job", "data-job": job.id, "data-model": job.model || "" }, h("div", {}, title, bar, meta), buttons), bar, title, meta, buttons, meter: transferMeter() };
+      row = { el: h("div", { class: "card job", "data-job": job.id, "data-model": job.model }, h("div", {}, title, bar, meta), buttons), bar, title, meta, buttons, meter: transferMeter() };
       jobRows.set(job.id, row);
       jobsBox.prepend(row.el);
     }
-    const done = job.completed ?? job.progress?.completed ?? 0;
-    const total = job.total ?? job.progress?.total ?? 0;
-    const st = job.state || job.status;
+    const { completed: done, total } = job.progress;
+    const st = job.state;
     const { speed, eta } = row.meter.update(done, total);
-    setText(row.title, `${verb(job.kind, isDone(st))} ${job.model || job.name || ""}`);
+    setText(row.title, `${verb(job.kind, isDone(st))} ${job.model}`);
     row.el.dataset.state = st;
-    row.bar.set(total ? done / total : st === "done" || st === "succeeded" ? 1 : null);
+    row.bar.set(total ? done / total : st === "done" ? 1 : null);
     row.bar.className = `bar ${st === "failed" ? "bad" : isDone(st) ? "ok" : ""}`;
-    const sp = job.progress?.bytes_per_sec ?? speed;
-    const left = job.progress?.eta_secs ?? eta;
+    const sp = job.progress.bytes_per_sec ?? speed;
+    const left = job.progress.eta_secs ?? eta;
     const parts = [stateWords(st, job)];
     if (total && !isFinal(st)) parts.push(`${bytes(done)} of ${bytes(total)} (${percent(done, total)}%)`, rate(sp), left != null ? `${duration(left)} left` : null);
     else if (total && isDone(st)) parts.push(bytes(total));
-    if (job.progress?.status && !isFinal(st)) parts.push(job.progress.status);
+    if (job.progress.status && !isFinal(st)) parts.push(job.progress.status);
     setText(row.meta, parts.filter(Boolean).join(" · "));
     const buttons = [];
-    if (!isFinal(st) && can("admin")) buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => jobAction(ROUTES.cancel(job.id), "Cancelled") }, "Cancel"));
-    if ((job.resumable ?? (st === "interrupted" && job.kind === "pull")) && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed") }, "Resume"));
+    if (!isFinal(st) && can("admin")) buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => jobAction(ROUTES.cancel(job.id), "Cancelled", (answer) => answer) }, "Cancel"));
+    if ((job.resumable ?? (st === "interrupted" && job.kind === "pull")) && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed", (answer) => answer.job) }, "Resume"));
     if (isFinal(st)) buttons.push(h("button", { type: "button", class: "ghost small", "aria-label": "Dismiss", onclick: () => { row.el.remove(); jobRows.delete(job.id); } }, "Dismiss"));
     row.buttons.replaceChildren(...buttons);
     if (isDone(st) && !row.announced) { row.announced = true; toast(`${verb(job.kind, true)} ${job.model}`, "ok"); refreshInstalled(); }
     // A pull that ends puts its catalogue card back to Pull, saying why when it failed.
     if (job.kind === "pull" && isFinal(st) && !row.settled) {
       row.settled = true;
-      if (st === "failed") state.failed.set(job.model, job.error?.message || job.error || "the pull failed");
+      if (st === "failed") state.failed.set(job.model, job.error?.message ?? "the pull failed");
       renderCatalogue(state.filter);
     }
   }
-  async function jobAction(path, word) {
-    try { const answer = await api(path, { method: "POST" }); const job = answer?.job || answer; if (job?.id) renderJob(job); toast(word, "ok"); } catch (e) { toast(e.message, "error"); }
+  /** Cancel answers the job itself, resume `{job}` (the new job): `pick` takes it out. */
+  async function jobAction(path, word, pick) {
+    try { renderJob(pick(await api(path, { method: "POST" }))); toast(word, "ok"); } catch (e) { toast(e.message, "error"); }
   }
   async function refreshJobs() {
     try {
-      const answer = await api(ROUTES.jobs);
-      for (const job of answer.jobs || answer || []) if (!isFinal(job.state || job.status) || job.state === "interrupted") renderJob(job);
+      const answer = await read("jobs");
+      for (const job of answer.jobs) if (!isFinal(job.state) || job.state === "interrupted") renderJob(job);
     } catch { /* no jobs API: nothing to show */ }
   }
 
@@ -105,7 +101,6 @@ export function mount(root, ctx, params) {
     if (!state.installed.length) { body.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "muted" }, "No model installed yet. Pull one from the catalogue or upload a GGUF."))); return; }
     body.replaceChildren(...state.installed.map((m) => {
       const loaded = state.running.has(m.name);
-      const d = m.details || {};
       const actions = [h("button", { type: "button", class: "ghost small", onclick: () => details(m.name) }, "Details")];
       if (can("admin")) {
         actions.push(loaded
@@ -115,8 +110,8 @@ export function mount(root, ctx, params) {
         actions.push(h("button", { type: "button", class: "danger ghost small", "data-action": "delete", onclick: () => remove(m.name) }, "Delete"));
       }
       return h("tr", { "data-model": m.name },
-        h("td", {}, h("div", { style: "font-weight:600" }, m.name), capabilityBadges(m.capabilities || [])),
-        h("td", { class: "num" }, m.parameter_size || d.parameter_size || "–"), h("td", {}, m.quantization || d.quantization_level || "–"),
+        h("td", {}, h("div", { style: "font-weight:600" }, m.name), capabilityBadges(m.capabilities)),
+        h("td", { class: "num" }, m.parameter_size ?? "–"), h("td", {}, m.quantization ?? "–"),
         h("td", { class: "num" }, bytes(m.size)), h("td", { title: localTime(m.modified_at) }, m.modified_at ? relative(m.modified_at) : "–"),
         h("td", {}, h("span", { class: `status ${loaded ? "ok" : ""}` }, loaded ? "loaded" : "idle")),
         h("td", { class: "actions-cell" }, actions));
@@ -124,9 +119,9 @@ export function mount(root, ctx, params) {
   }
   async function refreshInstalled() {
     try {
-      const [installed, running] = await Promise.all([api(ROUTES.installed), api(ROUTES.running).catch(() => ({ models: [] }))]);
-      state.installed = (installed.models || []).slice().sort((a, b) => a.name.localeCompare(b.name));
-      state.running = new Set((running.models || []).map((m) => m.name));
+      const [installed, running] = await Promise.all([read("installed"), read("running").catch(() => ({ models: [] }))]);
+      state.installed = installed.models.slice().sort((a, b) => a.name.localeCompare(b.name));
+      state.running = new Set(running.models.map((m) => m.name));
       renderInstalled();
       if (tab === "catalogue") renderCatalogue();
     } catch (e) {
@@ -164,21 +159,21 @@ export function mount(root, ctx, params) {
     const { body } = drawer(name);
     body.append(h("p", { class: "muted" }, "Loading…"));
     try {
-      const shown = await api(ROUTES.show(name));
-      const d = shown.details || {};
-      const info = shown.model_info || {};
+      const shown = await read("show", {}, `name=${encodeURIComponent(name)}`);
+      const d = shown.details;
+      const info = shown.model_info;
       body.replaceChildren(h("div", {},
-        capabilityBadges(shown.capabilities || []),
+        capabilityBadges(shown.capabilities),
         h("dl", { class: "kv" }, [
-          ["Family", [d.family, ...(d.families || []).filter((f) => f !== d.family)].filter(Boolean).join(", ")],
+          ["Family", [d.family, ...(d.families ?? []).filter((f) => f !== d.family)].filter(Boolean).join(", ")],
           ["Parameters", d.parameter_size], ["Quantisation", d.quantization_level], ["Format", d.format],
-          ["Context length", shown.context_length ?? Object.entries(info).find(([k]) => k.endsWith(".context_length"))?.[1]],
+          ["Context length", shown.context_length],
           ["Vision projector", shown.has_projector ? "yes" : null],
           ["Modified", shown.modified_at && localTime(shown.modified_at)],
         ].filter(([, v]) => v != null && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
         shown.parameters ? [h("h3", {}, "Parameters"), h("pre", { class: "block" }, shown.parameters)] : null,
         shown.system ? [h("h3", {}, "System prompt"), h("pre", { class: "block" }, shown.system)] : null,
-        h("h3", {}, "Template"), h("pre", { class: "block" }, shown.template || "(none)"),
+        h("h3", {}, "Template"), h("pre", { class: "block" }, shown.template ?? "(none)"),
         h("h3", {}, "Model info"),
         h("dl", { class: "kv" }, Object.entries(info).sort().map(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, Array.isArray(v) ? `[${v.length} items]` : String(v))])),
         shown.license ? [h("h3", {}, "License"), h("pre", { class: "block" }, shown.license)] : null,
@@ -201,7 +196,7 @@ export function mount(root, ctx, params) {
     const pullAnyButton = pullAny?.querySelector("button");
     panels.catalogue.replaceChildren(h("div", { class: "toolbar" }, h("div", { class: "tabs", role: "group", "aria-label": "Catalogue" }, toggle), filter), pullAny, grid);
     panels.catalogue.grid = grid;
-    api(ROUTES.catalogue(state.category)).then((answer) => { state.catalogue = answer.models || answer || []; renderCatalogue(); })
+    read("catalogue", {}, `category=${state.category}`).then((answer) => { state.catalogue = answer.models; renderCatalogue(); })
       .catch((e) => grid.replaceChildren(h("p", { class: "error" }, `Cannot load the catalogue: ${e.message}`)));
   }
   function renderCatalogue(filterText = "") {
@@ -209,14 +204,14 @@ export function mount(root, ctx, params) {
     if (!grid) return;
     const installed = new Set(state.installed.map((m) => m.name));
     const needle = filterText.trim().toLowerCase();
-    const items = state.catalogue.filter((m) => !needle || `${m.name} ${m.description || ""} ${(m.capabilities || []).join(" ")}`.toLowerCase().includes(needle));
+    const items = state.catalogue.filter((m) => !needle || `${m.name} ${m.description} ${m.capabilities.join(" ")}`.toLowerCase().includes(needle));
     if (!items.length) { grid.replaceChildren(h("p", { class: "empty" }, "Nothing matches.")); return; }
     grid.replaceChildren(...items.map((m) => {
-      const has = m.installed ?? installed.has(m.name);
-      const pulling = [...state.jobs.values()].some((j) => j.model === m.name && !isFinal(j.state || j.status));
+      const has = m.installed || installed.has(m.name);
+      const pulling = [...state.jobs.values()].some((j) => j.model === m.name && !isFinal(j.state));
       return h("section", { class: "card", "data-model": m.name },
-        h("div", { class: "row" }, h("strong", {}, m.name), h("span", { class: "muted small num" }, m.size_bytes || m.size ? bytes(m.size_bytes || m.size) : "")),
-        capabilityBadges(m.capabilities || []),
+        h("div", { class: "row" }, h("strong", {}, m.name), h("span", { class: "muted small num" }, m.size_bytes ? bytes(m.size_bytes) : "")),
+        capabilityBadges(m.capabilities),
         m.description ? h("p", { class: "muted small", style: "margin:.3rem 0" }, m.description) : null,
         !has && !pulling && state.failed.has(m.name) ? h("p", { class: "error small pull-error" }, `Pull failed: ${state.failed.get(m.name)}`) : null,
         h("div", { class: "actions" }, has ? h("span", { class: "status ok" }, "installed")
@@ -362,8 +357,8 @@ export function mount(root, ctx, params) {
   }
   async function followImport(row) {
     try {
-      const all = await api(ROUTES.imports);
-      const found = (all.imports || []).find((i) => i.upload_id === row.uploadId);
+      const all = await read("imports");
+      const found = all.imports.find((i) => i.upload_id === row.uploadId);
       if (found) renderImport(found);
       else renderImport(await api(ROUTES.importStart, { method: "POST", body: { upload_id: row.uploadId, name: row.model } }));
     } catch (e) { setText(row.meta, `Import could not start: ${e.message}`); row.el.dataset.state = "failed"; }
@@ -407,7 +402,7 @@ export function mount(root, ctx, params) {
   }
   async function refreshImports() {
     try {
-      const all = (await api(ROUTES.imports)).imports || [];
+      const all = (await read("imports")).imports;
       if (!all.length && panels.upload.imports && !panels.upload.imports.children.length) panels.upload.imports.append(h("p", { class: "empty" }, "No import yet."));
       for (const info of all.slice(0, 20).reverse()) renderImport(info);
     } catch (e) { panels.upload.imports?.replaceChildren(h("p", { class: "error" }, `Cannot list imports: ${e.message}`)); }
@@ -423,8 +418,8 @@ export function mount(root, ctx, params) {
     if (tab === "upload" && !panels.upload.list && !panels.upload.children.length) uploadPanel();
   }
   const off = ctx.onEvent((event) => {
-    if (event.type === "job" || event.type === "job_progress") renderJob(event.job || event);
-    else if (event.type === "import") renderImport(event.import || event);
+    if (event.type === "job") renderJob(event);
+    else if (event.type === "import") renderImport(event);
     else if (event.type === "models_changed" || event.type === "running_models") refreshInstalled();
   });
   show(tab);
@@ -434,12 +429,12 @@ export function mount(root, ctx, params) {
 }
 
 function verb(kind, past = false) {
-  return (past ? { pull: "Pulled", start: "Started", delete: "Deleted" } : { pull: "Pulling", start: "Starting", delete: "Deleting" })[kind] || kind || "Job";
+  return (past ? { pull: "Pulled", start: "Started", delete: "Deleted" } : { pull: "Pulling", start: "Starting", delete: "Deleting" })[kind] ?? kind;
 }
-function isDone(state) { return ["done", "succeeded", "success", "completed", "complete"].includes(state); }
-function isFinal(state) { return isDone(state) || ["failed", "cancelled", "canceled", "interrupted"].includes(state); }
+function isDone(state) { return state === "done"; }
+function isFinal(state) { return ["done", "failed", "cancelled", "interrupted"].includes(state); }
 function stateWords(state, job) {
-  return { queued: "Queued", running: "Running", done: "Done", succeeded: "Done", failed: `Failed${job.error ? `: ${job.error.message || job.error}` : ""}`, cancelled: "Cancelled", interrupted: "Interrupted (the server restarted); resume to go on" }[state] || state || "";
+  return { queued: "Queued", running: "Running", done: "Done", failed: `Failed${job.error ? `: ${job.error.message}` : ""}`, cancelled: "Cancelled", interrupted: "Interrupted (the server restarted); resume to go on" }[state] ?? state;
 }
 
 function paramCount(n) {

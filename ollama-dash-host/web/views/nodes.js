@@ -3,6 +3,7 @@
 // and failed counts, the last error. An admin drains and undrains a node here.
 
 import { api, can, poll } from "../api.js";
+import { read } from "../contract.js";
 import { bytes, h, ms, number, setText, sparkline } from "../format.js";
 import { toast } from "../ui.js";
 
@@ -89,7 +90,7 @@ export function mount(root) {
   let failed = false;
   const stop = poll(async () => {
     try {
-      render(await api("/api/nodes"));
+      render(await read("nodes"));
       failed = false;
     } catch (e) {
       if (!failed) setText(summary, `Nodes unavailable: ${e.message}`);

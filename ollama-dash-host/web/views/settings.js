@@ -1,18 +1,17 @@
 // Settings: global and per-model generation defaults (validated), API keys (admin), plugins.
 
 import { api, can } from "../api.js";
+import { read } from "../contract.js";
 import { h, localTime, number, relative } from "../format.js";
 import { confirmAction, toast } from "../ui.js";
 import { copyText } from "../markdown.js";
 
 const ROUTES = {
-  settings: "/api/settings",
   global: "/api/settings/global",
   modelDefaults: (name) => `/api/settings/model?name=${encodeURIComponent(name)}`,
   keys: "/api/keys",
   key: (name) => `/api/keys/${encodeURIComponent(name)}`,
   plugins: "/api/plugins",
-  models: "/api/models/available",
 };
 
 /** Generation defaults: name, label, input attributes and a client-side check. */
@@ -110,9 +109,9 @@ function defaultsForm(id, title, load, save) {
 }
 
 function defaultsSection(root) {
-  const settings = api(ROUTES.settings);
+  const settings = read("settings");
   const global = defaultsForm("defaults-global", "Defaults for every model",
-    async () => (await settings).global || {},
+    async () => (await settings).global,
     (values) => api(ROUTES.global, { method: "PUT", body: values }));
   const picker = h("select", { id: "defaults-model", "aria-label": "Model", style: "max-width:22rem" }, h("option", { value: "" }, "Choose a model…"));
   const perModelBox = h("div");
@@ -120,12 +119,12 @@ function defaultsSection(root) {
     const name = picker.value;
     if (!name) { perModelBox.replaceChildren(); return; }
     perModelBox.replaceChildren(defaultsForm("defaults-model-form", `Defaults for ${name}`,
-      async () => (await api(ROUTES.settings)).models?.[name] || {},
+      async () => (await read("settings")).models[name] ?? {},
       (values) => api(ROUTES.modelDefaults(name), { method: "PUT", body: values })));
   });
-  api(ROUTES.models).then((a) => picker.append(...(a.models || []).map((m) => h("option", { value: m.name }, m.name)))).catch(() => {});
+  read("installed").then((a) => picker.append(...a.models.map((m) => h("option", { value: m.name }, m.name)))).catch(() => {});
   const deployment = h("details", { class: "card", style: "margin-top:1rem" }, h("summary", {}, "Deployment settings (from the config file and environment, read-only here)"), h("dl", { class: "kv", id: "deployment" }));
-  settings.then((s) => deployment.querySelector("dl").replaceChildren(...Object.entries(s.deployment?.values || {}).flatMap(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, v == null ? "–" : String(v))]))).catch(() => deployment.remove());
+  settings.then((s) => deployment.querySelector("dl").replaceChildren(...Object.entries(s.deployment.values).flatMap(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", { class: "mono" }, v == null ? "–" : String(v))]))).catch(() => deployment.remove());
   root.append(h("h2", {}, "Generation defaults"),
     h("p", { class: "muted" }, "Applied to chat and API requests that leave a setting out. A model's own defaults win over the global ones; a request's own values win over both."),
     global, h("div", { class: "toolbar", style: "margin-top:1rem" }, h("label", { for: "defaults-model", style: "margin:0" }, "Per model"), picker), perModelBox, deployment);
@@ -161,7 +160,7 @@ function keysSection(root) {
     h("thead", {}, h("tr", {}, ["Name", "Role", "Created", ""].map((c) => h("th", { scope: "col" }, c)))), body)));
   async function load() {
     try {
-      const keys = (await api(ROUTES.keys)).keys || [];
+      const { keys } = await read("keys");
       body.replaceChildren(...(keys.length ? keys.map((k) => h("tr", { "data-key": k.name },
         h("td", {}, k.name), h("td", {}, h("span", { class: `role role-${k.role}` }, k.role)), h("td", { title: localTime(k.created_at) }, relative(new Date(k.created_at).toISOString())),
         h("td", { class: "actions-cell" }, h("button", { type: "button", class: "danger ghost small", "data-action": "delete", onclick: () => revoke(k.name) }, "Revoke"))))
@@ -191,7 +190,7 @@ function pluginsSection(root, ctx) {
   const tone = { active: "ok", degraded: "warn" };
   async function load() {
     try {
-      const { dir, plugins } = await api(ROUTES.plugins);
+      const { dir, plugins } = await read("plugins");
       if (!plugins.length) { box.replaceChildren(h("p", { class: "empty" }, `No plugin in ${dir}. Drop a .wasm plugin there; it loads within seconds.`)); return; }
       box.replaceChildren(h("p", { class: "muted small" }, "From ", h("span", { class: "mono" }, dir)), h("div", { class: "table-wrap" }, h("table", { "aria-label": "Plugins" },
         h("thead", {}, h("tr", {}, ["Plugin", "Provides", "State", "Calls", "Failures", "p50 / p99", "Limits", "Last error"].map((c) => h("th", { scope: "col" }, c)))),

@@ -1,6 +1,7 @@
 // Traces: filters, keyset paging, detail with a timing bar, export, per-model stats.
 
-import { api, download } from "../api.js";
+import { download } from "../api.js";
+import { read } from "../contract.js";
 import { h, localTime, ms, number, relative, setText } from "../format.js";
 import { drawer, toast } from "../ui.js";
 
@@ -58,12 +59,12 @@ export function mount(root, ctx, params) {
 
   async function load() {
     try {
-      const answer = await api(`/v1/traces?${query({ limit: PAGE, cursor: cursors.at(-1) })}`);
+      const answer = await read("traces", {}, query({ limit: PAGE, cursor: cursors.at(-1) }));
       state.next = answer.next_cursor;
       newer.disabled = !cursors.length;
       older.disabled = !answer.has_more;
       setText(info, answer.total != null ? `${number(answer.total)} matching` : `${answer.data.length} shown`);
-      const rows = answer.data || [];
+      const rows = answer.data;
       if (!rows.length) { body.replaceChildren(h("tr", {}, h("td", { colspan: "8", class: "muted" }, "No trace matches. Traces appear here when a model answers through Chat, /v1 or /ollama."))); return; }
       body.replaceChildren(...rows.map((t) => h("tr", { class: "clickable", tabindex: "0", "data-trace": t.id,
         onclick: () => { location.hash = `#/traces/${t.id}`; }, onkeydown: (e) => { if (e.key === "Enter") location.hash = `#/traces/${t.id}`; } },
@@ -86,11 +87,11 @@ export function mount(root, ctx, params) {
   async function loadStats() {
     const until = Date.now();
     try {
-      const stats = await api(`/v1/traces/stats?since=${until - Number(windowSelect.value)}&until=${until + 1}`);
-      const models = stats.models || [];
+      const stats = await read("traceStats", {}, `since=${until - Number(windowSelect.value)}&until=${until + 1}`);
+      const models = stats.models;
       for (const m of models) addModel(m.model);
       statsBody.replaceChildren(...(models.length ? models.map((m) => h("tr", { "data-model": m.model },
-        h("td", {}, m.model), h("td", { class: "num" }, number(m.count)), h("td", { class: "num" }, number(m.errors + (m.cancelled || 0))),
+        h("td", {}, m.model), h("td", { class: "num" }, number(m.count)), h("td", { class: "num" }, number(m.errors + m.cancelled)),
         h("td", { class: "num" }, number(m.total_tokens)), h("td", { class: "num" }, ms(m.p50_latency_ms)), h("td", { class: "num" }, ms(m.p95_latency_ms)),
         h("td", { class: "num" }, ms(m.p50_ttft_ms)), h("td", { class: "num" }, ms(m.p95_ttft_ms)), h("td", { class: "num" }, number(m.tokens_per_second, 1))))
         : [h("tr", {}, h("td", { colspan: "9", class: "muted" }, "No request in this window."))]));
@@ -110,7 +111,7 @@ export function mount(root, ctx, params) {
     d.dialog.addEventListener("close", () => { openDrawer = null; if (location.hash.startsWith("#/traces/")) history.replaceState(null, "", "#/traces"); });
     d.body.append(h("p", { class: "muted" }, "Loading…"));
     try {
-      const t = await api(`/v1/traces/${encodeURIComponent(id)}`);
+      const t = await read("trace", { trace: id });
       d.body.replaceChildren(h("div", {},
         h("dl", { class: "kv" }, [
           ["When", localTime(t.created_at)], ["Model", t.model], ["Endpoint", t.endpoint], ["Key", t.api_key || "–"], ["Client", t.client_addr || "–"],

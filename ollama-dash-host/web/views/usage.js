@@ -1,7 +1,8 @@
 // Usage: requests, errors, tokens/s, p50/p95 time to first token and latency per model over
 // time, bucketed by the server (`GET /v1/traces/usage`). New traces refresh it live.
 
-import { api, poll } from "../api.js";
+import { poll } from "../api.js";
+import { read } from "../contract.js";
 import { h, ms, number } from "../format.js";
 import { colour, timeChart, windowPicker } from "../charts.js";
 
@@ -29,7 +30,7 @@ export function mount(root, ctx) {
     const mine = ++seq;
     status.textContent = "loading…";
     let usage;
-    try { usage = await api(`/v1/traces/usage?window=${windowValue}`); } catch (e) {
+    try { usage = await read("usage", {}, `window=${windowValue}`); } catch (e) {
       if (mine === seq) status.textContent = `Usage unavailable: ${e.message}`;
       return;
     }
@@ -41,7 +42,7 @@ export function mount(root, ctx) {
   function render(usage) {
     // The busiest models get a line each; the rest are one "other" line in the counts.
     const totals = new Map();
-    for (const p of usage.points || []) totals.set(p.model, (totals.get(p.model) || 0) + p.requests);
+    for (const p of usage.points) totals.set(p.model, (totals.get(p.model) || 0) + p.requests);
     const ranked = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || a.localeCompare(b));
     const models = ranked.slice(0, MAX_MODELS);
     const others = ranked.length - models.length;
@@ -54,7 +55,7 @@ export function mount(root, ctx) {
     const ttft50 = column(null), ttft95 = column(null), lat50 = column(null), lat95 = column(null);
     let total = 0, failed = 0;
     const other = xs.map(() => 0), otherErrors = xs.map(() => 0);
-    for (const p of usage.points || []) {
+    for (const p of usage.points) {
       const m = models.indexOf(p.model), i = index(p.start);
       if (i < 0 || i >= xs.length) continue;
       if (m < 0) { other[i] += p.requests; otherErrors[i] += p.errors; total += p.requests; failed += p.errors; continue; }
