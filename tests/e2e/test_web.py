@@ -551,7 +551,66 @@ def test_the_nav_at_390px_reaches_every_view(server, browser):
     browser.js("document.querySelector('#history').scrollIntoView()")
     browser.wait_for('#history [data-chart="cpu"] canvas')
     assert browser.js("return document.documentElement.scrollWidth") <= width, "the dashboard fits 390 px"
-    browser.screenshot("mobile-dashboard")
+    browser.screenshot("mobile-dashboard-history")
+
+
+MOBILE_VIEWS = [
+    ("dashboard", "Dashboard", '#running [data-model]'),
+    ("models", "Models", '#installed tr[data-model]'),
+    ("chat", "Chat", ".msg.assistant"),
+    ("traces", "Traces", 'table[aria-label="Traces"] tbody tr[data-trace]'),
+    ("usage", "Usage", '#usage [data-chart="requests"] canvas'),
+    ("nodes", "Nodes", "#nodes [data-node]"),
+    ("settings", "Settings", "#defaults-global"),
+]
+
+
+def test_every_view_fits_390px_and_is_reached_through_the_menu(server, browser):
+    """At 390×844 each view is opened through the collapsed menu (which opens, then folds again),
+    nothing is wider than the screen, and a screenshot is saved as mobile-<view>.png."""
+    chat = server.post("/api/sessions", json={"model": "llama3.2:1b", "title": "A chat on a phone with a long title that must not push the page wider"})
+    assert chat.status_code == 201, chat.text
+    session = chat.json()["id"]
+    answer = server.post(f"/api/sessions/{session}/messages", json={"content": "Give me a short list and a code block", "stream": False})
+    assert answer.status_code == 200, answer.text
+    browser.driver.set_window_size(390, 844)
+    browser.sign_in(server.token)
+    width = browser.js("return window.innerWidth")
+    assert width <= 390, width
+    for view, label, ready in MOBILE_VIEWS:
+        assert browser.attrs("#menu", "aria-expanded") == ["false"], view
+        assert not [a for a in browser.all("#mainnav a") if a.is_displayed()], f"the menu is folded before {view}"
+        browser.wait_for("#menu").click()
+        assert browser.attrs("#menu", "aria-expanded") == ["true"]
+        browser.wait_for("#mainnav a", text=label)
+        browser.js("[...document.querySelectorAll('#mainnav a')].find((a) => a.textContent === arguments[0]).click()", label)
+        browser.wait(lambda d: d.execute_script("return document.body.dataset.view") == view, message=f"{view} view")
+        browser.wait_gone("#mainnav a")
+        if view == "chat":
+            browser.go(f"#/chat/{session}")
+        browser.wait_for(ready, timeout=30)
+        browser.js("window.scrollTo(0, 0)")
+        wide = browser.js(
+            """
+            const w = window.innerWidth;
+            return [...document.querySelectorAll('body *')].filter((e) => {
+              const r = e.getBoundingClientRect();
+              if (!r.width || r.right <= w + 1) return false;
+              for (let p = e.parentElement; p; p = p.parentElement) {
+                const o = getComputedStyle(p).overflowX;
+                if (o === 'auto' || o === 'scroll' || o === 'hidden') return false;
+              }
+              return true;
+            }).slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);
+            """
+        )
+        scroll = browser.js("return document.documentElement.scrollWidth")
+        assert scroll <= width + 1, f"{view} is {scroll} px wide at {width}: {wide}"
+        if view == "models":
+            # The installed table scrolls sideways, but each row's buttons stay on screen.
+            right = browser.js("return Math.max(...[...document.querySelectorAll('#installed tr[data-model] .actions-cell button')].map((b) => b.getBoundingClientRect().right))")
+            assert right <= width, f"the model actions end at {right} px"
+        browser.screenshot(f"mobile-{view}")
 
 
 def test_with_ollama_down_the_dashboard_says_it_once_with_a_hint():

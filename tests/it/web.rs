@@ -169,6 +169,7 @@ async fn every_module_the_page_imports_is_served() {
         "vendor/uplot/uPlot.iife.min.js",
         "code-highlight.js",
         "math.js",
+        "contract.js",
         "vendor/lezer/highlight.js",
         "vendor/temml/temml.min.js",
     ] {
