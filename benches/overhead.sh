@@ -2,6 +2,8 @@
 # What ollama-dash adds above one loopback hop (issue 14), side by side in one run.
 #
 #   benches/overhead.sh [BIN]      (default target/release/ollama-dash; ROUNDS=3 SECS=5)
+#   UPSTREAM_BIN=OTHER benches/overhead.sh BIN   runs the upstream simulator from OTHER, so two
+#                                    builds compared before/after face the same upstream
 #
 # One upstream (the simulator, `ollama-dash sim --token-delay-ms 0`), reached five ways, each
 # with wrk at one connection, rounds interleaved (every target once, then again):
@@ -17,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/ollama-dash}
+UPSTREAM_BIN=${UPSTREAM_BIN:-$BIN}
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-5}
 TOKEN=overhead-bench-token-0123456789
@@ -29,7 +32,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 wait_up() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" -H "Authorization: Bearer $TOKEN" && return; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
 
 up=$(port); hop=$(port); dash=$(port)
-"$BIN" sim --listen "127.0.0.1:$up" --token-delay-ms 0 --preload llama3.2:1b >/dev/null 2>&1 & pids+=($!)
+"$UPSTREAM_BIN" sim --listen "127.0.0.1:$up" --token-delay-ms 0 --preload llama3.2:1b >/dev/null 2>&1 & pids+=($!)
 socat "TCP-LISTEN:$hop,fork,reuseaddr,backlog=1024" "TCP:127.0.0.1:$up" & pids+=($!)
 DATA_PATH="$work/data" AUTH_TOKEN=$TOKEN OLLAMA_HOST="127.0.0.1:$up" RUST_LOG=warn \
   "$BIN" serve --listen "127.0.0.1:$dash" >"$work/serve.log" 2>&1 & pids+=($!)

@@ -153,6 +153,8 @@ def test_chat_copy_a_message_and_a_code_block_and_the_fallback(server, browser):
 
 def test_chat_exports_markdown_and_json(server, browser):
     open_chat(browser, server)
+    # Whichever model the picker chose (other tests pull more models into the shared server).
+    model = browser.js("return document.getElementById('chat-model').value")
     ask(browser, CODE_AND_MATH, 1)
     synced(browser)
     browser.js("""
@@ -173,7 +175,7 @@ def test_chat_exports_markdown_and_json(server, browser):
     assert md["name"].endswith(".md") and md["type"].startswith("text/markdown"), md
     assert md["text"].startswith(f"# {title}\n"), md["text"][:200]
     assert f"## You\n\n{CODE_AND_MATH}\n" in md["text"]
-    assert "## Assistant (llama3.2:1b)" in md["text"]
+    assert f"## Assistant ({model})" in md["text"]
     assert "```python\nimport math\n" in md["text"], "the reply's Markdown as written"
     assert js["name"].endswith(".json") and js["type"].startswith("application/json"), js
     data = json.loads(js["text"])
