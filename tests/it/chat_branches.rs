@@ -210,24 +210,9 @@ async fn regenerate_and_edit_keep_the_replaced_branch_and_branch_switches_back()
 async fn regenerate_streams_and_branch_belongs_to_the_owner() {
     let sim = sim_with_preload(&[MODEL]).await;
     let host = TestHost::new(&sim.url(), &[]).await;
-    let (_, alice) = host
-        .call(
-            "POST",
-            "/api/keys",
-            Some(json!({"name": "alice", "role": "user"})),
-        )
-        .await;
-    let (_, bob) = host
-        .call(
-            "POST",
-            "/api/keys",
-            Some(json!({"name": "bob", "role": "user"})),
-        )
-        .await;
-    let (alice, bob) = (
-        alice["key"].as_str().expect("key"),
-        bob["key"].as_str().expect("key"),
-    );
+    let alice = host.new_key("alice", "user").await;
+    let bob = host.new_key("bob", "user").await;
+    let (alice, bob) = (alice.as_str(), bob.as_str());
     let (status, _, session) = host
         .send(authed(
             "POST",

@@ -237,24 +237,9 @@ async fn passthrough_traces_generate_and_embed() {
 #[tokio::test]
 async fn sessions_belong_to_their_key() {
     let (_sim, host) = host().await;
-    let (_, alice) = host
-        .call(
-            "POST",
-            "/api/keys",
-            Some(json!({"name": "alice", "role": "user"})),
-        )
-        .await;
-    let (_, bob) = host
-        .call(
-            "POST",
-            "/api/keys",
-            Some(json!({"name": "bob", "role": "user"})),
-        )
-        .await;
-    let (alice, bob) = (
-        alice["key"].as_str().expect("key"),
-        bob["key"].as_str().expect("key"),
-    );
+    let alice = host.new_key("alice", "user").await;
+    let bob = host.new_key("bob", "user").await;
+    let (alice, bob) = (alice.as_str(), bob.as_str());
     let as_user = |token: &str, method: &str, path: &str, body: Option<Value>| {
         let request = authed(method, path, body, Some(token));
         async { host.send(request).await }

@@ -182,6 +182,17 @@ impl TestHost {
         (status, headers, json)
     }
 
+    /// Creates an API key `name` with `role` through `POST /api/keys`; its secret.
+    pub async fn new_key(&self, name: &str, role: &str) -> String {
+        let body = serde_json::json!({ "name": name, "role": role });
+        let (status, created) = self.call("POST", "/api/keys", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["key"]
+            .as_str()
+            .expect("the key's secret")
+            .to_owned()
+    }
+
     /// `method path` with the test token.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let request = authed(method, path, body, Some(TOKEN));
