@@ -23,13 +23,8 @@ UPSTREAM_BIN=${UPSTREAM_BIN:-$BIN}
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-5}
 TOKEN=overhead-bench-token-0123456789
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" -H "Authorization: Bearer $TOKEN" && return; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 
 up=$(port); hop=$(port); dash=$(port)
 "$UPSTREAM_BIN" sim --listen "127.0.0.1:$up" --token-delay-ms 0 --preload llama3.2:1b >/dev/null 2>&1 & pids+=($!)
