@@ -84,14 +84,15 @@ pub(super) struct LlmMetrics {
     started: Mutex<HashMap<String, Labels>>,
 }
 
-/// Whatever a trace event says about one generation, for [`LlmMetrics::recorded`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Finished {
-    pub(super) id: String,
-    pub(super) model: String,
-    pub(super) endpoint: String,
-    pub(super) api_key: Option<String>,
-    pub(super) status: String,
+/// Whatever a trace event says about one generation, for [`LlmMetrics::recorded`] (borrowed
+/// from the event: recording runs on the request's task).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Finished<'a> {
+    pub(super) id: &'a str,
+    pub(super) model: &'a str,
+    pub(super) endpoint: &'a str,
+    pub(super) api_key: Option<&'a str>,
+    pub(super) status: &'a str,
     pub(super) prompt_tokens: Option<u64>,
     pub(super) completion_tokens: Option<u64>,
     pub(super) ttft_ms: Option<f64>,
@@ -179,19 +180,19 @@ impl LlmMetrics {
     }
 
     /// A generation ended: counted, timed, and no longer in flight.
-    pub(super) fn recorded(&self, trace: &Finished) {
+    pub(super) fn recorded(&self, trace: &Finished<'_>) {
         let started = self
             .started
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&trace.id);
+            .remove(trace.id);
         if let Some(labels) = started {
             // The labels it started with, even if the model was corrected since.
             self.in_flight.get_or_create(&labels).dec();
         }
-        let labels = base_labels(&trace.model, &trace.endpoint, trace.api_key.as_deref());
+        let labels = base_labels(trace.model, trace.endpoint, trace.api_key);
         let mut with_status = labels.clone();
-        with_status.push(("status".to_owned(), trace.status.clone()));
+        with_status.push(("status".to_owned(), trace.status.to_owned()));
         self.requests.get_or_create(&with_status).inc();
         for (kind, tokens) in [
             ("input", trace.prompt_tokens),
@@ -208,7 +209,7 @@ impl LlmMetrics {
         // `error.type` only on failures, as the conventions ask.
         let mut outcome = labels.clone();
         if trace.status != "ok" {
-            outcome.push(("error_type".to_owned(), trace.status.clone()));
+            outcome.push(("error_type".to_owned(), trace.status.to_owned()));
         }
         if let Some(ms) = trace.duration_ms {
             self.operation_duration
@@ -286,11 +287,11 @@ fn apply(metrics: &LlmMetrics, event: &Event) {
             eval_ns,
             total_ns,
         } => metrics.recorded(&Finished {
-            id: id.clone(),
-            model: model.clone(),
-            endpoint: endpoint.clone(),
-            api_key: api_key.clone(),
-            status: status.clone(),
+            id,
+            model,
+            endpoint,
+            api_key: api_key.as_deref(),
+            status,
             prompt_tokens: *prompt_tokens,
             completion_tokens: *completion_tokens,
             ttft_ms: *ttft_ms,
@@ -327,11 +328,11 @@ mod tests {
             "{text}"
         );
         metrics.recorded(&Finished {
-            id: "t1".to_owned(),
-            model: "llama3".to_owned(),
-            endpoint: "/v1/chat/completions".to_owned(),
-            api_key: Some("team-a".to_owned()),
-            status: "ok".to_owned(),
+            id: "t1",
+            model: "llama3",
+            endpoint: "/v1/chat/completions",
+            api_key: Some("team-a"),
+            status: "ok",
             prompt_tokens: Some(12),
             completion_tokens: Some(100),
             ttft_ms: Some(250.0),
@@ -363,10 +364,10 @@ mod tests {
         let mut registry = Registry::default();
         let metrics = LlmMetrics::new(&mut registry);
         metrics.recorded(&Finished {
-            id: "never-started".to_owned(),
-            model: "m".to_owned(),
-            endpoint: "/ollama/api/generate".to_owned(),
-            status: "error".to_owned(),
+            id: "never-started",
+            model: "m",
+            endpoint: "/ollama/api/generate",
+            status: "error",
             ttft_ms: Some(10.0),
             duration_ms: Some(5.0),
             eval_ns: Some(1),
