@@ -4,7 +4,6 @@
 use http::StatusCode;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use crate::support::{TestHost, assert_error_shape, authed, sim_with_preload};
 
@@ -255,16 +254,13 @@ async fn regenerate_streams_and_branch_belongs_to_the_owner() {
 
     // Streamed: deltas then done, no `user` event; stored under the same question.
     let response = host
-        .router
-        .clone()
-        .oneshot(authed(
+        .open(authed(
             "POST",
             &format!("/api/sessions/{id}/regenerate"),
             Some(json!({})),
             Some(alice),
         ))
-        .await
-        .expect("infallible");
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = response
         .into_body()

@@ -156,16 +156,8 @@ impl TestHost {
     }
 
     /// Sends a request as if from `127.0.0.1:4242`.
-    pub async fn send(&self, mut request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("infallible");
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
+        let response = self.open(request).await;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
