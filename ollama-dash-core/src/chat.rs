@@ -772,7 +772,7 @@ impl Chats {
             think: ask.think,
             ..ChatRequest::default()
         };
-        let dashboard = self.clone();
+        let chats = self.clone();
         let session_id = session.id.clone();
         let (model, turn_options) = (ask.model, ask.options);
         let store_reply = move |trace: &crate::TraceHandle, ending: Ending<'_>| {
@@ -793,7 +793,7 @@ impl Chats {
                 completion_tokens,
                 ..NewMessage::default()
             };
-            dashboard.queue_message(&session_id, reply, Place::Under(Some(asked)));
+            chats.queue_message(&session_id, reply, Place::Under(Some(asked)));
         };
         Ok(self
             .generations
