@@ -128,6 +128,8 @@ struct NodeState {
     installed: Option<HashMap<String, u64>>,
     /// Loaded models and the VRAM each holds.
     resident: HashMap<String, u64>,
+    /// The last `/api/tags` and `/api/ps` lists as the node gave them (its [`Holdings`]).
+    lists: Holdings,
     failures: u32,
     last_error: Option<String>,
     served: u64,
@@ -173,7 +175,22 @@ pub struct NodeStatus {
     pub source: Source,
 }
 
+/// What one node holds, as its probe last saw it: `/api/tags` and `/api/ps` as Ollama gave them.
+#[derive(Debug, Clone, Default)]
+pub struct Holdings {
+    /// Installed models; `None` until the first tags probe.
+    pub installed: Option<Arc<[crate::ollama::types::ListModel]>>,
+    /// Loaded models.
+    pub running: Arc<[crate::ollama::types::ProcessModel]>,
+}
+
 impl Node {
+    /// What it holds, as its own probe loop last saw it (empty for the one node of a fleet of
+    /// one: the live collector probes that one).
+    pub fn holdings(&self) -> Holdings {
+        lock(&self.state).lists.clone()
+    }
+
     fn new(id: u64, source: Source, config: NodeConfig, client: OllamaClient) -> Self {
         Self {
             id,
@@ -965,7 +982,11 @@ async fn probe(node: &Node, full: bool) -> Result<()> {
         .iter()
         .map(|m| (canonical(&m.name), m.size_vram.unwrap_or(m.size)))
         .collect();
-    lock(&node.state).resident = resident;
+    {
+        let mut s = lock(&node.state);
+        s.resident = resident;
+        s.lists.running = ps.models.into();
+    }
     if full {
         let tags = node.client.tags().await?;
         let installed = tags
@@ -976,6 +997,7 @@ async fn probe(node: &Node, full: bool) -> Result<()> {
         let version = node.client.version().await?.version;
         let mut s = lock(&node.state);
         s.installed = Some(installed);
+        s.lists.installed = Some(tags.models.into());
         s.version = Some(version);
     }
     Ok(())
