@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ollama_dash_core::{ImportInfo, ImportRequest};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiResult;
@@ -33,12 +33,19 @@ async fn start(
     Ok((StatusCode::ACCEPTED, Json(import)))
 }
 
+/// The answer of `GET /v1/models/imports`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ImportList {
+    /// Every import record, newest first.
+    #[schema(value_type = Vec<Object>)]
+    imports: Vec<ImportInfo>,
+}
+
 /// `GET /v1/models/imports`: every import, newest first.
-#[utoipa::path(get, path = "/v1/models/imports", tag = "uploads", responses((status = 200, description = "`{\"imports\": [...]}`, newest first.", body = JsonObject)))]
-async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "imports": state.dashboard.list_imports().await? }),
-    ))
+#[utoipa::path(get, path = "/v1/models/imports", tag = "uploads", responses((status = 200, description = "`{\"imports\": [...]}`, newest first.", body = ImportList)))]
+async fn list(State(state): State<AppState>) -> ApiResult<Json<ImportList>> {
+    let imports = state.dashboard.list_imports().await?;
+    Ok(Json(ImportList { imports }))
 }
 
 /// `GET /v1/models/imports/{id}`.

@@ -6,15 +6,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
-use super::openapi::JsonObject;
-use ollama_dash_core::traces::UsageQuery;
+use ollama_dash_core::traces::{TraceUsage, UsagePoint, UsageQuery};
 
 /// Query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -24,13 +22,33 @@ pub(super) struct UsageParams {
     bucket: Option<String>,
 }
 
+/// The answer: the window and bucket asked for, and the core's buckets.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct UsageAnswer {
+    /// The window, seconds.
+    window_secs: u64,
+    /// The width of a bucket, seconds.
+    bucket_secs: u64,
+    /// Window start, Unix ms.
+    since: i64,
+    /// Window end, Unix ms.
+    until: i64,
+    /// Width of a bucket, ms.
+    bucket_ms: i64,
+    /// Every model seen in the window, by name.
+    models: Vec<String>,
+    /// By bucket start, then model name: requests, errors, tokens/s, p50/p95 TTFT and latency.
+    #[schema(value_type = Vec<Object>)]
+    points: Vec<UsagePoint>,
+}
+
 /// The handler.
-#[utoipa::path(get, path = "/v1/traces/usage", tag = "traces", params(UsageParams), responses((status = 200, description = "`window_secs`, `bucket_secs` and the buckets (per bucket and model: requests, errors, tokens/s, p50/p95 TTFT and latency).", body = JsonObject)))]
+#[utoipa::path(get, path = "/v1/traces/usage", tag = "traces", params(UsageParams), responses((status = 200, description = "`window_secs`, `bucket_secs` and the buckets (per bucket and model: requests, errors, tokens/s, p50/p95 TTFT and latency).", body = UsageAnswer)))]
 pub(super) async fn usage(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<UsageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UsageAnswer>> {
     let window = parse_duration(params.window.as_deref().unwrap_or("1h"), "window")?;
     let bucket = match params.bucket.as_deref() {
         Some(raw) => parse_duration(raw, "bucket")?,
@@ -46,16 +64,22 @@ pub(super) async fn usage(
         bucket_ms,
         api_key: caller.scope().map(str::to_owned),
     };
-    let usage = state.dashboard.trace_usage(query).await?;
-    Ok(Json(json!({
-        "window_secs": window.as_secs(),
-        "bucket_secs": bucket.as_secs(),
-        "since": usage.since,
-        "until": usage.until,
-        "bucket_ms": usage.bucket_ms,
-        "models": usage.models,
-        "points": usage.points,
-    })))
+    let TraceUsage {
+        since,
+        until,
+        bucket_ms,
+        models,
+        points,
+    } = state.dashboard.trace_usage(query).await?;
+    Ok(Json(UsageAnswer {
+        window_secs: window.as_secs(),
+        bucket_secs: bucket.as_secs(),
+        since,
+        until,
+        bucket_ms,
+        models,
+        points,
+    }))
 }
 
 fn millis(d: Duration) -> i64 {
