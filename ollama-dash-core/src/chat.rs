@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::generation::{Ending, Generation, Origin};
-use crate::ollama::types::{ChatRequest, Message, ModelOptions, Think};
+use crate::ollama::types::{ChatRequest, KeepAlive, Message, ModelOptions, Think};
 
 /// A chat session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +25,10 @@ pub struct ChatSession {
     pub system_prompt: Option<String>,
     /// Default generation options (an Ollama `options` object).
     pub options: Option<Value>,
+    /// Reasoning switch of its turns (true, false or a level); `None`: the model's default.
+    pub think: Option<Think>,
+    /// How long the model stays loaded after each turn; `None`: the settings'.
+    pub keep_alive: Option<KeepAlive>,
     /// Name of the key that created it.
     pub owner: Option<String>,
     /// Creation time, Unix ms.
@@ -44,6 +48,10 @@ pub struct NewSession {
     pub system_prompt: Option<String>,
     /// Default options.
     pub options: Option<Value>,
+    /// Reasoning switch.
+    pub think: Option<Think>,
+    /// Keep-alive of its turns.
+    pub keep_alive: Option<KeepAlive>,
     /// Key name of the creator.
     pub owner: Option<String>,
 }
@@ -59,6 +67,10 @@ pub struct SessionUpdate {
     pub system_prompt: Option<String>,
     /// New default options.
     pub options: Option<Value>,
+    /// New reasoning switch; `Some(None)` clears it (the model's default).
+    pub think: Option<Option<Think>>,
+    /// New keep-alive; `Some(None)` clears it (the settings').
+    pub keep_alive: Option<Option<KeepAlive>>,
 }
 
 /// A stored chat message.
@@ -120,7 +132,7 @@ pub struct NewMessage {
 }
 
 const SESSION_COLUMNS: &str =
-    "id, title, model, system_prompt, options, owner, created_at, updated_at";
+    "id, title, model, system_prompt, options, owner, created_at, updated_at, think, keep_alive";
 const MESSAGE_COLUMNS: &str = "id, session_id, role, content, thinking, images, model, options, \
     trace_id, prompt_tokens, completion_tokens, created_at, parent_id";
 
@@ -159,6 +171,8 @@ impl Chats {
             model: checked_model(new.model)?,
             system_prompt: new.system_prompt,
             options: checked_options(new.options)?,
+            think: checked_think(new.think)?,
+            keep_alive: checked_keep_alive(new.keep_alive)?,
             owner: new.owner,
             created_at: now,
             updated_at: now,
@@ -168,7 +182,7 @@ impl Chats {
             .call(move |c| {
                 c.execute(
                     &format!(
-                        "INSERT INTO chat_sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                        "INSERT INTO chat_sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                     ),
                     rusqlite::params![
                         row.id,
@@ -178,7 +192,9 @@ impl Chats {
                         row.options.as_ref().map(Value::to_string),
                         row.owner,
                         row.created_at,
-                        row.updated_at
+                        row.updated_at,
+                        json_text(row.think.as_ref()),
+                        json_text(row.keep_alive.as_ref())
                     ],
                 )
             })
@@ -222,6 +238,15 @@ impl Chats {
         let title = update.title.as_deref().map(checked_title).transpose()?;
         let options = checked_options(update.options)?.map(|v| v.to_string());
         let model = checked_model(update.model)?;
+        // (whether to set it, the JSON text or NULL)
+        let think = match update.think {
+            Some(t) => (true, json_text(checked_think(t)?.as_ref())),
+            None => (false, None),
+        };
+        let keep_alive = match update.keep_alive {
+            Some(k) => (true, json_text(checked_keep_alive(k)?.as_ref())),
+            None => (false, None),
+        };
         let owned = id.to_owned();
         let changed = self
             .store
@@ -229,8 +254,21 @@ impl Chats {
                 c.execute(
                     "UPDATE chat_sessions SET title = coalesce(?2, title), \
                      model = coalesce(?3, model), system_prompt = coalesce(?4, system_prompt), \
-                     options = coalesce(?5, options), updated_at = ?6 WHERE id = ?1",
-                    rusqlite::params![owned, title, model, update.system_prompt, options, now_ms()],
+                     options = coalesce(?5, options), updated_at = ?6, \
+                     think = CASE WHEN ?7 THEN ?8 ELSE think END, \
+                     keep_alive = CASE WHEN ?9 THEN ?10 ELSE keep_alive END WHERE id = ?1",
+                    rusqlite::params![
+                        owned,
+                        title,
+                        model,
+                        update.system_prompt,
+                        options,
+                        now_ms(),
+                        think.0,
+                        think.1,
+                        keep_alive.0,
+                        keep_alive.1
+                    ],
                 )
             })
             .await?;
@@ -463,6 +501,35 @@ fn checked_options(options: Option<Value>) -> Result<Option<Value>> {
     }
 }
 
+/// A reasoning level is one Ollama knows.
+fn checked_think(think: Option<Think>) -> Result<Option<Think>> {
+    match &think {
+        Some(Think::Level(level))
+            if !matches!(level.as_str(), "low" | "medium" | "high" | "max") =>
+        {
+            Err(Error::invalid_field(
+                "think",
+                format!("think is true, false or a level (low, medium, high, max), not {level:?}"),
+            ))
+        }
+        _ => Ok(think),
+    }
+}
+
+/// A keep-alive string is a duration Ollama reads ("5m", "1h30m", "-1").
+fn checked_keep_alive(keep_alive: Option<KeepAlive>) -> Result<Option<KeepAlive>> {
+    if let Some(KeepAlive::Duration(raw)) = &keep_alive {
+        crate::settings::parse_keep_alive(raw)
+            .map_err(|m| Error::invalid_field("keep_alive", m))?;
+    }
+    Ok(keep_alive)
+}
+
+/// A value as the JSON text of a column.
+fn json_text<T: Serialize>(value: Option<&T>) -> Option<String> {
+    value.and_then(|v| serde_json::to_string(v).ok())
+}
+
 /// A session's default model follows Ollama's name grammar; empty means none.
 fn checked_model(model: Option<String>) -> Result<Option<String>> {
     match model {
@@ -489,6 +556,8 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<ChatSession> {
         owner: r.get(5)?,
         created_at: r.get(6)?,
         updated_at: r.get(7)?,
+        think: json_column(r, 8)?.and_then(|v| serde_json::from_value(v).ok()),
+        keep_alive: json_column(r, 9)?.and_then(|v| serde_json::from_value(v).ok()),
     })
 }
 
@@ -769,7 +838,8 @@ impl Chats {
             model: ask.model.clone(),
             messages,
             options,
-            think: ask.think,
+            think: ask.think.or_else(|| session.think.clone()),
+            keep_alive: session.keep_alive.clone(),
             ..ChatRequest::default()
         };
         let chats = self.clone();

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use ollama_dash_core::ollama::types::{
-    ChatRequest, ChatResponse, Message, Metrics, ModelOptions, Think,
+    ChatRequest, ChatResponse, KeepAlive, Message, Metrics, ModelOptions, Think,
 };
 use ollama_dash_core::{
     ChatMessage, ChatSession, NewSession, Regenerate, SessionTurn, SessionUpdate, Turn,
@@ -136,6 +136,21 @@ struct SessionBody {
     model: Option<String>,
     system_prompt: Option<String>,
     options: Option<Value>,
+    /// true, false or a level; null clears it (the model's default).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    think: Option<Option<Think>>,
+    /// A duration ("5m") or seconds; null clears it (the settings').
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    keep_alive: Option<Option<KeepAlive>>,
+}
+
+/// A field that is there, null included (`Some(None)`); absent is `None` (`serde(default)`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The session, if this caller may see it (others' sessions are "not found").
@@ -159,7 +174,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     Ok(Json(json!({ "sessions": sessions })))
 }
 
-/// `POST /api/sessions {title?, model?, system_prompt?, options?}`.
+/// `POST /api/sessions {title?, model?, system_prompt?, options?, think?, keep_alive?}`.
 #[utoipa::path(post, path = "/api/sessions", tag = "chat", request_body = SessionBody, responses((status = 201, description = "The session.", body = JsonObject)))]
 async fn create(
     State(state): State<AppState>,
@@ -173,6 +188,8 @@ async fn create(
             model: body.model,
             system_prompt: body.system_prompt,
             options: body.options,
+            think: body.think.flatten(),
+            keep_alive: body.keep_alive.flatten(),
             owner: caller.key.clone(),
         })
         .await?;
@@ -191,7 +208,8 @@ async fn show(
     Ok(Json(json!({ "session": session, "messages": messages })))
 }
 
-/// `PATCH /api/sessions/{id}`: rename, change the model, system prompt or options.
+/// `PATCH /api/sessions/{id}`: rename, change the model, system prompt, options, `think` or
+/// `keep_alive` (each applied to every later turn; null clears `think` and `keep_alive`).
 #[utoipa::path(patch, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = SessionBody, responses((status = 200, description = "The session.", body = JsonObject)))]
 async fn update(
     State(state): State<AppState>,
@@ -205,6 +223,8 @@ async fn update(
         model: body.model,
         system_prompt: body.system_prompt,
         options: body.options,
+        think: body.think,
+        keep_alive: body.keep_alive,
     };
     Ok(Json(
         state.dashboard.update_chat_session(&id, update).await?,
