@@ -27,3 +27,4 @@ mod support;
 mod uploads;
 mod validation;
 mod web;
+mod web_chat;
