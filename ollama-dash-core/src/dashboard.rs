@@ -7,6 +7,7 @@ use crate::chat::{ChatMessage, ChatSession, NewMessage, NewSession, SessionUpdat
 use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::fleet::Targets;
 use crate::generation::{Generation, Generations, Origin};
 use crate::jobs::Job;
 use crate::live::{Cached, InstalledModel, Probe, RunningModel};
@@ -37,6 +38,8 @@ struct Inner {
     traces: Traces,
     generations: Generations,
     fleet: crate::fleet::Fleet,
+    /// The name of the node the live collector watches (`OLLAMA_HOST`'s, else the first).
+    primary: String,
     chats: crate::chat::Chats,
     keys: crate::keys::Keys,
     uploads: crate::uploads::Uploads,
@@ -137,10 +140,20 @@ impl Dashboard {
             Arc::clone(&settings),
             live.nudger(),
         );
+        // The node sharing the dashboard's client is the one the collector watches.
+        let primary = fleet
+            .nodes()
+            .iter()
+            .find(|n| n.client().base_url() == ollama.base_url())
+            .map_or_else(
+                || crate::fleet::DEFAULT_NODE.to_owned(),
+                |n| n.name().to_owned(),
+            );
         let jobs = crate::jobs::Jobs::new(
             store.clone(),
             events.clone(),
-            ollama.clone(),
+            fleet.clone(),
+            primary.clone(),
             lifecycle.clone(),
             live.nudger(),
         );
@@ -167,6 +180,7 @@ impl Dashboard {
                 chats: crate::chat::Chats::new(store.clone(), generations.clone()),
                 generations,
                 fleet,
+                primary,
                 keys: crate::keys::Keys::new(store.clone()),
                 config,
                 ollama,
@@ -267,14 +281,46 @@ impl Dashboard {
 
 /// Live state: the collector's cache, read without waiting on Ollama (see [`crate::live`]).
 impl Dashboard {
-    /// Models installed in Ollama, from the cache (never waits on Ollama).
+    /// Models installed on the nodes, merged into one list, each with the `nodes` that hold
+    /// it: the primary's from the collector's cache, the others' from their probe loops (never
+    /// waits on Ollama; see [`crate::holdings`]).
     pub fn list_models(&self) -> Cached<Arc<Vec<InstalledModel>>> {
-        self.inner.live.installed()
+        let mut cached = self.inner.live.installed();
+        cached.value = cached.value.map(|list| {
+            let others = self.other_holdings();
+            Arc::new(crate::holdings::installed(
+                &self.inner.primary,
+                &list,
+                &others,
+            ))
+        });
+        cached
     }
 
-    /// Models loaded in memory, from the cache (never waits on Ollama).
+    /// Models loaded on the nodes, merged the same way (never waits on Ollama).
     pub fn running_models(&self) -> Cached<Arc<Vec<RunningModel>>> {
-        self.inner.live.running()
+        let mut cached = self.inner.live.running();
+        cached.value = cached.value.map(|list| {
+            let others = self.other_holdings();
+            let installed = self.list_models().value.unwrap_or_default();
+            Arc::new(crate::holdings::running(
+                &self.inner.primary,
+                &list,
+                &others,
+                &installed,
+            ))
+        });
+        cached
+    }
+
+    /// What every node but the primary holds, by name.
+    fn other_holdings(&self) -> Vec<(String, crate::fleet::Holdings)> {
+        let nodes = self.inner.fleet.nodes();
+        nodes
+            .iter()
+            .filter(|n| n.name() != self.inner.primary)
+            .map(|n| (n.name().to_owned(), n.holdings()))
+            .collect()
     }
 
     /// The latest system stats.
@@ -420,9 +466,14 @@ impl Dashboard {
 
 /// Models: stop, copy, show (see [`crate::lifecycle`]); start, pull and delete are jobs.
 impl Dashboard {
-    /// Unloads `model` (`keep_alive: 0`) and waits until it has left `/api/ps`.
-    pub async fn stop_model(&self, model: &str) -> Result<crate::lifecycle::StopOutcome> {
-        self.inner.lifecycle.stop(model).await
+    /// Unloads `model` (`keep_alive: 0`) on each node of `targets` (by default every node)
+    /// and waits until it has left each one's `/api/ps`; what it did, per node.
+    pub async fn stop_model(
+        &self,
+        model: &str,
+        targets: &Targets,
+    ) -> Result<Vec<(String, crate::lifecycle::StopOutcome)>> {
+        self.inner.jobs.stop(model, targets).await
     }
 
     /// Copies `source` to `destination`.
@@ -436,22 +487,28 @@ impl Dashboard {
     }
 }
 
-/// Jobs: pull, start and delete in the background (see [`crate::jobs`]).
+/// Jobs: pull, start and delete in the background, one job per node of the [`Targets`] (see
+/// [`crate::jobs`]; with several nodes, `Targets::Default` is refused: name them).
 impl Dashboard {
     /// Pulls `model` in the background.
-    pub fn pull(&self, model: &str) -> Result<Job> {
-        self.inner.jobs.pull(model)
+    pub fn pull(&self, model: &str, targets: &Targets) -> Result<Vec<Job>> {
+        self.inner.jobs.pull(model, targets)
     }
 
-    /// Starts (warms) `model` in the background: loads it with an empty prompt; if Ollama does
-    /// not have it, pulls it and loads again.
-    pub fn start_model(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
-        self.inner.jobs.start(model, keep_alive)
+    /// Starts (warms) `model` in the background: loads it with an empty prompt; if the node
+    /// does not have it, pulls it and loads again.
+    pub fn start_model(
+        &self,
+        model: &str,
+        keep_alive: Option<KeepAlive>,
+        targets: &Targets,
+    ) -> Result<Vec<Job>> {
+        self.inner.jobs.start(model, keep_alive, targets)
     }
 
     /// Deletes `model` in the background, unloading it first.
-    pub fn delete_model(&self, model: &str) -> Result<Job> {
-        self.inner.jobs.delete(model)
+    pub fn delete_model(&self, model: &str, targets: &Targets) -> Result<Vec<Job>> {
+        self.inner.jobs.delete(model, targets)
     }
 
     /// A job by id: this run's, else the stored one.

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::lifecycle::{Lifecycle, check_name, classify, same_model};
+use crate::fleet::{Fleet, Node, Targets};
+use crate::lifecycle::{Lifecycle, StopOutcome, check_name, classify, same_model};
 use crate::live::{Nudger, Probe};
-use crate::ollama::OllamaClient;
 use crate::ollama::types::{DeleteRequest, KeepAlive, ProgressResponse, PullRequest};
 use crate::store::Store;
 
@@ -100,6 +100,8 @@ pub struct Job {
     pub kind: JobKind,
     /// On which model.
     pub model: String,
+    /// The node it runs on (`None`: a job stored before jobs named their node).
+    pub node: Option<String>,
     /// Where it is.
     pub state: JobState,
     /// How far.
@@ -142,7 +144,11 @@ struct Inner {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     store: Store,
     events: broadcast::Sender<Event>,
-    ollama: OllamaClient,
+    /// The nodes jobs run on.
+    fleet: Fleet,
+    /// The node the live collector watches: a change there refreshes its probes; a change
+    /// elsewhere refreshes that node's own lists.
+    primary: String,
     /// Loads and unloads models for start and delete.
     lifecycle: Lifecycle,
     /// The collector, refreshed after each change and told of deleted digests.
@@ -152,11 +158,13 @@ struct Inner {
 }
 
 impl Jobs {
-    /// The service over `ollama`, keeping its jobs in `store`, announcing them on `events`.
+    /// The service over the nodes of `fleet` (`primary` is the one the collector watches),
+    /// keeping its jobs in `store`, announcing them on `events`.
     pub(crate) fn new(
         store: Store,
         events: broadcast::Sender<Event>,
-        ollama: OllamaClient,
+        fleet: Fleet,
+        primary: String,
         lifecycle: Lifecycle,
         live: Nudger,
     ) -> Self {
@@ -165,7 +173,8 @@ impl Jobs {
             tasks: Mutex::default(),
             store,
             events,
-            ollama,
+            fleet,
+            primary,
             lifecycle,
             live,
             stopping: CancellationToken::new(),
@@ -303,6 +312,7 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         id: r.get("id")?,
         kind: serde_json::from_value(text(kind)).unwrap_or(JobKind::Pull),
         model: r.get("model")?,
+        node: r.get("node")?,
         state: serde_json::from_value(text(state)).unwrap_or(JobState::Failed),
         progress: progress
             .and_then(|p| serde_json::from_str(&p).ok())
@@ -357,10 +367,10 @@ impl Jobs {
             .store
             .write(move |conn| {
                 conn.execute(
-                    "INSERT INTO jobs (id, kind, model, state, progress, error, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET \
+                    "INSERT INTO jobs (id, kind, model, state, progress, error, created_at, updated_at, node) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET \
                      state = ?4, progress = ?5, error = ?6, updated_at = ?8 WHERE jobs.state = 'running'",
-                    params![job.id, kind, job.model, job.state.as_str(), progress, error, job.created_at, job.updated_at],
+                    params![job.id, kind, job.model, job.state.as_str(), progress, error, job.created_at, job.updated_at, job.node],
                 )?;
                 Ok(())
             })
@@ -376,11 +386,11 @@ impl Jobs {
         Some((entry.job.clone(), out))
     }
 
-    /// Starts a job unless one of the same kind is already running on the same model (then
-    /// that one is returned).
-    fn spawn<F, Fut>(&self, kind: JobKind, model: &str, work: F) -> Result<Job>
+    /// Starts a job on `node` unless one of the same kind is already running on the same model
+    /// there (then that one is returned).
+    fn spawn<F, Fut>(&self, kind: JobKind, model: &str, node: Arc<Node>, work: F) -> Result<Job>
     where
-        F: FnOnce(Jobs, String, Ctx) -> Fut + Send + 'static,
+        F: FnOnce(Jobs, String, Arc<Node>, Ctx) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send + 'static,
     {
         check_name(model)?;
@@ -389,6 +399,7 @@ impl Jobs {
             id: uuid::Uuid::now_v7().to_string(),
             kind,
             model: model.to_owned(),
+            node: Some(node.name().to_owned()),
             state: JobState::Running,
             progress: Progress {
                 status: "queued".to_owned(),
@@ -404,6 +415,7 @@ impl Jobs {
             if let Some(existing) = entries.values().find(|e| {
                 e.job.kind == kind
                     && e.job.state == JobState::Running
+                    && e.job.node == job.node
                     && same_model(&e.job.model, model)
             }) {
                 return Ok(existing.job.clone());
@@ -422,7 +434,7 @@ impl Jobs {
         let id = job.id.clone();
         let task = tokio::spawn(async move {
             let ctx = Ctx::new(&jobs, &id);
-            let run = work(jobs.clone(), jobs.model_of(&id), ctx);
+            let run = work(jobs.clone(), jobs.model_of(&id), node, ctx);
             let result = tokio::select! {
                 () = cancel.cancelled() => None,
                 r = run => Some(r),
@@ -433,6 +445,22 @@ impl Jobs {
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
         Ok(job)
+    }
+
+    /// One job per node of `targets` (see [`Fleet::targets`]), started by `start`.
+    fn each(
+        &self,
+        model: &str,
+        targets: &Targets,
+        start: impl Fn(Arc<Node>) -> Result<Job>,
+    ) -> Result<Vec<Job>> {
+        check_name(model)?;
+        self.0
+            .fleet
+            .targets(targets, false)?
+            .into_iter()
+            .map(start)
+            .collect()
     }
 
     async fn finish(&self, id: &str, result: Option<Result<()>>) {
@@ -463,70 +491,136 @@ impl Jobs {
         }) else {
             return;
         };
-        tracing::info!(job = %job.id, kind = ?job.kind, model = %job.model, state = job.state.as_str(), "job finished");
+        tracing::info!(job = %job.id, kind = ?job.kind, model = %job.model, node = ?job.node, state = job.state.as_str(), "job finished");
         self.emit(Event::Job(job.clone()));
         self.write_job(job).await;
     }
 
-    /// Pulls `model` in the background.
-    pub(crate) fn pull(&self, model: &str) -> Result<Job> {
-        self.spawn(JobKind::Pull, model, |jobs, model, mut ctx| async move {
-            jobs.pull_with(&model, &mut ctx).await?;
-            jobs.0.live.refresh(&[Probe::Installed]).await;
-            Ok(())
+    /// What a job on `node` changed shows at once: the collector's `probes` for the primary,
+    /// the node's own lists for another.
+    async fn refresh(&self, node: &Node, probes: &[Probe]) {
+        if node.name() == self.0.primary {
+            self.0.live.refresh(probes).await;
+        } else if let Err(e) = self.0.fleet.refresh(node).await {
+            tracing::debug!(node = node.name(), error = %e, "refreshing a node's lists failed");
+        }
+    }
+
+    /// Pulls `model` in the background, one job per node of `targets`.
+    pub(crate) fn pull(&self, model: &str, targets: &Targets) -> Result<Vec<Job>> {
+        self.each(model, targets, |node| {
+            self.spawn(
+                JobKind::Pull,
+                model,
+                node,
+                |jobs, model, node, mut ctx| async move {
+                    jobs.pull_with(&node, &model, &mut ctx).await?;
+                    jobs.refresh(&node, &[Probe::Installed]).await;
+                    Ok(())
+                },
+            )
         })
     }
 
-    /// Starts (warms) `model` in the background: loads it with an empty prompt; if Ollama does
-    /// not have it, pulls it and loads again.
-    pub(crate) fn start(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<Job> {
-        self.spawn(
-            JobKind::Start,
-            model,
-            move |jobs, model, mut ctx| async move {
-                let (lifecycle, live) = (&jobs.0.lifecycle, &jobs.0.live);
-                ctx.status("loading");
-                match lifecycle.warm(&model, keep_alive.clone()).await {
-                    Err(e) if e.is_not_found() => {
-                        tracing::info!(model = %model, "not installed; pulling before loading");
-                        jobs.pull_with(&model, &mut ctx).await?;
-                        live.refresh(&[Probe::Installed]).await;
-                        ctx.status("loading");
-                        lifecycle.warm(&model, keep_alive).await?;
+    /// Starts (warms) `model` in the background on each node of `targets`: loads it with an
+    /// empty prompt; if that node does not have it, pulls it and loads again.
+    pub(crate) fn start(
+        &self,
+        model: &str,
+        keep_alive: Option<KeepAlive>,
+        targets: &Targets,
+    ) -> Result<Vec<Job>> {
+        self.each(model, targets, |node| {
+            let keep_alive = keep_alive.clone();
+            self.spawn(
+                JobKind::Start,
+                model,
+                node,
+                move |jobs, model, node, mut ctx| async move {
+                    let lifecycle = jobs.0.lifecycle.on(node.client().clone());
+                    ctx.status("loading");
+                    match lifecycle.warm(&model, keep_alive.clone()).await {
+                        Err(e) if e.is_not_found() => {
+                            tracing::info!(model = %model, node = node.name(), "not installed; pulling before loading");
+                            jobs.pull_with(&node, &model, &mut ctx).await?;
+                            jobs.refresh(&node, &[Probe::Installed]).await;
+                            ctx.status("loading");
+                            lifecycle.warm(&model, keep_alive).await?;
+                        }
+                        other => other?,
                     }
-                    other => other?,
-                }
-                live.refresh(&[Probe::Running]).await;
-                Ok(())
-            },
-        )
+                    jobs.refresh(&node, &[Probe::Running]).await;
+                    Ok(())
+                },
+            )
+        })
     }
 
-    /// Deletes `model` in the background, unloading it first.
-    pub(crate) fn delete(&self, model: &str) -> Result<Job> {
-        self.spawn(JobKind::Delete, model, |jobs, model, mut ctx| async move {
-            let live = &jobs.0.live;
-            ctx.status("unloading");
-            jobs.0.lifecycle.stop(&model).await?;
-            ctx.status("deleting");
-            let digest = live.installed().and_then(|list| {
-                list.iter()
-                    .find(|m| same_model(&m.name, &model))
-                    .map(|m| m.digest.clone())
-            });
-            jobs.0
-                .ollama
-                .delete(&DeleteRequest {
-                    model: model.clone(),
-                })
-                .await
-                .map_err(|e| classify(&model, e))?;
-            if let Some(digest) = digest {
-                live.forget_show(&digest);
-            }
-            live.refresh(&[Probe::Installed, Probe::Running]).await;
-            Ok(())
+    /// Deletes `model` in the background on each node of `targets`, unloading it first.
+    pub(crate) fn delete(&self, model: &str, targets: &Targets) -> Result<Vec<Job>> {
+        self.each(model, targets, |node| {
+            self.spawn(
+                JobKind::Delete,
+                model,
+                node,
+                |jobs, model, node, mut ctx| async move {
+                    let live = &jobs.0.live;
+                    let primary = node.name() == jobs.0.primary;
+                    ctx.status("unloading");
+                    jobs.0
+                        .lifecycle
+                        .on(node.client().clone())
+                        .stop(&model)
+                        .await?;
+                    ctx.status("deleting");
+                    let digest = live.installed().filter(|_| primary).and_then(|list| {
+                        list.iter()
+                            .find(|m| same_model(&m.name, &model))
+                            .map(|m| m.digest.clone())
+                    });
+                    node.client()
+                        .delete(&DeleteRequest {
+                            model: model.clone(),
+                        })
+                        .await
+                        .map_err(|e| classify(&model, e))?;
+                    if let Some(digest) = digest {
+                        live.forget_show(&digest);
+                    }
+                    jobs.refresh(&node, &[Probe::Installed, Probe::Running])
+                        .await;
+                    Ok(())
+                },
+            )
         })
+    }
+
+    /// Unloads `model` on each node of `targets` (by default every node: an unload is harmless
+    /// where it is not loaded) and waits until it has left each one's `/api/ps`. Not a job: it
+    /// answers when every node has; the first failure is the answer.
+    pub(crate) async fn stop(
+        &self,
+        model: &str,
+        targets: &Targets,
+    ) -> Result<Vec<(String, StopOutcome)>> {
+        check_name(model)?;
+        let nodes = self.0.fleet.targets(targets, true)?;
+        let stops = nodes.iter().map(|node| async move {
+            let outcome = self
+                .0
+                .lifecycle
+                .on(node.client().clone())
+                .stop(model)
+                .await?;
+            if outcome.was_loaded {
+                self.refresh(node, &[Probe::Running]).await;
+            }
+            Ok::<_, Error>((node.name().to_owned(), outcome))
+        });
+        futures_util::future::join_all(stops)
+            .await
+            .into_iter()
+            .collect()
     }
 
     fn model_of(&self, id: &str) -> String {
@@ -536,10 +630,9 @@ impl Jobs {
             .unwrap_or_default()
     }
 
-    async fn pull_with(&self, model: &str, ctx: &mut Ctx) -> Result<()> {
-        let mut stream = self
-            .0
-            .ollama
+    async fn pull_with(&self, node: &Node, model: &str, ctx: &mut Ctx) -> Result<()> {
+        let mut stream = node
+            .client()
             .pull_stream(&PullRequest {
                 model: model.to_owned(),
                 ..Default::default()
@@ -628,10 +721,16 @@ impl Jobs {
                 job.state.as_str()
             )));
         }
-        match job.kind {
-            JobKind::Start => self.start(&job.model, None),
-            _ => self.pull(&job.model),
-        }
+        // On the node it ran on; a job from before jobs named their node ran on the primary.
+        let targets = Targets::Named(vec![job.node.unwrap_or_else(|| self.0.primary.clone())]);
+        let again = match job.kind {
+            JobKind::Start => self.start(&job.model, None, &targets)?,
+            _ => self.pull(&job.model, &targets)?,
+        };
+        again
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("the node of job {id}")))
     }
 }
 

@@ -34,6 +34,7 @@ mod error;
 mod events;
 pub mod fleet;
 pub mod generation;
+mod holdings;
 /// GGUF headers: the `ollama-dash-gguf` crate, a leaf of its own (fuzzed alone).
 pub use ollama_dash_gguf as gguf;
 mod imports;

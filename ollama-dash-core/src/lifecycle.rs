@@ -229,6 +229,15 @@ impl Lifecycle {
         }
     }
 
+    /// The same service acting on another node's Ollama (`client`), for an action a caller
+    /// sent to a node of the fleet.
+    pub(crate) fn on(&self, client: OllamaClient) -> Self {
+        Self {
+            ollama: client,
+            ..self.clone()
+        }
+    }
+
     /// Loads `model` with an empty prompt (Ollama's "load only") and the keep-alive given, else
     /// the settings', else `start_keep_alive`. Errors are classified.
     pub(crate) async fn warm(&self, model: &str, keep_alive: Option<KeepAlive>) -> Result<()> {

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use ollama_dash_core::fleet::Targets;
 use ollama_dash_core::jobs::{Job, JobState};
 use ollama_dash_core::live::config::LiveConfig;
 use ollama_dash_core::{Dashboard, DashboardConfig, ErrorKind, Event};
@@ -98,7 +99,10 @@ async fn start_warms_a_model_and_stop_unloads_it_and_confirms() {
     let d = quiet_dashboard(&sim.url(), dir.path()).await;
     assert!(running_names(&d).is_empty());
     let mut events = d.subscribe();
-    let job = d.start_model("llama3.2:1b", None).expect("job");
+    let job = d
+        .start_model("llama3.2:1b", None, &Targets::Default)
+        .expect("job")
+        .remove(0);
     assert_eq!(
         job.state,
         JobState::Running,
@@ -117,10 +121,18 @@ async fn start_warms_a_model_and_stop_unloads_it_and_confirms() {
         "one empty-prompt load"
     );
 
-    let outcome = d.stop_model("llama3.2:1b").await.expect("stop");
+    let (_, outcome) = d
+        .stop_model("llama3.2:1b", &Targets::Default)
+        .await
+        .expect("stop")
+        .remove(0);
     assert!(outcome.was_loaded);
     assert!(running_names(&d).is_empty());
-    let again = d.stop_model("llama3.2").await.expect("stop again");
+    let (_, again) = d
+        .stop_model("llama3.2", &Targets::Default)
+        .await
+        .expect("stop again")
+        .remove(0);
     assert!(
         !again.was_loaded,
         "stopping what is not loaded is fine and says so"
@@ -134,7 +146,10 @@ async fn start_of_a_model_not_installed_pulls_it_first_with_progress() {
     let d = quiet_dashboard(&sim.url(), dir.path()).await;
     assert!(!installed_names(&d).contains(&"smollm2:135m".to_owned()));
     let mut events = d.subscribe();
-    let job = d.start_model("smollm2:135m", None).unwrap();
+    let job = d
+        .start_model("smollm2:135m", None, &Targets::Default)
+        .unwrap()
+        .remove(0);
     let (done, progress) = finished(&mut events, &job.id).await;
     assert_eq!(done.state, JobState::Done, "{done:?}");
     assert!(
@@ -188,7 +203,10 @@ async fn start_failures_are_classified_with_matching_kinds() {
             sim.control().fail_next(1, code, message);
         }
         let mut events = d.subscribe();
-        let job = d.start_model(model, None).unwrap();
+        let job = d
+            .start_model(model, None, &Targets::Default)
+            .unwrap()
+            .remove(0);
         let (done, _) = finished(&mut events, &job.id).await;
         assert_eq!(done.state, JobState::Failed, "{model}: {done:?}");
         let error = done.error.expect("error");
@@ -200,14 +218,20 @@ async fn start_failures_are_classified_with_matching_kinds() {
     }
     sim.control().set_refuse_connections(true);
     let mut events = d.subscribe();
-    let job = d.start_model("llama3.2:1b", None).unwrap();
+    let job = d
+        .start_model("llama3.2:1b", None, &Targets::Default)
+        .unwrap()
+        .remove(0);
     let (done, _) = finished(&mut events, &job.id).await;
     let error = done.error.expect("error");
     assert_eq!(
         (error.kind.as_str(), error.error_kind),
         ("unreachable", ErrorKind::Unreachable)
     );
-    let err = d.stop_model("llama3.2:1b").await.unwrap_err();
+    let err = d
+        .stop_model("llama3.2:1b", &Targets::Default)
+        .await
+        .unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
 }
 
@@ -218,7 +242,10 @@ async fn delete_unloads_first_and_the_list_changes() {
     let d = quiet_dashboard(&sim.url(), dir.path()).await;
     assert_eq!(running_names(&d), ["qwen3:0.6b"]);
     let mut events = d.subscribe();
-    let job = d.delete_model("qwen3:0.6b").unwrap();
+    let job = d
+        .delete_model("qwen3:0.6b", &Targets::Default)
+        .unwrap()
+        .remove(0);
     let (done, steps, others) = finished_all(&mut events, &job.id).await;
     assert_eq!(done.state, JobState::Done, "{done:?}");
     let statuses: Vec<&str> = steps.iter().map(|j| j.progress.status.as_str()).collect();
@@ -236,7 +263,10 @@ async fn delete_unloads_first_and_the_list_changes() {
         "ModelsChanged announced: {others:?}"
     );
     let mut events = d.subscribe();
-    let job = d.delete_model("qwen3:0.6b").unwrap();
+    let job = d
+        .delete_model("qwen3:0.6b", &Targets::Default)
+        .unwrap()
+        .remove(0);
     let (done, _) = finished(&mut events, &job.id).await;
     assert_eq!(done.error.map(|e| e.error_kind), Some(ErrorKind::NotFound));
 }
@@ -248,9 +278,12 @@ async fn a_pull_can_be_cancelled_and_resumed_and_survives_a_restart_as_interrupt
     let d = quiet_dashboard(&sim.url(), dir.path()).await;
     sim.control().set_token_delay(Duration::from_millis(500));
     let mut events = d.subscribe();
-    let job = d.pull("smollm2:135m").unwrap();
+    let job = d.pull("smollm2:135m", &Targets::Default).unwrap().remove(0);
     assert_eq!(
-        d.pull("smollm2:135m").unwrap().id,
+        d.pull("smollm2:135m", &Targets::Default)
+            .unwrap()
+            .remove(0)
+            .id,
         job.id,
         "one pull per model at a time"
     );
@@ -269,7 +302,7 @@ async fn a_pull_can_be_cancelled_and_resumed_and_survives_a_restart_as_interrupt
     assert_eq!(err.kind(), ollama_dash_core::ErrorKind::Conflict);
 
     // Another pull, interrupted by a shutdown.
-    let second = d.pull("gemma3:1b").unwrap();
+    let second = d.pull("gemma3:1b", &Targets::Default).unwrap().remove(0);
     loop {
         match events.recv().await.unwrap() {
             Event::Job(j) if j.id == second.id && j.progress.total > 0 => break,

@@ -10,6 +10,7 @@ mod chat_branches;
 mod contract;
 mod core_client;
 mod faults;
+mod fleet_models;
 mod gateway;
 mod gateway_api;
 mod health;

@@ -19,6 +19,7 @@
 
 mod config;
 mod pick;
+mod targets;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -31,6 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use config::{DEFAULT_NODE, NodeConfig, parse_nodes_env, validate};
 pub use pick::{AFFINITY_SLACK, Affinity, Candidate, Reason, SPILL_AFTER, pick};
+pub use targets::Targets;
 
 use crate::error::{Error, Result};
 use crate::ollama::OllamaClient;

@@ -7,7 +7,7 @@ mod collector;
 pub mod config;
 pub mod gpu;
 mod history;
-mod models;
+pub(crate) mod models;
 mod sources;
 pub mod system;
 

@@ -38,6 +38,9 @@ pub struct RunningModel {
     pub capabilities: Capabilities,
     /// Ollama's own `details` object, as `/api/ps` gave it.
     pub details: ModelDetails,
+    /// The nodes it is loaded on (the facade's merged list fills it; empty in the collector's
+    /// own list and its events).
+    pub nodes: Vec<String>,
 }
 
 /// A model installed in Ollama.
@@ -67,6 +70,9 @@ pub struct InstalledModel {
     pub capabilities: Capabilities,
     /// Ollama's own `details` object, as `/api/tags` gave it.
     pub details: ModelDetails,
+    /// The nodes it is installed on (the facade's merged list fills it; empty in the
+    /// collector's own list and its events).
+    pub nodes: Vec<String>,
 }
 
 /// An expiry time, three ways.
@@ -176,6 +182,7 @@ pub(crate) fn running(
         expires: m.expires_at.map(|at| Expiry::new(at, now)),
         capabilities,
         details: m.details.clone(),
+        nodes: Vec::new(),
     }
 }
 
@@ -197,6 +204,7 @@ pub(crate) fn installed(
         context_length: m.details.context_length.or(trained),
         capabilities,
         details: m.details.clone(),
+        nodes: Vec::new(),
     }
 }
 

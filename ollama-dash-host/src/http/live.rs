@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use futures_util::{Stream, StreamExt};
 use ollama_dash_core::catalogue::Category;
+use ollama_dash_core::fleet::Targets;
 use ollama_dash_core::jobs::Job;
 use ollama_dash_core::live::ProbeError;
 use ollama_dash_core::ollama::types::KeepAlive as OllamaKeepAlive;
@@ -218,6 +219,8 @@ async fn downloadable(
 #[into_params(parameter_in = Query)]
 struct NameQuery {
     name: Option<String>,
+    /// For `DELETE /api/models`: the nodes, comma-separated, or `all`.
+    nodes: Option<String>,
 }
 
 fn required_name(q: NameQuery) -> ApiResult<String> {
@@ -252,7 +255,7 @@ async fn show_path(
     Ok(Json(json!(state.dashboard.show_model(&name).await?)))
 }
 
-/// `{"model": …}` (or Ollama's old `name`).
+/// `{"model": …}` (or Ollama's old `name`), and the nodes to act on.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct ModelBody {
     model: Option<String>,
@@ -260,6 +263,28 @@ struct ModelBody {
     /// How long to keep it loaded: a duration (`5m`) or seconds (`-1`: forever).
     #[schema(value_type = Option<serde_json::Value>)]
     keep_alive: Option<OllamaKeepAlive>,
+    /// The nodes to act on: a name, a list of names, or `"all"`. Needed for pull, start and
+    /// delete when there are several nodes; a stop without it unloads everywhere.
+    #[schema(value_type = Option<serde_json::Value>)]
+    nodes: Option<NodesParam>,
+}
+
+/// `nodes`: one name (`"all"`: every node) or a list of names.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NodesParam {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// What `nodes` names, for the core.
+fn targets(nodes: Option<NodesParam>) -> Targets {
+    match nodes {
+        None => Targets::Default,
+        Some(NodesParam::One(all)) if all == "all" => Targets::All,
+        Some(NodesParam::One(name)) => Targets::Named(vec![name]),
+        Some(NodesParam::Many(names)) => Targets::Named(names),
+    }
 }
 
 impl ModelBody {
@@ -287,8 +312,11 @@ fn with_error_status(job: &Job, v: &mut Value) {
     }
 }
 
-fn accepted(job: &Job) -> Response {
-    (StatusCode::ACCEPTED, Json(json!({ "job": job_json(job) }))).into_response()
+/// 202 with `job` (the first) and `jobs` (one per node).
+fn accepted(jobs: &[Job]) -> Response {
+    let all: Vec<Value> = jobs.iter().map(job_json).collect();
+    let body = json!({ "job": all.first(), "jobs": all });
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 /// `POST /api/models/start {"model", "keep_alive"?}` → 202 with the job.
@@ -300,10 +328,11 @@ async fn start(
     if let Some(OllamaKeepAlive::Duration(raw)) = &body.keep_alive {
         ollama_dash_core::settings::parse_keep_alive(raw).map_err(ApiError::bad_request)?;
     }
-    let job = state
+    let model = body.model()?.to_owned();
+    let jobs = state
         .dashboard
-        .start_model(body.model()?, body.keep_alive.clone())?;
-    Ok(accepted(&job))
+        .start_model(&model, body.keep_alive, &targets(body.nodes))?;
+    Ok(accepted(&jobs))
 }
 
 /// `POST /api/models/stop {"model"}`: unloads and confirms it left `/api/ps`.
@@ -312,10 +341,18 @@ async fn stop(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
 ) -> ApiResult<Json<Value>> {
-    let model = body.model()?;
-    let outcome = state.dashboard.stop_model(model).await?;
+    let model = body.model()?.to_owned();
+    let outcomes = state
+        .dashboard
+        .stop_model(&model, &targets(body.nodes))
+        .await?;
+    let nodes: Vec<Value> = outcomes
+        .iter()
+        .map(|(node, o)| json!({ "node": node, "was_loaded": o.was_loaded }))
+        .collect();
+    let was_loaded = outcomes.iter().any(|(_, o)| o.was_loaded);
     Ok(Json(
-        json!({ "model": model, "was_loaded": outcome.was_loaded, "loaded": false }),
+        json!({ "model": model, "was_loaded": was_loaded, "loaded": false, "nodes": nodes }),
     ))
 }
 
@@ -325,8 +362,10 @@ async fn pull(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
 ) -> ApiResult<Response> {
-    let job = state.dashboard.pull(body.model()?)?;
-    Ok(accepted(&job))
+    let model = body.model()?.to_owned();
+    Ok(accepted(
+        &state.dashboard.pull(&model, &targets(body.nodes))?,
+    ))
 }
 
 /// `POST /api/models/delete {"model"}` → 202 with the job.
@@ -335,8 +374,10 @@ async fn delete_body(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ModelBody>,
 ) -> ApiResult<Response> {
-    let job = state.dashboard.delete_model(body.model()?)?;
-    Ok(accepted(&job))
+    let model = body.model()?.to_owned();
+    Ok(accepted(
+        &state.dashboard.delete_model(&model, &targets(body.nodes))?,
+    ))
 }
 
 /// `DELETE /api/models?name=…` → 202 with the job.
@@ -345,8 +386,14 @@ async fn delete_query(
     State(state): State<AppState>,
     Query(q): Query<NameQuery>,
 ) -> ApiResult<Response> {
-    let job = state.dashboard.delete_model(&required_model_name(q)?)?;
-    Ok(accepted(&job))
+    let nodes = q.nodes.clone();
+    let targets = match nodes.as_deref() {
+        None | Some("") => Targets::Default,
+        Some("all") => Targets::All,
+        Some(list) => Targets::Named(list.split(',').map(|n| n.trim().to_owned()).collect()),
+    };
+    let name = required_model_name(q)?;
+    Ok(accepted(&state.dashboard.delete_model(&name, &targets)?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -406,7 +453,7 @@ async fn cancel_job(
 /// `POST /api/jobs/{id}/resume` → 202 with the new job.
 #[utoipa::path(post, path = "/api/jobs/{id}/resume", tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 202, description = "`{\"job\": …}`: the job (`id`, `kind`, `model`, `state`, progress, `resumable`, `url`). (the new job)", body = JsonObject)))]
 async fn resume_job(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(accepted(&state.dashboard.resume_job(&id).await?))
+    Ok(accepted(&[state.dashboard.resume_job(&id).await?]))
 }
 
 /// `GET /api/service/status`.

@@ -15,6 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::routing::{get, post};
 use axum::{Router, response::IntoResponse};
+use ollama_dash_core::fleet::Targets;
 use ollama_dash_core::lifecycle::same_model;
 use serde::{Deserialize, Serialize};
 
@@ -115,10 +116,12 @@ async fn up(
     JsonBody(body): JsonBody<ModelBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let model = required(body.model.as_deref())?;
-    let job = state.dashboard.start_model(model, None)?;
+    let jobs = state
+        .dashboard
+        .start_model(model, None, &Targets::Default)?;
     Ok(Json(Message {
         message: format!("Loading {model}"),
-        job_id: Some(job.id),
+        job_id: jobs.into_iter().next().map(|job| job.id),
     }))
 }
 
@@ -129,8 +132,8 @@ async fn down(
     JsonBody(body): JsonBody<ModelBody>,
 ) -> Result<Json<Message>, ApiError> {
     let model = required(body.model.as_deref())?;
-    let outcome = state.dashboard.stop_model(model).await?;
-    let message = if outcome.was_loaded {
+    let outcomes = state.dashboard.stop_model(model, &Targets::Default).await?;
+    let message = if outcomes.iter().any(|(_, o)| o.was_loaded) {
         format!("Unloaded {model}")
     } else {
         format!("{model} was not loaded")
