@@ -14,10 +14,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use ollama_dash_core::traces::TracePage;
+use ollama_dash_core::traces::{TracePage, TraceStats};
 use ollama_dash_core::{Dashboard, TraceQuery, TraceRecord};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::AppState;
 use super::caller::Caller;
@@ -87,22 +87,46 @@ fn time(value: Option<&str>, name: &str) -> ApiResult<Option<i64>> {
         })
 }
 
+/// The answer of `GET /v1/traces`: a page of traces in OpenAI's list shape.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TraceList {
+    /// Always `list`.
+    object: &'static str,
+    /// The traces, without their bodies.
+    #[schema(value_type = Vec<Object>)]
+    data: Vec<TraceRecord>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    next_cursor: Option<String>,
+    /// There is a next page.
+    has_more: bool,
+    /// The page number, when paging by `page` (else null).
+    page: Option<u32>,
+    /// How many traces match, when paging by `page` (else null).
+    total: Option<u64>,
+}
+
+impl From<TracePage> for TraceList {
+    fn from(page: TracePage) -> Self {
+        Self {
+            object: "list",
+            data: page.traces,
+            has_more: page.next_cursor.is_some(),
+            next_cursor: page.next_cursor,
+            page: page.page,
+            total: page.total,
+        }
+    }
+}
+
 /// `GET /v1/traces`.
-#[utoipa::path(get, path = "/v1/traces", tag = "traces", params(Params), responses((status = 200, description = "A page of traces (a user key sees its own): `traces`, `total`, `next_cursor`, …", body = JsonObject)))]
+#[utoipa::path(get, path = "/v1/traces", tag = "traces", params(Params), responses((status = 200, description = "A page of traces (a user key sees its own): `data`, `has_more`, `next_cursor`, `page`, `total`.", body = TraceList)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<Params>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TraceList>> {
     let page = state.dashboard.traces(params.query(&caller)?).await?;
-    Ok(Json(json!({
-        "object": "list",
-        "data": page.traces,
-        "next_cursor": page.next_cursor,
-        "has_more": page.next_cursor.is_some(),
-        "page": page.page,
-        "total": page.total,
-    })))
+    Ok(Json(page.into()))
 }
 
 /// `GET /v1/traces/{id}`: full detail.
@@ -134,13 +158,13 @@ async fn stats(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<StatsParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TraceStats>> {
     let until = time(params.until.as_deref(), "until")?
         .unwrap_or_else(|| chrono::Utc::now().timestamp_millis() + 1);
     let since = time(params.since.as_deref(), "since")?.unwrap_or(until - 24 * 3600 * 1000);
     let key = caller.scope().map(str::to_owned);
     let stats = state.dashboard.trace_stats(since, until, key).await?;
-    Ok(Json(json!(stats)))
+    Ok(Json(stats))
 }
 
 /// `GET /v1/traces/export?format=jsonl|csv`: every matching trace with bodies, streamed in
@@ -243,7 +267,8 @@ fn render(traces: &[TraceRecord], csv: bool) -> Bytes {
     let mut out = Vec::new();
     for t in traces {
         if csv {
-            let v = json!(t);
+            // The record's wire form, read by column name.
+            let v = serde_json::to_value(t).unwrap_or_default();
             let cells: Vec<String> = CSV_COLUMNS
                 .iter()
                 .map(|c| match &v[c] {
