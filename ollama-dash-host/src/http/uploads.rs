@@ -19,9 +19,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use ollama_dash_core::{Checksum, ImportOptions, ImportRequest, NewUpload, UploadInfo};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use ollama_dash_core::{
+    Checksum, ImportInfo, ImportOptions, ImportRequest, ModelReport, NewUpload, UploadInfo,
+};
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
@@ -395,12 +396,19 @@ async fn tus_override(state: State<AppState>, id: Path<String>, request: Request
     }
 }
 
+/// The answer of `GET /v1/uploads`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct UploadList {
+    /// Every upload.
+    #[schema(value_type = Vec<Object>)]
+    uploads: Vec<UploadInfo>,
+}
+
 /// `GET /v1/uploads`: every upload.
-#[utoipa::path(get, path = "/v1/uploads", tag = "uploads", responses((status = 200, description = "`{\"uploads\": [...]}`.", body = JsonObject)))]
-async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "uploads": state.dashboard.list_uploads().await? }),
-    ))
+#[utoipa::path(get, path = "/v1/uploads", tag = "uploads", responses((status = 200, description = "`{\"uploads\": [...]}`.", body = UploadList)))]
+async fn list(State(state): State<AppState>) -> ApiResult<Json<UploadList>> {
+    let uploads = state.dashboard.list_uploads().await?;
+    Ok(Json(UploadList { uploads }))
 }
 
 /// `GET /v1/uploads/{id}`: one upload as JSON.
@@ -447,11 +455,29 @@ fn check_chunk_size(chunk_size: Option<u64>) -> ApiResult<()> {
     }
 }
 
-#[utoipa::path(post, path = "/v1/chunked-upload/start", tag = "uploads", request_body = StartRequest, responses((status = 201, description = "`upload_id`, `chunk_size`, `offset`, `total_size`, `expires_at`, `upload`.", body = JsonObject)))]
+/// The answer of `POST /v1/chunked-upload/start`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ChunkedStarted {
+    /// The upload's id, to send with each chunk.
+    upload_id: String,
+    /// The chunk size to step by (the client's, or ours).
+    chunk_size: u64,
+    /// Bytes received so far (0).
+    offset: u64,
+    /// The file's length.
+    total_size: u64,
+    /// When an unfinished upload is dropped, Unix milliseconds.
+    expires_at: i64,
+    /// The upload record.
+    #[schema(value_type = Object)]
+    upload: UploadInfo,
+}
+
+#[utoipa::path(post, path = "/v1/chunked-upload/start", tag = "uploads", request_body = StartRequest, responses((status = 201, description = "`upload_id`, `chunk_size`, `offset`, `total_size`, `expires_at`, `upload`.", body = ChunkedStarted)))]
 async fn chunked_start(
     State(state): State<AppState>,
     JsonBody(start): JsonBody<StartRequest>,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<ChunkedStarted>)> {
     check_chunk_size(start.chunk_size)?;
     let info = state
         .dashboard
@@ -463,15 +489,15 @@ async fn chunked_start(
             metadata: BTreeMap::new(),
         })
         .await?;
-    let body = json!({
-        "upload_id": info.id,
-        "chunk_size": start.chunk_size.unwrap_or(CHUNK_SIZE),
-        "offset": info.offset,
-        "total_size": info.length,
-        "expires_at": info.expires_at,
-        "upload": info,
-    });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let body = ChunkedStarted {
+        upload_id: info.id.clone(),
+        chunk_size: start.chunk_size.unwrap_or(CHUNK_SIZE),
+        offset: info.offset,
+        total_size: info.length,
+        expires_at: info.expires_at,
+        upload: info,
+    };
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// Where a chunk goes: `upload_id` and `offset` (or `chunk_index` × `chunk_size`), in the query
@@ -498,12 +524,12 @@ fn hex_digest(text: &str) -> ApiResult<[u8; 32]> {
         .ok_or_else(|| ApiError::bad_request("sha256 must be 64 hex digits"))
 }
 
-#[utoipa::path(post, path = "/v1/chunked-upload/chunk", tag = "uploads", params(ChunkQuery), request_body(content = Binary, content_type = "application/octet-stream"), responses((status = 200, description = "`upload_id`, `offset`, `total_size`, `complete`.", body = JsonObject)))]
+#[utoipa::path(post, path = "/v1/chunked-upload/chunk", tag = "uploads", params(ChunkQuery), request_body(content = Binary, content_type = "application/octet-stream"), responses((status = 200, description = "`upload_id`, `offset`, `total_size`, `complete`.", body = ChunkAck)))]
 async fn chunked_chunk(
     State(state): State<AppState>,
     Query(query): Query<ChunkQuery>,
     request: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ChunkAck>> {
     let headers = request.headers();
     let id = query
         .upload_id
@@ -534,23 +560,52 @@ async fn chunked_chunk(
             .checked_add(len)
             .is_some_and(|end| end <= current.offset)
     {
-        return Ok(Json(chunk_answer(&current)));
+        return Ok(Json(current.into()));
     }
     let body = request.into_body().into_data_stream();
     let info = state
         .dashboard
         .append_upload(&id, offset, body, checksum)
         .await?;
-    Ok(Json(chunk_answer(&info)))
+    Ok(Json(info.into()))
 }
 
-fn chunk_answer(info: &UploadInfo) -> Value {
-    json!({
-        "upload_id": info.id,
-        "offset": info.offset,
-        "total_size": info.length,
-        "complete": info.sha256.is_some(),
-    })
+/// The answer of `POST /v1/chunked-upload/chunk`: where the upload stands.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ChunkAck {
+    /// The upload's id.
+    upload_id: String,
+    /// Bytes received so far: where the next chunk starts.
+    offset: u64,
+    /// The file's length.
+    total_size: u64,
+    /// Every byte is in (and the checksum known).
+    complete: bool,
+}
+
+impl From<UploadInfo> for ChunkAck {
+    fn from(info: UploadInfo) -> Self {
+        Self {
+            complete: info.sha256.is_some(),
+            upload_id: info.id,
+            offset: info.offset,
+            total_size: info.length,
+        }
+    }
+}
+
+/// The answer of `POST /v1/chunked-upload/complete` and `POST /v1/models/upload`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Uploaded {
+    /// The upload record.
+    #[schema(value_type = Object)]
+    upload: UploadInfo,
+    /// What the file holds; null where an import validates it and reports there.
+    #[schema(value_type = Option<Object>)]
+    report: Option<ModelReport>,
+    /// The import of the upload, if one was started (else null).
+    #[schema(value_type = Option<Object>)]
+    import: Option<ImportInfo>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -561,11 +616,11 @@ struct CompleteRequest {
     sha256: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/chunked-upload/complete", tag = "uploads", request_body = CompleteRequest, responses((status = 200, description = "`upload`, `report` (what the file holds) and `import`.", body = JsonObject)))]
+#[utoipa::path(post, path = "/v1/chunked-upload/complete", tag = "uploads", request_body = CompleteRequest, responses((status = 200, description = "`upload`, `report` (what the file holds) and `import`.", body = Uploaded)))]
 async fn chunked_complete(
     State(state): State<AppState>,
     JsonBody(done): JsonBody<CompleteRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Uploaded>> {
     let info = state.dashboard.upload(&done.upload_id).await?;
     let Some(sha) = info.sha256.clone() else {
         return Err(ApiError::new(
@@ -584,20 +639,21 @@ async fn chunked_complete(
             format!("checksum mismatch: the file's sha256 is {sha}, the client said {expected}"),
         ));
     }
-    let imports: Vec<_> = state
+    let import = state
         .dashboard
         .list_imports()
         .await?
         .into_iter()
-        .filter(|i| i.upload_id == info.id)
-        .collect();
-    let report = match imports.first() {
+        .find(|i| i.upload_id == info.id);
+    let report = match import {
         Some(_) => None, // its import validates it and reports there
         None => state.dashboard.inspect_upload(&info.id).await?,
     };
-    Ok(Json(
-        json!({ "upload": info, "report": report, "import": imports.first() }),
-    ))
+    Ok(Json(Uploaded {
+        upload: info,
+        report,
+        import,
+    }))
 }
 
 /// `POST /v1/models/upload?file_name=…&name=…`: the whole file as the body.
@@ -615,7 +671,7 @@ struct SingleQuery {
     options: BTreeMap<String, String>,
 }
 
-#[utoipa::path(post, path = "/v1/models/upload", tag = "uploads", params(SingleQuery), request_body(content = Binary, content_type = "application/octet-stream"), responses((status = 201, description = "`upload` and `report`.", body = JsonObject), (status = 202, description = "`upload`, `report` and the `import` started (with `name`).", body = JsonObject)))]
+#[utoipa::path(post, path = "/v1/models/upload", tag = "uploads", params(SingleQuery), request_body(content = Binary, content_type = "application/octet-stream"), responses((status = 201, description = "`upload` and `report`.", body = Uploaded), (status = 202, description = "`upload`, `report` and the `import` started (with `name`).", body = Uploaded)))]
 async fn single(
     State(state): State<AppState>,
     Query(query): Query<SingleQuery>,
@@ -689,11 +745,12 @@ async fn single(
             } else {
                 StatusCode::CREATED
             };
-            Ok((
-                status,
-                Json(json!({ "upload": info, "report": report, "import": import })),
-            )
-                .into_response())
+            let body = Uploaded {
+                upload: info,
+                report,
+                import,
+            };
+            Ok((status, Json(body)).into_response())
         }
         Err(e) => {
             // Nothing half-registered: the upload goes with the error.
