@@ -122,14 +122,8 @@ async fn a_sessions_options_reach_ollama_on_every_turn() {
         assert_eq!(sent["keep_alive"], json!("10m"), "{sent}");
         assert_eq!(sent["messages"][0]["role"], "system", "{sent}");
         assert_eq!(sent["messages"][0]["content"], "Answer in one line.");
-        assert_eq!(
-            sent["messages"]
-                .as_array()
-                .map(|m| m.last().cloned())
-                .flatten()
-                .map(|m| m["content"].clone()),
-            Some(json!(content))
-        );
+        let last = sent["messages"].as_array().and_then(|m| m.last());
+        assert_eq!(last.map(|m| &m["content"]), Some(&json!(content)), "{sent}");
     }
 
     // A turn's own option wins for that turn; the session's others stay.
