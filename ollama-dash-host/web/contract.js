@@ -34,9 +34,10 @@ export const CONTRACT = {
     "models[].name": "string", "models[].size": "number", "models[].size_vram": "number", "models[].vram_percent": "number",
     "models[].capabilities": "array", "models[].capabilities[].name": "string", "models[].context_length": "number?",
     "models[].parameter_size": "string?", "models[].quantization": "string?",
-    "models[].expires": "object?", "models[].expires.utc": "string", "models[].expires.forever": "boolean" } },
+    "models[].expires": "object?", "models[].expires.utc": "string", "models[].expires.forever": "boolean",
+    "models[].nodes": "array" } },
   "installed": { "path": "/api/models/available", "fields": {
-    "models": "array", "models[].name": "string", "models[].size": "number", "models[].modified_at": "string?",
+    "models": "array", "models[].name": "string", "models[].size": "number", "models[].modified_at": "string?", "models[].nodes": "array",
     "models[].capabilities": "array", "models[].capabilities[].name": "string",
     "models[].parameter_size": "string?", "models[].quantization": "string?" } },
   "show": { "path": "/api/models/show", "query": "name={model}", "fields": {
@@ -49,7 +50,7 @@ export const CONTRACT = {
     "models": "array", "models[].name": "string", "models[].description": "string", "models[].capabilities": "array",
     "models[].installed": "boolean", "models[].size_bytes": "number?" } },
   "jobs": { "path": "/api/jobs", "fields": {
-    "jobs": "array", "jobs[].id": "string", "jobs[].kind": "string", "jobs[].model": "string", "jobs[].state": "string",
+    "jobs": "array", "jobs[].id": "string", "jobs[].kind": "string", "jobs[].model": "string", "jobs[].state": "string", "jobs[].node": "string?",
     "jobs[].resumable": "boolean", "jobs[].error": "object?", "jobs[].progress": "object",
     "jobs[].progress.completed": "number", "jobs[].progress.total": "number",
     "jobs[].progress.bytes_per_sec": "number?", "jobs[].progress.eta_secs": "number?", "jobs[].progress.status": "string?" } },

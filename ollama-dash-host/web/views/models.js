@@ -11,7 +11,7 @@ import { TusUpload, fingerprint, forgetUpload, rememberedUploads } from "../tus.
 const ROUTES = {
   start: "/api/models/start",
   stop: "/api/models/stop",
-  remove: (name) => `/api/models?name=${encodeURIComponent(name)}`,
+  remove: (name, nodes) => `/api/models?name=${encodeURIComponent(name)}${nodes ? `&nodes=${encodeURIComponent(nodes === "all" ? "all" : nodes.join(","))}` : ""}`,
   copy: "/api/models/copy",
   pull: "/api/models/pull",
   cancel: (id) => `/api/jobs/${encodeURIComponent(id)}/cancel`,
@@ -32,7 +32,45 @@ export function mount(root, ctx, params) {
     h("div", { class: "toolbar" }, h("h1", { style: "margin:0" }, "Models"), h("span", { class: "spacer" }), h("div", { class: "tabs", role: "group", "aria-label": "Model views" }, tabButtons)),
     jobsBox, ...Object.values(panels));
 
-  const state = { installed: [], running: new Set(), jobs: new Map(), category: "best", catalogue: [], imports: new Map(), failed: new Map(), filter: "" };
+  const state = { installed: [], running: new Map(), jobs: new Map(), category: "best", catalogue: [], imports: new Map(), failed: new Map(), filter: "", nodes: [], target: "all" };
+
+  // ---- nodes (a fleet of several: which node holds what, and where an action runs) ----------
+  // With one node nothing shows and actions name none. With several, the target picker says
+  // where pull, start, stop and delete run: one node, or "every node" (start and delete then
+  // act on the nodes that hold the model, pull on all, stop wherever it is loaded).
+  const targetPicker = h("select", { id: "node-target", "aria-label": "Run actions on", onchange: () => { state.target = targetPicker.value; } });
+  const targetBox = h("label", { class: "toolbar", id: "node-target-box", hidden: true, style: "margin:0;gap:.4rem" }, "On", targetPicker);
+  root.querySelector(".toolbar .spacer").after(targetBox);
+  function fleet() { return state.nodes.length > 1; }
+  /** The `nodes` an action on `model` sends: none with one node; else the picked node, or all. */
+  function nodesFor(action, model) {
+    if (!fleet()) return {};
+    if (state.target !== "all") return { nodes: [state.target] };
+    if (action === "stop") return {};
+    if (action === "pull") return { nodes: "all" };
+    return { nodes: model?.nodes?.length ? model.nodes : "all" };
+  }
+  async function refreshNodes() {
+    try {
+      state.nodes = (await read("nodes")).nodes.map((n) => n.name);
+    } catch { state.nodes = []; }
+    targetBox.hidden = !fleet();
+    if (fleet()) {
+      const keep = state.nodes.includes(state.target) ? state.target : "all";
+      targetPicker.replaceChildren(h("option", { value: "all" }, "every node"), ...state.nodes.map((n) => h("option", { value: n }, n)));
+      targetPicker.value = keep;
+      state.target = keep;
+    }
+    renderInstalled();
+  }
+  /** A model's nodes as chips, the ones it is loaded on marked. */
+  function nodeChips(m) {
+    const loadedOn = state.running.get(m.name) ?? [];
+    return h("div", { class: "badges node-chips" }, (m.nodes ?? []).map((n) => {
+      const loaded = loadedOn.includes(n);
+      return h("span", { class: "badge", "data-node": n, "data-loaded": String(loaded), style: loaded ? "color:var(--ok);border-color:var(--ok)" : null, title: loaded ? `loaded on ${n}` : `installed on ${n}` }, n);
+    }));
+  }
 
   // ---- jobs (pulls and other long actions) ------------------------------------------------
   const jobRows = new Map();
@@ -51,7 +89,7 @@ export function mount(root, ctx, params) {
     const { completed: done, total } = job.progress;
     const st = job.state;
     const { speed, eta } = row.meter.update(done, total);
-    setText(row.title, `${verb(job.kind, isDone(st))} ${job.model}`);
+    setText(row.title, `${verb(job.kind, isDone(st))} ${job.model}${job.node && fleet() ? ` on ${job.node}` : ""}`);
     row.el.dataset.state = st;
     row.bar.set(total ? done / total : st === "done" ? 1 : null);
     row.bar.className = `bar ${st === "failed" ? "bad" : isDone(st) ? "ok" : ""}`;
@@ -90,7 +128,7 @@ export function mount(root, ctx, params) {
   function installedPanel() {
     const body = h("tbody");
     const table = h("div", { class: "table-wrap" }, h("table", { "aria-label": "Installed models" },
-      h("thead", {}, h("tr", {}, ["Model", "Parameters", "Quantisation", "Size", "Modified", "State", ""].map((c) => h("th", { scope: "col" }, c)))), body));
+      h("thead", {}, h("tr", {}, ["Model", "Parameters", "Quantisation", "Size", "Modified", "State", "Nodes", ""].map((c) => h("th", { scope: "col", class: c === "Nodes" ? "nodes-col" : null, hidden: c === "Nodes" && !fleet() }, c)))), body));
     panels.installed.replaceChildren(table);
     panels.installed.body = body;
     renderInstalled();
@@ -98,22 +136,25 @@ export function mount(root, ctx, params) {
   function renderInstalled() {
     const body = panels.installed.body;
     if (!body) return;
-    if (!state.installed.length) { body.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "muted" }, "No model installed yet. Pull one from the catalogue or upload a GGUF."))); return; }
+    for (const th of body.closest("table")?.querySelectorAll("th.nodes-col") ?? []) th.hidden = !fleet();
+    if (!state.installed.length) { body.replaceChildren(h("tr", {}, h("td", { colspan: "8", class: "muted" }, "No model installed yet. Pull one from the catalogue or upload a GGUF."))); return; }
     body.replaceChildren(...state.installed.map((m) => {
       const loaded = state.running.has(m.name);
       const actions = [h("button", { type: "button", class: "ghost small", onclick: () => details(m.name) }, "Details")];
       if (can("admin")) {
         actions.push(loaded
-          ? h("button", { type: "button", class: "ghost small", onclick: (e) => lifecycle("stop", m.name, e.target) }, "Stop")
-          : h("button", { type: "button", class: "ghost small", onclick: (e) => lifecycle("start", m.name, e.target) }, "Start"));
+          ? h("button", { type: "button", class: "ghost small", onclick: (e) => lifecycle("stop", m, e.target) }, "Stop")
+          : h("button", { type: "button", class: "ghost small", onclick: (e) => lifecycle("start", m, e.target) }, "Start"));
+        if (fleet() && loaded) actions.push(h("button", { type: "button", class: "ghost small", onclick: (e) => lifecycle("start", m, e.target) }, "Start"));
         actions.push(h("button", { type: "button", class: "ghost small", onclick: () => copy(m.name) }, "Copy"));
-        actions.push(h("button", { type: "button", class: "danger ghost small", "data-action": "delete", onclick: () => remove(m.name) }, "Delete"));
+        actions.push(h("button", { type: "button", class: "danger ghost small", "data-action": "delete", onclick: () => remove(m) }, "Delete"));
       }
       return h("tr", { "data-model": m.name },
         h("td", {}, h("div", { style: "font-weight:600" }, m.name), capabilityBadges(m.capabilities)),
         h("td", { class: "num" }, m.parameter_size ?? "–"), h("td", {}, m.quantization ?? "–"),
         h("td", { class: "num" }, bytes(m.size)), h("td", { title: localTime(m.modified_at) }, m.modified_at ? relative(m.modified_at) : "–"),
         h("td", {}, h("span", { class: `status ${loaded ? "ok" : ""}` }, loaded ? "loaded" : "idle")),
+        h("td", { class: "nodes-col", hidden: !fleet() }, nodeChips(m)),
         h("td", { class: "actions-cell" }, actions));
     }));
   }
@@ -121,20 +162,21 @@ export function mount(root, ctx, params) {
     try {
       const [installed, running] = await Promise.all([read("installed"), read("running").catch(() => ({ models: [] }))]);
       state.installed = installed.models.slice().sort((a, b) => a.name.localeCompare(b.name));
-      state.running = new Set(running.models.map((m) => m.name));
+      state.running = new Map(running.models.map((m) => [m.name, m.nodes]));
       renderInstalled();
       if (tab === "catalogue") renderCatalogue();
     } catch (e) {
-      panels.installed.body?.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "error" }, `Cannot list models: ${e.message}`)));
+      panels.installed.body?.replaceChildren(h("tr", {}, h("td", { colspan: "8", class: "error" }, `Cannot list models: ${e.message}`)));
     }
   }
-  async function lifecycle(action, name, button) {
+  async function lifecycle(action, model, button) {
+    const name = model.name;
     button.disabled = true;
     const label = button.textContent;
     button.textContent = action === "start" ? "Starting…" : "Stopping…";
     try {
-      const answer = await api(action === "start" ? ROUTES.start : ROUTES.stop, { method: "POST", body: { model: name } });
-      if (answer?.job) renderJob(answer.job);
+      const answer = await api(action === "start" ? ROUTES.start : ROUTES.stop, { method: "POST", body: { model: name, ...nodesFor(action, model) } });
+      if (answer?.jobs) answer.jobs.forEach(renderJob);
       else toast(answer?.was_loaded === false ? `${name} was not loaded` : `${name} stopped`, "ok");
       refreshInstalled();
     } catch (e) {
@@ -147,11 +189,14 @@ export function mount(root, ctx, params) {
     try { await api(ROUTES.copy, { method: "POST", body: { source: name, destination } }); toast(`Copied to ${destination}`, "ok"); refreshInstalled(); }
     catch (e) { toast(`Could not copy: ${e.message}`, "error"); }
   }
-  async function remove(name) {
-    if (!(await confirmAction(`Delete ${name}?`, "Its files are removed from Ollama (unloaded first). Pull or upload it again to get it back."))) return;
+  async function remove(model) {
+    const name = model.name;
+    const { nodes } = nodesFor("delete", model);
+    const where = nodes ? ` from ${nodes === "all" ? "every node" : nodes.join(", ")}` : "";
+    if (!(await confirmAction(`Delete ${name}${where}?`, "Its files are removed from Ollama (unloaded first). Pull or upload it again to get it back."))) return;
     try {
-      const answer = await api(ROUTES.remove(name), { method: "DELETE" });
-      if (answer?.job) renderJob(answer.job);
+      const answer = await api(ROUTES.remove(name, nodes), { method: "DELETE" });
+      if (answer?.jobs) answer.jobs.forEach(renderJob);
       refreshInstalled();
     } catch (e) { toast(`Could not delete ${name}: ${e.message}`, "error"); }
   }
@@ -223,8 +268,8 @@ export function mount(root, ctx, params) {
     button.textContent = "Pulling…";
     state.failed.delete(name);
     try {
-      const answer = await api(ROUTES.pull, { method: "POST", body: { model: name } });
-      renderJob(answer.job);
+      const answer = await api(ROUTES.pull, { method: "POST", body: { model: name, ...nodesFor("pull") } });
+      answer.jobs.forEach(renderJob);
       if (button.form) { button.disabled = false; button.textContent = "Pull"; }
     } catch (e) {
       toast(`Could not pull ${name}: ${e.message}`, "error");
@@ -421,8 +466,10 @@ export function mount(root, ctx, params) {
     if (event.type === "job") renderJob(event);
     else if (event.type === "import") renderImport(event);
     else if (event.type === "models_changed" || event.type === "running_models") refreshInstalled();
+    else if (event.type === "node_changed") refreshNodes().then(refreshInstalled);
   });
   show(tab);
+  refreshNodes();
   refreshInstalled();
   refreshJobs();
   return { unmount: off, update: (p) => show(TABS.some(([id]) => id === p[0]) ? p[0] : "installed") };
