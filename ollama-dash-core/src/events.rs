@@ -113,6 +113,11 @@ pub enum Event {
     Job(crate::jobs::Job),
     /// The managed Ollama process changed state.
     Service(crate::service::ServiceStatus),
+    /// A node of the fleet was added, removed, went up, down or into or out of draining, or its
+    /// loaded models changed: its whole status, as `GET /api/nodes` shows it. A node's first
+    /// event after `POST /api/nodes` is its addition; its last, after its removal, has state
+    /// `removed`. Not sent on every probe, only on a change.
+    NodeChanged(crate::fleet::NodeStatus),
     /// This subscriber fell behind and missed events (it should re-read the state).
     Lagged {
         /// How many it missed.

@@ -91,7 +91,8 @@ pub fn validate(nodes: &[NodeConfig]) -> Result<()> {
     Ok(())
 }
 
-/// Checks one node on its own (name, URL, weight, `max_parallel`): the field at fault and why.
+/// Checks one node on its own (name, URL, weight, `metrics_url`, `max_parallel`): the field at
+/// fault and why.
 pub(crate) fn check(node: &NodeConfig) -> std::result::Result<(), (&'static str, String)> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
     if node.name.is_empty() || node.name.len() > 64 || !node.name.chars().all(plain) {
@@ -115,6 +116,18 @@ pub(crate) fn check(node: &NodeConfig) -> std::result::Result<(), (&'static str,
             "weight",
             format!("node {:?}: weight must be above 0", node.name),
         ));
+    }
+    if let Some(url) = &node.metrics_url {
+        let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string());
+        if let Err(why) = parsed.and_then(|u| match u.scheme() {
+            "http" | "https" => Ok(()),
+            other => Err(format!("scheme {other:?} is not http or https")),
+        }) {
+            return Err((
+                "metrics_url",
+                format!("node {:?}: metrics_url {url:?}: {why}", node.name),
+            ));
+        }
     }
     if node.max_parallel == Some(0) {
         return Err((
@@ -159,5 +172,17 @@ mod tests {
             ..NodeConfig::new("a", "h:1")
         }];
         assert!(validate(&zero).is_err());
+        for bad in ["localhost:9400/metrics", "ftp://h/metrics", "http://"] {
+            let node = NodeConfig {
+                metrics_url: Some(bad.to_owned()),
+                ..NodeConfig::new("a", "h:1")
+            };
+            assert_eq!(check(&node).unwrap_err().0, "metrics_url", "{bad}");
+        }
+        let good = NodeConfig {
+            metrics_url: Some("http://10.0.0.2:9400/metrics".to_owned()),
+            ..NodeConfig::new("a", "h:1")
+        };
+        check(&good).unwrap();
     }
 }

@@ -602,3 +602,230 @@ fn every_turn_of_a_conversation_shares_its_affinity_key_from_the_first() {
     );
     assert_eq!(key(&[say("system", "only a system prompt")]), None);
 }
+
+/// A dashboard over `nodes` that queues up to 16 calls for 30 s.
+async fn queueing(nodes: Vec<NodeConfig>, probe_secs: f64) -> (tempfile::TempDir, Dashboard) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DashboardConfig::with_data_path(dir.path());
+    config.ollama_host = nodes[0].url.clone();
+    config.live.ps_interval_secs = probe_secs;
+    config.live.tags_interval_secs = probe_secs;
+    config.max_queue = 16;
+    config.queue_timeout_secs = 30;
+    config.nodes = nodes;
+    let d = Dashboard::new(config).await.unwrap();
+    (dir, d)
+}
+
+fn keyed(key: &str) -> Hints {
+    Hints {
+        key: Some(key.to_owned()),
+        ..Hints::default()
+    }
+}
+
+#[tokio::test]
+async fn a_freed_slot_goes_to_the_next_key_in_turn_not_to_the_key_that_queued_first() {
+    let node = sim(&[MODEL], Duration::ZERO).await;
+    let (_dir, d) = queueing(
+        vec![NodeConfig {
+            max_parallel: Some(1),
+            ..NodeConfig::new("only", node.url())
+        }],
+        3600.0,
+    )
+    .await;
+    let fleet = d.fleet().clone();
+    let held = fleet.route(MODEL, &keyed("a"), &[]).await.unwrap();
+    // Key a queues five calls, then key b one, then an anonymous caller one: in that order.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let line = [
+        ("a1", Some("a")),
+        ("a2", Some("a")),
+        ("a3", Some("a")),
+        ("a4", Some("a")),
+        ("a5", Some("a")),
+        ("b", Some("b")),
+        ("anonymous", None),
+    ];
+    for (queued, (who, key)) in line.into_iter().enumerate() {
+        let (fleet, tx) = (fleet.clone(), tx.clone());
+        tokio::spawn(async move {
+            let hints = Hints {
+                key: key.map(str::to_owned),
+                ..Hints::default()
+            };
+            let routed = fleet.route(MODEL, &hints, &[]).await;
+            tx.send((who, routed)).unwrap();
+        });
+        until(&d, "the call queued", |s| s[0].queued == queued + 1).await;
+    }
+    drop(held);
+    let mut served = Vec::new();
+    for _ in 0..line.len() {
+        let (who, routed) = rx.recv().await.unwrap();
+        served.push(who);
+        drop(routed.unwrap()); // frees the slot for the next one
+    }
+    // First come first served would make b wait for all five of a's.
+    assert_eq!(served, ["a1", "b", "anonymous", "a2", "a3", "a4", "a5"]);
+    assert_eq!(d.fleet().status()[0].queued, 0);
+}
+
+/// The node changes announced on `events` so far, as (name, state, loaded).
+fn changes(
+    events: &mut tokio::sync::broadcast::Receiver<crate::Event>,
+) -> Vec<(String, &'static str, Vec<String>)> {
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let crate::Event::NodeChanged(n) = event {
+            seen.push((n.name, n.state, n.loaded));
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn node_changes_are_announced_once_each_and_not_on_every_probe() {
+    let a = sim(&[MODEL], Duration::ZERO).await;
+    let b = sim(&[], Duration::ZERO).await;
+    let (_dir, d) = fleet(
+        vec![NodeConfig::new("a", a.url()), NodeConfig::new("b", b.url())],
+        0.1,
+    )
+    .await;
+    let mut events = d.subscribe();
+    until(&d, "both probed", |s| {
+        s[0].loaded.len() == 1 && s[1].version.is_some()
+    })
+    .await;
+    // Many probe rounds later, one change: a's loaded model.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        changes(&mut events),
+        [("a".to_owned(), "up", vec![MODEL.to_owned()])]
+    );
+    d.drain_node("b", true).await.unwrap();
+    d.drain_node("b", true).await.unwrap(); // no change, no event
+    d.drain_node("b", false).await.unwrap();
+    assert_eq!(
+        changes(&mut events),
+        [
+            ("b".to_owned(), "draining", vec![]),
+            ("b".to_owned(), "up", vec![])
+        ]
+    );
+    // A node added: its first status; removed: its last, state `removed`.
+    let c = sim(&[], Duration::ZERO).await;
+    d.add_node(NodeConfig::new("c", c.url())).await.unwrap();
+    d.remove_node("c").await.unwrap();
+    let seen = changes(&mut events);
+    assert_eq!(
+        seen,
+        [
+            ("c".to_owned(), "up", vec![]),
+            ("c".to_owned(), "removed", vec![])
+        ]
+    );
+    // A node that dies: down, once.
+    b.shutdown().await;
+    until(&d, "b down", |s| s[1].state == "down").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(changes(&mut events), [("b".to_owned(), "down", vec![])]);
+}
+
+/// Serves `page` as `text/plain` on loopback (a 500 while it is `None`); its URL.
+async fn metrics_page(page: Arc<Mutex<Option<String>>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let page = lock(&page).clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = socket.read(&mut head).await;
+                let (status, body) = match page {
+                    Some(body) => ("200 OK", body),
+                    None => ("500 Internal Server Error", String::new()),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/metrics")
+}
+
+#[tokio::test]
+async fn scraped_vram_is_what_routing_counts_and_a_failed_scrape_falls_back() {
+    const MIB: u64 = 1024 * 1024;
+    let page = Arc::new(Mutex::new(Some(
+        "# TYPE DCGM_FI_DEV_FB_USED gauge\n\
+         DCGM_FI_DEV_FB_USED{gpu=\"0\",UUID=\"GPU-0\"} 1024\n\
+         DCGM_FI_DEV_FB_USED{gpu=\"1\",UUID=\"GPU-1\"} 3072\n\
+         DCGM_FI_DEV_FB_FREE{gpu=\"0\",UUID=\"GPU-0\"} 7168\n\
+         DCGM_FI_DEV_FB_FREE{gpu=\"1\",UUID=\"GPU-1\"} 5120\n"
+            .to_owned(),
+    )));
+    let url = metrics_page(Arc::clone(&page)).await;
+    let a = sim(&[], Duration::ZERO).await;
+    let b = sim(&[], Duration::ZERO).await;
+    let nodes = vec![
+        NodeConfig {
+            metrics_url: Some(url),
+            vram_bytes: Some(1024 * MIB),
+            ..NodeConfig::new("scraped", a.url())
+        },
+        NodeConfig {
+            vram_bytes: Some(1024 * MIB),
+            ..NodeConfig::new("configured", b.url())
+        },
+    ];
+    let (_dir, d) = fleet(nodes, 0.1).await;
+    until(&d, "the scrape", |s| s[0].vram_source == "metrics").await;
+    let status = d.fleet().status();
+    assert_eq!(
+        (
+            status[0].vram_total,
+            status[0].vram_used,
+            status[0].vram_free
+        ),
+        (Some(16384 * MIB), 4096 * MIB, Some(12288 * MIB)),
+        "{status:?}"
+    );
+    assert_eq!(
+        (status[1].vram_source, status[1].vram_free),
+        ("config", Some(1024 * MIB))
+    );
+    // Routing's free-VRAM figure is the scraped one.
+    let nodes = d.fleet().nodes();
+    assert_eq!(nodes[0].candidate(MODEL, 0).free_vram, Some(12288 * MIB));
+    // The exporter fails: the node stays up, its figures fall back to its configuration, and
+    // the error is shown.
+    *lock(&page) = None;
+    until(&d, "the fallback", |s| s[0].vram_source == "config").await;
+    let status = d.fleet().status();
+    assert_eq!(status[0].state, "up");
+    assert_eq!(status[0].vram_free, Some(1024 * MIB));
+    assert!(
+        status[0]
+            .metrics_error
+            .as_deref()
+            .is_some_and(|e| e.contains("status 500")),
+        "{status:?}"
+    );
+    assert_eq!(nodes[0].candidate(MODEL, 0).free_vram, Some(1024 * MIB));
+    // It answers again: scraped again (after its backoff), the error cleared.
+    *lock(&page) = Some("DCGM_FI_DEV_FB_USED 1\nDCGM_FI_DEV_FB_FREE 3\n".to_owned());
+    until(&d, "the scrape again", |s| {
+        s[0].vram_source == "metrics" && s[0].metrics_error.is_none()
+    })
+    .await;
+    assert_eq!(d.fleet().status()[0].vram_total, Some(4 * MIB));
+}

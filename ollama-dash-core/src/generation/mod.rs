@@ -148,6 +148,8 @@ impl Generations {
         mut hints: Hints,
     ) -> Generation<R> {
         hints.node = origin.node;
+        // Waiting for a slot is fair across keys: the caller's key is its place in line.
+        hints.key = origin.api_key.clone();
         let model = request.model().to_owned();
         let trace = self.traces.start(TraceStart {
             endpoint: origin.endpoint,
