@@ -125,6 +125,7 @@ impl Dashboard {
             store.clone(),
             config.nodes_source().to_owned(),
         )?;
+        fleet.emit_to(events.clone());
         // The nodes added at run time, after the configured ones.
         fleet.restore().await?;
         let live_config = &config.live;

@@ -19,25 +19,29 @@
 
 mod config;
 mod pick;
+pub mod scrape;
+mod slots;
 mod targets;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::broadcast;
 
 pub use config::{DEFAULT_NODE, NodeConfig, parse_nodes_env, validate};
 pub use pick::{AFFINITY_SLACK, Affinity, Candidate, Reason, SPILL_AFTER, pick};
 pub use targets::Targets;
 
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::ollama::OllamaClient;
 use crate::ollama::types::Message;
 use crate::store::Store;
+use slots::{Slot, Slots};
 
 /// Failures in a row after which a node is marked down (until a probe answers).
 pub const BREAKER_FAILURES: u32 = 3;
@@ -68,6 +72,9 @@ pub struct Hints {
     pub conversation: Option<u64>,
     /// The node the caller pinned the call to, by name: that one or none.
     pub node: Option<String>,
+    /// The caller's API key (its name), whose turn it is when waiting for a slot: waiting is
+    /// fair across keys. `None` (anonymous) is one shared key.
+    pub key: Option<String>,
 }
 
 impl Hints {
@@ -87,7 +94,7 @@ impl Hints {
         Self {
             num_ctx,
             conversation,
-            node: None,
+            ..Self::default()
         }
     }
 }
@@ -116,9 +123,16 @@ pub struct Node {
     probing: AtomicBool,
     state: Mutex<NodeState>,
     /// Slots per model, when `max_parallel` is set.
-    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    slots: Mutex<HashMap<String, Arc<Slots>>>,
     in_flight: AtomicUsize,
+    /// Where [`Event::NodeChanged`] goes, once the fleet was told ([`Fleet::emit_to`]).
+    events: Events,
+    /// The state and loaded models last announced: an event goes out only when they change.
+    announced: Mutex<(&'static str, Vec<String>)>,
 }
+
+/// The fleet's event sender, shared with its nodes (set once, after the fleet is made).
+type Events = Arc<OnceLock<broadcast::Sender<Event>>>;
 
 #[derive(Debug, Default)]
 struct NodeState {
@@ -138,16 +152,21 @@ struct NodeState {
     errors: u64,
     /// Requests waiting for a slot, per model.
     queued: HashMap<String, usize>,
+    /// VRAM as last scraped from `metrics_url`; `None` without one, or after a failed scrape.
+    scraped: Option<scrape::Vram>,
+    /// Why the last scrape of `metrics_url` failed (cleared by one that works).
+    metrics_error: Option<String>,
 }
 
-/// A node as `GET /api/nodes` shows it.
-#[derive(Debug, Clone, Serialize)]
+/// A node as `GET /api/nodes` shows it (and [`Event::NodeChanged`] carries).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeStatus {
     /// Its name.
     pub name: String,
     /// Its base URL.
     pub url: String,
-    /// `up`, `down` or `draining`.
+    /// `up`, `down` or `draining`; `removed` once taken out of the fleet (only ever seen in the
+    /// last [`Event::NodeChanged`] of a node).
     pub state: &'static str,
     /// Ollama's version, as last probed.
     pub version: Option<String>,
@@ -155,12 +174,19 @@ pub struct NodeStatus {
     pub latency_ms: Option<f64>,
     /// Models loaded there.
     pub loaded: Vec<String>,
-    /// VRAM configured (`vram_bytes`).
+    /// All its VRAM, bytes: scraped from `metrics_url`, else configured (`vram_bytes`).
     pub vram_total: Option<u64>,
-    /// VRAM held by loaded models (from `/api/ps`).
+    /// VRAM in use, bytes: scraped, else held by the loaded models (from `/api/ps`).
     pub vram_used: u64,
-    /// Where the VRAM figures come from.
+    /// VRAM free, bytes: scraped, else the configured total less what the loaded models hold;
+    /// unknown without either. Routing counts free space against this.
+    pub vram_free: Option<u64>,
+    /// Where the VRAM figures come from: `metrics` (scraped from `metrics_url`), `config`
+    /// (`vram_bytes` less what `/api/ps` reports), or `ps` (only what `/api/ps` reports).
     pub vram_source: &'static str,
+    /// Why the last scrape of `metrics_url` failed (the figures then come from `config` or
+    /// `ps`); `None` when it worked or there is none.
+    pub metrics_error: Option<String>,
     /// Requests running there now.
     pub in_flight: usize,
     /// Requests waiting for a slot there.
@@ -193,7 +219,13 @@ impl Node {
         lock(&self.state).lists.clone()
     }
 
-    fn new(id: u64, source: Source, config: NodeConfig, client: OllamaClient) -> Self {
+    fn new(
+        id: u64,
+        source: Source,
+        config: NodeConfig,
+        client: OllamaClient,
+        events: Events,
+    ) -> Self {
         Self {
             id,
             source,
@@ -204,6 +236,8 @@ impl Node {
             state: Mutex::default(),
             slots: Mutex::default(),
             in_flight: AtomicUsize::new(0),
+            events,
+            announced: Mutex::new(("up", Vec::new())),
         }
     }
 
@@ -240,10 +274,13 @@ impl Node {
         let s = lock(&self.state);
         let mut loaded: Vec<String> = s.resident.keys().cloned().collect();
         loaded.sort();
+        let vram = s.vram(self.config.vram_bytes);
         NodeStatus {
             name: self.config.name.clone(),
             url: self.client.base_url().to_owned(),
-            state: if s.down {
+            state: if self.is_removed() {
+                "removed"
+            } else if s.down {
                 "down"
             } else if s.draining {
                 "draining"
@@ -253,13 +290,11 @@ impl Node {
             version: s.version.clone(),
             latency_ms: s.latency_ms,
             loaded,
-            vram_total: self.config.vram_bytes,
-            vram_used: s.resident.values().sum(),
-            vram_source: if self.config.vram_bytes.is_some() {
-                "config"
-            } else {
-                "ps"
-            },
+            vram_total: vram.total,
+            vram_used: vram.used,
+            vram_free: vram.free,
+            vram_source: vram.source,
+            metrics_error: s.metrics_error.clone(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             queued: s.queued.values().sum(),
             served: s.served,
@@ -272,7 +307,7 @@ impl Node {
 
     fn candidate(&self, model: &str, slots_used: usize) -> Candidate {
         let s = lock(&self.state);
-        let used: u64 = s.resident.values().sum();
+        let free_vram = s.vram(self.config.vram_bytes).free;
         Candidate {
             up: !s.down,
             draining: s.draining,
@@ -281,27 +316,41 @@ impl Node {
             in_flight: slots_used,
             queued: s.queued.get(model).copied().unwrap_or(0),
             slots: self.config.max_parallel,
-            free_vram: self.config.vram_bytes.map(|t| t.saturating_sub(used)),
+            free_vram,
             node_in_flight: self.in_flight.load(Ordering::Relaxed),
             weight: self.config.weight,
         }
     }
 
-    fn slots_for(&self, model: &str) -> Option<Arc<Semaphore>> {
+    fn slots_for(&self, model: &str) -> Option<Arc<Slots>> {
         let max = self.config.max_parallel?;
         let mut slots = lock(&self.slots);
         Some(Arc::clone(
             slots
                 .entry(model.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(max))),
+                .or_insert_with(|| Slots::new(max)),
         ))
     }
 
     fn slots_used(&self, model: &str) -> usize {
-        match (self.config.max_parallel, lock(&self.slots).get(model)) {
-            (Some(max), Some(s)) => max.saturating_sub(s.available_permits()),
-            _ => 0,
+        lock(&self.slots).get(model).map_or(0, |s| s.used())
+    }
+
+    /// Sends [`Event::NodeChanged`] if its state or loaded models changed since the last one
+    /// (or always, `force`: it was added or removed).
+    fn announce(&self, force: bool) {
+        let Some(events) = self.events.get() else {
+            return;
+        };
+        let status = self.status();
+        let mut announced = lock(&self.announced);
+        let unchanged = announced.0 == status.state && announced.1 == status.loaded;
+        if unchanged && !force {
+            return;
         }
+        *announced = (status.state, status.loaded.clone());
+        // Under the lock, so two changes are announced in the order they were seen.
+        let _ = events.send(Event::NodeChanged(status));
     }
 
     /// A call failed before its answer started: counts toward the breaker.
@@ -313,6 +362,8 @@ impl Node {
         if !alone && s.failures >= BREAKER_FAILURES && !s.down {
             s.down = true;
             tracing::warn!(node = %self.config.name, error = %error, "node marked down");
+            drop(s);
+            self.announce(false);
         }
     }
 
@@ -327,7 +378,42 @@ impl Node {
             .and_then(|m| m.get(model))
             .copied()
             .unwrap_or(0);
+        let new = !s.resident.contains_key(model);
         s.resident.entry(model.to_owned()).or_insert(size);
+        drop(s);
+        if new {
+            self.announce(false);
+        }
+    }
+}
+
+/// A node's VRAM figures and where they come from.
+struct VramFigures {
+    total: Option<u64>,
+    used: u64,
+    free: Option<u64>,
+    source: &'static str,
+}
+
+impl NodeState {
+    /// The VRAM figures: scraped, else the configured total (`configured`) against what the
+    /// loaded models hold, else only what they hold.
+    fn vram(&self, configured: Option<u64>) -> VramFigures {
+        if let Some(v) = self.scraped {
+            return VramFigures {
+                total: Some(v.total),
+                used: v.used,
+                free: Some(v.free),
+                source: "metrics",
+            };
+        }
+        let used: u64 = self.resident.values().sum();
+        VramFigures {
+            total: configured,
+            used,
+            free: configured.map(|t| t.saturating_sub(used)),
+            source: if configured.is_some() { "config" } else { "ps" },
+        }
     }
 }
 
@@ -363,6 +449,8 @@ struct Inner {
     policy: Policy,
     /// The next node of [`Policy::RoundRobin`].
     turn: AtomicUsize,
+    /// Where node changes are announced ([`Fleet::emit_to`]); every node holds it too.
+    events: Events,
 }
 
 impl std::fmt::Debug for Inner {
@@ -412,7 +500,7 @@ pub struct Routed {
     queue_ms: f64,
     started: Instant,
     fleet: Weak<Inner>,
-    _slot: Option<OwnedSemaphorePermit>,
+    _slot: Option<Slot>,
     answered: bool,
 }
 
@@ -467,6 +555,7 @@ impl Fleet {
     ) -> Result<Self> {
         validate(nodes)?;
         let next_id = AtomicU64::new(0);
+        let events = Events::default();
         let nodes = nodes
             .iter()
             .map(|config| {
@@ -477,6 +566,7 @@ impl Fleet {
                     Source::Config,
                     config.clone(),
                     client,
+                    Arc::clone(&events),
                 )))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -495,7 +585,16 @@ impl Fleet {
             decisions: Mutex::default(),
             policy: admission.policy,
             turn: AtomicUsize::new(0),
+            events,
         })))
+    }
+
+    /// Announces node changes on `events` from now on: [`Event::NodeChanged`] when a node is
+    /// added (its first status), removed (its last, state `removed`), goes up, down or into or
+    /// out of draining, or its loaded models change — not on every probe. Set once; a second
+    /// sender is ignored.
+    pub fn emit_to(&self, events: broadcast::Sender<Event>) {
+        let _ = self.0.events.set(events);
     }
 
     /// Adds the nodes kept in the store (added at run time) after the configured ones, and
@@ -559,7 +658,13 @@ impl Fleet {
     fn make(&self, source: Source, config: NodeConfig) -> Result<Arc<Node>> {
         let client = (self.0.client)(&config.url)?;
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
-        Ok(Arc::new(Node::new(id, source, config, client)))
+        Ok(Arc::new(Node::new(
+            id,
+            source,
+            config,
+            client,
+            Arc::clone(&self.0.events),
+        )))
     }
 
     /// Replaces the list (under [`Inner::changes`]).
@@ -610,6 +715,7 @@ impl Fleet {
         self.swap(nodes);
         self.start_probes();
         tracing::info!(node = %node.config.name, url = node.client.base_url(), "node added");
+        node.announce(true);
         Ok(node.status())
     }
 
@@ -649,6 +755,7 @@ impl Fleet {
         }
         lock(&self.0.affinity).retain(|_, id| *id != node.id);
         tracing::info!(node = name, "node removed");
+        node.announce(true);
         Ok(())
     }
 
@@ -685,6 +792,7 @@ impl Fleet {
             })
             .await?;
         lock(&node.state).draining = draining;
+        node.announce(false);
         Ok(())
     }
 
@@ -713,7 +821,10 @@ impl Fleet {
             let started = Instant::now();
             let slot = match node.slots_for(&model) {
                 None => None,
-                Some(slots) => match self.admit(&nodes, &node, &model, slots).await {
+                Some(slots) => match self
+                    .admit(&nodes, &node, &model, slots, hints.key.as_deref())
+                    .await
+                {
                     Ok(slot) => Some(slot),
                     Err(_) if node.is_removed() => continue,
                     Err(e) => return Err(e),
@@ -820,15 +931,17 @@ impl Fleet {
         chosen.map(|i| (i, Reason::Policy))
     }
 
-    /// A slot on `node` for `model`: at once if one is free, else after a bounded wait.
+    /// A slot on `node` for `model`: at once if one is free, else after a bounded wait in
+    /// `key`'s line (waiting is fair across keys: [`slots`]).
     async fn admit(
         &self,
         nodes: &[Arc<Node>],
         node: &Node,
         model: &str,
-        slots: Arc<Semaphore>,
-    ) -> Result<OwnedSemaphorePermit> {
-        if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+        slots: Arc<Slots>,
+        key: Option<&str>,
+    ) -> Result<Slot> {
+        if let Some(slot) = slots.try_take() {
             return Ok(slot);
         }
         let waiting: usize = nodes
@@ -842,7 +955,7 @@ impl Fleet {
             .queued
             .entry(model.to_owned())
             .or_default() += 1;
-        let waited = tokio::time::timeout(self.0.queue_timeout, slots.acquire_owned()).await;
+        let waited = tokio::time::timeout(self.0.queue_timeout, slots.wait(key).slot()).await;
         if let Some(q) = lock(&node.state).queued.get_mut(model) {
             *q = q.saturating_sub(1);
         }
@@ -937,11 +1050,20 @@ fn need(nodes: &[Arc<Node>], model: &str, num_ctx: Option<u64>) -> u64 {
     size + size / 10 + num_ctx.unwrap_or(0) * 128 * 1024
 }
 
+/// Longest wait between two probes of a failing node, or two scrapes of a failing
+/// `metrics_url`.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Probes one node: `/api/ps` every round, `/api/tags` and `/api/version` every `tags_every`
-/// rounds; after a failure, waits twice as long each time (at most 30 s).
+/// rounds; after a failure, waits twice as long each time (at most 30 s). With a `metrics_url`
+/// its VRAM is scraped every round too, backing off on its own the same way when the scrape
+/// fails (which never marks the node down: its figures fall back to `config` or `ps`). A change
+/// of state or loaded models is announced ([`Node::announce`]).
 async fn probe_loop(node: Weak<Node>, interval: Duration, tags_every: u32) {
     let mut round: u32 = 0;
     let mut wait = interval;
+    let mut scrape_wait = interval;
+    let mut next_scrape = Instant::now();
     loop {
         tokio::time::sleep(wait).await;
         let Some(node) = node.upgrade() else {
@@ -954,26 +1076,55 @@ async fn probe_loop(node: Weak<Node>, interval: Duration, tags_every: u32) {
         round = round.wrapping_add(1);
         let started = Instant::now();
         let probed = probe(&node, full).await;
-        let mut s = lock(&node.state);
-        s.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-        match probed {
-            Ok(()) => {
-                if s.down {
-                    tracing::info!(node = %node.config.name, "node is up again");
+        {
+            let mut s = lock(&node.state);
+            s.latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            match probed {
+                Ok(()) => {
+                    if s.down {
+                        tracing::info!(node = %node.config.name, "node is up again");
+                    }
+                    s.down = false;
+                    s.failures = 0;
+                    wait = interval;
                 }
-                s.down = false;
-                s.failures = 0;
-                wait = interval;
-            }
-            Err(e) => {
-                if !s.down {
-                    tracing::warn!(node = %node.config.name, error = %e, "node probe failed; marked down");
+                Err(e) => {
+                    if !s.down {
+                        tracing::warn!(node = %node.config.name, error = %e, "node probe failed; marked down");
+                    }
+                    s.down = true;
+                    s.last_error = Some(e.to_string());
+                    wait = (wait * 2).min(MAX_BACKOFF);
                 }
-                s.down = true;
-                s.last_error = Some(e.to_string());
-                wait = (wait * 2).min(Duration::from_secs(30));
             }
         }
+        if let Some(url) = &node.config.metrics_url
+            && Instant::now() >= next_scrape
+        {
+            let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(10));
+            let scraped = scrape::scrape(node.client.http(), url, timeout).await;
+            let mut s = lock(&node.state);
+            match scraped {
+                Ok(vram) => {
+                    if s.metrics_error.is_some() {
+                        tracing::info!(node = %node.config.name, "metrics_url answers again");
+                    }
+                    s.scraped = Some(vram);
+                    s.metrics_error = None;
+                    scrape_wait = interval;
+                }
+                Err(e) => {
+                    if s.metrics_error.is_none() {
+                        tracing::warn!(node = %node.config.name, error = %e, "metrics_url scrape failed; VRAM from config or /api/ps");
+                    }
+                    s.scraped = None;
+                    s.metrics_error = Some(e.to_string());
+                    scrape_wait = (scrape_wait * 2).min(MAX_BACKOFF);
+                }
+            }
+            next_scrape = Instant::now() + scrape_wait.saturating_sub(interval);
+        }
+        node.announce(false);
     }
 }
 
