@@ -79,7 +79,7 @@ export const CONTRACT = {
     "models[].cancelled": "number", "models[].tokens_per_second": "number?",
     "models[].p50_latency_ms": "number?", "models[].p95_latency_ms": "number?" } },
   "usage": { "path": "/v1/traces/usage", "query": "window=1h", "fields": {
-    "since": "number", "until": "number", "bucket_ms": "number", "models": "array",
+    "since": "number", "until": "number", "bucket_ms": "number", "window_secs": "number", "bucket_secs": "number", "models": "array",
     "points": "array", "points[].model": "string", "points[].start": "number", "points[].requests": "number",
     "points[].errors": "number", "points[].tokens_per_second": "number?", "points[].p50_ttft_ms": "number?",
     "points[].p95_ttft_ms": "number?", "points[].p50_latency_ms": "number?", "points[].p95_latency_ms": "number?" } },
@@ -91,7 +91,10 @@ export const CONTRACT = {
   "settings": { "path": "/api/settings", "fields": {
     "global": "object", "models": "object", "deployment": "object", "deployment.values": "object" } },
   "keys": { "path": "/api/keys", "fields": { "keys": "array", "keys[].name": "string", "keys[].role": "string", "keys[].created_at": "number" } },
-  "plugins": { "path": "/api/plugins", "fields": { "dir": "string", "plugins": "array" } }
+  "plugins": { "path": "/api/plugins", "fields": { "dir": "string", "plugins": "array" } },
+  "pluginReload": { "path": "/api/plugins/reload", "method": "POST", "fields": {
+    "loaded": "array", "removed": "array", "plugins": "array",
+    "failed": "array", "failed[].file": "string", "failed[].error": "string" } }
 };
 
 /** `CONTRACT[name].path` with `{placeholders}` filled from `params` and `query` appended. */

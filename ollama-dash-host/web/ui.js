@@ -102,3 +102,20 @@ export function transferMeter() {
     reset() { samples.length = 0; },
   };
 }
+
+/**
+ * A table that becomes a list of cards on a phone (CSS `table.cards`): every cell is labelled
+ * with its column's header (`data-label`, shown above the value there), rows added later too.
+ */
+export function cardTable(attrs, headers, body) {
+  const table = h("table", { ...attrs, class: `cards ${attrs.class || ""}`.trim() },
+    h("thead", {}, h("tr", {}, headers.map((c) => h("th", { scope: "col" }, c)))), body);
+  const label = () => {
+    for (const row of body.rows) {
+      [...row.cells].forEach((cell, i) => { if (cell.colSpan === 1 && headers[i]) cell.dataset.label = headers[i]; });
+    }
+  };
+  new MutationObserver(label).observe(body, { childList: true });
+  label();
+  return table;
+}

@@ -606,11 +606,38 @@ def test_every_view_fits_390px_and_is_reached_through_the_menu(server, browser):
         )
         scroll = browser.js("return document.documentElement.scrollWidth")
         assert scroll <= width + 1, f"{view} is {scroll} px wide at {width}: {wide}"
+        page, inner = browser.js("return [document.scrollingElement.scrollWidth, window.innerWidth]")
+        assert page <= inner, f"{view} scrolls sideways: {page} px at {inner}: {wide}"
+        if view == "chat":
+            # The composer is on the first screen, without scrolling.
+            bottom, height = browser.js("const r = document.querySelector('.composer').getBoundingClientRect(); return [r.bottom, window.innerHeight]")
+            assert bottom <= height, f"the composer ends at {bottom} px, below the screen ({height} px)"
+            assert browser.js("return window.scrollY") == 0
+            assert browser.wait_for("#chat-input").is_displayed() and browser.wait_for("#send").is_displayed()
+        if view in ("traces", "settings"):
+            # Tables are cards on a phone: no header row, each row a grid with labelled values.
+            rows = 'table[aria-label="Traces"] tbody tr[data-trace]' if view == "traces" else 'table[aria-label="API keys"] tbody tr'
+            browser.wait_for(rows)
+            shape = browser.js(
+                "const r = document.querySelector(arguments[0]); const t = r.closest('table');"
+                "return [getComputedStyle(r).display, getComputedStyle(t.tHead).display, getComputedStyle(r.cells[1] || r.cells[0], '::before').content]",
+                rows)
+            assert shape[0] == "grid" and shape[1] == "none", f"{view}: rows {shape[0]}, header {shape[1]}"
+            if view == "traces":
+                assert shape[2] == '"Model"', shape
         if view == "models":
             # The installed table scrolls sideways, but each row's buttons stay on screen.
             right = browser.js("return Math.max(...[...document.querySelectorAll('#installed tr[data-model] .actions-cell button')].map((b) => b.getBoundingClientRect().right))")
             assert right <= width, f"the model actions end at {right} px"
         browser.screenshot(f"mobile-{view}")
+        if view == "chat":
+            # The chat's settings unfold over the conversation, inside the screen.
+            browser.wait_for("#chat-settings summary").click()
+            right = browser.js("return document.getElementById('chat-panel').getBoundingClientRect().right")
+            assert right <= width, f"the settings panel ends at {right} px"
+            assert browser.js("return document.scrollingElement.scrollWidth") <= width
+            browser.screenshot("mobile-chat-settings")
+            browser.wait_for("#chat-settings-done").click()
 
 
 def test_with_ollama_down_the_dashboard_says_it_once_with_a_hint():

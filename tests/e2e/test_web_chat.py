@@ -9,6 +9,7 @@ import json
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from conftest import ROOT
 
@@ -258,3 +259,62 @@ def test_chat_stop_keeps_the_partial_reply_and_the_chat_goes_on(server, browser)
     kept = thread(browser)
     assert [r for r, _ in kept] == roles
     assert kept[1][1].startswith(partial[:10]), "the partial reply was stored"
+
+
+def test_chat_settings_panel_is_stored_with_the_session_and_sent_with_its_turns(server, browser):
+    """The panel (#16): temperature, keep-alive and the model changed in a chat are stored with
+    its session (the API says so), the next turn is sent with them, and a reload shows them."""
+    open_chat(browser, server)
+    ask(browser, "Name a fruit", 1)
+    synced(browser)
+    sid = session_id(browser)
+    current = browser.js("return document.getElementById('chat-model').value")
+    others = browser.js("return [...document.querySelectorAll('#chat-model option')].map((o) => o.value).filter((v) => v !== arguments[0])", current)
+    assert others, "a second chat model to switch to"
+    other = others[0]
+    browser.wait_for("#chat-settings summary").click()
+    panel = browser.wait_for("#chat-panel")
+    assert panel.is_displayed()
+    # The panel spans the conversation and stays inside the window.
+    left, right, width = browser.js("const r = document.getElementById('chat-panel').getBoundingClientRect(); return [r.left, r.right, window.innerWidth]")
+    assert left >= 0 and right <= width, (left, right, width)
+    temperature = browser.wait_for("#opt-temperature")
+    temperature.clear()
+    temperature.send_keys("0.3" + Keys.TAB)
+    browser.wait_for("#chat-saved", "Saved")
+    keep_alive = browser.wait_for("#opt-keep_alive")
+    keep_alive.send_keys("soon" + Keys.TAB)
+    assert "duration" in browser.wait_for("#opt-keep_alive-error").text, "a bad keep-alive is refused before it is sent"
+    keep_alive.clear()
+    keep_alive.send_keys("10m" + Keys.TAB)
+    browser.wait(lambda _: browser.js("return document.getElementById('opt-keep_alive-error').textContent") == "", message="the error goes")
+    browser.screenshot("chat-settings")
+    browser.wait_for("#chat-settings-done").click()
+    assert not panel.is_displayed(), "Done folds the panel"
+    Select(browser.wait_for("#chat-model")).select_by_value(other)
+    ask(browser, "Name another fruit", 2)
+    answer = server.get(f"/api/sessions/{sid}").json()
+    session, messages = answer["session"], answer["messages"]
+    assert session["options"]["temperature"] == 0.3, session
+    assert session["keep_alive"] == "10m", session
+    assert session["model"] == other, session
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[-1]["model"] == other and messages[-2]["model"] == other, messages
+    assert messages[-2]["options"]["temperature"] == 0.3, messages[-2]
+    # The trace of the answer was asked of the new model.
+    trace = server.get(f"/v1/traces/{messages[-1]['trace_id']}").json()
+    assert trace["model"] == other, trace
+    # A reload shows the chat's settings again.
+    browser.driver.refresh()
+    wait_replies(browser, 2)
+    assert Select(browser.wait_for("#chat-model")).first_selected_option.get_attribute("value") == other
+    browser.wait_for("#chat-settings summary").click()
+    assert browser.wait_for("#opt-temperature").get_attribute("value") == "0.3"
+    assert browser.wait_for("#opt-keep_alive").get_attribute("value") == "10m"
+    # Reset empties them on the server too.
+    browser.wait_for("#chat-reset").click()
+    browser.wait_for("#chat-saved", "Saved")
+    session = server.get(f"/api/sessions/{sid}").json()["session"]
+    assert session["options"] == {} and session["keep_alive"] is None and session["think"] is None, session
+    browser.wait_for("#opt-temperature").send_keys(Keys.ESCAPE)
+    browser.wait(lambda _: not browser.js("return document.getElementById('chat-settings').open"), message="Escape folds the panel")

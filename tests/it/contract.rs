@@ -137,6 +137,11 @@ async fn seeded() -> (SimHandle, TestHost, Value) {
         )
         .await;
     assert!(status.is_success(), "{key}");
+    // A file in the plugin directory that is no plugin: the reload report lists a failure.
+    let (_, plugins) = host.call("GET", "/api/plugins", None).await;
+    let dir = std::path::PathBuf::from(plugins["dir"].as_str().expect("the plugin directory"));
+    std::fs::create_dir_all(&dir).expect("plugin directory");
+    std::fs::write(dir.join("broken.wasm"), b"not a component").expect("a broken plugin");
     // The trace is written behind the answer, the job fails behind the 202.
     let mut trace = Value::Null;
     for _ in 0..100 {

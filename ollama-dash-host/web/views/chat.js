@@ -1,4 +1,5 @@
-// Chat: sessions, a capability-aware model picker, per-chat options, streaming replies rendered
+// Chat: sessions, a capability-aware model picker, a per-chat settings panel (system prompt,
+// options, reasoning, keep-alive: stored with the session, applied to its every turn), streaming replies rendered
 // as safe Markdown (code highlighted, math drawn, both loaded lazily), stop, token counts and
 // tokens/s, a link to each reply's trace, and per message: copy, regenerate (the last answer),
 // edit and resend (a question), and a "‹ 1/2 ›" switch between the branches an edit or a
@@ -19,22 +20,37 @@ const OPTION_FIELDS = [
   ["num_predict", "Max tokens", { min: -1, step: 1 }],
   ["seed", "Seed", { step: 1 }],
 ];
+const THINK = [["", "Model default"], ["true", "On"], ["false", "Off"], ["low", "Low"], ["medium", "Medium"], ["high", "High"]];
+const KEEP_ALIVE = /^(-?\d+(\.\d+)?|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/;
 
 export function mount(root, ctx, params) {
-  const state = { sessions: [], models: [], session: null, messages: [], controller: null, images: [] };
+  const state = { sessions: [], models: [], session: null, messages: [], controller: null, images: [], saving: null };
   const list = h("ul", { class: "sessions", id: "sessions", "aria-label": "Chats" });
   const messages = h("div", { class: "messages", id: "messages", "aria-live": "polite", "aria-busy": "false" });
-  const picker = h("select", { id: "chat-model", "aria-label": "Model", onchange: () => { onModelChange(); saveSession({ model: picker.value }); } });
+  const picker = h("select", { id: "chat-model", "aria-label": "Model", onchange: () => {
+    const change = { model: picker.value };
+    // A model without reasoning refuses `think: true`: the switch goes back to its default.
+    if (!caps(currentModel()).includes("thinking") && think.value) { think.value = ""; change.think = null; }
+    onModelChange();
+    saveSession(change);
+  } });
   const system = h("textarea", { id: "chat-system", rows: "3", placeholder: "You are a helpful assistant.", onchange: () => saveSession({ system_prompt: system.value }) });
-  const think = h("input", { type: "checkbox", id: "chat-think" });
-  const thinkLabel = h("label", { for: "chat-think", style: "display:flex;gap:.4rem;align-items:center" }, think, "Show reasoning (thinking models)");
+  const think = h("select", { id: "chat-think", onchange: () => saveSession({ think: readThink() }) }, THINK.map(([value, label]) => h("option", { value }, label)));
+  const thinkField = h("div", {}, h("label", { for: "chat-think" }, "Reasoning (think)"), think);
+  const keepAliveError = h("span", { class: "field-error", id: "opt-keep_alive-error", role: "alert" });
+  const keepAlive = h("input", { type: "text", id: "opt-keep_alive", placeholder: "default", autocomplete: "off", spellcheck: "false", "aria-describedby": "opt-keep_alive-error",
+    onchange: () => { const value = readKeepAlive(); if (value !== undefined) saveSession({ keep_alive: value }); } });
   const optionInputs = Object.fromEntries(OPTION_FIELDS.map(([key, , attrs]) => [key, h("input", { type: "number", id: `opt-${key}`, ...attrs, placeholder: "default", onchange: () => saveSession({ options: readOptions() }) })]));
-  const settings = h("details", { id: "chat-settings" }, h("summary", {}, "Chat settings"),
-    h("div", { class: "settings-pop" },
+  const saved = h("span", { class: "muted small", id: "chat-saved", role: "status", "aria-live": "polite" });
+  const settings = h("details", { id: "chat-settings", ontoggle: () => { if (settings.open) system.focus(); } }, h("summary", {}, "Chat settings"),
+    h("div", { class: "settings-pop chat-panel", id: "chat-panel", role: "group", "aria-label": "This chat's settings" },
+      h("p", { class: "muted small panel-note" }, "Saved with this chat and sent with its every message. Empty fields use the defaults from Settings."),
       h("label", { for: "chat-system" }, "System prompt"), system,
-      h("div", { class: "two" }, OPTION_FIELDS.map(([key, label]) => h("div", {}, h("label", { for: `opt-${key}` }, label), optionInputs[key]))),
-      thinkLabel,
-      h("p", { class: "muted small" }, "Empty fields use the model's defaults from Settings.")));
+      h("div", { class: "panel-grid" }, OPTION_FIELDS.map(([key, label]) => h("div", {}, h("label", { for: `opt-${key}` }, label), optionInputs[key])),
+        h("div", {}, h("label", { for: "opt-keep_alive" }, "Keep alive (5m, 1h, -1)"), keepAlive, keepAliveError), thinkField),
+      h("div", { class: "panel-actions" }, saved, h("span", { style: "flex:1" }),
+        h("button", { type: "button", class: "ghost small", id: "chat-reset", onclick: () => resetSettings() }, "Reset to defaults"),
+        h("button", { type: "button", class: "small", id: "chat-settings-done", onclick: () => { settings.open = false; input.focus(); } }, "Done"))));
   const modelInfo = h("span", { class: "muted small", id: "model-info" });
   const exportMenu = h("details", { id: "chat-export", hidden: true }, h("summary", {}, "Export"),
     h("div", { class: "settings-pop export-pop" },
@@ -50,11 +66,25 @@ export function mount(root, ctx, params) {
   const composer = h("div", { class: "composer" }, input, h("div", { style: "display:flex;gap:.4rem" }, sendButton, stopButton),
     h("div", { class: "attach-row" }, imageInput, attachLabel, attachments));
 
-  root.append(h("h1", { class: "visually-hidden" }, "Chat"), h("div", { class: "chat" },
-    h("aside", { "aria-label": "Chat sessions" }, h("button", { type: "button", class: "new", id: "new-chat", onclick: () => { location.hash = "#/chat"; } }, "+ New chat"), list),
+  const chatsToggle = h("button", { type: "button", class: "ghost small chats-toggle", id: "chats-toggle", "aria-expanded": "false", "aria-controls": "chat-sessions",
+    onclick: () => showSessions(chatsToggle.getAttribute("aria-expanded") !== "true") }, "Chats");
+  const layout = h("div", { class: "chat" },
+    h("aside", { "aria-label": "Chat sessions", id: "chat-sessions" }, h("button", { type: "button", class: "new", id: "new-chat", onclick: () => { showSessions(false); location.hash = "#/chat"; } }, "+ New chat"), list),
     h("section", { class: "conversation", "aria-label": "Conversation" },
-      h("div", { class: "conv-head" }, h("label", { for: "chat-model", class: "visually-hidden" }, "Model"), picker, modelInfo, h("span", { style: "flex:1" }), exportMenu, settings),
-      messages, composer)));
+      h("div", { class: "conv-head" }, chatsToggle, h("label", { for: "chat-model", class: "visually-hidden" }, "Model"), picker, modelInfo, h("span", { class: "head-gap" }), exportMenu, settings),
+      messages, composer));
+  root.append(h("h1", { class: "visually-hidden" }, "Chat"), layout);
+  settings.addEventListener("keydown", (e) => { if (e.key === "Escape" && settings.open) { e.preventDefault(); settings.open = false; settings.querySelector("summary").focus(); } });
+  // On a phone the chat is as tall as the screen below its own top (style.css, --chat-top), so
+  // the composer is on the first screen.
+  const fit = () => layout.style.setProperty("--chat-top", `${Math.round(layout.getBoundingClientRect().top + window.scrollY)}px`);
+  requestAnimationFrame(fit);
+  window.addEventListener("resize", fit);
+  /** On a phone the list of chats folds away behind the "Chats" button. */
+  function showSessions(on) {
+    layout.classList.toggle("sessions-open", on);
+    chatsToggle.setAttribute("aria-expanded", String(on));
+  }
 
   function currentModel() { return state.models.find((m) => m.name === picker.value); }
   function caps(m) { return m ? m.capabilities.map((c) => c.name) : []; }
@@ -64,7 +94,7 @@ export function mount(root, ctx, params) {
     attachLabel.hidden = !vision;
     imageInput.disabled = !vision;
     if (!vision && state.images.length) { state.images = []; renderAttachments(); }
-    thinkLabel.hidden = !c.includes("thinking");
+    thinkField.hidden = !c.includes("thinking");
     setText(modelInfo, c.length ? c.join(" · ") : "");
   }
 
@@ -106,11 +136,47 @@ export function mount(root, ctx, params) {
       if (state.session?.id === s.id) location.hash = "#/chat"; else renderSessions();
     } catch (e) { toast(`Could not delete: ${e.message}`, "error"); }
   }
-  async function saveSession(change) {
+  /** Stores a change of the session's settings; the next turn waits for it. */
+  function saveSession(change) {
     if (change.model) localStorage.setItem("ollama-dash-chat-model", change.model);
     if (!state.session) return;
-    try { Object.assign(state.session, await api(`/api/sessions/${encodeURIComponent(state.session.id)}`, { method: "PATCH", body: change })); }
-    catch (e) { toast(`Could not save the chat settings: ${e.message}`, "error"); }
+    const id = state.session.id;
+    const previous = state.saving;
+    state.saving = (async () => {
+      await previous;
+      try {
+        const session = await api(`/api/sessions/${encodeURIComponent(id)}`, { method: "PATCH", body: change });
+        if (state.session?.id === id) Object.assign(state.session, session);
+        setText(saved, "Saved");
+      } catch (e) { setText(saved, ""); toast(`Could not save the chat settings: ${e.message}`, "error"); }
+    })();
+  }
+  function readThink() {
+    const v = think.value;
+    return v === "" ? null : v === "true" ? true : v === "false" ? false : v;
+  }
+  /** The keep-alive typed (a string, a number of seconds, or null when empty); undefined when it is not a duration. */
+  function readKeepAlive() {
+    const v = keepAlive.value.trim();
+    const bad = v !== "" && !KEEP_ALIVE.test(v);
+    keepAliveError.textContent = bad ? "must be a duration like 30s, 5m, 2h, 0 (unload) or -1 (forever)" : "";
+    keepAlive.setAttribute("aria-invalid", String(bad));
+    if (bad) return undefined;
+    return v === "" ? null : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+  }
+  /** Shows a session's settings (none: the empty defaults) in the panel. */
+  function fillSettings(s) {
+    system.value = s?.system_prompt || "";
+    for (const [key] of OPTION_FIELDS) optionInputs[key].value = s?.options?.[key] ?? "";
+    think.value = s?.think == null ? "" : String(s.think);
+    keepAlive.value = s?.keep_alive ?? "";
+    keepAliveError.textContent = "";
+    keepAlive.removeAttribute("aria-invalid");
+    setText(saved, "");
+  }
+  function resetSettings() {
+    fillSettings(null);
+    saveSession({ system_prompt: "", options: {}, think: null, keep_alive: null });
   }
   function readOptions() {
     const options = {};
@@ -126,9 +192,9 @@ export function mount(root, ctx, params) {
     state.session = null;
     state.messages = [];
     exportMenu.hidden = true;
+    showSessions(false);
     if (!id) {
-      system.value = "";
-      for (const i of Object.values(optionInputs)) i.value = "";
+      fillSettings(null);
       messages.replaceChildren(h("div", { class: "welcome" }, h("h2", {}, "Start a chat"), h("p", {}, "Pick a model above and send a message. Replies stream in as they are written; every reply links to its trace.")));
       renderSessions();
       input.focus();
@@ -144,8 +210,7 @@ export function mount(root, ctx, params) {
     }
     const s = state.session;
     if (s.model && state.models.some((m) => m.name === s.model)) { picker.value = s.model; onModelChange(); }
-    system.value = s.system_prompt || "";
-    for (const [key] of OPTION_FIELDS) optionInputs[key].value = s.options?.[key] ?? "";
+    fillSettings(s);
     exportMenu.hidden = false;
     showThread();
     renderSessions();
@@ -335,7 +400,8 @@ export function mount(root, ctx, params) {
     if (!picker.value) { toast("Pick a model first.", "error"); return; }
     if (!state.session) {
       try {
-        const created = await api("/api/sessions", { method: "POST", body: { title: content.slice(0, 60), model: picker.value, system_prompt: system.value || null, options: readOptions() } });
+        const keep = readKeepAlive();
+        const created = await api("/api/sessions", { method: "POST", body: { title: content.slice(0, 60), model: picker.value, system_prompt: system.value || null, options: readOptions(), think: readThink(), keep_alive: keep ?? null } });
         state.session = created;
         state.sessions.unshift(created);
         state.messages = [];
@@ -358,6 +424,7 @@ export function mount(root, ctx, params) {
    */
   async function turn(ask) {
     await state.settled;
+    await state.saving;
     const model = picker.value;
     if (!model) { toast("Pick a model first.", "error"); return; }
     const userView = ask && messageView({ role: "user", content: ask.content, images: ask.images, created_at: Date.now() });
@@ -372,7 +439,9 @@ export function mount(root, ctx, params) {
     const started = performance.now();
     let first = null, frame = 0, finished = false;
     const paint = () => { frame = 0; const stick = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80; replyView.render(reply, !finished); if (stick) messages.scrollTop = messages.scrollHeight; };
-    const common = { model, options: readOptions(), think: think.checked && !thinkLabel.hidden ? true : undefined, stream: true };
+    // The session holds the system prompt, options, think and keep-alive (the panel saved them);
+    // the options go along too, so each stored message records what it was sent with.
+    const common = { model, options: readOptions(), stream: true };
     const id = encodeURIComponent(state.session.id);
     const [path, body] = ask
       ? [`/api/sessions/${id}/messages`, { ...common, content: ask.content, images: ask.images?.length ? ask.images : undefined, edit_of: ask.edit_of ?? undefined }]
@@ -429,7 +498,7 @@ export function mount(root, ctx, params) {
   loadSessions();
   const off = ctx.onEvent((event) => { if (event.type === "models_changed") loadModels(); });
   return {
-    unmount: () => { off(); state.controller?.abort(); },
+    unmount: () => { off(); window.removeEventListener("resize", fit); state.controller?.abort(); },
     update: (p) => { if ((p[0] || null) !== (state.session?.id || null)) open(p[0]); },
   };
 }

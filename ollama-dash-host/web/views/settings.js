@@ -3,7 +3,7 @@
 import { api, can } from "../api.js";
 import { read } from "../contract.js";
 import { h, localTime, number, relative } from "../format.js";
-import { confirmAction, toast } from "../ui.js";
+import { cardTable, confirmAction, toast } from "../ui.js";
 import { copyText } from "../markdown.js";
 
 const ROUTES = {
@@ -156,8 +156,7 @@ function keysSection(root) {
       h("div", { style: "display:flex;align-items:end" }, h("button", { type: "submit" }, "Create key"))),
     error,
     h("p", { class: "muted small" }, "viewer: read-only · user: chat and generate, sees its own traces · admin: everything."));
-  root.append(form, secretBox, h("div", { class: "table-wrap", style: "margin-top:1rem" }, h("table", { "aria-label": "API keys" },
-    h("thead", {}, h("tr", {}, ["Name", "Role", "Created", ""].map((c) => h("th", { scope: "col" }, c)))), body)));
+  root.append(form, secretBox, h("div", { class: "table-wrap", style: "margin-top:1rem" }, cardTable({ "aria-label": "API keys" }, ["Name", "Role", "Created", ""], body)));
   async function load() {
     try {
       const { keys } = await read("keys");
@@ -180,8 +179,8 @@ function pluginsSection(root, ctx) {
   const box = h("div", { id: "plugin-list" }, h("p", { class: "muted" }, "Loading…"));
   const reload = can("admin") ? h("button", { type: "button", class: "ghost small", onclick: async () => {
     try {
-      const report = await api(`${ROUTES.plugins}/reload`, { method: "POST" });
-      const failed = report.failed || [];
+      const report = await read("pluginReload");
+      const { failed } = report;
       toast(failed.length ? `Reloaded; ${failed.length} failed: ${failed.map((f) => f.file).join(", ")}` : `Plugins reloaded (${report.loaded.length} loaded)`, failed.length ? "error" : "ok");
       load();
     } catch (e) { toast(e.message, "error"); }
@@ -192,8 +191,8 @@ function pluginsSection(root, ctx) {
     try {
       const { dir, plugins } = await read("plugins");
       if (!plugins.length) { box.replaceChildren(h("p", { class: "empty" }, `No plugin in ${dir}. Drop a .wasm plugin there; it loads within seconds.`)); return; }
-      box.replaceChildren(h("p", { class: "muted small" }, "From ", h("span", { class: "mono" }, dir)), h("div", { class: "table-wrap" }, h("table", { "aria-label": "Plugins" },
-        h("thead", {}, h("tr", {}, ["Plugin", "Provides", "State", "Calls", "Failures", "p50 / p99", "Limits", "Last error"].map((c) => h("th", { scope: "col" }, c)))),
+      box.replaceChildren(h("p", { class: "muted small" }, "From ", h("span", { class: "mono" }, dir)), h("div", { class: "table-wrap" }, cardTable({ "aria-label": "Plugins" },
+        ["Plugin", "Provides", "State", "Calls", "Failures", "p50 / p99", "Limits", "Last error"],
         h("tbody", {}, plugins.map((p) => h("tr", { "data-plugin": p.name },
           h("td", {}, h("strong", {}, p.name), p.version ? h("span", { class: "muted small" }, ` ${p.version}`) : null,
             p.description ? h("div", { class: "muted small" }, p.description) : null, h("div", { class: "muted small mono" }, p.file)),

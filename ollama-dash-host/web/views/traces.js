@@ -3,7 +3,7 @@
 import { download } from "../api.js";
 import { read } from "../contract.js";
 import { h, localTime, ms, number, relative, setText } from "../format.js";
-import { drawer, toast } from "../ui.js";
+import { cardTable, drawer, toast } from "../ui.js";
 
 const PAGE = 50;
 
@@ -33,12 +33,11 @@ export function mount(root, ctx, params) {
       h("button", { type: "button", class: "ghost small", id: "export-jsonl", onclick: () => exportAs("jsonl") }, "Export JSONL"),
       h("button", { type: "button", class: "ghost small", id: "export-csv", onclick: () => exportAs("csv") }, "Export CSV")),
     form,
-    h("div", { class: "table-wrap" }, h("table", { "aria-label": "Traces" },
-      h("thead", {}, h("tr", {}, ["Time", "Model", "Endpoint", "Key", "Status", "Tokens", "Duration", "First token"].map((c) => h("th", { scope: "col" }, c)))), body)),
+    h("div", { class: "table-wrap" }, cardTable({ "aria-label": "Traces" }, ["Time", "Model", "Endpoint", "Key", "Status", "Tokens", "Duration", "First token"], body)),
     h("div", { class: "pager" }, info, newer, older),
     h("div", { class: "toolbar", style: "margin-top:1.6rem" }, h("h2", { style: "margin:0" }, "Per-model stats"), windowSelect),
-    h("div", { class: "table-wrap" }, h("table", { "aria-label": "Per-model stats", id: "trace-stats" },
-      h("thead", {}, h("tr", {}, ["Model", "Requests", "Errors", "Tokens", "p50 latency", "p95 latency", "p50 first token", "p95 first token", "Tokens/s"].map((c) => h("th", { scope: "col" }, c)))), statsBody)),
+    h("div", { class: "table-wrap" }, cardTable({ "aria-label": "Per-model stats", id: "trace-stats" },
+      ["Model", "Requests", "Errors", "Tokens", "p50 latency", "p95 latency", "p50 first token", "p95 first token", "Tokens/s"], statsBody)),
   );
   body.append(h("tr", {}, h("td", { colspan: "8", class: "muted" }, "Loading…")));
 
