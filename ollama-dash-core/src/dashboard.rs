@@ -162,7 +162,8 @@ impl Dashboard {
             &config,
             store.clone(),
             events.clone(),
-            ollama.clone(),
+            fleet.clone(),
+            primary.clone(),
             live.nudger(),
             files.clone(),
         );
@@ -600,9 +601,14 @@ impl Dashboard {
         self.inner.imports.start(request).await
     }
 
-    /// Refuses an invalid model name (400), or an existing one unless `replace` (409).
-    pub async fn check_import_name(&self, name: &str, replace: bool) -> Result<()> {
-        self.inner.imports.check_name(name, replace).await
+    /// Refuses an invalid model name (400), nodes not named when several exist or unknown
+    /// (400), or a name one of those nodes already has unless `replace` (409).
+    pub async fn check_import_name(
+        &self,
+        name: &str,
+        options: &crate::ImportOptions,
+    ) -> Result<()> {
+        self.inner.imports.check_name(name, options).await
     }
 
     /// A quick look at a complete upload (magic bytes, GGUF header, ZIP directory) that

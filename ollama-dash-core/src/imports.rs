@@ -20,8 +20,8 @@ use tokio::sync::{Semaphore, broadcast};
 use crate::dashboard::now_ms;
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::fleet::{Fleet, Node, Targets};
 use crate::live::{Nudger, Probe};
-use crate::ollama::OllamaClient;
 use crate::ollama::types::{CreateRequest, ProgressResponse};
 use crate::store::Store;
 use crate::uploads::{UploadFiles, UploadInfo, UploadState};
@@ -92,6 +92,10 @@ pub struct ImportOptions {
     /// Overwrite a model of the same name (refused otherwise).
     #[serde(default)]
     pub replace: bool,
+    /// The nodes to create it on (`nodes`: a name, a list, or `"all"`); needed when there are
+    /// several. The blobs go to each node in turn, then `/api/create` there.
+    #[serde(default, skip_serializing_if = "Targets::is_default")]
+    pub nodes: Targets,
 }
 
 /// `POST /v1/models/import`: import upload `upload_id` as model `name`.
@@ -168,7 +172,10 @@ pub(crate) struct Imports(Arc<Inner>);
 struct Inner {
     store: Store,
     events: broadcast::Sender<Event>,
-    ollama: OllamaClient,
+    /// The nodes models are created on.
+    fleet: Fleet,
+    /// The node the collector watches (its probe is refreshed; another node's own lists are).
+    primary: String,
     /// The collector: it learns of a new model before the import says `ready`.
     live: Nudger,
     /// The uploads imported: their rows and files.
@@ -223,19 +230,22 @@ fn normalize(name: &str) -> String {
 }
 
 impl Imports {
-    /// The service importing the uploads of `files` into `ollama`, with the limits of `config`.
+    /// The service importing the uploads of `files` into the nodes of `fleet` (`primary` is the
+    /// one the collector watches), with the limits of `config`.
     pub(crate) fn new(
         config: &crate::DashboardConfig,
         store: Store,
         events: broadcast::Sender<Event>,
-        ollama: OllamaClient,
+        fleet: Fleet,
+        primary: String,
         live: Nudger,
         files: UploadFiles,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             events,
-            ollama,
+            fleet,
+            primary,
             live,
             files,
             permits: Arc::new(Semaphore::new(config.import_concurrency)),
@@ -281,8 +291,7 @@ impl Imports {
     pub(crate) async fn start(&self, request: ImportRequest) -> Result<ImportInfo> {
         check_model_name(&request.name)?;
         let upload = self.0.files.upload(&request.upload_id).await?;
-        self.refuse_existing_model(&request.name, request.options.replace)
-            .await?;
+        self.check_name(&request.name, &request.options).await?;
         let busy = self.imports_of(&upload.id).await?;
         if let Some(other) = busy.iter().find(|i| !i.state.is_final()) {
             return Err(Error::Conflict(format!(
@@ -296,10 +305,15 @@ impl Imports {
         self.create(&upload, request.name, request.options).await
     }
 
-    /// Refuses an invalid model name (400), or an existing one unless `replace` (409).
-    pub(crate) async fn check_name(&self, name: &str, replace: bool) -> Result<()> {
+    /// Refuses an invalid model name (400), nodes that are not named when they must be or do
+    /// not exist (400), or a name one of those nodes already has unless `replace` (409).
+    pub(crate) async fn check_name(&self, name: &str, options: &ImportOptions) -> Result<()> {
         check_model_name(name)?;
-        self.refuse_existing_model(name, replace).await
+        for node in self.0.fleet.targets(&options.nodes, false)? {
+            self.refuse_existing_model(&node, name, options.replace)
+                .await?;
+        }
+        Ok(())
     }
 
     /// A quick look at a complete upload (magic bytes, GGUF header, ZIP directory) that
@@ -357,18 +371,22 @@ impl Imports {
             .await
     }
 
-    /// Refuses `name` when Ollama already has it, unless `replace`. When Ollama cannot be
+    /// Refuses `name` when `node` already has it, unless `replace`. When the node cannot be
     /// asked, the check is left to the import itself.
-    pub(crate) async fn refuse_existing_model(&self, name: &str, replace: bool) -> Result<()> {
+    async fn refuse_existing_model(&self, node: &Node, name: &str, replace: bool) -> Result<()> {
         if replace {
             return Ok(());
         }
-        match self.0.ollama.tags().await {
+        match node.client().tags().await {
             Ok(tags) => {
                 let wanted = normalize(name);
+                let on = match self.0.fleet.nodes().len() {
+                    1 => String::new(),
+                    _ => format!(" on node {}", node.name()),
+                };
                 match tags.models.iter().any(|m| normalize(&m.name) == wanted) {
                     true => Err(Error::Conflict(format!(
-                        "model {name} already exists; ask to replace it"
+                        "model {name} already exists{on}; ask to replace it"
                     ))),
                     false => Ok(()),
                 }
@@ -560,35 +578,22 @@ impl Imports {
                 "this is a LoRA adapter: give the base model to apply it to (`base`)".to_owned(),
             ));
         }
-        self.refuse_existing_model(&import.name, import.options.replace)
-            .await?;
-        self.set_state(id, ImportState::Importing, None).await?;
-        for blob in prepared.files.iter().chain(&prepared.adapters) {
-            self.send_blob(id, blob).await?;
-        }
-        let map = |files: &[BlobFile]| {
-            (!files.is_empty()).then(|| {
-                files
-                    .iter()
-                    .map(|f| (f.name.clone(), f.digest()))
-                    .collect::<BTreeMap<_, _>>()
-            })
-        };
-        let request = CreateRequest {
-            model: import.name.clone(),
-            from: import.options.base.clone(),
-            files: map(&prepared.files),
-            adapters: map(&prepared.adapters),
-            template: import.options.template.clone(),
-            system: import.options.system.clone(),
-            parameters: import.options.parameters.clone(),
-            ..CreateRequest::default()
-        };
-        let mut stream = self.0.ollama.create_stream(&request).await?;
-        while let Some(line) = stream.next().await {
-            let progress = ImportProgress::from(line?);
-            self.update(id, ImportState::Importing, None, Some(&progress), None)
+        let nodes = self.0.fleet.targets(&import.options.nodes, false)?;
+        for node in &nodes {
+            self.refuse_existing_model(node, &import.name, import.options.replace)
                 .await?;
+        }
+        self.set_state(id, ImportState::Importing, None).await?;
+        for node in &nodes {
+            // With several nodes, every status line says which one it is about.
+            let on = |status: String| match nodes.len() {
+                1 => status,
+                _ => format!("{}: {status}", node.name()),
+            };
+            for blob in prepared.files.iter().chain(&prepared.adapters) {
+                self.send_blob(id, node, blob, &on).await?;
+            }
+            self.create_on(id, node, &import, &prepared, &on).await?;
         }
         // Clean up first, so a client that sees `ready` finds the disk as it will stay.
         let cleanup = match self.0.keep_uploads {
@@ -608,12 +613,55 @@ impl Imports {
         if let Err(e) = cleanup {
             tracing::warn!(import = id, error = %e, "cleaning up after an import");
         }
-        // The live cache learns of the model before anyone is told it is ready.
-        self.0.live.refresh(&[Probe::Installed]).await;
+        // The lists learn of the model before anyone is told it is ready.
+        for node in &nodes {
+            if node.name() == self.0.primary {
+                self.0.live.refresh(&[Probe::Installed]).await;
+            } else if let Err(e) = self.0.fleet.refresh(node).await {
+                tracing::debug!(node = node.name(), error = %e, "refreshing a node's lists failed");
+            }
+        }
         self.update(id, ImportState::Ready, None, None, None)
             .await?;
         tracing::info!(import = id, model = import.name, "import ready");
         self.emit(Event::ModelsChanged);
+        Ok(())
+    }
+
+    /// `/api/create` on `node` from the blobs sent there, its status lines as progress.
+    async fn create_on(
+        &self,
+        id: &str,
+        node: &Node,
+        import: &ImportInfo,
+        prepared: &Prepared,
+        on: &impl Fn(String) -> String,
+    ) -> Result<()> {
+        let map = |files: &[BlobFile]| {
+            (!files.is_empty()).then(|| {
+                files
+                    .iter()
+                    .map(|f| (f.name.clone(), f.digest()))
+                    .collect::<BTreeMap<_, _>>()
+            })
+        };
+        let request = CreateRequest {
+            model: import.name.clone(),
+            from: import.options.base.clone(),
+            files: map(&prepared.files),
+            adapters: map(&prepared.adapters),
+            template: import.options.template.clone(),
+            system: import.options.system.clone(),
+            parameters: import.options.parameters.clone(),
+            ..CreateRequest::default()
+        };
+        let mut stream = node.client().create_stream(&request).await?;
+        while let Some(line) = stream.next().await {
+            let mut progress = ImportProgress::from(line?);
+            progress.status = on(progress.status);
+            self.update(id, ImportState::Importing, None, Some(&progress), None)
+                .await?;
+        }
         Ok(())
     }
 
@@ -643,12 +691,18 @@ impl Imports {
         .map_err(|e| Error::io("validating", std::io::Error::other(e)))?
     }
 
-    /// `HEAD /api/blobs/…`, and `POST` it streamed from disk when Ollama lacks it.
-    async fn send_blob(&self, id: &str, blob: &BlobFile) -> Result<()> {
+    /// `HEAD /api/blobs/…` on `node`, and `POST` it streamed from disk when the node lacks it.
+    async fn send_blob(
+        &self,
+        id: &str,
+        node: &Node,
+        blob: &BlobFile,
+        on: &impl Fn(String) -> String,
+    ) -> Result<()> {
         let digest = blob.digest();
-        if self.0.ollama.blob_exists(&digest).await? {
+        if node.client().blob_exists(&digest).await? {
             let progress = ImportProgress {
-                status: format!("using existing blob {}", blob.name),
+                status: on(format!("using existing blob {}", blob.name)),
                 digest: Some(digest),
                 completed: Some(blob.size),
                 total: Some(blob.size),
@@ -663,7 +717,7 @@ impl Imports {
                 ImportState::Importing,
                 None,
                 Some(&ImportProgress {
-                    status: format!("uploading blob {}", blob.name),
+                    status: on(format!("uploading blob {}", blob.name)),
                     digest: Some(digest.clone()),
                     completed: Some(0),
                     total: Some(blob.size),
@@ -676,9 +730,9 @@ impl Imports {
             .map_err(|e| Error::io(format!("opening {}", blob.name), e))?;
         let sent = Arc::new(AtomicU64::new(0));
         let body = blob_stream(file, Arc::clone(&sent), self.0.events.clone(), base);
-        self.0.ollama.upload_blob(&digest, blob.size, body).await?;
+        node.client().upload_blob(&digest, blob.size, body).await?;
         let done = ImportProgress {
-            status: format!("uploaded blob {}", blob.name),
+            status: on(format!("uploaded blob {}", blob.name)),
             digest: Some(digest),
             completed: Some(blob.size),
             total: Some(blob.size),

@@ -194,3 +194,60 @@ async fn lists_merge_across_nodes_and_actions_run_once_per_node_named() {
     );
     wait_holders(&host, "/api/models/available", "smollm2:135m", None).await;
 }
+
+#[tokio::test]
+async fn an_upload_imports_into_the_nodes_it_names_and_only_those() {
+    use ollama_dash_core::ImportState;
+    use ollama_dash_core::gguf::sample_model;
+
+    use crate::uploads::{import_of, settle, tus_upload};
+
+    let (host, sims) = fleet().await;
+    let [a, b, c] = &sims;
+    let d = &host.dashboard;
+    let file = sample_model("qwen2", 3).to_bytes();
+
+    // Naming a model but no node, in a fleet of three: refused before a byte is taken.
+    let create = http::Request::post("/v1/uploads")
+        .header("authorization", format!("Bearer {}", crate::support::TOKEN))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", file.len())
+        .header(
+            "upload-metadata",
+            "filename cXdlbi5nZ3Vm,model bXktcXdlbjpxNA==",
+        )
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let (status, _, body) = host.send(create).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Into b and c: blobs and /api/create on each of them, a not touched.
+    let mut events = d.subscribe();
+    let id = tus_upload(
+        &host,
+        &file,
+        &[
+            ("filename", "qwen.gguf"),
+            ("model", "my-qwen:q4"),
+            ("nodes", "b,c"),
+        ],
+    )
+    .await;
+    let import = import_of(d, &id).await;
+    let (done, _) = settle(d, &mut events, &import.id).await;
+    assert_eq!(done.state, ImportState::Ready, "{:?}", done.error);
+    assert_eq!(
+        done.progress.map(|p| p.status),
+        Some("c: success".to_owned()),
+        "with several nodes each status line names its node"
+    );
+    let creates = [a, b, c].map(|s| s.control().request_count("/api/create"));
+    assert_eq!(creates, [0, 1, 1]);
+    wait_holders(
+        &host,
+        "/api/models/available",
+        "my-qwen:q4",
+        Some(&["b", "c"]),
+    )
+    .await;
+}

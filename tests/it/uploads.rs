@@ -17,7 +17,7 @@ fn b64(s: &str) -> String {
 }
 
 /// Creates a tus upload with `metadata` and sends `bytes` in two PATCHes; returns its id.
-async fn tus_upload(host: &TestHost, bytes: &[u8], metadata: &[(&str, &str)]) -> String {
+pub(crate) async fn tus_upload(host: &TestHost, bytes: &[u8], metadata: &[(&str, &str)]) -> String {
     let meta: Vec<String> = metadata
         .iter()
         .map(|(k, v)| format!("{k} {}", b64(v)))
@@ -50,7 +50,7 @@ async fn tus_upload(host: &TestHost, bytes: &[u8], metadata: &[(&str, &str)]) ->
 }
 
 /// The import of `upload_id` (made when the upload named a model).
-async fn import_of(d: &Dashboard, upload_id: &str) -> ImportInfo {
+pub(crate) async fn import_of(d: &Dashboard, upload_id: &str) -> ImportInfo {
     let imports = d.list_imports().await.unwrap();
     imports
         .into_iter()
@@ -60,7 +60,7 @@ async fn import_of(d: &Dashboard, upload_id: &str) -> ImportInfo {
 
 /// Waits (on the event stream, no sleeping) until import `id` is ready or failed; returns it and
 /// the states it went through.
-async fn settle(
+pub(crate) async fn settle(
     d: &Dashboard,
     events: &mut Receiver<Event>,
     id: &str,

@@ -3,11 +3,16 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Fleet, Node, position, probe};
 use crate::error::{Error, Result};
 
-/// Which nodes a model action runs on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which nodes a model action runs on. In JSON (the `nodes` field of the model and import
+/// APIs): absent or `null` is [`Targets::Default`], `"all"` is [`Targets::All`], a name or a list
+/// of names is [`Targets::Named`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Option<Wire>", into = "Option<Wire>")]
 pub enum Targets {
     /// None named: the only node of a fleet of one. With several, only actions that are safe
     /// everywhere accept it (see [`Fleet::targets`]).
@@ -17,6 +22,42 @@ pub enum Targets {
     All,
     /// These nodes, by name, in this order (a name given twice counts once).
     Named(Vec<String>),
+}
+
+/// How [`Targets`] is written in JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Wire {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<Option<Wire>> for Targets {
+    fn from(wire: Option<Wire>) -> Self {
+        match wire {
+            None => Self::Default,
+            Some(Wire::One(all)) if all == "all" => Self::All,
+            Some(Wire::One(name)) => Self::Named(vec![name]),
+            Some(Wire::Many(names)) => Self::Named(names),
+        }
+    }
+}
+
+impl From<Targets> for Option<Wire> {
+    fn from(targets: Targets) -> Self {
+        match targets {
+            Targets::Default => None,
+            Targets::All => Some(Wire::One("all".to_owned())),
+            Targets::Named(names) => Some(Wire::Many(names)),
+        }
+    }
+}
+
+impl Targets {
+    /// Whether it names nothing (the default).
+    pub fn is_default(&self) -> bool {
+        *self == Self::Default
+    }
 }
 
 impl Fleet {

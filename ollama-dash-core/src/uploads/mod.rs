@@ -395,10 +395,7 @@ impl Uploads {
             )));
         }
         if let Some(name) = &new.model_name {
-            crate::imports::check_model_name(name)?;
-            self.imports()
-                .refuse_existing_model(name, new.import.replace)
-                .await?;
+            self.imports().check_name(name, &new.import).await?;
         }
         let dir = self.files().dir().to_owned();
         let pending: i64 = self

@@ -266,25 +266,8 @@ struct ModelBody {
     /// The nodes to act on: a name, a list of names, or `"all"`. Needed for pull, start and
     /// delete when there are several nodes; a stop without it unloads everywhere.
     #[schema(value_type = Option<serde_json::Value>)]
-    nodes: Option<NodesParam>,
-}
-
-/// `nodes`: one name (`"all"`: every node) or a list of names.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NodesParam {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// What `nodes` names, for the core.
-fn targets(nodes: Option<NodesParam>) -> Targets {
-    match nodes {
-        None => Targets::Default,
-        Some(NodesParam::One(all)) if all == "all" => Targets::All,
-        Some(NodesParam::One(name)) => Targets::Named(vec![name]),
-        Some(NodesParam::Many(names)) => Targets::Named(names),
-    }
+    #[serde(default)]
+    nodes: Targets,
 }
 
 impl ModelBody {
@@ -331,7 +314,7 @@ async fn start(
     let model = body.model()?.to_owned();
     let jobs = state
         .dashboard
-        .start_model(&model, body.keep_alive, &targets(body.nodes))?;
+        .start_model(&model, body.keep_alive, &body.nodes)?;
     Ok(accepted(&jobs))
 }
 
@@ -342,10 +325,7 @@ async fn stop(
     JsonBody(body): JsonBody<ModelBody>,
 ) -> ApiResult<Json<Value>> {
     let model = body.model()?.to_owned();
-    let outcomes = state
-        .dashboard
-        .stop_model(&model, &targets(body.nodes))
-        .await?;
+    let outcomes = state.dashboard.stop_model(&model, &body.nodes).await?;
     let nodes: Vec<Value> = outcomes
         .iter()
         .map(|(node, o)| json!({ "node": node, "was_loaded": o.was_loaded }))
@@ -363,9 +343,7 @@ async fn pull(
     JsonBody(body): JsonBody<ModelBody>,
 ) -> ApiResult<Response> {
     let model = body.model()?.to_owned();
-    Ok(accepted(
-        &state.dashboard.pull(&model, &targets(body.nodes))?,
-    ))
+    Ok(accepted(&state.dashboard.pull(&model, &body.nodes)?))
 }
 
 /// `POST /api/models/delete {"model"}` → 202 with the job.
@@ -376,7 +354,7 @@ async fn delete_body(
 ) -> ApiResult<Response> {
     let model = body.model()?.to_owned();
     Ok(accepted(
-        &state.dashboard.delete_model(&model, &targets(body.nodes))?,
+        &state.dashboard.delete_model(&model, &body.nodes)?,
     ))
 }
 

@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
+use ollama_dash_core::fleet::Targets;
 use ollama_dash_core::{
     Checksum, ImportInfo, ImportOptions, ImportRequest, ModelReport, NewUpload, UploadInfo,
 };
@@ -210,6 +211,12 @@ fn import_options(fields: &BTreeMap<String, String>) -> ApiResult<ImportOptions>
         system: text("system"),
         parameters,
         replace: matches!(text("replace").as_deref(), Some("true" | "1" | "yes")),
+        // `nodes`: `all`, or names separated by commas.
+        nodes: match text("nodes").as_deref() {
+            None => Targets::Default,
+            Some("all") => Targets::All,
+            Some(list) => Targets::Named(list.split(',').map(|n| n.trim().to_owned()).collect()),
+        },
     })
 }
 
@@ -689,7 +696,7 @@ async fn single(
     let dashboard = &state.dashboard;
     if let Some(name) = &query.name {
         // Refuse a taken or invalid name before reading gigabytes.
-        dashboard.check_import_name(name, options.replace).await?;
+        dashboard.check_import_name(name, &options).await?;
     }
     let info = dashboard
         .create_upload(NewUpload {

@@ -373,7 +373,8 @@ export function mount(root, ctx, params) {
     row.el.dataset.state = "uploading";
     const upload = new TusUpload(file, {
       endpoint: ROUTES.uploads,
-      metadata: { model: row.model },
+      // In a fleet, the model is created on the node picked ("every node": all of them).
+      metadata: { model: row.model, ...(fleet() ? { nodes: state.target } : {}) },
       onResume: (offset) => toast(`Resuming ${file.name} at ${bytes(offset)}`),
       onProgress: (sent, total) => {
         if (upload.paused) return;
