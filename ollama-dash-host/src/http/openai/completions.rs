@@ -6,12 +6,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ollama_dash_core::Origin;
 use ollama_dash_core::ollama::types::{GenerateRequest, GenerateResponse, Metrics};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::request::{Sampling, StreamOptions, format};
 use super::stream::{self, Choices, Head};
-use super::{completion_id, created, fail, invalid, upstream_error, usage};
+use super::{Completion, completion_id, fail, invalid, upstream_error, usage};
 use crate::http::AppState;
 use crate::http::caller::Caller;
 use crate::http::error::ApiError;
@@ -89,21 +89,17 @@ pub(super) async fn completions(
     let id = completion_id("cmpl", generation.trace_id());
     if !req.stream {
         let response = match generation.answer().await {
-            Ok(answer) => Json(json!({
-                "id": id,
-                "object": "text_completion",
-                "created": created(),
-                "model": req.model,
-                "system_fingerprint": "fp_ollama",
-                "choices": [{
-                    "text": answer.response,
-                    "index": 0,
-                    "finish_reason": finish_reason(&answer.metrics),
-                    "logprobs": null,
-                }],
-                "usage": usage(answer.metrics.prompt_eval_count, answer.metrics.eval_count),
-            }))
-            .into_response(),
+            Ok(answer) => {
+                let choice = TextChoice {
+                    text: &answer.response,
+                    index: 0,
+                    finish_reason: Some(finish_reason(&answer.metrics)),
+                    logprobs: (),
+                };
+                let usage = usage(answer.metrics.prompt_eval_count, answer.metrics.eval_count);
+                let whole = Completion::whole(&id, "text_completion", &req.model, [choice], usage);
+                Json(whole).into_response()
+            }
             Err(e) => upstream_error(e).into_response(),
         };
         return with_node(response, &placement);
@@ -126,6 +122,17 @@ fn finish_reason(metrics: &Metrics) -> &'static str {
     }
 }
 
+/// The one choice of a `text_completion`, whole or a chunk.
+#[derive(Debug, Serialize)]
+struct TextChoice<'a> {
+    text: &'a str,
+    index: u32,
+    /// Null until the last chunk.
+    finish_reason: Option<&'static str>,
+    /// Always null.
+    logprobs: (),
+}
+
 /// `text_completion` chunks from `/api/generate` lines.
 struct TextChoices;
 
@@ -135,7 +142,12 @@ impl Choices<GenerateResponse> for TextChoices {
             return Vec::new();
         }
         let reason = line.done.then(|| finish_reason(&line.metrics));
-        let choice = json!([{ "text": line.response, "index": 0, "finish_reason": reason, "logprobs": null }]);
-        vec![head.chunk(choice, None)]
+        let choice = TextChoice {
+            text: &line.response,
+            index: 0,
+            finish_reason: reason,
+            logprobs: (),
+        };
+        vec![head.chunk([choice], None)]
     }
 }

@@ -20,6 +20,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ollama_dash_core::Error;
+use serde::Serialize;
 
 use super::sse::fail;
 
@@ -84,8 +85,50 @@ fn invalid(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message).with_param(param)
 }
 
+/// `usage` of a chat or text completion.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
 /// `usage` from Ollama's counts; absent counts are zero (Ollama omits zeros).
-fn usage(prompt: Option<u64>, completion: Option<u64>) -> serde_json::Value {
+fn usage(prompt: Option<u64>, completion: Option<u64>) -> Usage {
     let (p, c) = (prompt.unwrap_or(0), completion.unwrap_or(0));
-    serde_json::json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c })
+    Usage {
+        prompt_tokens: p,
+        completion_tokens: c,
+        total_tokens: p + c,
+    }
+}
+
+/// A `chat.completion` or `text_completion`, whole or one streamed chunk: the envelope
+/// around `choices` (an array: one choice, or none in the last chunk's `usage`).
+#[derive(Debug, Serialize)]
+struct Completion<'a, C> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    system_fingerprint: &'static str,
+    choices: C,
+    /// Always on a whole answer; on a chunk only the last (`stream_options.include_usage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+}
+
+impl<'a, C: Serialize> Completion<'a, C> {
+    /// A whole answer, created now.
+    fn whole(id: &'a str, object: &'static str, model: &'a str, choices: C, usage: Usage) -> Self {
+        Self {
+            id,
+            object,
+            created: created(),
+            model,
+            system_fingerprint: "fp_ollama",
+            choices,
+            usage: Some(usage),
+        }
+    }
 }

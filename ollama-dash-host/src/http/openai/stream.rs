@@ -9,9 +9,9 @@ use bytes::Bytes;
 use ollama_dash_core::Lines;
 use ollama_dash_core::Result;
 use ollama_dash_core::ollama::types::{ChatResponse, GenerateResponse, Metrics};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::{created, keepalive, upstream_error, usage};
+use super::{Completion, Usage, created, keepalive, upstream_error, usage};
 use crate::http::AppState;
 use crate::http::sse::{self, EVENT_STREAM, Frames, Step};
 
@@ -54,27 +54,25 @@ impl Head {
         }
     }
 
-    /// One `data:` event with these choices (and `usage`, when given).
-    pub(super) fn chunk(&self, choices: Value, usage: Option<Value>) -> Bytes {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": "fp_ollama",
-            "choices": choices,
-        });
-        if let Some(usage) = usage {
-            chunk["usage"] = usage;
-        }
+    /// One `data:` event with these choices (an array) and `usage`, when given.
+    pub(super) fn chunk<C: Serialize>(&self, choices: C, usage: Option<Usage>) -> Bytes {
+        let chunk = Completion {
+            id: &self.id,
+            object: self.object,
+            created: self.created,
+            model: &self.model,
+            system_fingerprint: "fp_ollama",
+            choices,
+            usage,
+        };
         // Named `completion`: the npm Prem SDK only reads named frames; OpenAI's clients and
         // plain SSE readers read `data:` whatever the name.
-        [
-            Bytes::from_static(b"event: completion\n"),
-            sse::event(&chunk),
-        ]
-        .concat()
-        .into()
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"event: completion\ndata: ");
+        // Serialising these plain structs cannot fail.
+        let _ = serde_json::to_writer(&mut out, &chunk);
+        out.extend_from_slice(b"\n\n");
+        out.into()
     }
 
     /// The last frame: `data: [DONE]`, named `done` with the trace id on a `trace_id:` line
@@ -152,7 +150,8 @@ impl<T: Final, M: Choices<T>> Frames<T> for Translated<M> {
             let metrics = line.metrics();
             if self.head.include_usage {
                 let usage = usage(metrics.prompt_eval_count, metrics.eval_count);
-                out.push(self.head.chunk(json!([]), Some(usage)));
+                let no_choices: [(); 0] = [];
+                out.push(self.head.chunk(no_choices, Some(usage)));
             }
             out.push(self.head.done());
         }
