@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ollama_dash_core::Origin;
 use ollama_dash_core::ollama::types::EmbedRequest;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
 use super::{invalid, upstream_error};
 use crate::http::AppState;
@@ -62,29 +62,78 @@ pub(super) async fn embeddings(
         Ok(answer) => answer,
         Err(e) => return with_node(upstream_error(e).into_response(), &placement),
     };
-    let data: Vec<Value> = answer
+    let data = answer
         .embeddings
         .iter()
         .enumerate()
         .map(|(index, v)| {
             let embedding = if base64 {
                 let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
-                Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+                Vector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                Value::from(v.clone())
+                Vector::Floats(v)
             };
-            json!({ "object": "embedding", "embedding": embedding, "index": index })
+            Embedding {
+                object: "embedding",
+                embedding,
+                index,
+            }
         })
         .collect();
     let tokens = answer.prompt_eval_count.unwrap_or(0);
-    let response = Json(json!({
-        "object": "list",
-        "data": data,
-        "model": req.model,
-        "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
-    }))
+    let response = Json(EmbeddingList {
+        object: "list",
+        data,
+        model: &req.model,
+        usage: EmbeddingUsage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+        },
+    })
     .into_response();
     with_node(response, &placement)
+}
+
+/// The answer: one embedding per input.
+#[derive(Debug, Serialize)]
+struct EmbeddingList<'a> {
+    object: &'static str,
+    data: Vec<Embedding<'a>>,
+    model: &'a str,
+    usage: EmbeddingUsage,
+}
+
+/// One input's embedding.
+#[derive(Debug, Serialize)]
+struct Embedding<'a> {
+    object: &'static str,
+    embedding: Vector<'a>,
+    index: usize,
+}
+
+/// An embedding as numbers, or (`encoding_format: base64`) its little-endian f32 bytes.
+#[derive(Debug)]
+enum Vector<'a> {
+    Floats(&'a [f32]),
+    Base64(String),
+}
+
+impl Serialize for Vector<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // Each widened to f64, as the answer always wrote them (0.1f32 is
+            // 0.10000000149011612), not f32's shortest form.
+            Self::Floats(v) => serializer.collect_seq(v.iter().map(|&f| f64::from(f))),
+            Self::Base64(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+/// `usage`: the input's tokens (an embedding generates none).
+#[derive(Debug, Serialize)]
+struct EmbeddingUsage {
+    prompt_tokens: u64,
+    total_tokens: u64,
 }
 
 fn check(req: &EmbeddingsRequest) -> Result<Value, crate::http::ApiError> {
@@ -109,5 +158,20 @@ fn check(req: &EmbeddingsRequest) -> Result<Value, crate::http::ApiError> {
             "input",
             "input must be a string or a non-empty array of strings",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn floats_are_written_widened_to_f64_as_before() {
+        let v = [0.1f32, -2.5, f32::NAN];
+        let typed = serde_json::to_string(&Vector::Floats(&v)).unwrap();
+        let as_value = serde_json::to_string(&Value::from(v.to_vec())).unwrap();
+        assert_eq!(typed, as_value);
+        assert_eq!(typed, "[0.10000000149011612,-2.5,null]");
     }
 }

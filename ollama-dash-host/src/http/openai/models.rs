@@ -4,13 +4,35 @@ use crate::http::json::Path;
 use axum::Json;
 use axum::extract::State;
 use ollama_dash_core::InstalledModel;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::upstream_error;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 
-fn model(m: &InstalledModel) -> Value {
+/// An installed model as an OpenAI `model` object.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ModelObject {
+    /// The model's name.
+    id: String,
+    /// Always `model`.
+    object: &'static str,
+    /// Unix seconds of its last change (0 when unknown).
+    created: i64,
+    /// The namespace: `library` unless the name says otherwise.
+    owned_by: String,
+}
+
+/// The answer of `GET /v1/models`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ModelList {
+    /// Always `list`.
+    object: &'static str,
+    /// The installed models.
+    data: Vec<ModelObject>,
+}
+
+fn model(m: &InstalledModel) -> ModelObject {
     // `owned_by` is the namespace: `library` unless the name says otherwise.
     let path = m.name.split(':').next().unwrap_or_default();
     let parts: Vec<&str> = path.split('/').collect();
@@ -18,28 +40,31 @@ fn model(m: &InstalledModel) -> Value {
         [_, ns, _] | [ns, _] => *ns,
         _ => "library",
     };
-    json!({
-        "id": m.name,
-        "object": "model",
-        "created": m.modified_at.map_or(0, |t| t.timestamp()),
-        "owned_by": owned_by,
-    })
+    ModelObject {
+        id: m.name.clone(),
+        object: "model",
+        created: m.modified_at.map_or(0, |t| t.timestamp()),
+        owned_by: owned_by.to_owned(),
+    }
 }
 
 /// `GET /v1/models`.
-#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "`object` (`list`) and `data`: the installed models as OpenAI `model` objects.", body = crate::http::openapi::JsonObject)))]
-pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "`object` (`list`) and `data`: the installed models as OpenAI `model` objects.", body = ModelList)))]
+pub(super) async fn list(State(state): State<AppState>) -> ApiResult<Json<ModelList>> {
     let models = installed(&state)?;
-    let data: Vec<Value> = models.iter().map(model).collect();
-    Ok(Json(json!({ "object": "list", "data": data })))
+    let data = models.iter().map(model).collect();
+    Ok(Json(ModelList {
+        object: "list",
+        data,
+    }))
 }
 
 /// `GET /v1/models/{id}`: `id` may contain `/` and `:`; `llama3.2` finds `llama3.2:latest`.
-#[utoipa::path(get, path = "/v1/models/{id}", tag = "openai", params(("id" = String, Path, description = "The model (may hold `/` and `:`)")), responses((status = 200, description = "The model as an OpenAI `model` object (`id`, `object`, `created`, `owned_by`).", body = crate::http::openapi::JsonObject)))]
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "openai", params(("id" = String, Path, description = "The model (may hold `/` and `:`)")), responses((status = 200, description = "The model as an OpenAI `model` object (`id`, `object`, `created`, `owned_by`).", body = ModelObject)))]
 pub(super) async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ModelObject>> {
     let models = installed(&state)?;
     let wanted = id.to_ascii_lowercase();
     let latest = format!("{wanted}:latest");
