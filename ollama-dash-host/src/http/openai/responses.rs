@@ -234,6 +234,8 @@ impl CreateResponse {
                     "a function tool needs a name",
                 ));
             };
+            // Built as JSON: `description` and `parameters` are the client's (free-form), and
+            // Ollama's request holds `tools` as JSON.
             let mut function = serde_json::Map::new();
             function.insert("name".into(), name.into());
             for field in ["description", "parameters"] {
@@ -854,6 +856,7 @@ impl Shell {
             store: true,
             temperature: options.temperature,
             text: TextConfig {
+                // The client's `text.format` echoed as it sent it (free-form), else `text`'s.
                 format: req
                     .text
                     .as_ref()
