@@ -17,8 +17,8 @@ use ollama_dash_core::ollama::types::{
 use ollama_dash_core::{
     ChatMessage, ChatSession, NewSession, Regenerate, SessionTurn, SessionUpdate, Turn,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::AppState;
 use super::caller::Caller;
@@ -64,8 +64,12 @@ async fn chat(
     JsonBody(body): JsonBody<PromptRequest>,
 ) -> Response {
     if body.model.trim().is_empty() {
-        let input = Value::from(vec![json!({"role": "user", "content": body.prompt})]);
-        let start = caller.trace("/api/chat", &body.model, body.stream, input.to_string());
+        let input = [PromptTurn {
+            role: "user",
+            content: &body.prompt,
+        }];
+        let input = serde_json::to_string(&input).unwrap_or_default();
+        let start = caller.trace("/api/chat", &body.model, body.stream, input);
         let error = ApiError::bad_request("model is required").with_param("model");
         return fail(state.dashboard.start_trace(start), error).await;
     }
@@ -98,19 +102,56 @@ async fn chat(
     with_node(response, &placement)
 }
 
+/// The prompt as the trace records its input: one user message.
+#[derive(Debug, Serialize)]
+struct PromptTurn<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
 /// A line of `/api/chat`: Ollama's generate shape, with the trace id and counts at the end.
-fn prompt_line(line: &ChatResponse, trace_id: &str) -> Value {
-    let mut v = json!({ "model": line.model, "response": line.message.content, "done": line.done });
-    if let Some(thinking) = line.message.thinking.as_deref().filter(|t| !t.is_empty()) {
-        v["thinking"] = thinking.into();
+#[derive(Debug, Serialize)]
+struct PromptLine<'a> {
+    model: &'a str,
+    response: &'a str,
+    done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<&'a str>,
+    /// On the last line only.
+    #[serde(flatten)]
+    end: Option<PromptEnd<'a>>,
+}
+
+/// What the last line of `/api/chat` adds.
+#[derive(Debug, Serialize)]
+struct PromptEnd<'a> {
+    /// Null when Ollama gave none.
+    done_reason: Option<&'a str>,
+    trace_id: &'a str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+/// An upstream failure mid-stream, as `/api/chat`'s last line.
+#[derive(Debug, Serialize)]
+struct PromptError {
+    error: String,
+}
+
+fn prompt_line<'a>(line: &'a ChatResponse, trace_id: &'a str) -> PromptLine<'a> {
+    let end = line.done.then(|| PromptEnd {
+        done_reason: line.metrics.done_reason.as_deref(),
+        trace_id,
+        prompt_tokens: line.metrics.prompt_eval_count.unwrap_or(0),
+        completion_tokens: line.metrics.eval_count.unwrap_or(0),
+    });
+    PromptLine {
+        model: &line.model,
+        response: &line.message.content,
+        done: line.done,
+        thinking: line.message.thinking.as_deref().filter(|t| !t.is_empty()),
+        end,
     }
-    if line.done {
-        v["done_reason"] = json!(line.metrics.done_reason);
-        v["trace_id"] = trace_id.into();
-        v["prompt_tokens"] = json!(line.metrics.prompt_eval_count.unwrap_or(0));
-        v["completion_tokens"] = json!(line.metrics.eval_count.unwrap_or(0));
-    }
-    v
 }
 
 /// `/api/chat`'s NDJSON lines.
@@ -122,8 +163,10 @@ impl Frames<ChatResponse> for PromptFrames {
     fn frame(&mut self, step: Step<ChatResponse>) -> Bytes {
         match step {
             Step::End => Bytes::new(),
-            Step::Line(Err(e)) => sse::line(&json!({ "error": e.to_string() })),
-            Step::Line(Ok(line)) => sse::line(&prompt_line(&line, &self.trace_id)),
+            Step::Line(Err(e)) => sse::line(&PromptError {
+                error: e.to_string(),
+            }),
+            Step::Line(Ok(answer)) => sse::line(&prompt_line(&answer, &self.trace_id)),
         }
     }
 }
@@ -165,13 +208,40 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ChatSes
     }
 }
 
+/// The answer of `GET /api/sessions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SessionList {
+    /// The caller's sessions (an admin's: all), latest first.
+    #[schema(value_type = Vec<Object>)]
+    sessions: Vec<ChatSession>,
+}
+
+/// A session and the messages of the branch it shows.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SessionView {
+    /// The session.
+    #[schema(value_type = Object)]
+    session: ChatSession,
+    /// The messages of its branch, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<ChatMessage>,
+}
+
+/// The answer of `GET /api/sessions/{id}/messages`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MessageList {
+    /// The messages of the branch the session shows, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<ChatMessage>,
+}
+
 /// `GET /api/sessions`: the caller's sessions (all of them for an admin), latest first.
-#[utoipa::path(get, path = "/api/sessions", tag = "chat", responses((status = 200, description = "`{\"sessions\": [...]}`: the caller's sessions (an admin's: all), latest first.", body = JsonObject)))]
-async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/api/sessions", tag = "chat", responses((status = 200, description = "`{\"sessions\": [...]}`: the caller's sessions (an admin's: all), latest first.", body = SessionList)))]
+async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<SessionList>> {
     let owner = (caller.role != ollama_dash_core::Role::Admin)
         .then(|| caller.key.clone().unwrap_or_default());
     let sessions = state.dashboard.chat_sessions(owner.as_deref()).await?;
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
 /// `POST /api/sessions {title?, model?, system_prompt?, options?, think?, keep_alive?}`.
@@ -197,15 +267,15 @@ async fn create(
 }
 
 /// `GET /api/sessions/{id}`: the session and the messages of the branch it shows.
-#[utoipa::path(get, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`session` and the `messages` of the branch it shows, oldest first; each message has `parent_id` and `siblings` (the ids of the alternatives at its place, itself included: more than one after an edit or a regenerate).", body = JsonObject)))]
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`session` and the `messages` of the branch it shows, oldest first; each message has `parent_id` and `siblings` (the ids of the alternatives at its place, itself included: more than one after an edit or a regenerate).", body = SessionView)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionView>> {
     let session = owned(&state, &caller, &id).await?;
     let messages = state.dashboard.chat_messages(&id).await?;
-    Ok(Json(json!({ "session": session, "messages": messages })))
+    Ok(Json(SessionView { session, messages }))
 }
 
 /// `PATCH /api/sessions/{id}`: rename, change the model, system prompt, options, `think` or
@@ -244,15 +314,15 @@ async fn delete(
 }
 
 /// `GET /api/sessions/{id}/messages`.
-#[utoipa::path(get, path = "/api/sessions/{id}/messages", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`{\"messages\": [...]}`.", body = JsonObject)))]
+#[utoipa::path(get, path = "/api/sessions/{id}/messages", tag = "chat", params(("id" = String, Path, description = "The session's id")), responses((status = 200, description = "`{\"messages\": [...]}`.", body = MessageList)))]
 async fn messages(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessageList>> {
     owned(&state, &caller, &id).await?;
     let messages = state.dashboard.chat_messages(&id).await?;
-    Ok(Json(json!({ "messages": messages })))
+    Ok(Json(MessageList { messages }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -359,19 +429,19 @@ struct BranchBody {
 
 /// `POST /api/sessions/{id}/branch {message_id}`: shows the branch through that message (e.g.
 /// one of a message's `siblings`); answers like `GET /api/sessions/{id}`.
-#[utoipa::path(post, path = "/api/sessions/{id}/branch", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = BranchBody, responses((status = 200, description = "`session` and the `messages` of the branch now shown.", body = JsonObject), (status = 400, description = "No such message in this session.", body = JsonObject)))]
+#[utoipa::path(post, path = "/api/sessions/{id}/branch", tag = "chat", params(("id" = String, Path, description = "The session's id")), request_body = BranchBody, responses((status = 200, description = "`session` and the `messages` of the branch now shown.", body = SessionView), (status = 400, description = "No such message in this session.", body = JsonObject)))]
 async fn branch(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<BranchBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionView>> {
     let session = owned(&state, &caller, &id).await?;
     let messages = state
         .dashboard
         .select_chat_branch(&id, body.message_id)
         .await?;
-    Ok(Json(json!({ "session": session, "messages": messages })))
+    Ok(Json(SessionView { session, messages }))
 }
 
 /// Streams (or waits for) a session's answer; `user_event` sends the stored user message first.
@@ -397,9 +467,11 @@ async fn answer(state: &AppState, turn: SessionTurn, user_event: bool, stream: b
             Ok(answer) => {
                 frames.user = None;
                 frames.absorb(&answer);
-                let assistant = frames.reply(&answer.metrics);
-                Json(json!({ "user_message": user, "assistant_message": assistant }))
-                    .into_response()
+                let whole = WholeTurn {
+                    user_message: user,
+                    assistant_message: frames.reply(&answer.metrics),
+                };
+                Json(whole).into_response()
             }
             Err(e) => ApiError::from(e).into_response(),
         }
@@ -424,48 +496,96 @@ impl SessionFrames {
     }
 
     /// The assistant's message as stored, for the `done` event.
-    fn reply(&self, metrics: &Metrics) -> Value {
-        json!({
-            "role": "assistant", "content": self.content, "thinking": self.thinking,
-            "model": self.model, "trace_id": self.trace_id,
-            "prompt_tokens": metrics.prompt_eval_count, "completion_tokens": metrics.eval_count,
-        })
+    fn reply(&self, metrics: &Metrics) -> Reply<'_> {
+        Reply {
+            role: "assistant",
+            content: &self.content,
+            thinking: &self.thinking,
+            model: &self.model,
+            trace_id: &self.trace_id,
+            prompt_tokens: metrics.prompt_eval_count,
+            completion_tokens: metrics.eval_count,
+        }
     }
+}
+
+/// A session's answer without `stream`: both sides of the turn.
+#[derive(Debug, Serialize)]
+struct WholeTurn<'a> {
+    user_message: ChatMessage,
+    assistant_message: Reply<'a>,
+}
+
+/// The assistant's message as stored.
+#[derive(Debug, Serialize)]
+struct Reply<'a> {
+    role: &'static str,
+    content: &'a str,
+    thinking: &'a str,
+    model: &'a str,
+    trace_id: &'a str,
+    /// Null when Ollama gave no count.
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+/// An SSE event of a session's answer.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SessionEvent<'a> {
+    /// The stored user message (a send, not a regenerate), first.
+    User { message: ChatMessage },
+    /// Text (and thinking) of the answer so far.
+    Delta {
+        content: &'a str,
+        /// Null when the line had none.
+        thinking: Option<&'a str>,
+    },
+    /// The end: the stored reply.
+    Done {
+        message: Reply<'a>,
+        trace_id: &'a str,
+        done_reason: Option<&'a str>,
+    },
+    /// An upstream failure: the `error` object of the one error shape.
+    Error { error: Value },
 }
 
 impl Frames<ChatResponse> for SessionFrames {
     fn frame(&mut self, step: Step<ChatResponse>) -> Bytes {
         let mut out = Vec::new();
-        if let Some(user) = self.user.take() {
-            out.push(sse::event(&json!({ "type": "user", "message": user })));
+        if let Some(message) = self.user.take() {
+            out.push(sse::event(&SessionEvent::User { message }));
         }
         match step {
             Step::End => {}
             Step::Line(Err(e)) => {
-                let error = ApiError::from(e);
-                out.push(sse::event(
-                    &json!({ "type": "error", "error": error.body()["error"] }),
-                ));
+                // The `error` object of error.rs's one table.
+                let error = ApiError::from(e).body()["error"].take();
+                out.push(sse::event(&SessionEvent::Error { error }));
             }
             Step::Line(Ok(line)) if line.done => {
                 let m = &line.message;
                 if !m.content.is_empty() || m.thinking.as_deref().is_some_and(|t| !t.is_empty()) {
-                    out.push(sse::event(&json!({
-                        "type": "delta", "content": m.content, "thinking": m.thinking,
-                    })));
+                    out.push(sse::event(&SessionEvent::Delta {
+                        content: &m.content,
+                        thinking: m.thinking.as_deref(),
+                    }));
                 }
                 self.absorb(&line);
-                out.push(sse::event(&json!({
-                    "type": "done", "message": self.reply(&line.metrics), "trace_id": self.trace_id,
-                    "done_reason": line.metrics.done_reason,
-                })));
+                out.push(sse::event(&SessionEvent::Done {
+                    message: self.reply(&line.metrics),
+                    trace_id: &self.trace_id,
+                    done_reason: line.metrics.done_reason.as_deref(),
+                }));
             }
             Step::Line(Ok(line)) => {
                 self.absorb(&line);
                 let m = &line.message;
-                out.push(sse::event(&json!({
-                    "type": "delta", "content": m.content, "thinking": m.thinking,
-                })));
+                out.push(sse::event(&SessionEvent::Delta {
+                    content: &m.content,
+                    thinking: m.thinking.as_deref(),
+                }));
             }
         }
         out.concat().into()

@@ -144,17 +144,17 @@ pub fn streaming(content_type: &'static str, body: Body) -> Response {
 }
 
 /// One SSE event carrying `json`.
-pub fn event(json: &serde_json::Value) -> Bytes {
+pub fn event(json: &impl serde::Serialize) -> Bytes {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"data: ");
-    // Serialising a Value cannot fail.
+    // Serialising a Value, or one of our plain structs, cannot fail.
     let _ = serde_json::to_writer(&mut out, json);
     out.extend_from_slice(b"\n\n");
     out.into()
 }
 
 /// One NDJSON line carrying `json`.
-pub fn line(json: &serde_json::Value) -> Bytes {
+pub fn line(json: &impl serde::Serialize) -> Bytes {
     let mut out = Vec::with_capacity(128);
     let _ = serde_json::to_writer(&mut out, json);
     out.push(b'\n');
