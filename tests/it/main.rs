@@ -11,6 +11,7 @@ mod contract;
 mod core_client;
 mod faults;
 mod fleet_models;
+mod fleet_state;
 mod gateway;
 mod gateway_api;
 mod health;

@@ -288,8 +288,27 @@ fn fleet(encoder: &mut DescriptorEncoder<'_>, d: &Dashboard) -> Result<(), std::
     gauge(
         encoder,
         "ollama_dash_node_vram_used_bytes",
-        "VRAM held by the models loaded on a node",
+        "VRAM in use on a node: scraped from its metrics_url, else held by its loaded models",
         &per_node(&|n| n.vram_used as f64),
+    )?;
+    // Only the nodes whose figure is known (a scrape, or a configured vram_bytes).
+    let known = |f: &dyn Fn(&ollama_dash_core::fleet::NodeStatus) -> Option<u64>| {
+        nodes
+            .iter()
+            .filter_map(|n| Some((vec![("node".to_owned(), n.name.clone())], f(n)? as f64)))
+            .collect::<Vec<(Labels, f64)>>()
+    };
+    gauge(
+        encoder,
+        "ollama_dash_node_vram_free_bytes",
+        "VRAM free on a node, as routing counts it (scraped, else configured less used)",
+        &known(&|n| n.vram_free),
+    )?;
+    gauge(
+        encoder,
+        "ollama_dash_node_vram_total_bytes",
+        "VRAM of a node (scraped, else its configured vram_bytes)",
+        &known(&|n| n.vram_total),
     )?;
     let decisions: Vec<(Labels, u64)> = d
         .fleet()

@@ -332,7 +332,11 @@ fn web_asset() {}
 /// `GET /api/nodes` (its handler's module is `nodes`).
 #[utoipa::path(get, path = "/api/nodes", tag = "nodes",
     responses((status = 200, description = "`{\"nodes\": [...]}`: every node's name, url, \
-        state, version, VRAM, loaded models, in flight and queued.", body = JsonObject)))]
+        state (`up`, `down`, `draining`), version, loaded models, in flight and queued, and its \
+        VRAM: `vram_total`, `vram_used`, `vram_free` (bytes) and `vram_source` (`metrics`: \
+        scraped from its `metrics_url`; `config`: its `vram_bytes` less what `/api/ps` reports; \
+        `ps`: only what `/api/ps` reports), with `metrics_error` when a scrape failed. The same \
+        status is the `node_changed` event of `/api/events`.", body = JsonObject)))]
 #[expect(dead_code, reason = "documents a route; never called")]
 fn nodes_list() {}
 
