@@ -31,7 +31,7 @@ pub struct Node {
     /// Its base URL.
     #[serde(default)]
     pub url: String,
-    /// `up`, `down` or `draining`.
+    /// `up`, `down` or `draining` (`removed` in a node's last `node_changed` event).
     #[serde(default)]
     pub state: String,
     /// Ollama's version, as last probed.
@@ -46,6 +46,12 @@ pub struct Node {
     /// VRAM it has, bytes, when known.
     #[serde(default)]
     pub vram_total: Option<u64>,
+    /// VRAM free, bytes, when known.
+    #[serde(default)]
+    pub vram_free: Option<u64>,
+    /// Where the VRAM figures come from: `metrics`, `config` or `ps`.
+    #[serde(default)]
+    pub vram_source: Option<String>,
     /// Requests running there now.
     #[serde(default)]
     pub in_flight: u64,
@@ -137,6 +143,9 @@ pub struct Job {
     /// The model.
     #[serde(default)]
     pub model: String,
+    /// The node it runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// `running`, `done`, `failed`, `cancelled`, `interrupted`.
     pub state: String,
     /// How far.
@@ -155,6 +164,27 @@ impl Job {
     pub fn is_running(&self) -> bool {
         self.state == "running"
     }
+}
+
+/// The answer of `POST /api/models/stop`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Stopped {
+    /// The model.
+    pub model: String,
+    /// Whether it was loaded anywhere.
+    pub was_loaded: bool,
+    /// Each node asked, and whether it held the model.
+    #[serde(default)]
+    pub nodes: Vec<StoppedOn>,
+}
+
+/// One node of [`Stopped`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StoppedOn {
+    /// The node.
+    pub node: String,
+    /// Whether it held the model.
+    pub was_loaded: bool,
 }
 
 /// One generation's trace, without bodies (`GET /v1/traces`).

@@ -7,7 +7,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::api::{Import, Job, Message, Model, Node, RunningModel, TracePage, TraceQuery};
+use crate::api::{Import, Job, Message, Model, Node, RunningModel, Stopped, TracePage, TraceQuery};
 use crate::error::{Error, Result};
 use crate::sse::SseStream;
 
@@ -162,18 +162,43 @@ impl Client {
         Self::field(self.get("/api/nodes", &[]).await?, "nodes")
     }
 
+    /// `POST /api/nodes`: adds a node (`node` as a `[[nodes]]` entry); its state.
+    pub async fn add_node(&self, node: &Value) -> Result<Node> {
+        self.post("/api/nodes", node).await
+    }
+
+    /// `DELETE /api/nodes/{name}`: removes a node added at run time.
+    pub async fn remove_node(&self, name: &str) -> Result<()> {
+        let path = format!("/api/nodes/{}", segment(name));
+        self.send(self.request(Method::DELETE, &path)).await?;
+        Ok(())
+    }
+
+    /// `POST /api/nodes/{name}/drain` (or `/undrain`): the nodes after the change.
+    pub async fn drain_node(&self, name: &str, drain: bool) -> Result<Vec<Node>> {
+        let action = if drain { "drain" } else { "undrain" };
+        let path = format!("/api/nodes/{}/{action}", segment(name));
+        Self::field(self.post(&path, &json!({})).await?, "nodes")
+    }
+
     /// `GET /api/models/show?name=`: details, parameters, capabilities, template, `model_info`.
     pub async fn show(&self, name: &str) -> Result<Value> {
         self.get("/api/models/show", &[("name", name.to_owned())])
             .await
     }
 
-    /// `POST /api/models/delete`: the delete job.
-    pub async fn delete(&self, name: &str) -> Result<Job> {
+    /// `POST /api/models/delete`: one delete job per node.
+    pub async fn delete(&self, name: &str, nodes: Option<Value>) -> Result<Vec<Job>> {
         let answer = self
-            .post("/api/models/delete", &json!({ "model": name }))
+            .post("/api/models/delete", &model_body(name, nodes))
             .await?;
-        Self::field(answer, "job")
+        Self::field(answer, "jobs")
+    }
+
+    /// `POST /api/models/stop`: unloads the model (where `nodes` says, else everywhere).
+    pub async fn stop(&self, name: &str, nodes: Option<Value>) -> Result<Stopped> {
+        self.post("/api/models/stop", &model_body(name, nodes))
+            .await
     }
 
     /// `POST /api/models/copy`: the server's answer (`source`, `destination`).
@@ -182,12 +207,12 @@ impl Client {
         self.post("/api/models/copy", &body).await
     }
 
-    /// `POST /api/models/pull`: the pull job, started.
-    pub async fn pull(&self, name: &str) -> Result<Job> {
+    /// `POST /api/models/pull`: the pull jobs, started (one per node).
+    pub async fn pull(&self, name: &str, nodes: Option<Value>) -> Result<Vec<Job>> {
         let answer = self
-            .post("/api/models/pull", &json!({ "model": name }))
+            .post("/api/models/pull", &model_body(name, nodes))
             .await?;
-        Self::field(answer, "job")
+        Self::field(answer, "jobs")
     }
 
     /// `GET /api/jobs/{id}`.
@@ -228,11 +253,20 @@ impl Client {
     }
 
     /// `POST /v1/chat/completions` with `stream: true`: the SSE answer, open.
-    pub async fn chat_stream(&self, model: &str, messages: &[Message]) -> Result<SseStream> {
+    /// `node` pins the node that answers (`X-Ollama-Dash-Node`).
+    pub async fn chat_stream(
+        &self,
+        model: &str,
+        messages: &[Message],
+        node: Option<&str>,
+    ) -> Result<SseStream> {
         let body = json!({ "model": model, "messages": messages, "stream": true });
-        let builder = self
+        let mut builder = self
             .request(Method::POST, "/v1/chat/completions")
             .json(&body);
+        if let Some(node) = node {
+            builder = builder.header("x-ollama-dash-node", node);
+        }
         Ok(SseStream::new(self.send(builder).await?))
     }
 
@@ -287,6 +321,27 @@ impl Client {
     pub async fn import(&self, id: &str) -> Result<Import> {
         self.get(&format!("/v1/models/imports/{id}"), &[]).await
     }
+}
+
+/// `{"model", "nodes"?}`, the body of the model actions.
+fn model_body(name: &str, nodes: Option<Value>) -> Value {
+    let mut body = json!({ "model": name });
+    if let Some(nodes) = nodes {
+        body["nodes"] = nodes;
+    }
+    body
+}
+
+/// `raw` as one URL path segment (percent-encoded but for unreserved characters).
+fn segment(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 fn offset_header(value: Option<&HeaderValue>) -> Result<u64> {

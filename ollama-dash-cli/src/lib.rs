@@ -35,6 +35,7 @@ mod progress;
 pub mod sse;
 mod state;
 mod table;
+pub mod target;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Show(models::ShowArgs),
     /// Delete models (unloading them first).
     Rm(models::RmArgs),
+    /// Unload a model from memory (every node that holds it, or those named by --node).
+    Stop(models::StopArgs),
     /// Copy a model to a new name.
     Cp(models::CpArgs),
     /// Pull a model through the server, with live progress (Ctrl-C cancels the pull).
@@ -65,7 +68,8 @@ pub enum Command {
     Run(chat::RunArgs),
     /// Show recent traces (generations), optionally following new ones.
     Traces(traces::TracesArgs),
-    /// List the Ollama nodes the server routes to: state, version, loaded models, VRAM, load.
+    /// List the Ollama nodes the server routes to (state, version, loaded models, VRAM, load);
+    /// `nodes add`, `rm`, `drain`, `undrain` change them (admin).
     Nodes(nodes::NodesArgs),
     /// Print the sign-in link for the web page again.
     Token(token::TokenArgs),
@@ -81,6 +85,7 @@ pub async fn run(command: Command, app: impl FnOnce() -> clap::Command) -> ExitC
         Command::Ps(args) => models::ps(args).await,
         Command::Show(args) => models::show(args).await,
         Command::Rm(args) => models::rm(args).await,
+        Command::Stop(args) => models::stop(args).await,
         Command::Cp(args) => models::cp(args).await,
         Command::Pull(args) => pull::pull(args).await,
         Command::Upload(args) => upload::upload(args).await,

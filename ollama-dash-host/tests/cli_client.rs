@@ -496,6 +496,135 @@ fn nodes_lists_the_fleet_and_token_prints_json() {
     );
 }
 
+/// The model's `nodes` in `list --json` (the server's merged list).
+fn holders(served: &Served, model: &str) -> Vec<String> {
+    let list = json(served, &["list", "--json"]);
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == model)
+        .unwrap_or_else(|| panic!("{model} not listed: {list}"));
+    serde_json::from_value(entry["nodes"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn in_a_fleet_pull_rm_stop_and_run_take_node_and_nodes_changes_the_fleet() {
+    let data = tempfile::tempdir().unwrap();
+    let served = serve_simulated(Command::new(BIN), data.path(), TOKEN, |c| {
+        c.args(["--nodes", "2"]);
+    });
+    let model = "qwen2.5:0.5b";
+
+    // Several nodes and no --node: the server's 400, naming the nodes, on stderr.
+    let refused = output(client(&served, &["pull", model]));
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("sim-1") && said.contains("sim-2"), "{said}");
+
+    let job = json(&served, &["pull", model, "--node", "sim-2", "--json"]);
+    assert_eq!(
+        (&job["state"], &job["node"]),
+        (&"done".into(), &"sim-2".into()),
+        "{job}"
+    );
+    assert_eq!(holders(&served, model), ["sim-2"]);
+
+    // Both at once: one job per node, each followed, a list with --json.
+    let plain = output(client(&served, &["pull", "smollm2:135m", "--node", "all"]));
+    assert!(plain.status.success(), "{plain:?}");
+    let progress = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        progress.contains("pulling smollm2:135m on sim-1 (job ")
+            && progress.contains("pulling smollm2:135m on sim-2 (job "),
+        "{progress}"
+    );
+    assert_eq!(holders(&served, "smollm2:135m"), ["sim-1", "sim-2"]);
+
+    // A turn pinned to a node is answered and traced there.
+    let reply = ok(
+        &served,
+        &["run", "--node", "sim-2", model, "--json", "Hello"],
+    );
+    assert!(reply.contains("\"assistant\""), "{reply}");
+    let traces = api(&served, "/v1/traces?limit=1").await;
+    assert_eq!(traces["data"][0]["node"], "sim-2", "{traces}");
+
+    let stopped = json(&served, &["stop", model, "--json"]);
+    assert_eq!(stopped["was_loaded"], true, "{stopped}");
+    let on: Vec<(&str, bool)> = stopped["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap(),
+                n["was_loaded"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(on.contains(&("sim-2", true)), "{stopped}");
+    assert_eq!(
+        ok(&served, &["stop", model, "--node", "sim-2"]),
+        format!("'{model}' was not loaded\n")
+    );
+
+    let deleted = ok(&served, &["rm", "smollm2:135m", "--node", "sim-1"]);
+    assert_eq!(deleted, "deleted 'smollm2:135m' on sim-1\n");
+    assert_eq!(holders(&served, "smollm2:135m"), ["sim-2"]);
+
+    // The nodes themselves: drain, undrain, add, remove.
+    let drained = json(&served, &["nodes", "drain", "sim-1", "--json"]);
+    let state = |nodes: &Value, name: &str| {
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .map(|n| n["state"].clone())
+    };
+    assert_eq!(
+        state(&drained, "sim-1"),
+        Some("draining".into()),
+        "{drained}"
+    );
+    let undrained = json(&served, &["nodes", "undrain", "sim-1", "--json"]);
+    assert_ne!(
+        state(&undrained, "sim-1"),
+        Some("draining".into()),
+        "{undrained}"
+    );
+
+    let url = drained[1]["url"].as_str().unwrap().to_owned();
+    let added = json(
+        &served,
+        &[
+            "nodes",
+            "add",
+            "spare",
+            &url,
+            "--max-parallel",
+            "2",
+            "--label",
+            "rack=r9",
+            "--json",
+        ],
+    );
+    assert_eq!(added[0]["name"], "spare", "{added}");
+    assert_eq!(added[0]["labels"]["rack"], "r9", "{added}");
+    let listed = json(&served, &["nodes", "--json"]);
+    assert!(state(&listed, "spare").is_some(), "{listed}");
+    assert_eq!(
+        ok(&served, &["nodes", "rm", "spare"]),
+        "removed node spare\n"
+    );
+    let listed = json(&served, &["nodes", "--json"]);
+    assert_eq!(state(&listed, "spare"), None, "{listed}");
+    // A configured node stays: the server's 409 is the client's error.
+    let kept = output(client(&served, &["nodes", "rm", "sim-1"]));
+    assert_eq!(kept.status.code(), Some(1), "{kept:?}");
+}
+
 #[test]
 fn token_prints_the_sign_in_link_read_from_data_path() {
     let data = tempfile::tempdir().unwrap();

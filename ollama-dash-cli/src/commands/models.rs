@@ -1,11 +1,14 @@
-//! `list`, `ps`, `show`, `rm`, `cp`: the installed and loaded models, as `ollama` prints them.
+//! `list`, `ps`, `show`, `rm`, `stop`, `cp`: the installed and loaded models, as `ollama`
+//! prints them.
 
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::api::Job;
 use crate::connect::ConnectArgs;
 use crate::error::Result;
 use crate::table::Table;
+use crate::target::NodeArgs;
 use crate::{human, output};
 
 /// Arguments of `list`.
@@ -48,7 +51,24 @@ pub struct RmArgs {
     /// The models to delete (each is unloaded first).
     #[arg(required = true)]
     models: Vec<String>,
-    /// Print the finished delete jobs as JSON (a list, one per model).
+    #[command(flatten)]
+    nodes: NodeArgs,
+    /// Print the finished delete jobs as JSON (a list, one per model and node).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `stop`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// The model to unload.
+    model: String,
+    /// The node to unload it from (repeat for several); default: every node that holds it.
+    #[command(flatten)]
+    nodes: NodeArgs,
+    /// Print the server's answer as JSON (`model`, `was_loaded`, `nodes`).
     #[arg(long)]
     json: bool,
 }
@@ -238,23 +258,51 @@ pub(crate) async fn show(args: ShowArgs) -> Result<()> {
     output::print(&render_show(&show))
 }
 
-/// `rm MODEL…`: each delete job, waited for.
+/// `rm MODEL…`: each delete job (one per model and node), waited for.
 pub(crate) async fn rm(args: RmArgs) -> Result<()> {
     let client = args.connect.client()?;
-    let mut jobs = Vec::new();
+    let mut done = Vec::new();
     for model in &args.models {
-        let job = client.delete(model).await?;
-        let job = super::wait_for_job(&client, job).await?;
-        if args.json {
-            jobs.push(job);
-        } else {
-            output::line(&format!("deleted '{model}'"))?;
+        for job in client.delete(model, args.nodes.field()).await? {
+            let job = super::wait_for_job(&client, job).await?;
+            if !args.json {
+                output::line(&format!("deleted '{model}'{}", on(&job)))?;
+            }
+            done.push(job);
         }
     }
     if args.json {
-        return output::json(&jobs);
+        return output::json(&done);
     }
     Ok(())
+}
+
+/// ` on NODE` when the server fronts several nodes (the job names one other than `default`).
+pub(crate) fn on(job: &Job) -> String {
+    match job.node.as_deref() {
+        Some(node) if node != "default" => format!(" on {node}"),
+        _ => String::new(),
+    }
+}
+
+/// `stop MODEL`: unloads it; says where it was loaded.
+pub(crate) async fn stop(args: StopArgs) -> Result<()> {
+    let client = args.connect.client()?;
+    let stopped = client.stop(&args.model, args.nodes.field()).await?;
+    if args.json {
+        return output::json(&stopped);
+    }
+    let held: Vec<&str> = stopped
+        .nodes
+        .iter()
+        .filter(|n| n.was_loaded)
+        .map(|n| n.node.as_str())
+        .collect();
+    match held.as_slice() {
+        [] if !stopped.was_loaded => output::line(&format!("'{}' was not loaded", args.model)),
+        [] | ["default"] => output::line(&format!("stopped '{}'", args.model)),
+        nodes => output::line(&format!("stopped '{}' on {}", args.model, nodes.join(", "))),
+    }
 }
 
 /// `cp SOURCE DESTINATION`.

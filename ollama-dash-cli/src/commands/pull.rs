@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::output;
 use crate::progress::{Progress, Step};
 use crate::sse::SseStream;
+use crate::target::NodeArgs;
 
 /// Arguments of `pull`.
 #[derive(Debug, Clone, clap::Args)]
@@ -19,10 +20,13 @@ pub struct PullArgs {
     connect: ConnectArgs,
     /// The model, e.g. llama3.2:1b or hf.co/org/repo:Q4_K_M.
     model: String,
+    #[command(flatten)]
+    nodes: NodeArgs,
     /// Print the job id and return at once; the pull goes on in the server.
     #[arg(long)]
     detach: bool,
-    /// Print the job as JSON (the finished one, or the started one with --detach).
+    /// Print the job as JSON (the finished one, or the started one with --detach; a list when
+    /// --node names several).
     #[arg(long)]
     json: bool,
 }
@@ -32,29 +36,65 @@ const SAFETY_POLL: Duration = Duration::from_secs(1);
 
 /// `pull`.
 pub(crate) async fn pull(args: PullArgs) -> Result<()> {
-    let interrupt = super::interrupt();
+    let mut interrupt = super::interrupt();
     let client = args.connect.client()?;
     // Subscribe before starting the job, so none of its events can be missed.
-    let events = if args.detach {
+    let mut events = if args.detach {
         None
     } else {
         client.events().await.ok()
     };
-    let job = client.pull(&args.model).await?;
+    let jobs = client.pull(&args.model, args.nodes.field()).await?;
     if args.detach {
-        return if args.json {
-            output::json(&job)
-        } else {
-            output::line(&job.id)
-        };
+        if args.json {
+            return print_jobs(&jobs);
+        }
+        for job in &jobs {
+            output::line(&job.id)?;
+        }
+        return Ok(());
     }
-    output::note(&format!("pulling {} (job {})", job.model, job.id));
-    let job = follow(&client, job, events, interrupt).await?;
-    let job = super::job_outcome(job)?;
+    // One node after another (they all pull at once on the server); Ctrl-C cancels the one
+    // shown and every one after it; a failed one is said and the rest still followed.
+    let mut outcomes = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let on = super::models::on(job);
+        output::note(&format!("pulling {}{on} (job {})", job.model, job.id));
+        match follow(&client, job.clone(), &mut events, &mut interrupt).await {
+            Ok(job) => outcomes.push(super::job_outcome(job)),
+            Err(e) => {
+                for rest in &jobs[i + 1..] {
+                    client.cancel_job(&rest.id).await?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let several = outcomes.len();
+    let mut done = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(job) => done.push(job),
+            Err(e) if several == 1 => return Err(e),
+            Err(e) => output::note(&format!("{e}")),
+        }
+    }
+    if done.len() < several {
+        let failed = several - done.len();
+        return Err(Error::Failed(format!("{failed} of {several} pulls failed")));
+    }
     if args.json {
-        output::json(&job)
+        print_jobs(&done)
     } else {
         output::line("success")
+    }
+}
+
+/// One job as JSON, or several as a list.
+fn print_jobs(jobs: &[Job]) -> Result<()> {
+    match jobs {
+        [one] => output::json(one),
+        all => output::json(&all),
     }
 }
 
@@ -62,11 +102,10 @@ pub(crate) async fn pull(args: PullArgs) -> Result<()> {
 async fn follow(
     client: &Client,
     job: Job,
-    events: Option<SseStream>,
-    mut ctrl_c: super::Interrupt,
+    events: &mut Option<SseStream>,
+    ctrl_c: &mut super::Interrupt,
 ) -> Result<Job> {
     let mut job = job;
-    let mut events = events;
     let mut progress = Progress::new(false);
     let mut poll = tokio::time::interval(SAFETY_POLL);
     loop {
@@ -76,7 +115,7 @@ async fn follow(
             return Ok(job);
         }
         tokio::select! {
-            _ = &mut ctrl_c => {
+            _ = &mut *ctrl_c => {
                 progress.finish();
                 let cancelled = client.cancel_job(&job.id).await?;
                 return Err(Error::Interrupted(format!(
@@ -84,10 +123,10 @@ async fn follow(
                     cancelled.model, cancelled.id, cancelled.state
                 )));
             }
-            update = next_update(&mut events, &job.id) => match update {
+            update = next_update(events, &job.id) => match update {
                 Some(update) => job = update,
                 // The stream ended or broke: the poll below carries on alone.
-                None => events = None,
+                None => *events = None,
             },
             _ = poll.tick() => job = client.job(&job.id).await?,
         }

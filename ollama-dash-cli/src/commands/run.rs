@@ -19,6 +19,9 @@ pub struct RunArgs {
     connect: ConnectArgs,
     /// The model, e.g. llama3.2:1b.
     model: String,
+    /// The node that answers (the server routes each turn when not given).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
     /// Print each answer as one JSON line (`model`, `message`: `role`, `content`) once it is
     /// whole, instead of streaming its text; nothing else goes to stdout.
     #[arg(long)]
@@ -36,7 +39,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             role: "user".to_owned(),
             content: args.prompt.join(" "),
         }];
-        answer(&client, &args.model, &messages, args.json).await?;
+        answer(&client, &args, &messages).await?;
         return Ok(());
     }
     let interactive = std::io::stdin().is_terminal() && !args.json;
@@ -66,7 +69,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             role: "user".to_owned(),
             content: line.to_owned(),
         });
-        match answer(&client, &args.model, &messages, args.json).await {
+        match answer(&client, &args, &messages).await {
             Ok(reply) => messages.push(Message {
                 role: "assistant".to_owned(),
                 content: reply,
@@ -98,8 +101,11 @@ async fn read_line() -> Result<Option<String>> {
 
 /// Streams the answer to `messages` to stdout (or, with `json`, prints it whole as one JSON
 /// line at the end); the whole answer.
-async fn answer(client: &Client, model: &str, messages: &[Message], json: bool) -> Result<String> {
-    let mut stream = client.chat_stream(model, messages).await?;
+async fn answer(client: &Client, args: &RunArgs, messages: &[Message]) -> Result<String> {
+    let (model, json) = (args.model.as_str(), args.json);
+    let mut stream = client
+        .chat_stream(model, messages, args.node.as_deref())
+        .await?;
     let mut reply = String::new();
     while let Some(event) = stream.next().await? {
         if event.data == "[DONE]" {

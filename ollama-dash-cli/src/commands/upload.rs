@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::output;
 use crate::progress::{Progress, Step};
 use crate::state::{self, UploadState};
+use crate::target::NodeArgs;
 
 /// Default bytes per tus `PATCH` request.
 const DEFAULT_CHUNK: u64 = 8 << 20;
@@ -38,6 +39,10 @@ pub struct UploadArgs {
     /// Replace a model of that name if there is one.
     #[arg(long)]
     replace: bool,
+    /// The node to import it into (repeat for several, `all` for every node); needed when the
+    /// server fronts more than one node.
+    #[command(flatten)]
+    nodes: NodeArgs,
     /// Bytes per request (each is made durable by the server before it answers).
     #[arg(long, env = "OLLAMA_DASH_UPLOAD_CHUNK", default_value_t = DEFAULT_CHUNK, value_name = "BYTES")]
     chunk_size: u64,
@@ -142,6 +147,11 @@ pub(crate) async fn upload(args: UploadArgs) -> Result<()> {
             let mut pairs = vec![("filename", file_name.as_str()), ("model", name.as_str())];
             if args.replace {
                 pairs.push(("replace", "true"));
+            }
+            // tus metadata carries `nodes` as names separated by commas.
+            let nodes = args.nodes.nodes.join(",");
+            if !nodes.is_empty() {
+                pairs.push(("nodes", nodes.as_str()));
             }
             let location = client.create_upload(size, &metadata(&pairs)).await?;
             saved.set(&key, &location)?;
