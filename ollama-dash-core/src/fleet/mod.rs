@@ -305,13 +305,20 @@ impl Node {
         }
     }
 
+    #[cfg(test)]
     fn candidate(&self, model: &str, slots_used: usize) -> Candidate {
+        self.candidate_and_size(model, slots_used).0
+    }
+
+    /// What [`pick`] knows of this node for `model`, and the model's size here when installed.
+    fn candidate_and_size(&self, model: &str, slots_used: usize) -> (Candidate, Option<u64>) {
         let s = lock(&self.state);
         let free_vram = s.vram(self.config.vram_bytes).free;
-        Candidate {
+        let installed = s.installed.as_ref().map(|m| m.get(model).copied());
+        let candidate = Candidate {
             up: !s.down,
             draining: s.draining,
-            installed: s.installed.as_ref().map(|m| m.contains_key(model)),
+            installed: installed.map(|size| size.is_some()),
             resident: s.resident.contains_key(model),
             in_flight: slots_used,
             queued: s.queued.get(model).copied().unwrap_or(0),
@@ -319,7 +326,8 @@ impl Node {
             free_vram,
             node_in_flight: self.in_flight.load(Ordering::Relaxed),
             weight: self.config.weight,
-        }
+        };
+        (candidate, installed.flatten())
     }
 
     fn slots_for(&self, model: &str) -> Option<Arc<Slots>> {
@@ -866,14 +874,20 @@ impl Fleet {
         hints: &Hints,
         tried: &[u64],
     ) -> Result<(Arc<Node>, Reason)> {
+        // One look at each node's state: its candidate, and the model's size there.
+        let mut size = 0;
         let candidates: Vec<Candidate> = nodes
             .iter()
-            .map(|n| n.candidate(model, n.slots_used(model)))
+            .map(|n| {
+                let (candidate, installed) = n.candidate_and_size(model, n.slots_used(model));
+                size = size.max(installed.unwrap_or(0));
+                candidate
+            })
             .collect();
         let tried: Vec<usize> = (0..nodes.len())
             .filter(|&i| tried.contains(&nodes[i].id))
             .collect();
-        let need = need(nodes, model, hints.num_ctx);
+        let need = need(size, hints.num_ctx);
         let affinity = hints
             .conversation
             .and_then(|k| lock(&self.0.affinity).get(&k).copied())
@@ -1039,14 +1053,9 @@ fn position(nodes: &[Arc<Node>], name: &str) -> Result<usize> {
         })
 }
 
-/// VRAM a model needs, bytes: its size from the tags (the largest any node lists), plus a rough
-/// 10 % and 128 KiB per token of context for the KV cache.
-fn need(nodes: &[Arc<Node>], model: &str, num_ctx: Option<u64>) -> u64 {
-    let size = nodes
-        .iter()
-        .filter_map(|n| lock(&n.state).installed.as_ref()?.get(model).copied())
-        .max()
-        .unwrap_or(0);
+/// VRAM a model of `size` bytes needs (the largest size any node lists): the size, plus a
+/// rough 10 % and 128 KiB per token of context for the KV cache.
+fn need(size: u64, num_ctx: Option<u64>) -> u64 {
     size + size / 10 + num_ctx.unwrap_or(0) * 128 * 1024
 }
 
