@@ -54,7 +54,13 @@ impl WriteFailure {
 struct Write {
     job: WriteJob,
     notify: Option<Notify>,
+    /// Its transaction may wait up to the store's linger for more writes (see
+    /// [`Store::write_then`]).
+    linger: bool,
 }
+
+/// How long a lingering write waits for company before its transaction commits.
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 enum Command {
     Read(ReadJob),
@@ -126,6 +132,11 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the database at `path`: integrity check, WAL, migrations.
     pub(crate) async fn open(path: PathBuf) -> Result<Self> {
+        Self::open_lingering(path, LINGER).await
+    }
+
+    /// [`Store::open`] with another linger (tests).
+    pub(crate) async fn open_lingering(path: PathBuf, linger: std::time::Duration) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -137,7 +148,7 @@ impl Store {
         let thread_path = path.clone();
         std::thread::Builder::new()
             .name("ollama-dash-store".to_owned())
-            .spawn(move || worker::run(&thread_path, rx, ready_tx, &thread_counters))
+            .spawn(move || worker::run(&thread_path, rx, ready_tx, &thread_counters, linger))
             .map_err(|e| Error::io("starting the store thread", e))?;
         ready_rx.await.map_err(|_| Error::ShuttingDown)??;
         Ok(Self {
@@ -178,6 +189,7 @@ impl Store {
         let command = Command::Write(Write {
             job: Box::new(f),
             notify: None,
+            linger: false,
         });
         match self.tx.try_send(command) {
             Ok(()) => Ok(()),
@@ -200,12 +212,18 @@ impl Store {
         self.queue_detached(Write {
             job: Box::new(f),
             notify: None,
+            linger: false,
         })
     }
 
     /// Like [`Store::write_detached`], and `then` is told on the store thread how the write
     /// ended once its transaction is over: `Ok` only when it is committed to the file. (If the
     /// store closes first, `then` is dropped uncalled.)
+    ///
+    /// The write lingers: when it would commit alone, its transaction waits up to [`LINGER`]
+    /// for more writes, so traces arriving one by one at low load share a commit (and its WAL
+    /// frames) instead of paying one each. A read, a flush or a close ends the wait at once, so
+    /// a read still sees every write queued before it.
     pub(crate) fn write_then<F, T>(&self, f: F, then: T) -> Result<()>
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
@@ -214,6 +232,7 @@ impl Store {
         self.queue_detached(Write {
             job: Box::new(f),
             notify: Some(Box::new(then)),
+            linger: true,
         })
     }
 

@@ -228,3 +228,60 @@ async fn write_then_tells_each_write_how_its_transaction_ended() {
         "a bad write is not a storage failure"
     );
 }
+
+/// Inserts setting `key` as a lingering write that counts its outcome in `committed`.
+fn linger_write(store: &Store, key: &str, committed: &Arc<AtomicU64>) {
+    let key = key.to_owned();
+    let committed = Arc::clone(committed);
+    store
+        .write_then(
+            move |c| {
+                c.execute(
+                    "INSERT INTO settings (scope, key, value, updated_at) VALUES ('global', ?1, '1', 0)",
+                    [key],
+                )
+                .map(drop)
+            },
+            move |outcome| {
+                if outcome.is_ok() {
+                    committed.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn lingering_writes_arriving_apart_share_a_commit_and_a_read_ends_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long linger, so writes 20 ms apart fall in one window however slow the machine.
+    let linger = std::time::Duration::from_secs(2);
+    let store = Store::open_lingering(dir.path().join("ollama-dash.db"), linger)
+        .await
+        .unwrap();
+    let committed = Arc::new(AtomicU64::new(0));
+    let before = store.health().batches;
+    for i in 0..3 {
+        linger_write(&store, &format!("k{i}"), &committed);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Nothing else arrives: the three commit together once the window closes.
+    while committed.load(Ordering::Relaxed) < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.health().batches - before, 1, "one transaction");
+
+    // A read behind a lingering write ends the wait: the write commits first and the read sees it.
+    linger_write(&store, "k3", &committed);
+    let n: i64 = store
+        .call(|c| c.query_row("SELECT count(*) FROM settings", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(n, 4);
+    assert_eq!(
+        committed.load(Ordering::Relaxed),
+        4,
+        "committed before the read ran"
+    );
+    store.close().await.unwrap();
+}

@@ -3,6 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +20,7 @@ pub(super) fn run(
     mut rx: mpsc::Receiver<Command>,
     ready: oneshot::Sender<Result<()>>,
     counters: &Counters,
+    linger: Duration,
 ) {
     let mut conn = match open(path) {
         Ok(conn) => conn,
@@ -27,42 +29,80 @@ pub(super) fn run(
             return;
         }
     };
+    // A timer for the linger's wait; without one, writes commit at once.
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .inspect_err(|e| tracing::warn!(error = %e, "store: no timer, writes will not linger"))
+        .ok();
     let _ = ready.send(Ok(()));
     let mut writes: Vec<Write> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
-        while let Some(command) = next.take() {
-            match command {
-                Command::Write(write) => writes.push(write),
-                other => {
-                    commit(&mut conn, &mut writes, counters);
-                    match other {
-                        Command::Read(job) => {
-                            // A panicking job loses its own answer, never the thread: the
-                            // caller gets an error, every later job runs as usual.
-                            if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-                                counters.panicked.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Command::Flush(done) => {
-                            let _ = done.send(());
-                        }
-                        Command::Close(done) => {
-                            close(conn);
-                            let _ = done.send(());
-                            return;
-                        }
-                        Command::Write(_) => {}
-                    }
-                }
+        let mut until: Option<Instant> = None;
+        loop {
+            if let Some(done) = drain(&mut conn, &mut rx, next.take(), &mut writes, counters) {
+                close(conn);
+                let _ = done.send(());
+                return;
             }
-            if writes.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
+            // The queue is empty: a lingering batch waits a little for company.
+            let lingers = writes.len() < MAX_BATCH && writes.iter().any(|w| w.linger);
+            let Some(timer) = timer.as_ref().filter(|_| lingers) else {
+                break;
+            };
+            let left = until
+                .get_or_insert_with(|| Instant::now() + linger)
+                .saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // The timeout is made inside the runtime: its timer needs it.
+            match timer.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+                Ok(Some(command)) => next = Some(command),
+                Ok(None) | Err(_) => break,
             }
         }
         commit(&mut conn, &mut writes, counters);
     }
     close(conn);
+}
+
+/// Runs `next` and every command already queued behind it (up to a full batch of writes),
+/// committing the writes before anything else; a close ends it, answered by the caller once
+/// the connection is closed.
+fn drain(
+    conn: &mut Connection,
+    rx: &mut mpsc::Receiver<Command>,
+    mut next: Option<Command>,
+    writes: &mut Vec<Write>,
+    counters: &Counters,
+) -> Option<oneshot::Sender<()>> {
+    while let Some(command) = next.take() {
+        match command {
+            Command::Write(write) => writes.push(write),
+            Command::Read(job) => {
+                commit(conn, writes, counters);
+                // A panicking job loses its own answer, never the thread: the caller gets an
+                // error, every later job runs as usual.
+                if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
+                    counters.panicked.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Command::Flush(done) => {
+                commit(conn, writes, counters);
+                let _ = done.send(());
+            }
+            Command::Close(done) => {
+                commit(conn, writes, counters);
+                return Some(done);
+            }
+        }
+        if writes.len() < MAX_BATCH {
+            next = rx.try_recv().ok();
+        }
+    }
+    None
 }
 
 /// [`commit_batch`], surviving a panic: the batch's transaction rolls back as the panic
@@ -86,7 +126,7 @@ fn commit_batch(conn: &mut Connection, writes: &mut Vec<Write>, counters: &Count
     }
     let (jobs, notifies): (Vec<_>, Vec<_>) = std::mem::take(writes)
         .into_iter()
-        .map(|Write { job, notify }| (job, notify))
+        .map(|Write { job, notify, .. }| (job, notify))
         .unzip();
     let count = jobs.len() as u64;
     let mut outcomes: Vec<WriteOutcome> = Vec::with_capacity(jobs.len());
