@@ -4,7 +4,9 @@
 // `query` and the placeholders filled from seeded data) from the real router and fails when a
 // declared field is missing or has another type: rename a field server-side and that test fails.
 //
-// Types: "string", "number", "boolean", "object", "array"; a trailing "?" also allows null.
+// Types: "string", "number", "boolean", "object", "array"; a trailing "?" also allows null;
+// "a|b" allows either (a session's `think` is "boolean|string?": true, false, a level or null);
+// the member "absent" allows the key to be missing (a field the server leaves out when unknown).
 // Paths: "a.b" nests; "list[].x" is `x` of every element of `list`; "map.*.x" is `x` of every
 // value of the object `map`. The literal below is JSON (the test parses it with serde_json):
 // keep it so — double quotes, no comments, no trailing commas.
@@ -21,7 +23,7 @@ export const CONTRACT = {
     "store": "object", "store.ok": "boolean", "store.queue_full": "number" } },
   "stats": { "path": "/api/stats", "fields": {
     "system": "object", "system.stats": "object?", "gpu": "object", "gpu.report": "object?", "plugins": "array",
-    "system.stats.cpu_percent": "number?", "system.stats.cores": "number", "system.stats.load_average": "array",
+    "system.stats.cpu_percent": "number?", "system.stats.cores": "number", "system.stats.load_average": "array?",
     "system.stats.memory.total": "number", "system.stats.memory.used": "number", "system.stats.swap.used": "number",
     "system.stats.disks": "array", "system.stats.disks[].role": "string", "system.stats.disks[].mount_point": "string",
     "system.stats.disks[].total": "number", "system.stats.disks[].available": "number", "system.stats.disks[].used_percent": "number",
@@ -51,15 +53,26 @@ export const CONTRACT = {
     "models[].installed": "boolean", "models[].size_bytes": "number?" } },
   "jobs": { "path": "/api/jobs", "fields": {
     "jobs": "array", "jobs[].id": "string", "jobs[].kind": "string", "jobs[].model": "string", "jobs[].state": "string", "jobs[].node": "string?",
-    "jobs[].resumable": "boolean", "jobs[].error": "object?", "jobs[].progress": "object",
+    "jobs[].resumable": "boolean", "jobs[].error": "object?", "jobs[].error.message": "string", "jobs[].progress": "object",
     "jobs[].progress.completed": "number", "jobs[].progress.total": "number",
     "jobs[].progress.bytes_per_sec": "number?", "jobs[].progress.eta_secs": "number?", "jobs[].progress.status": "string?" } },
-  "imports": { "path": "/v1/models/imports", "fields": { "imports": "array" } },
+  "imports": { "path": "/v1/models/imports", "fields": {
+    "imports": "array", "imports[].id": "string", "imports[].upload_id": "string", "imports[].name": "string",
+    "imports[].state": "string", "imports[].error": "string?", "imports[].created_at": "number",
+    "imports[].progress": "object?", "imports[].progress.status": "string",
+    "imports[].progress.completed": "number|absent", "imports[].progress.total": "number|absent",
+    "imports[].report": "object?", "imports[].report.architecture": "string?",
+    "imports[].report.parameter_count": "number?", "imports[].report.quantization": "string?" } },
+  "import": { "path": "/v1/models/imports/{import}", "fields": {
+    "id": "string", "upload_id": "string", "name": "string", "state": "string", "error": "string?", "created_at": "number",
+    "progress": "object?", "progress.status": "string", "progress.completed": "number|absent", "progress.total": "number|absent",
+    "report": "object?", "report.architecture": "string?", "report.parameter_count": "number?", "report.quantization": "string?" } },
   "sessions": { "path": "/api/sessions", "fields": {
     "sessions": "array", "sessions[].id": "string", "sessions[].title": "string", "sessions[].updated_at": "number" } },
   "session": { "path": "/api/sessions/{session}", "fields": {
-    "session": "object", "session.id": "string", "session.title": "string", "session.model": "string",
+    "session": "object", "session.id": "string", "session.title": "string", "session.model": "string?",
     "session.system_prompt": "string?", "session.options": "object?",
+    "session.think": "boolean|string?", "session.keep_alive": "string|number?",
     "messages": "array", "messages[].id": "number", "messages[].role": "string", "messages[].content": "string",
     "messages[].model": "string?", "messages[].created_at": "number", "messages[].siblings": "array",
     "messages[].images": "array?", "messages[].prompt_tokens": "number?", "messages[].completion_tokens": "number?",
@@ -132,10 +145,11 @@ export function violations(name, value) {
   const problems = [];
   for (const [path, declared] of Object.entries(CONTRACT[name].fields)) {
     const nullable = declared.endsWith("?");
-    const type = nullable ? declared.slice(0, -1) : declared;
+    const types = (nullable ? declared.slice(0, -1) : declared).split("|");
     for (const v of valuesAt(value, path)) {
       const actual = v === undefined ? "missing" : typeOf(v);
-      if (actual !== type && !(nullable && actual === "null")) { problems.push(`${path}: ${actual}, not ${declared}`); break; }
+      const allowed = types.includes(actual) || (nullable && actual === "null") || (actual === "missing" && types.includes("absent"));
+      if (!allowed) { problems.push(`${path}: ${actual}, not ${declared}`); break; }
     }
   }
   return problems;

@@ -106,10 +106,12 @@ export function transferMeter() {
 /**
  * A table that becomes a list of cards on a phone (CSS `table.cards`): every cell is labelled
  * with its column's header (`data-label`, shown above the value there), rows added later too.
+ * A header is its text, or `[text, attrs]` for a header cell with attributes of its own.
  */
-export function cardTable(attrs, headers, body) {
+export function cardTable(attrs, columns, body) {
+  const headers = columns.map((c) => (Array.isArray(c) ? c[0] : c));
   const table = h("table", { ...attrs, class: `cards ${attrs.class || ""}`.trim() },
-    h("thead", {}, h("tr", {}, headers.map((c) => h("th", { scope: "col" }, c)))), body);
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", ...(Array.isArray(c) ? c[1] : {}) }, Array.isArray(c) ? c[0] : c)))), body);
   const label = () => {
     for (const row of body.rows) {
       [...row.cells].forEach((cell, i) => { if (cell.colSpan === 1 && headers[i]) cell.dataset.label = headers[i]; });

@@ -626,7 +626,14 @@ def test_every_view_fits_390px_and_is_reached_through_the_menu(server, browser):
             if view == "traces":
                 assert shape[2] == '"Model"', shape
         if view == "models":
-            # The installed table scrolls sideways, but each row's buttons stay on screen.
+            # Installed models are cards too: no header row, each model a grid with labelled
+            # values, and every row's buttons on screen.
+            shape = browser.js(
+                "const r = document.querySelector('#installed tr[data-model]'); const t = r.closest('table');"
+                "return [getComputedStyle(r).display, getComputedStyle(t.tHead).display, getComputedStyle(r.cells[1], '::before').content,"
+                " t.classList.contains('cards'), Math.round(r.getBoundingClientRect().right)]")
+            assert shape[:4] == ["grid", "none", '"Parameters"', True], f"models: {shape}"
+            assert shape[4] <= width, f"a model card ends at {shape[4]} px"
             right = browser.js("return Math.max(...[...document.querySelectorAll('#installed tr[data-model] .actions-cell button')].map((b) => b.getBoundingClientRect().right))")
             assert right <= width, f"the model actions end at {right} px"
         browser.screenshot(f"mobile-{view}")

@@ -10,7 +10,11 @@ use serde_json::{Map, Value, json};
 
 use ollama_dash_host::sim::SimHandle;
 
+use ollama_dash_core::ImportState;
+use ollama_dash_core::gguf::sample_model;
+
 use crate::support::{TestHost, sim_with_preload};
+use crate::uploads::{import_of, settle, tus_upload};
 
 const MODEL: &str = "llama3.2:1b";
 
@@ -80,8 +84,11 @@ fn check(fields: &Map<String, Value>, answer: &Value) -> (Vec<String>, Vec<Strin
             Some(t) => (t, true),
             None => (declared, false),
         };
+        let wanted: Vec<&str> = wanted.split('|').collect();
         assert!(
-            ["string", "number", "boolean", "object", "array"].contains(&wanted),
+            wanted.iter().all(|t| {
+                ["string", "number", "boolean", "object", "array", "absent"].contains(t)
+            }),
             "{path}: unknown type {declared}"
         );
         let values = values_at(answer, path);
@@ -90,7 +97,10 @@ fn check(fields: &Map<String, Value>, answer: &Value) -> (Vec<String>, Vec<Strin
         }
         for value in values {
             let actual = value.map_or("missing", type_of);
-            if actual != wanted && !(nullable && actual == "null") {
+            let allowed = wanted.contains(&actual)
+                || (nullable && actual == "null")
+                || (actual == "missing" && wanted.contains(&"absent"));
+            if !allowed {
                 problems.push(format!("{path}: {actual}, not {declared}"));
                 break;
             }
@@ -99,8 +109,8 @@ fn check(fields: &Map<String, Value>, answer: &Value) -> (Vec<String>, Vec<Strin
     (problems, unreached)
 }
 
-/// Data for every list the page reads: a chat (session, messages, a trace), a failed pull (a
-/// job with its error), an API key.
+/// Data for every list the page reads: a chat (session, messages, a trace) whose session sets
+/// `think` and `keep_alive`, a failed pull (a job with its error), an API key, an import.
 async fn seeded() -> (SimHandle, TestHost, Value) {
     let sim = sim_with_preload(&[MODEL]).await;
     let host = TestHost::new(&sim.url(), &[]).await;
@@ -121,6 +131,20 @@ async fn seeded() -> (SimHandle, TestHost, Value) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+    // Set after the turn (the simulated model refuses `think`): a level and a duration, so the
+    // declared session.think and session.keep_alive are checked against values, not nulls.
+    let (status, patched) = host
+        .call(
+            "PATCH",
+            &format!("/api/sessions/{id}"),
+            Some(json!({ "think": "high", "keep_alive": "10m" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        (&patched["think"], &patched["keep_alive"]),
+        (&json!("high"), &json!("10m"))
+    );
     let (status, job) = host
         .call(
             "POST",
@@ -142,6 +166,18 @@ async fn seeded() -> (SimHandle, TestHost, Value) {
     let dir = std::path::PathBuf::from(plugins["dir"].as_str().expect("the plugin directory"));
     std::fs::create_dir_all(&dir).expect("plugin directory");
     std::fs::write(dir.join("broken.wasm"), b"not a component").expect("a broken plugin");
+    // A GGUF uploaded under a model name: its import runs to `ready` with create's last line.
+    let mut events = host.dashboard.subscribe();
+    let file = sample_model("qwen2", 3).to_bytes();
+    let upload = tus_upload(
+        &host,
+        &file,
+        &[("filename", "q.gguf"), ("model", "contract-qwen:q4")],
+    )
+    .await;
+    let import = import_of(&host.dashboard, &upload).await;
+    let (import, _) = settle(&host.dashboard, &mut events, &import.id).await;
+    assert_eq!(import.state, ImportState::Ready, "{:?}", import.error);
     // The trace is written behind the answer, the job fails behind the 202.
     let mut trace = Value::Null;
     for _ in 0..100 {
@@ -155,7 +191,7 @@ async fn seeded() -> (SimHandle, TestHost, Value) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(trace.is_string(), "a trace and a failed job within 5 s");
-    let params = json!({ "session": id, "trace": trace, "model": MODEL });
+    let params = json!({ "session": id, "trace": trace, "model": MODEL, "import": import.id });
     (sim, host, params)
 }
 
@@ -226,6 +262,29 @@ fn a_renamed_or_retyped_field_is_a_violation() {
         [
             "models[].name: missing, not string",
             "probes.*.stale: number, not boolean"
+        ]
+    );
+    let unions: Map<String, Value> = serde_json::from_value(json!({
+        "think": "boolean|string?", "progress.total": "number|absent"
+    }))
+    .expect("fields");
+    for good in [
+        json!({ "think": true, "progress": { "total": 3 } }),
+        json!({ "think": "high", "progress": {} }),
+        json!({ "think": null, "progress": { "total": 0 } }),
+    ] {
+        assert_eq!(check(&unions, &good), (vec![], vec![]), "{good}");
+    }
+    let (mut problems, _) = check(
+        &unions,
+        &json!({ "think": 1, "progress": { "total": null } }),
+    );
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "progress.total: null, not number|absent",
+            "think: number, not boolean|string?"
         ]
     );
     let (problems, unreached) = check(&fields, &json!({ "items": [], "probes": {} }));

@@ -258,7 +258,7 @@ export function mount(root, ctx, params) {
     el.tools = () => {
       const msg = el.msg;
       const items = [];
-      const siblings = msg.siblings || [];
+      const siblings = msg.siblings;
       if (siblings.length > 1) {
         const at = siblings.indexOf(msg.id);
         items.push(h("span", { class: "branch-switch", role: "group", "aria-label": "Versions of this message" },
@@ -427,8 +427,8 @@ export function mount(root, ctx, params) {
     await state.saving;
     const model = picker.value;
     if (!model) { toast("Pick a model first.", "error"); return; }
-    const userView = ask && messageView({ role: "user", content: ask.content, images: ask.images, created_at: Date.now() });
-    const reply = { role: "assistant", content: "", thinking: "", model };
+    const userView = ask && messageView({ role: "user", content: ask.content, images: ask.images, created_at: Date.now(), siblings: [] });
+    const reply = { role: "assistant", content: "", thinking: "", model, siblings: [] };
     const replyView = messageView(reply, true);
     if (userView) messages.append(userView);
     messages.append(replyView);

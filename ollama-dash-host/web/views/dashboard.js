@@ -139,10 +139,10 @@ export function mount(root, ctx) {
         line: [sys.cores && `${sys.cores} cores`, load && `load ${number(load[0], 2)} · ${number(load[1], 2)} · ${number(load[2], 2)}`].filter(Boolean).join(" · ") });
     }
     const mem = sys.memory;
-    if (mem?.total) {
+    if (mem.total) {
       const pct = percent(mem.used, mem.total);
       ram.set({ big: `${pct} %`, fraction: mem.used / mem.total, sample: pct, tone: pct > 92 ? "bad" : pct > 80 ? "warn" : "",
-        line: `${bytes(mem.used)} of ${bytes(mem.total)}${sys.swap?.used ? ` · swap ${bytes(sys.swap.used)}` : ""}` });
+        line: `${bytes(mem.used)} of ${bytes(mem.total)}${sys.swap.used ? ` · swap ${bytes(sys.swap.used)}` : ""}` });
     }
     const disks = sys.disks;
     const models = disks.find((d) => d.role === "models") || disks[0];
@@ -288,8 +288,8 @@ export function mount(root, ctx) {
         cpu.seed(points.map((p) => p.cpu_percent ?? 0));
         ram.seed(points.map((p) => percent(p.memory_used, p.memory_total)));
       }
-      if (stats.system?.stats) renderSystem(stats.system.stats);
-      if (stats.gpu?.report) renderGpus(stats.gpu.report);
+      if (stats.system.stats) renderSystem(stats.system.stats);
+      if (stats.gpu.report) renderGpus(stats.gpu.report);
       renderPluginMetrics(stats.plugins);
     } catch { /* the event stream brings them too */ }
   }
@@ -374,7 +374,7 @@ function historyCharts() {
       if (!Number.isFinite(x)) return;
       const keep = windowSeconds(windowValue);
       if (sample.cpu_percent != null) cpuChart.push(x, [sample.cpu_percent], keep);
-      if (sample.memory?.total) memChart.push(x, [(sample.memory.used / sample.memory.total) * 100], keep);
+      if (sample.memory.total) memChart.push(x, [(sample.memory.used / sample.memory.total) * 100], keep);
     },
     /** A live `gpu_stats` report. */
     gpu(report) {

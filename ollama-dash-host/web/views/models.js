@@ -2,9 +2,9 @@
 // (live progress, cancel, resume), and the upload zone (tus, resumable) through to the import.
 
 import { api, can } from "../api.js";
-import { read } from "../contract.js";
+import { check, read } from "../contract.js";
 import { bytes, duration, h, localTime, percent, rate, relative, setText } from "../format.js";
-import { capabilityBadges, confirmAction, drawer, progressBar, promptText, toast, transferMeter } from "../ui.js";
+import { capabilityBadges, cardTable, confirmAction, drawer, progressBar, promptText, toast, transferMeter } from "../ui.js";
 import { TusUpload, fingerprint, forgetUpload, rememberedUploads } from "../tus.js";
 
 /** The routes this view posts to; what it reads is declared in contract.js. */
@@ -17,7 +17,6 @@ const ROUTES = {
   cancel: (id) => `/api/jobs/${encodeURIComponent(id)}/cancel`,
   resume: (id) => `/api/jobs/${encodeURIComponent(id)}/resume`,
   uploads: "/v1/uploads",
-  imports: "/v1/models/imports",
   importStart: "/v1/models/import",
 };
 
@@ -48,7 +47,7 @@ export function mount(root, ctx, params) {
     if (state.target !== "all") return { nodes: [state.target] };
     if (action === "stop") return {};
     if (action === "pull") return { nodes: "all" };
-    return { nodes: model?.nodes?.length ? model.nodes : "all" };
+    return { nodes: model.nodes.length ? model.nodes : "all" };
   }
   async function refreshNodes() {
     try {
@@ -66,7 +65,7 @@ export function mount(root, ctx, params) {
   /** A model's nodes as chips, the ones it is loaded on marked. */
   function nodeChips(m) {
     const loadedOn = state.running.get(m.name) ?? [];
-    return h("div", { class: "badges node-chips" }, (m.nodes ?? []).map((n) => {
+    return h("div", { class: "badges node-chips" }, m.nodes.map((n) => {
       const loaded = loadedOn.includes(n);
       return h("span", { class: "badge", "data-node": n, "data-loaded": String(loaded), style: loaded ? "color:var(--ok);border-color:var(--ok)" : null, title: loaded ? `loaded on ${n}` : `installed on ${n}` }, n);
     }));
@@ -102,14 +101,17 @@ export function mount(root, ctx, params) {
     setText(row.meta, parts.filter(Boolean).join(" · "));
     const buttons = [];
     if (!isFinal(st) && can("admin")) buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => jobAction(ROUTES.cancel(job.id), "Cancelled", (answer) => answer) }, "Cancel"));
-    if ((job.resumable ?? (st === "interrupted" && job.kind === "pull")) && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed", (answer) => answer.job) }, "Resume"));
+    // /api/jobs and the actions' answers say `resumable`; a `job` event does not (live.rs adds it in
+    // job_json only), so for an event a pull the restart interrupted is the one offered again.
+    const resumable = job.resumable ?? (st === "interrupted" && job.kind === "pull");
+    if (resumable && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed", (answer) => answer.job) }, "Resume"));
     if (isFinal(st)) buttons.push(h("button", { type: "button", class: "ghost small", "aria-label": "Dismiss", onclick: () => { row.el.remove(); jobRows.delete(job.id); } }, "Dismiss"));
     row.buttons.replaceChildren(...buttons);
     if (isDone(st) && !row.announced) { row.announced = true; toast(`${verb(job.kind, true)} ${job.model}`, "ok"); refreshInstalled(); }
     // A pull that ends puts its catalogue card back to Pull, saying why when it failed.
     if (job.kind === "pull" && isFinal(st) && !row.settled) {
       row.settled = true;
-      if (st === "failed") state.failed.set(job.model, job.error?.message ?? "the pull failed");
+      if (st === "failed") state.failed.set(job.model, job.error ? job.error.message : "the pull failed");
       renderCatalogue(state.filter);
     }
   }
@@ -127,8 +129,9 @@ export function mount(root, ctx, params) {
   // ---- installed ---------------------------------------------------------------------------
   function installedPanel() {
     const body = h("tbody");
-    const table = h("div", { class: "table-wrap" }, h("table", { "aria-label": "Installed models" },
-      h("thead", {}, h("tr", {}, ["Model", "Parameters", "Quantisation", "Size", "Modified", "State", "Nodes", ""].map((c) => h("th", { scope: "col", class: c === "Nodes" ? "nodes-col" : null, hidden: c === "Nodes" && !fleet() }, c)))), body));
+    // On a phone each model is a card (ui.js cardTable), its values labelled with their column.
+    const table = h("div", { class: "table-wrap" }, cardTable({ "aria-label": "Installed models" },
+      ["Model", "Parameters", "Quantisation", "Size", "Modified", "State", ["Nodes", { class: "nodes-col", hidden: !fleet() }], ""], body));
     panels.installed.replaceChildren(table);
     panels.installed.body = body;
     renderInstalled();
@@ -200,8 +203,13 @@ export function mount(root, ctx, params) {
       refreshInstalled();
     } catch (e) { toast(`Could not delete ${name}: ${e.message}`, "error"); }
   }
+  let openDrawer = null;
   async function details(name) {
-    const { body } = drawer(name);
+    openDrawer?.close();
+    const d = drawer(name);
+    openDrawer = d;
+    d.dialog.addEventListener("close", () => { if (openDrawer === d) openDrawer = null; });
+    const { body } = d;
     body.append(h("p", { class: "muted" }, "Loading…"));
     try {
       const shown = await read("show", {}, `name=${encodeURIComponent(name)}`);
@@ -406,11 +414,12 @@ export function mount(root, ctx, params) {
       const all = await read("imports");
       const found = all.imports.find((i) => i.upload_id === row.uploadId);
       if (found) renderImport(found);
-      else renderImport(await api(ROUTES.importStart, { method: "POST", body: { upload_id: row.uploadId, name: row.model } }));
+      else renderImport(check("import", await api(ROUTES.importStart, { method: "POST", body: { upload_id: row.uploadId, name: row.model } })));
     } catch (e) { setText(row.meta, `Import could not start: ${e.message}`); row.el.dataset.state = "failed"; }
   }
   const importRows = new Map();
-  function renderImport(info) {
+  /** Draws an import; `listed`: read from the list on opening, so one already ready is no news. */
+  function renderImport(info, listed = false) {
     state.imports.set(info.id, info);
     const box = panels.upload.imports;
     if (!box) return;
@@ -418,18 +427,20 @@ export function mount(root, ctx, params) {
     if (!row) {
       const bar = progressBar(`Import of ${info.name}`);
       const meta = h("div", { class: "meta" });
-      row = { el: h("div", { class: "card job import", "data-import": info.id, "data-model": info.name }, h("div", {}, h("div", { class: "title" }, h("strong", {}, info.name), h("span", { class: "muted small" }, ` · ${localTime(info.created_at)}`)), bar, meta), h("div")), bar, meta };
+      row = { el: h("div", { class: "card job import", "data-import": info.id, "data-model": info.name }, h("div", {}, h("div", { class: "title" }, h("strong", {}, info.name), h("span", { class: "muted small" }, ` · ${localTime(info.created_at)}`)), bar, meta), h("div")), bar, meta,
+        announced: listed && info.state === "ready" };
       importRows.set(info.id, row);
       box.querySelector(".empty")?.remove();
       box.prepend(row.el);
     }
     row.el.dataset.state = info.state;
-    const p = info.progress || {};
-    row.bar.set(info.state === "ready" ? 1 : p.total ? p.completed / p.total : info.state === "failed" ? 1 : null);
+    // `progress` is null until Ollama's first status line; its byte counts only on lines that have them.
+    const p = info.progress;
+    row.bar.set(info.state === "ready" ? 1 : p?.total && p.completed !== undefined ? p.completed / p.total : info.state === "failed" ? 1 : null);
     row.bar.className = `bar ${info.state === "failed" ? "bad" : info.state === "ready" ? "ok" : ""}`;
     const words = { uploading: "Waiting for the upload", uploaded: "Uploaded, waiting for a turn", validating: "Checking the file", importing: "Importing into Ollama", ready: "Ready: the model is installed", failed: "Failed" };
     const report = info.report ? [info.report.architecture, info.report.parameter_count && `${paramCount(info.report.parameter_count)} parameters`, info.report.quantization].filter(Boolean).join(" · ") : "";
-    setText(row.meta, [words[info.state] || info.state, info.state === "failed" ? info.error : p.status, report].filter(Boolean).join(" · "));
+    setText(row.meta, [words[info.state] || info.state, info.state === "failed" ? info.error : p?.status, report].filter(Boolean).join(" · "));
     for (const up of uploads.values()) if (up.uploadId === info.upload_id) {
       up.el.dataset.state = info.state === "ready" ? "imported" : info.state === "failed" ? "failed" : "uploaded";
       up.bar.className = `bar ${info.state === "failed" ? "bad" : "ok"}`;
@@ -442,7 +453,7 @@ export function mount(root, ctx, params) {
       row.poll = setTimeout(function again() {
         if (!row.el.isConnected) return;
         if (ctx.connected || document.hidden) { row.poll = setTimeout(again, 1000); return; }
-        api(`${ROUTES.imports}/${encodeURIComponent(info.id)}`).then(renderImport).catch(() => { row.poll = setTimeout(again, 3000); });
+        read("import", { import: info.id }).then(renderImport).catch(() => { row.poll = setTimeout(again, 3000); });
       }, 1000);
     }
   }
@@ -450,7 +461,7 @@ export function mount(root, ctx, params) {
     try {
       const all = (await read("imports")).imports;
       if (!all.length && panels.upload.imports && !panels.upload.imports.children.length) panels.upload.imports.append(h("p", { class: "empty" }, "No import yet."));
-      for (const info of all.slice(0, 20).reverse()) renderImport(info);
+      for (const info of all.slice(0, 20).reverse()) renderImport(info, true);
     } catch (e) { panels.upload.imports?.replaceChildren(h("p", { class: "error" }, `Cannot list imports: ${e.message}`)); }
   }
 
@@ -465,7 +476,7 @@ export function mount(root, ctx, params) {
   }
   const off = ctx.onEvent((event) => {
     if (event.type === "job") renderJob(event);
-    else if (event.type === "import") renderImport(event);
+    else if (event.type === "import") renderImport(check("import", event));
     else if (event.type === "models_changed" || event.type === "running_models") refreshInstalled();
     else if (event.type === "node_changed") refreshNodes().then(refreshInstalled);
   });
@@ -473,7 +484,8 @@ export function mount(root, ctx, params) {
   refreshNodes();
   refreshInstalled();
   refreshJobs();
-  return { unmount: off, update: (p) => show(TABS.some(([id]) => id === p[0]) ? p[0] : "installed") };
+  // Leaving the view closes its details drawer (it would stay over the next view).
+  return { unmount: () => { off(); openDrawer?.close(); }, update: (p) => show(TABS.some(([id]) => id === p[0]) ? p[0] : "installed") };
 }
 
 function verb(kind, past = false) {
