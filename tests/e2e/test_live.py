@@ -56,6 +56,8 @@ def test_events_show_live_stats_running_models_and_pull_progress(server):
         assert final["state"] == "done", final
         assert any(p["progress"]["total"] > 0 and p["progress"]["percent"] is not None for p in progress)
         assert final["progress"]["percent"] == 100.0
+        # The event is the job as /api/jobs/{id} answers it: resumable and url included.
+        assert all(p["resumable"] is False and p["url"] == f"/api/jobs/{job_id}" for p in progress), progress
     job = server.get(f"/api/jobs/{job_id}").json()
     assert job["state"] == "done" and job["model"] == "smollm2:135m"
     available = server.get("/api/models/available").json()

@@ -903,8 +903,9 @@ async fn events(
 struct JobEvent {
     #[serde(rename = "type")]
     event_type: &'static str,
+    /// The job as `/api/jobs/{id}` answers it (`resumable` and `url` included).
     #[serde(flatten)]
-    job: ShownJob,
+    job: JobAnswer,
 }
 
 fn sse(event: &Event) -> SseEvent {

@@ -101,10 +101,7 @@ export function mount(root, ctx, params) {
     setText(row.meta, parts.filter(Boolean).join(" · "));
     const buttons = [];
     if (!isFinal(st) && can("admin")) buttons.push(h("button", { type: "button", class: "ghost small", onclick: () => jobAction(ROUTES.cancel(job.id), "Cancelled", (answer) => answer) }, "Cancel"));
-    // /api/jobs and the actions' answers say `resumable`; a `job` event does not (live.rs adds it in
-    // job_json only), so for an event a pull the restart interrupted is the one offered again.
-    const resumable = job.resumable ?? (st === "interrupted" && job.kind === "pull");
-    if (resumable && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed", (answer) => answer.job) }, "Resume"));
+    if (job.resumable && can("admin")) buttons.push(h("button", { type: "button", class: "small", onclick: () => jobAction(ROUTES.resume(job.id), "Resumed", (answer) => answer.job) }, "Resume"));
     if (isFinal(st)) buttons.push(h("button", { type: "button", class: "ghost small", "aria-label": "Dismiss", onclick: () => { row.el.remove(); jobRows.delete(job.id); } }, "Dismiss"));
     row.buttons.replaceChildren(...buttons);
     if (isDone(st) && !row.announced) { row.announced = true; toast(`${verb(job.kind, true)} ${job.model}`, "ok"); refreshInstalled(); }
