@@ -90,6 +90,18 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 held=$(ss -Htn state established "( dport = :$up )" | wc -l)
+# The trace writer's work over the whole run: traces a transaction, and the store thread's CPU.
+traces=$(curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$dash/v1/traces?page=1&limit=1" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])') || traces=0
+curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$dash/api/health" | python3 -c '
+import json, sys
+b, traces = json.load(sys.stdin)["store"]["batches"], int(sys.argv[1])
+print(f"store: {traces} traces in {b} transactions ({traces / max(b, 1):.1f} a transaction)")' "$traces" || true
+for task in /proc/"${pids[2]}"/task/*; do
+  if [ "$(cat "$task/comm")" = ollama-dash-sto ] || [ "$(cat "$task/comm")" = ollama-dash-store ]; then
+    awk -v hz="$(getconf CLK_TCK)" '{printf "store thread CPU: %.2f s (user+system)\n", ($14 + $15) / hz}' "$task/stat"
+  fi
+done
 
 python3 - "$held" <<EOF
 import statistics as st, sys
