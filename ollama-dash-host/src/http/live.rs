@@ -103,19 +103,6 @@ impl Freshness {
     }
 }
 
-/// Writes a shared value as the value itself (serde writes an `Arc` only with its `rc` feature).
-fn shared<T: Serialize, S: Serializer>(value: &Arc<T>, s: S) -> Result<S::Ok, S::Error> {
-    value.as_ref().serialize(s)
-}
-
-/// [`shared`] for a value that may not be there yet (then null).
-fn shared_opt<T: Serialize, S: Serializer>(
-    value: &Option<Arc<T>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    value.as_deref().serialize(s)
-}
-
 /// Writes `value` as `serde_json::to_value` does, as these answers always wrote it: an `f32`
 /// inside widened to f64 (`0.1f32` as `0.10000000149011612`), not in f32's shortest form.
 fn widened<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -137,7 +124,6 @@ fn cached_list<T>(state: &AppState, c: Cached<Arc<T>>) -> ApiResult<(Arc<T>, Fre
 struct InstalledList {
     /// The installed models, with details and capabilities.
     #[schema(value_type = Vec<Object>)]
-    #[serde(serialize_with = "shared")]
     models: Arc<Vec<InstalledModel>>,
     #[serde(flatten)]
     freshness: Freshness,
@@ -148,7 +134,6 @@ struct InstalledList {
 struct RunningList {
     /// The loaded models: VRAM share, expiry, capabilities.
     #[schema(value_type = Vec<Object>)]
-    #[serde(serialize_with = "shared")]
     models: Arc<Vec<RunningModel>>,
     #[serde(flatten)]
     freshness: Freshness,
@@ -202,7 +187,6 @@ fn widened_system<S: Serializer>(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CachedGpu {
     #[schema(value_type = Option<Object>)]
-    #[serde(serialize_with = "shared_opt")]
     report: Option<Arc<GpuReport>>,
     #[serde(flatten)]
     freshness: Freshness,
