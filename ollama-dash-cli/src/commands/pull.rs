@@ -56,32 +56,31 @@ pub(crate) async fn pull(args: PullArgs) -> Result<()> {
     }
     // One node after another (they all pull at once on the server); Ctrl-C cancels the one
     // shown and every one after it; a failed one is said and the rest still followed.
-    let mut outcomes = Vec::new();
+    let mut done = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let on = super::models::on(job);
         output::note(&format!("pulling {}{on} (job {})", job.model, job.id));
-        match follow(&client, job.clone(), &mut events, &mut interrupt).await {
-            Ok(job) => outcomes.push(super::job_outcome(job)),
+        let followed = match follow(&client, job.clone(), &mut events, &mut interrupt).await {
+            Ok(job) => job,
             Err(e) => {
                 for rest in &jobs[i + 1..] {
                     client.cancel_job(&rest.id).await?;
                 }
                 return Err(e);
             }
-        }
-    }
-    let several = outcomes.len();
-    let mut done = Vec::new();
-    for outcome in outcomes {
-        match outcome {
+        };
+        match super::job_outcome(followed) {
             Ok(job) => done.push(job),
-            Err(e) if several == 1 => return Err(e),
+            Err(e) if jobs.len() == 1 => return Err(e),
             Err(e) => output::note(&format!("{e}")),
         }
     }
-    if done.len() < several {
-        let failed = several - done.len();
-        return Err(Error::Failed(format!("{failed} of {several} pulls failed")));
+    if done.len() < jobs.len() {
+        let failed = jobs.len() - done.len();
+        return Err(Error::Failed(format!(
+            "{failed} of {} pulls failed",
+            jobs.len()
+        )));
     }
     if args.json {
         print_jobs(&done)
