@@ -305,11 +305,6 @@ impl Node {
         }
     }
 
-    #[cfg(test)]
-    fn candidate(&self, model: &str, slots_used: usize) -> Candidate {
-        self.candidate_and_size(model, slots_used).0
-    }
-
     /// What [`pick`] knows of this node for `model`, and the model's size here when installed.
     fn candidate_and_size(&self, model: &str, slots_used: usize) -> (Candidate, Option<u64>) {
         let s = lock(&self.state);

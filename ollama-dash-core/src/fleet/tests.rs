@@ -805,7 +805,10 @@ async fn scraped_vram_is_what_routing_counts_and_a_failed_scrape_falls_back() {
     );
     // Routing's free-VRAM figure is the scraped one.
     let nodes = d.fleet().nodes();
-    assert_eq!(nodes[0].candidate(MODEL, 0).free_vram, Some(12288 * MIB));
+    assert_eq!(
+        nodes[0].candidate_and_size(MODEL, 0).0.free_vram,
+        Some(12288 * MIB)
+    );
     // The exporter fails: the node stays up, its figures fall back to its configuration, and
     // the error is shown.
     *lock(&page) = None;
@@ -820,7 +823,10 @@ async fn scraped_vram_is_what_routing_counts_and_a_failed_scrape_falls_back() {
             .is_some_and(|e| e.contains("status 500")),
         "{status:?}"
     );
-    assert_eq!(nodes[0].candidate(MODEL, 0).free_vram, Some(1024 * MIB));
+    assert_eq!(
+        nodes[0].candidate_and_size(MODEL, 0).0.free_vram,
+        Some(1024 * MIB)
+    );
     // It answers again: scraped again (after its backoff), the error cleared.
     *lock(&page) = Some("DCGM_FI_DEV_FB_USED 1\nDCGM_FI_DEV_FB_FREE 3\n".to_owned());
     until(&d, "the scrape again", |s| {
