@@ -52,6 +52,10 @@ pub struct HostConfig {
     /// Connections open at once from one client address.
     #[serde(default = "default_max_connections_per_addr")]
     pub max_connections_per_addr: usize,
+    /// Threads serving connections, each with its own single-threaded runtime (0: one per
+    /// CPU).
+    #[serde(default)]
+    pub http_threads: usize,
 }
 
 fn default_header_read_timeout() -> u64 {

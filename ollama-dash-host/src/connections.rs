@@ -23,6 +23,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::workers::Workers;
+
 /// File descriptors kept free for everything but client connections (store, logs, uploads,
 /// the Ollama pool, plugins).
 const RESERVED_FDS: u64 = 256;
@@ -122,11 +124,13 @@ fn take_slot(open: &Arc<Mutex<Open>>, addr: IpAddr, limits: &Limits) -> Option<S
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// the open connections to finish their requests.
+/// the open connections to finish their requests. Each connection is served on one of
+/// `workers`' threads.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    workers: &Workers,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -160,10 +164,25 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let connection = http.serve_connection(TokioIo::new(tcp), service(router.clone(), addr));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        // Registered again with the runtime of the thread that serves it.
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "could not hand a connection over");
+                continue;
+            }
+        };
+        let (http, router, watcher) = (http.clone(), router.clone(), graceful.watcher());
+        workers.spawn(move || async move {
+            let tcp = match tokio::net::TcpStream::from_std(tcp) {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "could not take a connection over");
+                    return;
+                }
+            };
+            let connection = http.serve_connection(TokioIo::new(tcp), service(router, addr));
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%addr, error = %e, "connection ended with an error");
             }
             drop(slot);

@@ -14,5 +14,6 @@ pub mod logging;
 /// The WASM plugin host: the `ollama-dash-plugin-host` crate (the only wasmtime dependent).
 pub use ollama_dash_plugin_host as plugins;
 pub mod server;
+pub mod workers;
 /// The Ollama simulator: the `ollama-dash-sim` crate (`ollama-dash sim`, `serve --simulate`).
 pub use ollama_dash_sim as sim;

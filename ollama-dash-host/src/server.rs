@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::connections::{Limits, raise_nofile_limit, serve};
 use crate::http::{AppState, app};
 use crate::plugins::{PluginHost, PluginsConfig};
+use crate::workers::{Workers, thread_count};
 
 /// A server bound to its address, ready to [`Server::run`].
 #[derive(Debug)]
@@ -112,7 +113,9 @@ impl Server {
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             let _ = stop_tx.send(());
         };
-        let server = serve(self.listener, router, limits, signal);
+        let workers = Workers::start(thread_count(host.http_threads))
+            .context("starting the connection threads")?;
+        let server = serve(self.listener, router, limits, &workers, signal);
         let deadline = async move {
             if stop_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
@@ -125,7 +128,11 @@ impl Server {
             () = deadline => tracing::warn!(?grace, "in-flight requests did not finish in time; closing them"),
         }
         self.state.plugins.stop();
-        self.state.dashboard.shutdown().await?;
+        let flushed = self.state.dashboard.shutdown().await;
+        // After the store is flushed, as when the main runtime's tasks outlived it: a job or a
+        // connection past the grace period is cancelled only now.
+        workers.stop().await;
+        flushed?;
         Ok(())
     }
 }
