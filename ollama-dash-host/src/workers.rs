@@ -5,7 +5,9 @@
 //! handler, the upstream connection's task, hyper's timers), each wake a futex call and a context
 //! switch; one worker instead of two cut 45 µs off the median request (benches/RESULTS.md, issue
 //! 14). Here a connection's server task, its handlers and the upstream connections they open run
-//! on one thread, so a request wakes no other thread but the store's. Accepting, and the
+//! on one thread (each thread has its own pool per node:
+//! [`ollama_dash_core::ollama::serve_from_this_thread`]), so a request wakes no other thread but
+//! the store's. Accepting, and the
 //! dashboard's background tasks, stay on the main runtime. This is actix-web's design: one
 //! single-threaded runtime per core, an acceptor handing each connection to the least busy one.
 
@@ -50,7 +52,8 @@ pub fn thread_count(configured: usize) -> usize {
 impl Workers {
     /// Starts `count` threads (at least one), each with a single-threaded runtime.
     pub fn start(count: usize) -> std::io::Result<Self> {
-        let threads = (0..count.max(1))
+        let count = count.max(1);
+        let threads = (0..count)
             .map(|i| {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -59,6 +62,8 @@ impl Workers {
                 let thread = std::thread::Builder::new()
                     .name(format!("http-{i}"))
                     .spawn(move || {
+                        // Upstream connections opened here stay here.
+                        ollama_dash_core::ollama::serve_from_this_thread(count);
                         runtime.block_on(async move {
                             while let Some(job) = jobs.recv().await {
                                 tokio::spawn(job());

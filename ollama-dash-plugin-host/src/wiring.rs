@@ -1,13 +1,12 @@
 //! How plugins join the dashboard: every detector plugin is a `CapabilityDetector` in the core's
 //! capability chain (its flags carry the plugin's name as their source), and the collectors run
-//! whenever the live collector takes a system sample.
+//! on the live collector's system schedule.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ollama_dash_core::capabilities::{self, CapabilityDetector};
-use ollama_dash_core::{Dashboard, Event, Probe};
-use tokio::sync::broadcast::error::RecvError;
+use ollama_dash_core::{Dashboard, Probe};
 
 use super::{
     HostSnapshot, PluginHost, Provides, ReloadReport, facts_from_chain, snapshot_from, trace_window,
@@ -77,23 +76,26 @@ impl PluginHost {
         self.join_capability_chain(dashboard).await;
     }
 
-    /// Runs the collectors after every system sample of the live collector (its schedule:
+    /// Runs the collectors on the live collector's system schedule (every
     /// `system_interval_secs`), keeping the metrics for `/api/stats`, `/metrics` and
     /// `/api/plugins/metrics`, and announcing them as `Event::PluginMetrics`.
+    ///
+    /// On a clock of its own, not on the event stream: that carries two events per traced
+    /// request, and waking this task for each cost every request a hop to another thread.
     pub fn collect_on_schedule(&self, dashboard: &Dashboard) {
         let host = self.clone();
         let dashboard = dashboard.clone();
-        let mut events = dashboard.subscribe();
+        let every = std::time::Duration::from_secs_f64(
+            dashboard.config().live.system_interval_secs.max(0.1),
+        );
         let task = tokio::spawn(async move {
+            let mut clock = tokio::time::interval(every);
+            clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            clock.tick().await; // the first tick is now: let the first sample come first
             loop {
-                match events.recv().await {
-                    Ok(Event::SystemStats(_)) => {
-                        if let Some(metrics) = host.collect_round(&dashboard).await {
-                            dashboard.publish_plugin_metrics(metrics);
-                        }
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => break,
+                clock.tick().await;
+                if let Some(metrics) = host.collect_round(&dashboard).await {
+                    dashboard.publish_plugin_metrics(metrics);
                 }
             }
         });

@@ -1106,7 +1106,7 @@ async fn probe_loop(node: Weak<Node>, interval: Duration, tags_every: u32) {
             && Instant::now() >= next_scrape
         {
             let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(10));
-            let scraped = scrape::scrape(node.client.http(), url, timeout).await;
+            let scraped = scrape::scrape(&node.client.http(), url, timeout).await;
             let mut s = lock(&node.state);
             match scraped {
                 Ok(vram) => {

@@ -1,6 +1,8 @@
-//! The Ollama HTTP client: one shared reqwest client, a timeout fit for each call.
+//! The Ollama HTTP client: a connection pool per node (and per serving thread), a timeout fit
+//! for each call.
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +19,7 @@ use crate::error::{Error, Result};
 /// A cheap-to-clone client for one Ollama server.
 #[derive(Debug, Clone)]
 pub struct OllamaClient {
-    http: reqwest::Client,
+    pools: Arc<Pools>,
     base: Arc<str>,
     request_timeout: Duration,
     idle_timeout: Duration,
@@ -44,21 +46,17 @@ impl OllamaClient {
     /// Builds a client for the Ollama at `host` (Ollama's `[scheme://]host[:port][/path]`
     /// form), with the timeouts of `config`.
     pub fn with_host(config: &DashboardConfig, host: &str) -> Result<Self> {
-        // One client (one pool) per node: a burst of N requests may open N connections, but
-        // no more than `upstream_max_idle_per_node` stay open once it is over.
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(config.upstream_max_idle_per_node)
-            .tcp_nodelay(true)
-            .user_agent(concat!("ollama-dash/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let shared = Pools::build(config.connect_timeout(), config.upstream_max_idle_per_node)
             .map_err(|e| Error::Config {
                 key: "OLLAMA_HOST".to_owned(),
                 message: e.to_string(),
             })?;
         Ok(Self {
-            http,
+            pools: Arc::new(Pools {
+                shared,
+                connect_timeout: config.connect_timeout(),
+                max_idle: config.upstream_max_idle_per_node,
+            }),
             base: super::host::parse_ollama_host(host)?.into(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             idle_timeout: Duration::from_secs(config.stream_idle_timeout_secs),
@@ -71,9 +69,10 @@ impl OllamaClient {
         &self.base
     }
 
-    /// The shared reqwest client, for the host's byte-for-byte passthrough.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The reqwest client (the pool) of this node for the calling thread, for the host's
+    /// byte-for-byte passthrough: see [`serve_from_this_thread`].
+    pub fn http(&self) -> reqwest::Client {
+        self.pools.for_this_thread()
     }
 
     /// `HEAD /`: is Ollama up?
@@ -216,7 +215,7 @@ impl OllamaClient {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base))
+        self.http().request(method, format!("{}{path}", self.base))
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -297,6 +296,73 @@ impl OllamaClient {
             url: self.base.to_string(),
             message,
         }
+    }
+}
+
+/// The connection pools of one node: one shared, and one for each serving thread.
+#[derive(Debug)]
+struct Pools {
+    shared: reqwest::Client,
+    connect_timeout: Duration,
+    max_idle: usize,
+}
+
+/// A serving thread's own pools: how many serving threads there are, and this thread's pool of
+/// each node it has called, by the node's [`Pools`].
+type ThreadPools = (usize, Vec<(Weak<Pools>, reqwest::Client)>);
+
+thread_local! {
+    /// Set on a serving thread only (see [`serve_from_this_thread`]).
+    static THREAD_POOLS: RefCell<Option<ThreadPools>> = const { RefCell::new(None) };
+}
+
+/// Marks the calling thread as one of `threads` that serve connections, each on a
+/// single-threaded runtime: from now on its calls to a node go through a pool of its own, holding
+/// a share (`upstream_max_idle_per_node` / `threads`, rounded up) of the node's idle connections.
+///
+/// A pooled connection is a task on the runtime that opened it: one shared pool let a request on
+/// one thread reuse a connection another thread had opened, and every exchange on it woke that
+/// thread (benches/RESULTS.md, issue 14). Other threads (background probes, tests) use the
+/// shared pool.
+pub fn serve_from_this_thread(threads: usize) {
+    THREAD_POOLS.with_borrow_mut(|pools| *pools = Some((threads.max(1), Vec::new())));
+}
+
+impl Pools {
+    /// A pool: a burst of N requests may open N connections, but no more than `max_idle` stay
+    /// open once it is over.
+    fn build(connect_timeout: Duration, max_idle: usize) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(max_idle)
+            .tcp_nodelay(true)
+            .user_agent(concat!("ollama-dash/", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+
+    fn for_this_thread(self: &Arc<Self>) -> reqwest::Client {
+        THREAD_POOLS.with_borrow_mut(|pools| {
+            let Some((threads, pools)) = pools else {
+                return self.shared.clone();
+            };
+            let me = Arc::as_ptr(self);
+            if let Some((_, client)) = pools.iter().find(|(p, _)| p.as_ptr() == me) {
+                return client.clone();
+            }
+            // Pools of nodes gone (removed, or a dashboard closed) go with the next new one.
+            pools.retain(|(p, _)| p.strong_count() > 0);
+            match Self::build(self.connect_timeout, self.max_idle.div_ceil(*threads)) {
+                Ok(client) => {
+                    pools.push((Arc::downgrade(self), client.clone()));
+                    client
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no pool of this thread's own; using the shared one");
+                    self.shared.clone()
+                }
+            }
+        })
     }
 }
 

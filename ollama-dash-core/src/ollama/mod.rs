@@ -5,5 +5,5 @@ pub mod host;
 mod stream;
 pub mod types;
 
-pub use client::OllamaClient;
+pub use client::{OllamaClient, serve_from_this_thread};
 pub use stream::{MAX_LINE_BYTES, NdjsonStream};
