@@ -168,3 +168,60 @@ async fn idle_connections_past_the_cap_are_closed() {
         "{open} connections still open with a cap of 8 ({accepted} accepted)"
     );
 }
+
+/// Runs `work` on a new thread marked as one of `threads` serving threads (on a
+/// single-threaded runtime, as the host's are), and waits for its answer; the thread's pools go
+/// with it.
+fn on_serving_thread<T, Fut>(threads: usize, work: impl FnOnce() -> Fut + Send + 'static) -> T
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        super::serve_from_this_thread(threads);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(work())
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_serving_thread_has_its_own_pool_with_a_share_of_the_idle_cap() {
+    let (addr, counts) = counting_upstream(Duration::from_millis(50)).await;
+    let client = client(addr, Some(8));
+    // One call from the shared pool (this runtime), then one from a serving thread.
+    bursts(&client, 1, 1).await;
+    assert_eq!(counts.accepted.load(Ordering::SeqCst), 1);
+    let on_thread = client.clone();
+    on_serving_thread(4, move || async move { bursts(&on_thread, 1, 1).await });
+    assert_eq!(
+        counts.accepted.load(Ordering::SeqCst),
+        2,
+        "a serving thread does not reuse the shared pool's connection"
+    );
+    assert_eq!(
+        open_after_settling(&counts, 1).await,
+        1,
+        "the thread's connection closes with it"
+    );
+    // A burst of 16 on a serving thread keeps 8 / 4 = 2 idle connections, and reuses them.
+    let (addr, counts) = counting_upstream(Duration::from_millis(50)).await;
+    let client = self::client(addr, Some(8));
+    let kept = on_serving_thread(4, move || async move {
+        bursts(&client, 1, 16).await;
+        let accepted = counts.accepted.load(Ordering::SeqCst);
+        assert!(accepted > 2, "the burst needed {accepted} connections");
+        let open = open_after_settling(&counts, 2).await;
+        bursts(&client, 1, 1).await;
+        (open, counts.accepted.load(Ordering::SeqCst) - accepted)
+    });
+    assert_eq!(
+        kept,
+        (2, 0),
+        "(idle kept, connections opened by the next call)"
+    );
+}
