@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_chat_branches.sql"),
     include_str!("../../migrations/0007_chat_session_generation.sql"),
     include_str!("../../migrations/0008_jobs_node.sql"),
+    include_str!("../../migrations/0009_traces_fts_deferred.sql"),
 ];
 
 /// The schema version this build writes.

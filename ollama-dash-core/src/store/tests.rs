@@ -285,3 +285,94 @@ async fn lingering_writes_arriving_apart_share_a_commit_and_a_read_ends_the_wait
     );
     store.close().await.unwrap();
 }
+
+/// Inserts a bare trace row (only the columns without defaults that matter here).
+fn trace_row(c: &rusqlite::Connection, id: &str, input: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO traces (id, created_at, endpoint, model, stream, status, input, output) \
+         VALUES (?1, 0, '/api/chat', 'm', 0, 'ok', ?2, 'out')",
+        [id, input],
+    )
+    .map(drop)
+}
+
+/// Trace ids whose text matches `query`, and the index's own check against the rows.
+async fn search(store: &Store, query: &'static str) -> (Vec<String>, bool) {
+    store
+        .call(move |c| {
+            let ids = c
+                .prepare(
+                    "SELECT t.id FROM traces_fts JOIN traces t ON t.seq = traces_fts.rowid \
+                     WHERE traces_fts MATCH ?1 ORDER BY t.id",
+                )?
+                .query_map([query], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            let sound = c
+                .execute(
+                    "INSERT INTO traces_fts (traces_fts, rank) VALUES ('integrity-check', 1)",
+                    [],
+                )
+                .is_ok();
+            let waiting: i64 =
+                c.query_row("SELECT count(*) FROM traces_fts_pending", [], |r| r.get(0))?;
+            assert_eq!(waiting, 0, "nothing waits once a transaction is committed");
+            Ok((ids, sound))
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn traces_are_indexed_for_search_when_their_transaction_commits() {
+    let (_dir, store) = open_temp().await;
+    // Written one by one, each its own write: all searchable once committed.
+    for (id, input) in [
+        ("a", "alpha words"),
+        ("b", "beta words"),
+        ("c", "gamma words"),
+    ] {
+        store.write(move |c| trace_row(c, id, input)).await.unwrap();
+    }
+    assert_eq!(
+        search(&store, "words").await,
+        (vec!["a".into(), "b".into(), "c".into()], true)
+    );
+    // Changed and deleted after being indexed: the index follows.
+    store
+        .write(|c| {
+            c.execute("UPDATE traces SET input = 'delta words' WHERE id = 'b'", [])?;
+            c.execute("DELETE FROM traces WHERE id = 'c'", []).map(drop)
+        })
+        .await
+        .unwrap();
+    assert_eq!(search(&store, "beta OR gamma").await, (vec![], true));
+    assert_eq!(search(&store, "delta").await, (vec!["b".into()], true));
+    // Inserted, changed and deleted in one transaction, while waiting to be indexed: the index
+    // holds only what is left, as it was at the commit.
+    store
+        .write(|c| {
+            trace_row(c, "d", "epsilon words")?;
+            trace_row(c, "e", "zeta words")?;
+            c.execute("UPDATE traces SET input = 'eta words' WHERE id = 'd'", [])?;
+            c.execute("DELETE FROM traces WHERE id = 'e'", []).map(drop)
+        })
+        .await
+        .unwrap();
+    assert_eq!(search(&store, "epsilon OR zeta").await, (vec![], true));
+    assert_eq!(search(&store, "eta").await, (vec!["d".into()], true));
+    // A write that fails rolls back alone, its trace with it, and is not indexed; the next
+    // one of the same transaction is.
+    store
+        .write(|c| {
+            trace_row(c, "f", "theta words")?;
+            Err(rusqlite::Error::InvalidQuery)
+        })
+        .await
+        .unwrap();
+    store
+        .write(|c| trace_row(c, "g", "iota words"))
+        .await
+        .unwrap();
+    assert_eq!(search(&store, "theta").await, (vec![], true));
+    assert_eq!(search(&store, "iota").await, (vec!["g".into()], true));
+}

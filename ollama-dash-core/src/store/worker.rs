@@ -151,6 +151,7 @@ fn commit_batch(conn: &mut Connection, writes: &mut Vec<Write>, counters: &Count
             };
             outcomes.push(outcome);
         }
+        index_pending(&mut tx);
         tx.commit()
     })();
     match committed {
@@ -187,6 +188,31 @@ fn commit_batch(conn: &mut Connection, writes: &mut Vec<Write>, counters: &Count
     }
 }
 
+/// Indexes the traces waiting for full-text search (migration 0009), in one statement, in the
+/// transaction that added them. Should it fail, they stay waiting for the next transaction.
+fn index_pending(tx: &mut rusqlite::Transaction<'_>) {
+    let indexed = (|| -> rusqlite::Result<()> {
+        let waiting: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM traces_fts_pending)")?
+            .query_row([], |r| r.get(0))?;
+        if !waiting {
+            return Ok(());
+        }
+        let sp = tx.savepoint_with_name("fts")?;
+        sp.prepare_cached(
+            "INSERT INTO traces_fts (rowid, input, output) \
+             SELECT t.seq, t.input, t.output FROM traces_fts_pending p JOIN traces t ON t.seq = p.seq",
+        )?
+        .execute([])?;
+        sp.prepare_cached("DELETE FROM traces_fts_pending")?
+            .execute([])?;
+        sp.commit()
+    })();
+    if let Err(e) = indexed {
+        tracing::warn!(error = %e, "store: indexing new traces for search failed; trying again with the next write");
+    }
+}
+
 fn close(conn: Connection) {
     let _ = conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);");
     if let Err((_, e)) = conn.close() {
@@ -220,7 +246,10 @@ fn open(path: &Path) -> Result<Connection> {
             .map_err(Error::store)?;
     }
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        // Statement journals in memory: a savepoint's copies of the pages it changes spilled to
+        // a temporary file past 64 KiB, a write system call each.
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(Error::store)?;
     migrations::migrate(&mut conn).map_err(|e| match e {
