@@ -183,11 +183,16 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             reqwest::Body::from(bytes)
         }
     };
-    let mut url = format!("{}{path}", client.base_url());
-    if let Some(query) = parts.uri.query() {
-        url.push('?');
-        url.push_str(query);
-    }
+    let url = match client.url(path, parts.uri.query()) {
+        Ok(url) => url,
+        Err(e) => {
+            let message = e.to_string();
+            if let Some((trace, _, _)) = trace {
+                super::sse::committed(trace.fail_committed(400, &message)).await;
+            }
+            return native_error(StatusCode::BAD_REQUEST, message);
+        }
+    };
     // A generation may take its time, but not in silence: the same idle bound as our own calls.
     let idle = std::time::Duration::from_secs(state.dashboard.config().stream_idle_timeout_secs);
     let sent = client
