@@ -363,7 +363,8 @@ thread_local! {
 
 /// Marks the calling thread as one of `threads` that serve connections, each on a
 /// single-threaded runtime: from now on its calls to a node go through a pool of its own, holding
-/// a share (`upstream_max_idle_per_node` / `threads`, rounded up) of the node's idle connections.
+/// a share (`upstream_max_idle_per_node` / (`threads` + 1), at least 1) of the node's idle
+/// connections; the share left over is the shared pool's, which the probes use.
 ///
 /// A pooled connection is a task on the runtime that opened it: one shared pool let a request on
 /// one thread reuse a connection another thread had opened, and every exchange on it woke that
@@ -397,7 +398,10 @@ impl Pools {
             }
             // Pools of nodes gone (removed, or a dashboard closed) go with the next new one.
             pools.retain(|(p, _)| p.strong_count() > 0);
-            match Self::build(self.connect_timeout, self.max_idle.div_ceil(*threads)) {
+            // One share each for the serving threads and one left for the shared pool (the
+            // probes'), so all of them together keep at most `max_idle`.
+            let share = (self.max_idle / (*threads + 1)).max(1);
+            match Self::build(self.connect_timeout, share) {
                 Ok(client) => {
                     pools.push((Arc::downgrade(self), client.clone()));
                     client

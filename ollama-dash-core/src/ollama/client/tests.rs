@@ -197,7 +197,7 @@ async fn each_serving_thread_has_its_own_pool_with_a_share_of_the_idle_cap() {
     bursts(&client, 1, 1).await;
     assert_eq!(counts.accepted.load(Ordering::SeqCst), 1);
     let on_thread = client.clone();
-    on_serving_thread(4, move || async move { bursts(&on_thread, 1, 1).await });
+    on_serving_thread(3, move || async move { bursts(&on_thread, 1, 1).await });
     assert_eq!(
         counts.accepted.load(Ordering::SeqCst),
         2,
@@ -208,10 +208,11 @@ async fn each_serving_thread_has_its_own_pool_with_a_share_of_the_idle_cap() {
         1,
         "the thread's connection closes with it"
     );
-    // A burst of 16 on a serving thread keeps 8 / 4 = 2 idle connections, and reuses them.
+    // A burst of 16 on one of 3 serving threads keeps 8 / (3 + 1) = 2 idle connections, and
+    // reuses them.
     let (addr, counts) = counting_upstream(Duration::from_millis(50)).await;
     let client = self::client(addr, Some(8));
-    let kept = on_serving_thread(4, move || async move {
+    let kept = on_serving_thread(3, move || async move {
         bursts(&client, 1, 16).await;
         let accepted = counts.accepted.load(Ordering::SeqCst);
         assert!(accepted > 2, "the burst needed {accepted} connections");
