@@ -7,9 +7,9 @@
 //! 14). Here a connection's server task, its handlers and the upstream connections they open run
 //! on one thread (each thread has its own pool per node:
 //! [`ollama_dash_core::ollama::serve_from_this_thread`]), so a request wakes no other thread but
-//! the store's. Accepting, and the
-//! dashboard's background tasks, stay on the main runtime. This is actix-web's design: one
-//! single-threaded runtime per core, an acceptor handing each connection to the least busy one.
+//! the store's. Accepting, and the dashboard's background tasks, stay on the main runtime. This
+//! is actix-web's design: one single-threaded runtime per core, an acceptor handing each
+//! connection to the least busy one.
 
 use std::future::Future;
 use std::pin::Pin;

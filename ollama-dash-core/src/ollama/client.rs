@@ -59,7 +59,7 @@ impl OllamaClient {
     /// Builds a client for the Ollama at `host` (Ollama's `[scheme://]host[:port][/path]`
     /// form), with the timeouts of `config`.
     pub fn with_host(config: &DashboardConfig, host: &str) -> Result<Self> {
-        let shared = Pools::build(config.connect_timeout(), config.upstream_max_idle_per_node)
+        let pools = Pools::new(config.connect_timeout(), config.upstream_max_idle_per_node)
             .map_err(|e| Error::Config {
                 key: "OLLAMA_HOST".to_owned(),
                 message: e.to_string(),
@@ -78,11 +78,7 @@ impl OllamaClient {
             .collect::<Result<_>>()?;
         Ok(Self {
             hot,
-            pools: Arc::new(Pools {
-                shared,
-                connect_timeout: config.connect_timeout(),
-                max_idle: config.upstream_max_idle_per_node,
-            }),
+            pools: Arc::new(pools),
             base: base.into(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             idle_timeout: Duration::from_secs(config.stream_idle_timeout_secs),
@@ -375,6 +371,15 @@ pub fn serve_from_this_thread(threads: usize) {
 }
 
 impl Pools {
+    /// The pools of a node: the shared one built now, the threads' ones on their first call.
+    fn new(connect_timeout: Duration, max_idle: usize) -> reqwest::Result<Self> {
+        Ok(Self {
+            shared: Self::build(connect_timeout, max_idle)?,
+            connect_timeout,
+            max_idle,
+        })
+    }
+
     /// A pool: a burst of N requests may open N connections, but no more than `max_idle` stay
     /// open once it is over.
     fn build(connect_timeout: Duration, max_idle: usize) -> reqwest::Result<reqwest::Client> {
