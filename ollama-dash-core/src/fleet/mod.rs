@@ -1068,6 +1068,7 @@ async fn probe_loop(node: Weak<Node>, interval: Duration, tags_every: u32) {
     let mut wait = interval;
     let mut scrape_wait = interval;
     let mut next_scrape = Instant::now();
+    let mut scraper = None;
     loop {
         tokio::time::sleep(wait).await;
         let Some(node) = node.upgrade() else {
@@ -1106,7 +1107,7 @@ async fn probe_loop(node: Weak<Node>, interval: Duration, tags_every: u32) {
             && Instant::now() >= next_scrape
         {
             let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(10));
-            let scraped = scrape::scrape(&node.client.http(), url, timeout).await;
+            let scraped = scrape::scrape(&mut scraper, url, timeout).await;
             let mut s = lock(&node.state);
             match scraped {
                 Ok(vram) => {

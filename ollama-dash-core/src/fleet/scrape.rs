@@ -230,15 +230,21 @@ pub fn vram(samples: &[Sample]) -> Option<Vram> {
     })
 }
 
-/// GETs `url` with `http` (at most `timeout`) and reads the VRAM from it.
+/// GETs `url` with `http` (at most `timeout`) and reads the VRAM from it. The metrics page is
+/// another server's (a GPU exporter), so it has a reqwest client of its own, built on the first
+/// call.
 pub(crate) async fn scrape(
-    http: &reqwest::Client,
+    http: &mut Option<reqwest::Client>,
     url: &str,
     timeout: Duration,
 ) -> Result<Vram, ScrapeError> {
     let failed = |source| ScrapeError::Http {
         url: url.to_owned(),
         source,
+    };
+    let http = match http {
+        Some(http) => http,
+        None => http.insert(reqwest::Client::builder().build().map_err(failed)?),
     };
     let mut response = http
         .get(url)

@@ -1,35 +1,41 @@
 //! The Ollama HTTP client: a connection pool per node (and per serving thread), a timeout fit
 //! for each call.
 
-use std::cell::RefCell;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::Stream;
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use futures_util::{Stream, StreamExt};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::stream::NdjsonStream;
+use super::transport::{self, Body, Pools, SendError};
 use super::types::*;
 use crate::config::DashboardConfig;
 use crate::error::{Error, Result};
+
+/// An answer from Ollama, its body still to be read.
+pub type Upstream = http::Response<Incoming>;
 
 /// A cheap-to-clone client for one Ollama server.
 #[derive(Debug, Clone)]
 pub struct OllamaClient {
     pools: Arc<Pools>,
     base: Arc<str>,
-    /// The URLs of the calls made for requests ([`HOT_PATHS`]), parsed once: parsing one
+    /// The URIs of the calls made for requests ([`HOT_PATHS`]), parsed once: parsing one
     /// per request was ~4 % of a proxied request's CPU.
-    hot: Arc<[(&'static str, reqwest::Url)]>,
+    hot: Arc<[(&'static str, Uri)]>,
     request_timeout: Duration,
     idle_timeout: Duration,
     pull_timeout: Duration,
 }
 
-/// The paths called for requests (not only by the probes): their URLs are parsed once.
+/// The paths called for requests (not only by the probes): their URIs are parsed once.
 const HOT_PATHS: [&str; 6] = [
     "/api/chat",
     "/api/generate",
@@ -38,6 +44,11 @@ const HOT_PATHS: [&str; 6] = [
     "/api/show",
     "/api/tags",
 ];
+
+/// What every request says it is.
+fn agent() -> HeaderValue {
+    HeaderValue::from_static(concat!("ollama-dash/", env!("CARGO_PKG_VERSION")))
+}
 
 /// How long a call may take in total.
 #[derive(Debug, Clone, Copy)]
@@ -59,17 +70,13 @@ impl OllamaClient {
     /// Builds a client for the Ollama at `host` (Ollama's `[scheme://]host[:port][/path]`
     /// form), with the timeouts of `config`.
     pub fn with_host(config: &DashboardConfig, host: &str) -> Result<Self> {
-        let pools = Pools::new(config.connect_timeout(), config.upstream_max_idle_per_node)
-            .map_err(|e| Error::Config {
-                key: "OLLAMA_HOST".to_owned(),
-                message: e.to_string(),
-            })?;
         let base = super::host::parse_ollama_host(host)?;
         let hot = HOT_PATHS
             .iter()
             .map(|&path| {
-                reqwest::Url::parse(&format!("{base}{path}"))
-                    .map(|url| (path, url))
+                format!("{base}{path}")
+                    .parse::<Uri>()
+                    .map(|uri| (path, uri))
                     .map_err(|e| Error::Config {
                         key: "OLLAMA_HOST".to_owned(),
                         message: format!("{base}{path}: {e}"),
@@ -78,7 +85,10 @@ impl OllamaClient {
             .collect::<Result<_>>()?;
         Ok(Self {
             hot,
-            pools: Arc::new(pools),
+            pools: Arc::new(Pools::new(
+                config.connect_timeout(),
+                config.upstream_max_idle_per_node,
+            )),
             base: base.into(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             idle_timeout: Duration::from_secs(config.stream_idle_timeout_secs),
@@ -91,15 +101,25 @@ impl OllamaClient {
         &self.base
     }
 
-    /// The reqwest client (the pool) of this node for the calling thread, for the host's
-    /// byte-for-byte passthrough: see [`serve_from_this_thread`].
-    pub fn http(&self) -> reqwest::Client {
-        self.pools.for_this_thread()
+    /// Sends `request` (its URI from [`uri`](Self::uri)) through this node's pool for the
+    /// calling thread (see [`serve_from_this_thread`](super::serve_from_this_thread)), as it
+    /// is, for the host's byte-for-byte passthrough: any status is an answer; only a transport
+    /// failure is an error. Adds a `User-Agent` if it has none.
+    pub async fn exchange(
+        &self,
+        mut request: Request<Body>,
+    ) -> std::result::Result<Upstream, SendError> {
+        request
+            .headers_mut()
+            .entry(USER_AGENT)
+            .or_insert_with(agent);
+        self.pools.send(request).await
     }
 
     /// `HEAD /`: is Ollama up?
     pub async fn heartbeat(&self) -> Result<()> {
-        self.send(self.request(Method::HEAD, "/"), "HEAD /", Budget::Quick)
+        let request = self.request(Method::HEAD, "/", transport::empty())?;
+        self.call(request, "HEAD /", Budget::Quick, read_body)
             .await
             .map(drop)
     }
@@ -190,16 +210,16 @@ impl OllamaClient {
 
     /// `POST /api/copy`.
     pub async fn copy(&self, request: &CopyRequest) -> Result<()> {
-        let builder = self.request(Method::POST, "/api/copy").json(request);
-        self.send(builder, "POST /api/copy", Budget::Quick)
+        let request = self.json_request(Method::POST, "/api/copy", request)?;
+        self.call(request, "POST /api/copy", Budget::Quick, read_body)
             .await
             .map(drop)
     }
 
     /// `DELETE /api/delete`.
     pub async fn delete(&self, request: &DeleteRequest) -> Result<()> {
-        let builder = self.request(Method::DELETE, "/api/delete").json(request);
-        self.send(builder, "DELETE /api/delete", Budget::Quick)
+        let request = self.json_request(Method::DELETE, "/api/delete", request)?;
+        self.call(request, "DELETE /api/delete", Budget::Quick, read_body)
             .await
             .map(drop)
     }
@@ -207,12 +227,9 @@ impl OllamaClient {
     /// `HEAD /api/blobs/{digest}`: does Ollama already hold this blob?
     pub async fn blob_exists(&self, digest: &str) -> Result<bool> {
         let path = format!("/api/blobs/{digest}");
+        let request = self.request(Method::HEAD, &path, transport::empty())?;
         match self
-            .send(
-                self.request(Method::HEAD, &path),
-                "HEAD /api/blobs",
-                Budget::Quick,
-            )
+            .call(request, "HEAD /api/blobs", Budget::Quick, read_body)
             .await
         {
             Ok(_) => Ok(true),
@@ -227,44 +244,54 @@ impl OllamaClient {
         S: Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static,
     {
         let path = format!("/api/blobs/{digest}");
-        let builder = self
-            .request(Method::POST, &path)
-            .header(reqwest::header::CONTENT_LENGTH, length)
-            .body(reqwest::Body::wrap_stream(body));
-        self.send(builder, "POST /api/blobs", Budget::Transfer)
+        let mut request = self.request(Method::POST, &path, transport::streamed(body))?;
+        request
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(length));
+        // Ollama answers once it has the whole blob: read that answer (a `201`, no body).
+        self.call(request, "POST /api/blobs", Budget::Transfer, read_body)
             .await
             .map(drop)
     }
 
-    /// The URL of `path` (with `query`) on this node.
-    pub fn url(&self, path: &str, query: Option<&str>) -> Result<reqwest::Url> {
-        let mut url = match self.hot.iter().find(|(hot, _)| *hot == path) {
-            Some((_, url)) => url.clone(),
-            None => reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
-                Error::BadRequest(format!("{path} is no path on {}: {e}", self.base))
-            })?,
+    /// The URI of `path` (with `query`) on this node.
+    pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri> {
+        let hot = self.hot.iter().find(|(hot, _)| *hot == path);
+        let parsed = match (hot, query) {
+            (Some((_, uri)), None) => return Ok(uri.clone()),
+            (_, None) => format!("{}{path}", self.base).parse::<Uri>(),
+            (_, Some(query)) => format!("{}{path}?{query}", self.base).parse::<Uri>(),
         };
-        if query.is_some() {
-            url.set_query(query);
-        }
-        Ok(url)
+        parsed.map_err(|e| Error::BadRequest(format!("{path} is no path on {}: {e}", self.base)))
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let http = self.http();
-        match self.url(path, None) {
-            Ok(url) => http.request(method, url),
-            // reqwest reports the bad URL when the request is sent.
-            Err(_) => http.request(method, format!("{}{path}", self.base)),
-        }
+    fn request(&self, method: Method, path: &str, body: Body) -> Result<Request<Body>> {
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = self.uri(path, None)?;
+        Ok(request)
+    }
+
+    fn json_request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<Request<Body>> {
+        let json = serde_json::to_vec(body)
+            .map_err(|e| Error::Protocol(format!("{method} {path}: encoding the body: {e}")))?;
+        let mut request = self.request(method, path, transport::full(json))?;
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(request)
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let what = format!("GET {path}");
-        let response = self
-            .send(self.request(Method::GET, path), &what, Budget::Quick)
-            .await?;
-        decode(response, &what).await
+        let request = self.request(Method::GET, path, transport::empty())?;
+        let body = self.call(request, &what, Budget::Quick, read_body).await?;
+        decode(&body, &what)
     }
 
     async fn post_json<Req: Serialize, T: DeserializeOwned>(
@@ -274,14 +301,13 @@ impl OllamaClient {
         budget: Budget,
     ) -> Result<T> {
         let what = format!("POST {path}");
-        let response = self
-            .send(self.request(Method::POST, path).json(body), &what, budget)
-            .await?;
-        decode(response, &what).await
+        let request = self.json_request(Method::POST, path, body)?;
+        let body = self.call(request, &what, budget, read_body).await?;
+        decode(&body, &what)
     }
 
     /// `POST path` with `stream: true`: the answer's lines as they arrive, each given at most
-    /// the idle timeout.
+    /// the idle timeout (and a transfer all of it at most the pull timeout).
     async fn stream<R: Streamable>(
         &self,
         path: &str,
@@ -289,149 +315,98 @@ impl OllamaClient {
         budget: Budget,
     ) -> Result<NdjsonStream<R::Line>> {
         let what = format!("POST {path}");
-        let body = request.with_stream(true);
-        let response = self
-            .send(self.request(Method::POST, path).json(&body), &what, budget)
-            .await?;
-        Ok(NdjsonStream::new(
-            response.bytes_stream(),
-            self.idle_timeout,
-        ))
+        let request = self.json_request(Method::POST, path, &request.with_stream(true))?;
+        let started = tokio::time::Instant::now();
+        let wait = self.wait(budget);
+        let response = tokio::time::timeout(wait, self.send(request))
+            .await
+            .map_err(|_| timed_out(&what, wait))??;
+        let body = response.into_body().into_data_stream();
+        Ok(match budget {
+            Budget::Transfer => {
+                // The whole transfer: a body cut off at the deadline is a truncated stream.
+                let deadline = tokio::time::sleep_until(started + wait);
+                NdjsonStream::new(body.take_until(deadline), self.idle_timeout)
+            }
+            Budget::Quick | Budget::Generation => NdjsonStream::new(body, self.idle_timeout),
+        })
+    }
+
+    /// How long a call of `budget` may wait.
+    fn wait(&self, budget: Budget) -> Duration {
+        match budget {
+            Budget::Quick => self.request_timeout,
+            Budget::Generation => self.idle_timeout,
+            Budget::Transfer => self.pull_timeout,
+        }
+    }
+
+    /// Sends `request` and reads its answer with `read`, all within the budget's time.
+    async fn call<T, F, Fut>(
+        &self,
+        request: Request<Body>,
+        what: &str,
+        budget: Budget,
+        read: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(Upstream) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let wait = self.wait(budget);
+        let call = async {
+            let response = self.send(request).await?;
+            read(response).await.map_err(|e| match e {
+                Error::Protocol(message) => Error::Protocol(format!("{what}: {message}")),
+                e => e,
+            })
+        };
+        tokio::time::timeout(wait, call)
+            .await
+            .map_err(|_| timed_out(what, wait))?
     }
 
     /// Sends a request and turns transport failures and error statuses into [`Error`].
-    async fn send(&self, builder: RequestBuilder, what: &str, budget: Budget) -> Result<Response> {
-        let (builder, wait) = match budget {
-            Budget::Quick => (builder.timeout(self.request_timeout), self.request_timeout),
-            Budget::Generation => (builder, self.idle_timeout),
-            Budget::Transfer => (builder.timeout(self.pull_timeout), self.pull_timeout),
-        };
-        let timeout = || Error::Timeout {
-            what: what.to_owned(),
-            seconds: wait.as_secs(),
-        };
-        let response = tokio::time::timeout(wait, builder.send())
+    async fn send(&self, request: Request<Body>) -> Result<Upstream> {
+        let response = self
+            .exchange(request)
             .await
-            .map_err(|_| timeout())?
-            .map_err(|e| {
-                if e.is_timeout() {
-                    timeout()
-                } else {
-                    self.unreachable(&e)
-                }
+            .map_err(|e| Error::Unreachable {
+                url: self.base.to_string(),
+                message: transport::describe(&e),
             })?;
         if response.status().is_success() {
             return Ok(response);
         }
         Err(error_from_response(response).await)
     }
+}
 
-    fn unreachable(&self, error: &reqwest::Error) -> Error {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(inner) = source {
-            message = format!("{message}: {inner}");
-            source = inner.source();
-        }
-        Error::Unreachable {
-            url: self.base.to_string(),
-            message,
-        }
+fn timed_out(what: &str, wait: Duration) -> Error {
+    Error::Timeout {
+        what: what.to_owned(),
+        seconds: wait.as_secs(),
     }
 }
 
-/// The connection pools of one node: one shared, and one for each serving thread.
-#[derive(Debug)]
-struct Pools {
-    shared: reqwest::Client,
-    connect_timeout: Duration,
-    max_idle: usize,
-}
-
-/// A serving thread's own pools: how many serving threads there are, and this thread's pool of
-/// each node it has called, by the node's [`Pools`].
-type ThreadPools = (usize, Vec<(Weak<Pools>, reqwest::Client)>);
-
-thread_local! {
-    /// Set on a serving thread only (see [`serve_from_this_thread`]).
-    static THREAD_POOLS: RefCell<Option<ThreadPools>> = const { RefCell::new(None) };
-}
-
-/// Marks the calling thread as one of `threads` that serve connections, each on a
-/// single-threaded runtime: from now on its calls to a node go through a pool of its own, holding
-/// a share (`upstream_max_idle_per_node` / (`threads` + 1), at least 1) of the node's idle
-/// connections; the share left over is the shared pool's, which the probes use.
-///
-/// A pooled connection is a task on the runtime that opened it: one shared pool let a request on
-/// one thread reuse a connection another thread had opened, and every exchange on it woke that
-/// thread (benches/RESULTS.md, issue 14). Other threads (background probes, tests) use the
-/// shared pool.
-pub fn serve_from_this_thread(threads: usize) {
-    THREAD_POOLS.with_borrow_mut(|pools| *pools = Some((threads.max(1), Vec::new())));
-}
-
-impl Pools {
-    /// The pools of a node: the shared one built now, the threads' ones on their first call.
-    fn new(connect_timeout: Duration, max_idle: usize) -> reqwest::Result<Self> {
-        Ok(Self {
-            shared: Self::build(connect_timeout, max_idle)?,
-            connect_timeout,
-            max_idle,
-        })
-    }
-
-    /// A pool: a burst of N requests may open N connections, but no more than `max_idle` stay
-    /// open once it is over.
-    fn build(connect_timeout: Duration, max_idle: usize) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(max_idle)
-            .tcp_nodelay(true)
-            .user_agent(concat!("ollama-dash/", env!("CARGO_PKG_VERSION")))
-            .build()
-    }
-
-    fn for_this_thread(self: &Arc<Self>) -> reqwest::Client {
-        THREAD_POOLS.with_borrow_mut(|pools| {
-            let Some((threads, pools)) = pools else {
-                return self.shared.clone();
-            };
-            let me = Arc::as_ptr(self);
-            if let Some((_, client)) = pools.iter().find(|(p, _)| p.as_ptr() == me) {
-                return client.clone();
-            }
-            // Pools of nodes gone (removed, or a dashboard closed) go with the next new one.
-            pools.retain(|(p, _)| p.strong_count() > 0);
-            // One share each for the serving threads and one left for the shared pool (the
-            // probes'), so all of them together keep at most `max_idle`.
-            let share = (self.max_idle / (*threads + 1)).max(1);
-            match Self::build(self.connect_timeout, share) {
-                Ok(client) => {
-                    pools.push((Arc::downgrade(self), client.clone()));
-                    client
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "no pool of this thread's own; using the shared one");
-                    self.shared.clone()
-                }
-            }
-        })
-    }
-}
-
-async fn decode<T: DeserializeOwned>(response: Response, what: &str) -> Result<T> {
-    let bytes = response
-        .bytes()
+/// An answer's whole body.
+async fn read_body(response: Upstream) -> Result<Bytes> {
+    response
+        .into_body()
+        .collect()
         .await
-        .map_err(|e| Error::Protocol(format!("{what}: body failed: {e}")))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Protocol(format!("{what}: {e}")))
+        .map(|body| body.to_bytes())
+        .map_err(|e| Error::Protocol(format!("body failed: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::Protocol(format!("{what}: {e}")))
 }
 
 /// Reads Ollama's `{"error": "…"}` body (or whatever it sent) into [`Error::Ollama`].
-async fn error_from_response(response: Response) -> Error {
+async fn error_from_response(response: Upstream) -> Error {
     let status = response.status();
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_body(response).await.unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))

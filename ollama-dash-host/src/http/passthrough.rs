@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, TryStreamExt};
+use ollama_dash_core::ollama::transport;
 use ollama_dash_core::ollama::types::{Message, Metrics};
 use ollama_dash_core::{Probe, TraceHandle};
 use serde::Deserialize;
@@ -150,13 +151,13 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             let stream = body.into_data_stream().inspect_err(move |e| {
                 let _ = failed.set(e.to_string());
             });
-            reqwest::Body::wrap_stream(stream)
+            transport::streamed(stream)
         }
         (None, Ok(bytes)) => {
             if parts.method.is_safe() {
                 replay = Some(bytes.clone());
             }
-            reqwest::Body::from(bytes)
+            transport::full(bytes)
         }
         (Some(kind), Ok(bytes)) => {
             let (mut handle, kind, stream) = kind.start(&state, &caller, path, &bytes);
@@ -180,11 +181,11 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
                 }
             }
             trace = Some((handle, kind, stream));
-            reqwest::Body::from(bytes)
+            transport::full(bytes)
         }
     };
-    let url = match client.url(path, parts.uri.query()) {
-        Ok(url) => url,
+    let uri = match client.uri(path, parts.uri.query()) {
+        Ok(uri) => uri,
         Err(e) => {
             let message = e.to_string();
             if let Some((trace, _, _)) = trace {
@@ -195,12 +196,14 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     };
     // A generation may take its time, but not in silence: the same idle bound as our own calls.
     let idle = std::time::Duration::from_secs(state.dashboard.config().stream_idle_timeout_secs);
-    let sent = client
-        .http()
-        .request(parts.method.clone(), url.clone())
-        .headers(forwarded(&parts.headers, &drop))
-        .body(body)
-        .send();
+    let request = |body| {
+        let mut request = axum::http::Request::new(body);
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = forwarded(&parts.headers, &drop);
+        request
+    };
+    let sent = client.exchange(request(body));
     let upstream = match trace {
         Some(_) => match tokio::time::timeout(idle, sent).await {
             Ok(sent) => sent,
@@ -222,15 +225,9 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     // upstream closed as we reused it (hyper closes one after an answer whose body it did not
     // read): sent again once, on a fresh connection. Reads only, so nothing is done twice.
     let upstream = match (upstream, replay) {
-        (Err(e), Some(bytes)) if !e.is_connect() && !e.is_timeout() => {
+        (Err(e), Some(bytes)) if !e.is_connect() => {
             tracing::debug!(error = %e, "an Ollama read failed on a reused connection; sending it again");
-            client
-                .http()
-                .request(parts.method.clone(), url)
-                .headers(forwarded(&parts.headers, &drop))
-                .body(bytes)
-                .send()
-                .await
+            client.exchange(request(transport::full(bytes))).await
         }
         (upstream, _) => upstream,
     };
@@ -244,7 +241,11 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             );
         }
         Err(e) => {
-            let message = format!("Ollama is unreachable at {}: {e}", client.base_url());
+            let message = format!(
+                "Ollama is unreachable at {}: {}",
+                client.base_url(),
+                transport::describe(&e)
+            );
             if let Some((trace, _, _)) = trace {
                 super::sse::committed(trace.fail_committed(502, &message)).await;
             }
@@ -255,7 +256,7 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
     if let Some(routed) = routed.as_mut().filter(|_| status.is_success()) {
         routed.answered();
     }
-    let upstream_length = upstream.content_length();
+    let upstream_length = hyper::body::Body::size_hint(upstream.body()).exact();
     let changes = status
         .is_success()
         .then(|| changes_models(&parts.method, path))
@@ -272,7 +273,18 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             &[header::CONTENT_LENGTH]
         },
     );
-    let bytes = upstream.bytes_stream().map_err(std::io::Error::other);
+    let served_by = match (&routed, &named, &*fleet.nodes()) {
+        (Some(r), _, _) => Some(r.node().name().to_owned()),
+        (None, Some(name), _) => Some(name.clone()),
+        (None, None, [only]) => Some(only.name().to_owned()),
+        _ => None,
+    };
+    // An untraced answer that changes nothing goes out as it comes, body for body.
+    if trace.is_none() && changes.is_none() {
+        return answer(status, headers, served_by, Body::new(upstream.into_body()));
+    }
+    let bytes = http_body_util::BodyExt::into_data_stream(upstream.into_body())
+        .map_err(std::io::Error::other);
     let bytes: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>> = if trace.is_some() {
         let timed = tokio_stream::StreamExt::timeout(bytes, idle);
         Box::pin(timed.map(move |item| {
@@ -303,12 +315,6 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
         }
         None => Box::pin(bytes),
     };
-    let served_by = match (&routed, &named, &*fleet.nodes()) {
-        (Some(r), _, _) => Some(r.node().name().to_owned()),
-        (None, Some(name), _) => Some(name.clone()),
-        (None, None, [only]) => Some(only.name().to_owned()),
-        _ => None,
-    };
     let body = match trace {
         None => Body::from_stream(bytes),
         Some((trace, kind, stream)) => Body::from_stream(Watched {
@@ -326,6 +332,16 @@ async fn proxy(State(state): State<AppState>, caller: Caller, request: Request) 
             _routed: routed,
         }),
     };
+    answer(status, headers, served_by, body)
+}
+
+/// The answer to the client: Ollama's status, headers and body, and the node that served it.
+fn answer(
+    status: StatusCode,
+    headers: HeaderMap,
+    served_by: Option<String>,
+    body: Body,
+) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;

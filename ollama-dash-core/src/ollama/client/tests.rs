@@ -1,7 +1,8 @@
-//! The upstream pool is bounded per node: after bursts of concurrent requests no more than
-//! `upstream_max_idle_per_node` connections to one Ollama stay open. Counted on a small
-//! HTTP/1.1 keep-alive upstream that counts the connections it accepts and those still open.
-//! Counts only, no timings.
+//! The client's transport. The upstream pool is bounded per node: after bursts of concurrent
+//! requests no more than `upstream_max_idle_per_node` connections to one Ollama stay open
+//! (counted on a small HTTP/1.1 keep-alive upstream that counts the connections it accepts and
+//! those still open). An `https://` node gets TLS, an `http://` one plain text; a transfer ends
+//! at the pull timeout. Counts and bytes only, no timings.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use std::net::SocketAddr;
@@ -178,7 +179,7 @@ where
     Fut: std::future::Future<Output = T>,
 {
     std::thread::spawn(move || {
-        super::serve_from_this_thread(threads);
+        crate::ollama::serve_from_this_thread(threads);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -225,4 +226,98 @@ async fn each_serving_thread_has_its_own_pool_with_a_share_of_the_idle_cap() {
         (2, 0),
         "(idle kept, connections opened by the next call)"
     );
+}
+
+/// Accepts one connection on a fresh port and sends back the first bytes it receives.
+async fn first_bytes_listener() -> (SocketAddr, tokio::sync::oneshot::Receiver<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 64];
+        let n = socket.read(&mut buf).await.unwrap_or(0);
+        buf.truncate(n);
+        let _ = tx.send(buf);
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn an_https_node_is_spoken_to_in_tls_and_an_http_one_in_plain_text() {
+    let config = DashboardConfig::with_data_path("unused");
+    let (addr, first) = first_bytes_listener().await;
+    let client = OllamaClient::with_host(&config, &format!("https://{addr}")).unwrap();
+    let err = client.version().await.unwrap_err();
+    assert!(
+        matches!(err, crate::Error::Unreachable { .. }),
+        "a node that closes during the handshake is unreachable: {err}"
+    );
+    let first = first.await.unwrap();
+    // 0x16: a TLS handshake record (the ClientHello).
+    assert_eq!(first.first(), Some(&0x16), "{first:?}");
+
+    let (addr, first) = first_bytes_listener().await;
+    let client = OllamaClient::with_host(&config, &format!("http://{addr}")).unwrap();
+    assert!(client.version().await.is_err());
+    let first = first.await.unwrap();
+    assert!(
+        first.starts_with(b"GET /api/version HTTP/1.1\r\n"),
+        "{first:?}"
+    );
+}
+
+/// An Ollama that answers a pull with a progress line every 100 ms, forever.
+async fn endless_pull() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n\
+                            transfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let line = "{\"status\":\"pulling manifest\"}\n";
+                let chunk = format!("{:x}\r\n{line}\r\n", line.len());
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_pull_that_never_finishes_ends_truncated_at_the_pull_timeout() {
+    let addr = endless_pull().await;
+    let mut config = DashboardConfig::with_data_path("unused");
+    config.pull_timeout_secs = 1;
+    let client = OllamaClient::with_host(&config, &format!("http://{addr}")).unwrap();
+    let request = crate::ollama::types::PullRequest {
+        model: "llama3.2:1b".to_owned(),
+        insecure: None,
+        stream: None,
+    };
+    let read = async {
+        let mut stream = client.pull_stream(&request).await.unwrap();
+        let mut lines = 0;
+        loop {
+            match stream.next().await {
+                Some(Ok(_)) => lines += 1,
+                Some(Err(e)) => return (lines, e),
+                None => panic!("the stream ended without an error"),
+            }
+        }
+    };
+    // A hang guard only: without the deadline the stream never ends.
+    let (lines, error) = tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the pull stream outlived its timeout");
+    assert!(lines >= 1, "progress lines arrived before the deadline");
+    assert!(matches!(error, crate::Error::StreamTruncated), "{error}");
 }
