@@ -7,7 +7,7 @@
 #                  debug info: CARGO_PROFILE_RELEASE_SPLIT_DEBUGINFO=off cargo build --release)
 #     ROUTE        translated | passthrough | tags   (default translated)
 #     CONNECTIONS  wrk connections (default 1)
-#   OUT=benches/flame-ROUTE-cN.svg SECS=10
+#   OUT=benches/flame-ROUTE-cN.svg SECS=10 FOLDED=path (keeps the folded stacks there)
 #
 # Needs wrk, perf (Debian: linux-perf) and inferno (cargo install inferno). It prints the
 # requests per second under perf, the syscalls per request of the server (perf trace -s, a
@@ -77,6 +77,7 @@ wrk_out=$(run_wrk "$SECS")
 wait "$recorder" || true
 echo "$wrk_out" | grep -E "Requests/sec|Latency"
 perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf --all > "$work/folded"
+if [ -n "${FOLDED:-}" ]; then cp "$work/folded" "$FOLDED"; fi
 # Frames under 0.1 % of the width are left out: the SVG stays ~2 MB instead of ~6.
 inferno-flamegraph --minwidth 0.1 --title "ollama-dash $ROUTE, wrk c=$CONN (on-CPU)" < "$work/folded" > "$OUT"
 echo "wrote $OUT"

@@ -8,6 +8,7 @@
 //! two task wake-ups per request, about a tenth of a proxied request's CPU: benches/RESULTS.md,
 //! issue 14.) `ollama_dash_metrics_events_missed_total` stays, at 0.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -18,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::Labels;
+use super::HotLabels as Labels;
 
 type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
@@ -190,38 +191,40 @@ impl LlmMetrics {
             // The labels it started with, even if the model was corrected since.
             self.in_flight.get_or_create(&labels).dec();
         }
-        let labels = base_labels(trace.model, trace.endpoint, trace.api_key);
-        let mut with_status = labels.clone();
-        with_status.push(("status".to_owned(), trace.status.to_owned()));
-        self.requests.get_or_create(&with_status).inc();
+        // One list: a label is pushed for the series that has it and popped after.
+        let mut labels = base_labels(trace.model, trace.endpoint, trace.api_key);
+        let status = status_label(trace.status);
+        labels.push(("status", status.clone()));
+        self.requests.get_or_create(&labels).inc();
+        labels.pop();
         for (kind, tokens) in [
             ("input", trace.prompt_tokens),
             ("output", trace.completion_tokens),
         ] {
             if let Some(tokens) = tokens {
-                let mut typed = labels.clone();
-                typed.push(("gen_ai_token_type".to_owned(), kind.to_owned()));
+                labels.push(("gen_ai_token_type", Cow::Borrowed(kind)));
                 self.token_usage
-                    .get_or_create(&typed)
+                    .get_or_create(&labels)
                     .observe(tokens as f64);
+                labels.pop();
             }
         }
         // `error.type` only on failures, as the conventions ask.
-        let mut outcome = labels.clone();
-        if trace.status != "ok" {
-            outcome.push(("error_type".to_owned(), trace.status.to_owned()));
+        let failed = trace.status != "ok";
+        if failed {
+            labels.push(("error_type", status));
         }
         if let Some(ms) = trace.duration_ms {
             self.operation_duration
-                .get_or_create(&outcome)
+                .get_or_create(&labels)
                 .observe(ms / 1000.0);
         }
         if let Some(ns) = trace.total_ns.filter(|ns| *ns > 0) {
             self.server_duration
-                .get_or_create(&outcome)
+                .get_or_create(&labels)
                 .observe(ns as f64 / 1e9);
         }
-        if trace.status != "ok" {
+        if failed {
             return; // the token timings describe successful responses only
         }
         if let Some(ms) = trace.ttft_ms {
@@ -243,16 +246,29 @@ impl LlmMetrics {
 }
 
 /// The labels every LLM series shares: semantic-convention attributes plus the key's name.
+/// Room for one label more (status, token type or error type).
 fn base_labels(model: &str, endpoint: &str, api_key: Option<&str>) -> Labels {
-    vec![
+    let mut labels = Vec::with_capacity(5);
+    labels.extend([
+        ("gen_ai_operation_name", Cow::Borrowed(operation(endpoint))),
+        ("gen_ai_provider_name", Cow::Borrowed("ollama")),
+        ("gen_ai_request_model", Cow::Owned(model.to_owned())),
         (
-            "gen_ai_operation_name".to_owned(),
-            operation(endpoint).to_owned(),
+            "api_key",
+            Cow::Owned(api_key.unwrap_or_default().to_owned()),
         ),
-        ("gen_ai_provider_name".to_owned(), "ollama".to_owned()),
-        ("gen_ai_request_model".to_owned(), model.to_owned()),
-        ("api_key".to_owned(), api_key.unwrap_or_default().to_owned()),
-    ]
+    ]);
+    labels
+}
+
+/// A trace's status as a label value, not copied when it is one of the usual ones.
+fn status_label(status: &str) -> Cow<'static, str> {
+    match status {
+        "ok" => Cow::Borrowed("ok"),
+        "error" => Cow::Borrowed("error"),
+        "cancelled" => Cow::Borrowed("cancelled"),
+        other => Cow::Owned(other.to_owned()),
+    }
 }
 
 /// `gen_ai.operation.name` of a traced route.
