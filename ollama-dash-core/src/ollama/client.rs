@@ -119,9 +119,7 @@ impl OllamaClient {
     /// `HEAD /`: is Ollama up?
     pub async fn heartbeat(&self) -> Result<()> {
         let request = self.request(Method::HEAD, "/", transport::empty())?;
-        self.call(request, "HEAD /", Budget::Quick, read_body)
-            .await
-            .map(drop)
+        self.call(request, "HEAD /", Budget::Quick).await.map(drop)
     }
 
     /// `GET /api/version`.
@@ -211,7 +209,7 @@ impl OllamaClient {
     /// `POST /api/copy`.
     pub async fn copy(&self, request: &CopyRequest) -> Result<()> {
         let request = self.json_request(Method::POST, "/api/copy", request)?;
-        self.call(request, "POST /api/copy", Budget::Quick, read_body)
+        self.call(request, "POST /api/copy", Budget::Quick)
             .await
             .map(drop)
     }
@@ -219,7 +217,7 @@ impl OllamaClient {
     /// `DELETE /api/delete`.
     pub async fn delete(&self, request: &DeleteRequest) -> Result<()> {
         let request = self.json_request(Method::DELETE, "/api/delete", request)?;
-        self.call(request, "DELETE /api/delete", Budget::Quick, read_body)
+        self.call(request, "DELETE /api/delete", Budget::Quick)
             .await
             .map(drop)
     }
@@ -228,10 +226,7 @@ impl OllamaClient {
     pub async fn blob_exists(&self, digest: &str) -> Result<bool> {
         let path = format!("/api/blobs/{digest}");
         let request = self.request(Method::HEAD, &path, transport::empty())?;
-        match self
-            .call(request, "HEAD /api/blobs", Budget::Quick, read_body)
-            .await
-        {
+        match self.call(request, "HEAD /api/blobs", Budget::Quick).await {
             Ok(_) => Ok(true),
             Err(Error::Ollama { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
@@ -249,7 +244,7 @@ impl OllamaClient {
             .headers_mut()
             .insert(CONTENT_LENGTH, HeaderValue::from(length));
         // Ollama answers once it has the whole blob: read that answer (a `201`, no body).
-        self.call(request, "POST /api/blobs", Budget::Transfer, read_body)
+        self.call(request, "POST /api/blobs", Budget::Transfer)
             .await
             .map(drop)
     }
@@ -290,7 +285,7 @@ impl OllamaClient {
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let what = format!("GET {path}");
         let request = self.request(Method::GET, path, transport::empty())?;
-        let body = self.call(request, &what, Budget::Quick, read_body).await?;
+        let body = self.call(request, &what, Budget::Quick).await?;
         decode(&body, &what)
     }
 
@@ -302,7 +297,7 @@ impl OllamaClient {
     ) -> Result<T> {
         let what = format!("POST {path}");
         let request = self.json_request(Method::POST, path, body)?;
-        let body = self.call(request, &what, budget, read_body).await?;
+        let body = self.call(request, &what, budget).await?;
         decode(&body, &what)
     }
 
@@ -341,25 +336,15 @@ impl OllamaClient {
         }
     }
 
-    /// Sends `request` and reads its answer with `read`, all within the budget's time.
-    async fn call<T, F, Fut>(
-        &self,
-        request: Request<Body>,
-        what: &str,
-        budget: Budget,
-        read: F,
-    ) -> Result<T>
-    where
-        F: FnOnce(Upstream) -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
+    /// Sends `request` and reads its answer's whole body, all within the budget's time (read
+    /// to the end, so the connection goes back to the pool).
+    async fn call(&self, request: Request<Body>, what: &str, budget: Budget) -> Result<Bytes> {
         let wait = self.wait(budget);
         let call = async {
             let response = self.send(request).await?;
-            read(response).await.map_err(|e| match e {
-                Error::Protocol(message) => Error::Protocol(format!("{what}: {message}")),
-                e => e,
-            })
+            read_body(response)
+                .await
+                .map_err(|e| Error::Protocol(format!("{what}: body failed: {e}")))
         };
         tokio::time::timeout(wait, call)
             .await
@@ -390,13 +375,12 @@ fn timed_out(what: &str, wait: Duration) -> Error {
 }
 
 /// An answer's whole body.
-async fn read_body(response: Upstream) -> Result<Bytes> {
+async fn read_body(response: Upstream) -> std::result::Result<Bytes, hyper::Error> {
     response
         .into_body()
         .collect()
         .await
         .map(|body| body.to_bytes())
-        .map_err(|e| Error::Protocol(format!("body failed: {e}")))
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
